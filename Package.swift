@@ -1,0 +1,114 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "graphd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "graphd", targets: ["graphd"]),
+        .executable(name: "graphctl", targets: ["graphctl"]),
+        .library(name: "GraphdClient", targets: ["GraphdClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // MARK: C libraries from Debian's -dev packages
+        .systemLibrary(name: "CIgraph", pkgConfig: "igraph", providers: [.apt(["libigraph-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
+
+        // MARK: Domain: graph model, snapshots, igraph topology (no NIO, no protobuf)
+        .target(
+            name: "GraphCore",
+            dependencies: [
+                "CIgraph",
+                .product(name: "Collections", package: "swift-collections"),
+            ]
+        ),
+
+        // MARK: Storage: SQLite store of record and the single-writer database actor
+        .target(name: "GraphStore", dependencies: ["GraphCore", "CSQLite"]),
+
+        // MARK: Wire: generated protobuf messages, ttrpc framing and dispatch
+        .target(
+            name: "GraphdProto",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        .target(
+            name: "TTRPC",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // MARK: RPC services, listeners and daemon lifecycle
+        .target(
+            name: "GraphdServer",
+            dependencies: [
+                "GraphCore", "GraphStore", "GraphdProto", "TTRPC",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // MARK: Client library
+        .target(
+            name: "GraphdClient",
+            dependencies: [
+                "GraphdProto", "TTRPC",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "graphd",
+            dependencies: [
+                "GraphdServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "graphctl",
+            dependencies: [
+                "GraphdClient", "GraphCore", "GraphStore", "TTRPC", "GraphdProto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
+        // MARK: Tests
+        .testTarget(name: "GraphCoreTests", dependencies: ["GraphCore", "CBLAS"]),
+        .testTarget(name: "GraphStoreTests", dependencies: ["GraphStore", "GraphCore"]),
+        .testTarget(
+            name: "TTRPCTests",
+            dependencies: [
+                "TTRPC",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["GraphdClient", "GraphdProto", "TTRPC", .product(name: "NIOPosix", package: "swift-nio")],
+            resources: [.copy("Interop")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

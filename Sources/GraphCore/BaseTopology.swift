@@ -1,0 +1,167 @@
+/// Per-edge columns in slot order.
+public struct EdgeColumns: Sendable {
+    public var types: [EdgeTypeID] = []
+    public var weights: [Float] = []
+    public var timestamps: [Int64] = []
+    public var ids: [Int64] = []
+    /// Sparse: only edges that carry attributes.
+    public var attributes: [UInt32: [EdgeAttribute]] = [:]
+
+    public init() {}
+
+    public var count: Int { ids.count }
+
+    public mutating func reserveCapacity(_ n: Int) {
+        types.reserveCapacity(n)
+        weights.reserveCapacity(n)
+        timestamps.reserveCapacity(n)
+        ids.reserveCapacity(n)
+    }
+
+    public mutating func append(_ record: EdgeRecord) {
+        if !record.attributes.isEmpty { attributes[UInt32(ids.count)] = record.attributes }
+        types.append(record.type)
+        weights.append(record.weight)
+        timestamps.append(record.timestampMs)
+        ids.append(record.id)
+    }
+}
+
+/// The compacted, read-optimised part of a snapshot: CSR adjacency in both
+/// directions built from igraph's edge list, and the edge columns. Immutable.
+///
+/// Rows are sorted by neighbour id, so finding an edge between two nodes is a
+/// binary search.
+public final class BaseTopology: Sendable {
+    public let vertexCount: Int
+    let outOffsets: [UInt32]
+    let outNeighbors: [UInt32]
+    let outSlots: [UInt32]
+    let inOffsets: [UInt32]
+    let inNeighbors: [UInt32]
+    let inSlots: [UInt32]
+    public let columns: EdgeColumns
+
+    public var edgeCount: Int { columns.count }
+
+    public static let empty = BaseTopology(vertexCount: 0, sources: [], targets: [], columns: EdgeColumns())
+
+    /// Builds the CSR from edge endpoints in slot order (three stable counting
+    /// sorts: O(V + E)). `sources.count` must equal `columns.count`.
+    public init(vertexCount: Int, sources: [UInt32], targets: [UInt32], columns: EdgeColumns) {
+        precondition(sources.count == targets.count && sources.count == columns.count)
+        self.vertexCount = vertexCount
+        self.columns = columns
+        let edgeCount = sources.count
+        // Slots ordered by target, then stably by source: out rows sorted by target.
+        let byTarget = Self.countingSort(keys: targets, order: nil, buckets: vertexCount).order
+        let out = Self.countingSort(keys: sources, order: byTarget, buckets: vertexCount)
+        // Out order is source-major: sorting it stably by target gives in rows sorted by source.
+        let inSorted = Self.countingSort(keys: targets, order: out.order, buckets: vertexCount)
+        var outNeighbors = [UInt32](repeating: 0, count: edgeCount)
+        var inNeighbors = [UInt32](repeating: 0, count: edgeCount)
+        for i in 0..<edgeCount {
+            outNeighbors[i] = targets[Int(out.order[i])]
+            inNeighbors[i] = sources[Int(inSorted.order[i])]
+        }
+        self.outOffsets = out.offsets
+        self.outSlots = out.order
+        self.outNeighbors = outNeighbors
+        self.inOffsets = inSorted.offsets
+        self.inSlots = inSorted.order
+        self.inNeighbors = inNeighbors
+    }
+
+    private static func countingSort(keys: [UInt32], order: [UInt32]?, buckets: Int) -> (offsets: [UInt32], order: [UInt32]) {
+        var offsets = [UInt32](repeating: 0, count: buckets + 1)
+        for key in keys { offsets[Int(key) + 1] &+= 1 }
+        for i in 0..<buckets { offsets[i + 1] &+= offsets[i] }
+        var cursor = offsets
+        var result = [UInt32](repeating: 0, count: keys.count)
+        if let order {
+            for slot in order {
+                let key = Int(keys[Int(slot)])
+                result[Int(cursor[key])] = slot
+                cursor[key] &+= 1
+            }
+        } else {
+            for slot in 0..<keys.count {
+                let key = Int(keys[slot])
+                result[Int(cursor[key])] = UInt32(slot)
+                cursor[key] &+= 1
+            }
+        }
+        return (offsets, result)
+    }
+
+    @inline(__always)
+    func outRange(_ node: UInt32) -> Range<Int> {
+        guard Int(node) < vertexCount else { return 0..<0 }
+        return Int(outOffsets[Int(node)])..<Int(outOffsets[Int(node) + 1])
+    }
+
+    @inline(__always)
+    func inRange(_ node: UInt32) -> Range<Int> {
+        guard Int(node) < vertexCount else { return 0..<0 }
+        return Int(inOffsets[Int(node)])..<Int(inOffsets[Int(node) + 1])
+    }
+
+    /// Slots of edges source→target (any type), by binary search in the out row.
+    func slots(from source: UInt32, to target: UInt32) -> ArraySlice<UInt32> {
+        let row = outRange(source)
+        var low = row.lowerBound, high = row.upperBound
+        while low < high {
+            let mid = (low + high) / 2
+            if outNeighbors[mid] < target { low = mid + 1 } else { high = mid }
+        }
+        var end = low
+        while end < row.upperBound, outNeighbors[end] == target { end += 1 }
+        return outSlots[low..<end]
+    }
+
+    func record(slot: UInt32, source: UInt32, target: UInt32) -> EdgeRecord {
+        let i = Int(slot)
+        return EdgeRecord(id: columns.ids[i], type: columns.types[i], source: source, target: target,
+                          weight: columns.weights[i], timestampMs: columns.timestamps[i],
+                          attributes: columns.attributes[slot] ?? [])
+    }
+
+    /// Approximate heap bytes of the CSR and columns.
+    public var approximateByteCount: Int {
+        let perEdge = 4 * 4 + 2 + 4 + 8 + 8
+        return edgeCount * perEdge + 2 * 4 * (vertexCount + 1) + columns.attributes.count * 64
+    }
+}
+
+/// Edges added since the last compaction, one chunk per write batch (small
+/// batches are merged into the last chunk). Immutable once published.
+public final class DeltaChunk: Sendable {
+    public let firstSlot: UInt32
+    let sources: [UInt32]
+    let targets: [UInt32]
+    let records: [EdgeRecord]
+    /// Local indices of the edges leaving / entering each node.
+    let bySource: [UInt32: [UInt32]]
+    let byTarget: [UInt32: [UInt32]]
+
+    public var count: Int { records.count }
+
+    init(firstSlot: UInt32, records: [EdgeRecord]) {
+        self.firstSlot = firstSlot
+        self.records = records
+        self.sources = records.map(\.source)
+        self.targets = records.map(\.target)
+        var bySource: [UInt32: [UInt32]] = [:]
+        var byTarget: [UInt32: [UInt32]] = [:]
+        for (i, record) in records.enumerated() {
+            bySource[record.source, default: []].append(UInt32(i))
+            byTarget[record.target, default: []].append(UInt32(i))
+        }
+        self.bySource = bySource
+        self.byTarget = byTarget
+    }
+
+    /// Small chunks grow by copying rather than multiplying, which bounds the
+    /// number of chunks a reader scans.
+    static let mergeBelow = 4096
+}

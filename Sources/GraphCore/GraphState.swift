@@ -1,0 +1,404 @@
+import HashTreeCollections
+
+/// The writer's side of the graph: the current snapshot plus indexes only the
+/// writer needs. Owned by exactly one actor, together with the igraph topology.
+///
+/// Every change goes through two steps: `plan…` validates a batch against the
+/// current state and computes a `WritePlan` without changing anything, and
+/// `apply` performs a plan. Between the two the store commits the plan, so an
+/// acknowledged write is always durable and a failed one leaves no trace.
+public struct GraphState: Sendable {
+    public private(set) var snapshot: GraphSnapshot
+    /// Next edge id (store row id) to assign.
+    public private(set) var nextEdgeID: Int64
+    /// Delta edges by (type, source, target), for upserts.
+    private var deltaIndex: [EdgeKey: UInt32] = [:]
+
+    struct EdgeKey: Hashable {
+        var type: EdgeTypeID
+        var source: UInt32
+        var target: UInt32
+    }
+
+    /// A new, empty graph with the built-in schema.
+    public init(schema: GraphSchema = .builtin()) {
+        self.snapshot = GraphSnapshot(schema: schema)
+        self.nextEdgeID = 1
+    }
+
+    /// A graph loaded from the store: `columns`, `sources` and `targets` hold
+    /// every edge in id order; `topology` must already hold the same edges.
+    public init(schema: GraphSchema, nodes: [NodeRecord], columns: EdgeColumns, sources: [UInt32],
+                targets: [UInt32], topology: IgraphTopology) throws {
+        var snapshot = GraphSnapshot(schema: schema)
+        for node in nodes { snapshot.nodes.insert(node) }
+        guard topology.edgeCount == columns.count else {
+            throw GraphError(.internal, "igraph holds \(topology.edgeCount) edges, the store \(columns.count)")
+        }
+        try topology.addVertices(snapshot.nodes.idCount - topology.vertexCount)
+        snapshot.base = BaseTopology(vertexCount: snapshot.nodes.idCount, sources: sources, targets: targets, columns: columns)
+        for type in columns.types { snapshot.edgeCountByType[type, default: 0] += 1 }
+        self.snapshot = snapshot
+        self.nextEdgeID = (columns.ids.last ?? 0) + 1
+    }
+
+    public var schema: GraphSchema { snapshot.schema }
+
+    // MARK: Planning
+
+    public func planDefineTypes(nodeTypes: [NodeTypeInput], edgeTypes: [EdgeTypeInput]) throws -> WritePlan {
+        var plan = WritePlan()
+        var schema = snapshot.schema
+        for input in nodeTypes {
+            try GraphLimits.validateName(input.name, what: "node type")
+            guard input.featureDimension >= 0, input.featureDimension <= GraphLimits.maxFeatureDimension else {
+                throw GraphError.invalid("node type '\(input.name)': feature dimension \(input.featureDimension) is outside 0…\(GraphLimits.maxFeatureDimension)")
+            }
+            if let id = schema.nodeTypeID(input.name) {
+                let existing = schema.nodeType(id)
+                if input.featureDimension != 0 && existing.featureDimension != input.featureDimension {
+                    if existing.featureDimension == 0 {  // not fixed yet: no node of the type has a vector
+                        var changed = existing
+                        changed.featureDimension = input.featureDimension
+                        schema.insert(changed)
+                        plan.changedNodeTypes.append(changed)
+                        continue
+                    }
+                    throw GraphError(.alreadyExists, "node type '\(input.name)' exists with feature dimension \(existing.featureDimension), not \(input.featureDimension)")
+                }
+                continue
+            }
+            guard schema.nodeTypes.count < GraphLimits.maxTypes else {
+                throw GraphError(.resourceExhausted, "at most \(GraphLimits.maxTypes) node types")
+            }
+            let info = NodeTypeInfo(id: NodeTypeID(schema.nodeTypes.count), name: input.name, featureDimension: input.featureDimension)
+            schema.insert(info)
+            plan.newNodeTypes.append(info)
+        }
+        for input in edgeTypes {
+            try GraphLimits.validateName(input.name, what: "edge type")
+            let sourceType = try input.sourceType.map { try schema.requireNodeType($0) }
+            let targetType = try input.targetType.map { try schema.requireNodeType($0) }
+            if let id = schema.edgeTypeID(input.name) {
+                let existing = schema.edgeType(id)
+                guard existing.directed == input.directed, existing.sourceType == sourceType, existing.targetType == targetType else {
+                    throw GraphError(.alreadyExists, "edge type '\(input.name)' exists with a different declaration (directed: \(existing.directed))")
+                }
+                continue
+            }
+            guard schema.edgeTypes.count < GraphLimits.maxTypes else {
+                throw GraphError(.resourceExhausted, "at most \(GraphLimits.maxTypes) edge types")
+            }
+            let info = EdgeTypeInfo(id: EdgeTypeID(schema.edgeTypes.count), name: input.name, directed: input.directed,
+                                    sourceType: sourceType, targetType: targetType)
+            schema.insert(info)
+            plan.newEdgeTypes.append(info)
+        }
+        plan.created = plan.newNodeTypes.count + plan.newEdgeTypes.count
+        return plan
+    }
+
+    public func planAddNodes(_ inputs: [NodeInput]) throws -> WritePlan {
+        var plan = WritePlan()
+        var dimensions: [NodeTypeID: Int] = [:]
+        var inserted: [NodeKey: Int] = [:]  // index into plan.insertedNodes
+        var updated: [UInt32: Int] = [:]    // index into plan.updatedNodes
+        var nextID = UInt32(snapshot.nodes.idCount)
+        for (position, input) in inputs.enumerated() {
+            let context = "node \(position) (\(input.type)/\(input.key.prefix(64)))"
+            let type = try snapshot.schema.requireNodeType(input.type)
+            try GraphLimits.validateKey(input.key)
+            if let text = input.text, text.utf8.count > GraphLimits.maxTextLength {
+                throw GraphError.invalid("\(context): text is longer than \(GraphLimits.maxTextLength) bytes")
+            }
+            var features: [Float]? = nil
+            if !input.features.isEmpty {
+                guard input.features.allSatisfy(\.isFinite) else {
+                    throw GraphError.invalid("\(context): feature vector has a NaN or infinite value")
+                }
+                let expected = dimensions[type] ?? snapshot.schema.nodeType(type).featureDimension
+                if expected == 0 {
+                    guard input.features.count <= GraphLimits.maxFeatureDimension else {
+                        throw GraphError.invalid("\(context): feature dimension \(input.features.count) exceeds \(GraphLimits.maxFeatureDimension)")
+                    }
+                    dimensions[type] = input.features.count
+                } else if input.features.count != expected {
+                    throw GraphError.invalid("\(context): feature vector has \(input.features.count) values; node type '\(input.type)' has dimension \(expected)")
+                }
+                features = input.features
+            }
+            let key = NodeKey(type: type, key: input.key)
+            if let id = snapshot.nodes.id(of: key) {
+                if input.text == nil && features == nil { continue }
+                if let index = updated[id] {
+                    if let text = input.text { plan.updatedNodes[index].text = text }
+                    if let features { plan.updatedNodes[index].features = features }
+                } else {
+                    updated[id] = plan.updatedNodes.count
+                    plan.updatedNodes.append(NodeRecord(id: id, type: type, key: input.key, text: input.text, features: features))
+                }
+            } else if let index = inserted[key] {
+                if let text = input.text { plan.insertedNodes[index].text = text }
+                if let features { plan.insertedNodes[index].features = features }
+            } else {
+                guard Int(nextID) < GraphLimits.maxNodes else { throw GraphError(.resourceExhausted, "the graph holds the maximum number of nodes") }
+                inserted[key] = plan.insertedNodes.count
+                plan.insertedNodes.append(NodeRecord(id: nextID, type: type, key: input.key, text: input.text, features: features))
+                nextID += 1
+            }
+        }
+        for (type, dimension) in dimensions.sorted(by: { $0.key < $1.key }) {
+            var info = snapshot.schema.nodeType(type)
+            info.featureDimension = dimension
+            plan.changedNodeTypes.append(info)
+        }
+        plan.created = plan.insertedNodes.count
+        plan.updated = plan.updatedNodes.count
+        return plan
+    }
+
+    public func planAddEdges(_ inputs: [EdgeInput], requireExistingNodes: Bool, nowMs: Int64) throws -> WritePlan {
+        var plan = WritePlan()
+        var schema = snapshot.schema
+        var newNodes: [NodeKey: UInt32] = [:]
+        var nextNodeID = UInt32(snapshot.nodes.idCount)
+        var batchIndex: [EdgeKey: Int] = [:]
+        var records: [EdgeRecord] = []
+        records.reserveCapacity(inputs.count)
+        var lastTypeName = "", lastType: EdgeTypeInfo? = nil
+
+        func resolve(_ ref: NodeRefInput, expected: NodeTypeID?, role: String, context: @autoclosure () -> String) throws -> UInt32 {
+            let type = try schema.requireNodeType(ref.type)
+            if let expected, expected != type {
+                throw GraphError.invalid("\(context()): \(role) must be a '\(schema.nodeType(expected).name)' node, not '\(ref.type)'")
+            }
+            let key = NodeKey(type: type, key: ref.key)
+            if let id = snapshot.nodes.id(of: key) ?? newNodes[key] { return id }
+            try GraphLimits.validateKey(ref.key)
+            if requireExistingNodes {
+                throw GraphError.notFound("\(context()): \(role) node \(ref.type)/\(ref.key) does not exist (require_existing_nodes is set)")
+            }
+            guard Int(nextNodeID) < GraphLimits.maxNodes else { throw GraphError(.resourceExhausted, "the graph holds the maximum number of nodes") }
+            let id = nextNodeID
+            nextNodeID += 1
+            newNodes[key] = id
+            plan.insertedNodes.append(NodeRecord(id: id, type: type, key: ref.key))
+            return id
+        }
+
+        for (position, input) in inputs.enumerated() {
+            let info: EdgeTypeInfo
+            if input.type == lastTypeName, let lastType {
+                info = lastType
+            } else {
+                info = schema.edgeType(try schema.requireEdgeType(input.type))
+                lastTypeName = input.type
+                lastType = info
+            }
+            let context = "edge \(position) (\(input.type) \(input.source.type)/\(input.source.key.prefix(64)) → \(input.target.type)/\(input.target.key.prefix(64)))"
+            let source = try resolve(input.source, expected: info.sourceType, role: "source", context: context)
+            let target = try resolve(input.target, expected: info.targetType, role: "target", context: context)
+            let weight = Float(input.weight ?? 1)
+            guard weight.isFinite else { throw GraphError.invalid("\(context): weight \(input.weight ?? 1) is not a finite 32-bit float") }
+            guard input.timestampMs >= 0 else { throw GraphError.invalid("\(context): timestamp_ms must not be negative") }
+            guard input.attributes.count <= GraphLimits.maxAttributesPerEdge else {
+                throw GraphError.invalid("\(context): more than \(GraphLimits.maxAttributesPerEdge) attributes")
+            }
+            var attributes: [EdgeAttribute] = []
+            for (name, value) in input.attributes {
+                guard value.isFinite else { throw GraphError.invalid("\(context): attribute '\(name)' is not finite") }
+                let id: AttributeID
+                if let existing = schema.attributeID(name) {
+                    id = existing
+                } else {
+                    try GraphLimits.validateName(name, what: "attribute")
+                    guard schema.attributeNames.count < GraphLimits.maxTypes else {
+                        throw GraphError(.resourceExhausted, "at most \(GraphLimits.maxTypes) attribute names")
+                    }
+                    id = schema.insertAttribute(name)
+                    plan.newAttributes.append((id, name))
+                }
+                attributes.append(EdgeAttribute(id: id, value: value))
+            }
+            attributes.sort { $0.id < $1.id }
+            let (from, to) = (!info.directed && target < source) ? (target, source) : (source, target)
+            let record = EdgeRecord(id: 0, type: info.id, source: from, target: to, weight: weight,
+                                    timestampMs: input.timestampMs == 0 ? nowMs : input.timestampMs, attributes: attributes)
+            let key = EdgeKey(type: info.id, source: from, target: to)
+            if let index = batchIndex[key] {
+                records[index] = record  // the last occurrence in a batch wins
+            } else {
+                batchIndex[key] = records.count
+                records.append(record)
+            }
+        }
+        guard snapshot.edgeCount + records.count <= GraphLimits.maxEdges else {
+            throw GraphError(.resourceExhausted, "the graph would exceed \(GraphLimits.maxEdges) edges")
+        }
+        var edgeID = nextEdgeID
+        for var record in records {
+            record.id = edgeID
+            edgeID += 1
+            if let existing = existingEdge(EdgeKey(type: record.type, source: record.source, target: record.target)) {
+                plan.removedEdges.append(existing)
+                plan.updated += 1
+            } else {
+                plan.created += 1
+            }
+            plan.insertedEdges.append(record)
+        }
+        return plan
+    }
+
+    private func existingEdge(_ key: EdgeKey) -> EdgeView? {
+        if let slot = deltaIndex[key], let (chunk, index) = snapshot.deltaLocation(of: slot) {
+            return EdgeView(slot: slot, record: chunk.records[index])
+        }
+        for slot in snapshot.base.slots(from: key.source, to: key.target)
+        where snapshot.base.columns.types[Int(slot)] == key.type && !snapshot.isRemoved(slot) {
+            return EdgeView(slot: slot, record: snapshot.base.record(slot: slot, source: key.source, target: key.target))
+        }
+        return nil
+    }
+
+    public func planRemoveEdges(_ inputs: [EdgeRefInput], ignoreMissing: Bool) throws -> WritePlan {
+        var plan = WritePlan()
+        var seen = Set<UInt32>()
+        for (position, input) in inputs.enumerated() {
+            let context = "edge \(position) (\(input.type) \(input.source.type)/\(input.source.key.prefix(64)) → \(input.target.type)/\(input.target.key.prefix(64)))"
+            let type = try snapshot.schema.requireEdgeType(input.type)
+            let source = snapshot.nodes.id(of: NodeKey(type: try snapshot.schema.requireNodeType(input.source.type), key: input.source.key))
+            let target = snapshot.nodes.id(of: NodeKey(type: try snapshot.schema.requireNodeType(input.target.type), key: input.target.key))
+            guard let source, let target, let edge = snapshot.findEdge(type: type, source: source, target: target) else {
+                if ignoreMissing { continue }
+                throw GraphError.notFound("\(context) does not exist")
+            }
+            if seen.insert(edge.slot).inserted {
+                plan.removedEdges.append(edge)
+            }
+        }
+        plan.updated = plan.removedEdges.count
+        return plan
+    }
+
+    public func planRemoveNodes(_ inputs: [NodeRefInput], ignoreMissing: Bool) throws -> WritePlan {
+        var plan = WritePlan()
+        var seenNodes = Set<UInt32>()
+        var seenEdges = Set<UInt32>()
+        for input in inputs {
+            let type = try snapshot.schema.requireNodeType(input.type)
+            guard let id = snapshot.nodes.id(of: NodeKey(type: type, key: input.key)) else {
+                if ignoreMissing { continue }
+                throw GraphError.notFound("node \(input.type)/\(input.key) does not exist")
+            }
+            guard seenNodes.insert(id).inserted else { continue }
+            plan.removedNodes.append(id)
+            snapshot.forEachEdge(of: id, direction: .both) { edge, _ in
+                if seenEdges.insert(edge.slot).inserted { plan.removedEdges.append(edge) }
+                return true
+            }
+        }
+        plan.updated = plan.removedEdges.count
+        return plan
+    }
+
+    // MARK: Applying
+
+    /// Performs a plan made against the current state (and already committed).
+    public mutating func apply(_ plan: WritePlan) {
+        guard !plan.isEmpty else { return }
+        for info in plan.newNodeTypes { snapshot.schema.insert(info) }
+        for info in plan.changedNodeTypes { snapshot.schema.insert(info) }
+        for info in plan.newEdgeTypes { snapshot.schema.insert(info) }
+        for (_, name) in plan.newAttributes { _ = snapshot.schema.insertAttribute(name) }
+        for node in plan.insertedNodes { snapshot.nodes.insert(node) }
+        for node in plan.updatedNodes { snapshot.nodes.update(node.id, text: node.text, features: node.features) }
+        for edge in plan.removedEdges {
+            snapshot.removed.insert(edge.slot)
+            snapshot.edgeCountByType[edge.record.type, default: 1] -= 1
+            if Int(edge.slot) >= snapshot.base.edgeCount {
+                deltaIndex[EdgeKey(type: edge.record.type, source: edge.record.source, target: edge.record.target)] = nil
+            }
+        }
+        for id in plan.removedNodes { snapshot.nodes.remove(id) }
+        if !plan.insertedEdges.isEmpty { appendDelta(plan.insertedEdges) }
+        snapshot.version += 1
+    }
+
+    private mutating func appendDelta(_ records: [EdgeRecord]) {
+        let firstSlot: UInt32
+        var merged = records
+        if let last = snapshot.delta.last, last.count < DeltaChunk.mergeBelow {
+            snapshot.delta.removeLast()
+            merged = last.records + records
+            firstSlot = last.firstSlot
+        } else {
+            firstSlot = UInt32(snapshot.base.edgeCount + snapshot.deltaEdgeCount)
+        }
+        let chunk = DeltaChunk(firstSlot: firstSlot, records: merged)
+        snapshot.delta.append(chunk)
+        let newFirst = Int(firstSlot) + merged.count - records.count
+        for (i, record) in records.enumerated() {
+            deltaIndex[EdgeKey(type: record.type, source: record.source, target: record.target)] = UInt32(newFirst + i)
+            snapshot.edgeCountByType[record.type, default: 0] += 1
+        }
+        snapshot.deltaEdgeCount += records.count
+        nextEdgeID = records.last.map { $0.id + 1 } ?? nextEdgeID
+    }
+
+    // MARK: Compaction
+
+    /// Merges the delta into igraph and rebuilds the CSR base from igraph's edge
+    /// list. `topology` must hold exactly the current base edges.
+    public mutating func compact(topology: IgraphTopology) throws -> CompactionResult {
+        let start = ContinuousClock.now
+        let base = snapshot.base
+        let removedBase = snapshot.removed.filter { Int($0) < base.edgeCount }.sorted()
+        var columns = EdgeColumns()
+        columns.reserveCapacity(snapshot.edgeCount)
+        var removedCursor = 0
+        for slot in 0..<base.edgeCount {
+            if removedCursor < removedBase.count, removedBase[removedCursor] == UInt32(slot) {
+                removedCursor += 1
+                continue
+            }
+            let newSlot = UInt32(columns.count)
+            if let attributes = base.columns.attributes[UInt32(slot)] { columns.attributes[newSlot] = attributes }
+            columns.types.append(base.columns.types[slot])
+            columns.weights.append(base.columns.weights[slot])
+            columns.timestamps.append(base.columns.timestamps[slot])
+            columns.ids.append(base.columns.ids[slot])
+        }
+        var newSources: [UInt32] = [], newTargets: [UInt32] = []
+        var merged = 0
+        for chunk in snapshot.delta {
+            for (i, record) in chunk.records.enumerated() where !snapshot.removed.contains(chunk.firstSlot + UInt32(i)) {
+                columns.append(record)
+                newSources.append(record.source)
+                newTargets.append(record.target)
+                merged += 1
+            }
+        }
+        do {
+            try topology.deleteEdges(removedBase)
+            try topology.addVertices(snapshot.nodes.idCount - topology.vertexCount)
+            try topology.addEdges(sources: newSources, targets: newTargets)
+        } catch {
+            throw GraphError(.internal, "compaction: \(error)")
+        }
+        let (sources, targets) = try topology.edgeList()
+        guard sources.count == columns.count else {
+            throw GraphError(.internal, "compaction: igraph holds \(sources.count) edges, expected \(columns.count)")
+        }
+        snapshot.base = BaseTopology(vertexCount: snapshot.nodes.idCount, sources: sources, targets: targets, columns: columns)
+        let removedCount = snapshot.removed.count
+        snapshot.delta = []
+        snapshot.deltaEdgeCount = 0
+        snapshot.removed = []
+        snapshot.compactions += 1
+        deltaIndex = [:]
+        let elapsed = ContinuousClock.now - start
+        return CompactionResult(mergedEdges: merged, removedEdges: removedCount,
+                                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+    }
+}

@@ -1,0 +1,196 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import SwiftProtobuf
+
+/// Where a ttrpc server listens.
+public enum TTRPCEndpoint: Sendable, Equatable, CustomStringConvertible {
+    case unix(path: String)
+    case tcp(host: String, port: Int)
+
+    public var description: String {
+        switch self {
+        case .unix(let path): "unix:\(path)"
+        case .tcp(let host, let port): "tcp:\(host):\(port)"
+        }
+    }
+
+    /// Parses "HOST:PORT" (IPv6 as "[::1]:PORT").
+    public static func parseTCP(_ text: String) -> TTRPCEndpoint? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        return .tcp(host: host, port: port)
+    }
+}
+
+/// Matches responses to requests by stream id on the client side.
+final class TTRPCClientHandler: ChannelInboundHandler {
+    typealias InboundIn = TTRPCInboundMessage
+    typealias OutboundOut = TTRPCFrame
+
+    private var pending: [UInt32: EventLoopPromise<Ttrpc_Response>] = [:]
+    private var nextStreamID: UInt32 = 1
+    private var closedError: (any Error)?
+
+    /// Sends a request on a new odd stream id; must run on the channel's loop.
+    func send(_ request: Ttrpc_Request, context: ChannelHandlerContext, promise: EventLoopPromise<Ttrpc_Response>) {
+        if let closedError {
+            promise.fail(closedError)
+            return
+        }
+        let streamID = nextStreamID
+        nextStreamID &+= 2
+        if nextStreamID < 3 { nextStreamID = 1 }  // wrapped: odd ids only
+        let bytes: [UInt8]
+        do {
+            bytes = try request.serializedBytes()
+        } catch {
+            promise.fail(RPCError(.invalidArgument, "cannot encode request: \(error)"))
+            return
+        }
+        guard bytes.count <= TTRPCFrameHeader.defaultMaxLength else {
+            promise.fail(RPCError(.resourceExhausted, "request of \(bytes.count) bytes exceeds the 4 MiB ttrpc message limit; send smaller batches"))
+            return
+        }
+        pending[streamID] = promise
+        var buffer = context.channel.allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        context.writeAndFlush(wrapOutboundOut(TTRPCFrame(streamID: streamID, type: .request, payload: buffer)), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .oversized(let header):
+            pending.removeValue(forKey: header.streamID)?.fail(
+                RPCError(.resourceExhausted, "response of \(header.length) bytes exceeds the message size limit"))
+        case .frame(let frame):
+            guard frame.header.messageType == .response,
+                  let promise = pending.removeValue(forKey: frame.header.streamID) else { return }
+            do {
+                promise.succeed(try Ttrpc_Response(serializedBytes: Array(frame.payload.readableBytesView)))
+            } catch {
+                promise.fail(RPCError(.internal, "server sent an undecodable response: \(error)"))
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(RPCError(.unavailable, "connection closed"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failAll(RPCError(.unavailable, "connection error: \(error)"))
+        context.close(promise: nil)
+    }
+
+    private func failAll(_ error: RPCError) {
+        closedError = error
+        let promises = pending.values
+        pending.removeAll()
+        for promise in promises { promise.fail(error) }
+    }
+}
+
+/// A ttrpc client connection. Safe to share: calls from many tasks are
+/// multiplexed on one connection, each on its own stream id.
+public final class TTRPCClient: Sendable {
+    private let channel: any Channel
+    private let ownedGroup: MultiThreadedEventLoopGroup?
+
+    private init(channel: any Channel, ownedGroup: MultiThreadedEventLoopGroup?) {
+        self.channel = channel
+        self.ownedGroup = ownedGroup
+    }
+
+    /// Connects to a server. Fails with UNAVAILABLE when nothing listens there.
+    public static func connect(
+        to endpoint: TTRPCEndpoint, group: (any EventLoopGroup)? = nil
+    ) async throws -> TTRPCClient {
+        let ownedGroup = group == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+        let bootstrap = ClientBootstrap(group: group ?? ownedGroup!)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(TTRPCFrameDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(TTRPCFrameEncoder()))
+                    try channel.pipeline.syncOperations.addHandler(TTRPCClientHandler())
+                }
+            }
+        do {
+            let channel: any Channel
+            switch endpoint {
+            case .unix(let path):
+                channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
+            case .tcp(let host, let port):
+                _ = bootstrap.channelOption(.socketOption(.tcp_nodelay), value: 1)
+                channel = try await bootstrap.connect(host: host, port: port).get()
+            }
+            return TTRPCClient(channel: channel, ownedGroup: ownedGroup)
+        } catch {
+            try? await ownedGroup?.shutdownGracefully()
+            throw RPCError(.unavailable, "cannot connect to graphd at \(endpoint): \(error)")
+        }
+    }
+
+    /// Sends one request and waits for its response; a non-OK status is thrown as RPCError.
+    public func call(
+        service: String, method: String, payload: [UInt8],
+        timeout: Duration? = nil, metadata: [(String, String)] = []
+    ) async throws -> [UInt8] {
+        var request = Ttrpc_Request()
+        request.service = service
+        request.method = method
+        request.payload = Data(payload)
+        if let timeout {
+            let (seconds, attoseconds) = timeout.components
+            request.timeoutNano = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        }
+        request.metadata = metadata.map { key, value in
+            var pair = Ttrpc_KeyValue()
+            pair.key = key
+            pair.value = value
+            return pair
+        }
+        let promise = channel.eventLoop.makePromise(of: Ttrpc_Response.self)
+        let channel = self.channel
+        let finalRequest = request
+        channel.eventLoop.execute {
+            do {
+                let context = try channel.pipeline.syncOperations.context(handlerType: TTRPCClientHandler.self)
+                let handler = try channel.pipeline.syncOperations.handler(type: TTRPCClientHandler.self)
+                handler.send(finalRequest, context: context, promise: promise)
+            } catch {
+                promise.fail(RPCError(.unavailable, "connection closed"))
+            }
+        }
+        let response = try await promise.futureResult.get()
+        if response.hasStatus, response.status.code != 0 {
+            throw RPCError(status: response.status)
+        }
+        return [UInt8](response.payload)
+    }
+
+    /// Typed call: encodes the request message and decodes the response message.
+    public func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        service: String, method: String, _ request: Request,
+        as: Response.Type = Response.self, timeout: Duration? = nil, metadata: [(String, String)] = []
+    ) async throws -> Response {
+        let bytes = try await call(
+            service: service, method: method, payload: try request.serializedBytes(),
+            timeout: timeout, metadata: metadata)
+        do {
+            return try Response(serializedBytes: bytes)
+        } catch {
+            throw RPCError(.internal, "cannot decode \(Response.protoMessageName): \(error)")
+        }
+    }
+
+    public func close() async {
+        try? await channel.close()
+        try? await ownedGroup?.shutdownGracefully()
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import Logging
+import NIOCore
+import SwiftProtobuf
+
+/// Limits a server connection enforces.
+public struct TTRPCServerLimits: Sendable {
+    /// Largest accepted message; larger ones get RESOURCE_EXHAUSTED (PROTOCOL.md: 4 MiB).
+    public var maxMessageLength: UInt32 = TTRPCFrameHeader.defaultMaxLength
+    /// Requests one connection may have in flight; more get RESOURCE_EXHAUSTED.
+    public var maxInFlightPerConnection: Int = 256
+    /// Upper bound applied to client deadlines (nil: none).
+    public var maxDeadline: Duration? = nil
+
+    public init() {}
+}
+
+/// Serves ttrpc requests on one connection.
+///
+/// Requests run concurrently as tasks; responses go out in completion order,
+/// tagged with the request's stream id. All state lives on the channel's event
+/// loop. A request whose `timeout_nano` passes gets DEADLINE_EXCEEDED and its
+/// task is cancelled.
+public final class TTRPCServerHandler: ChannelInboundHandler {
+    public typealias InboundIn = TTRPCInboundMessage
+    public typealias OutboundOut = TTRPCFrame
+
+    private let dispatcher: TTRPCDispatcher
+    private let limits: TTRPCServerLimits
+    private let logger: Logger
+    private var inFlight: [UInt32: InFlightRequest] = [:]
+    private var context: ChannelHandlerContext?
+
+    private struct InFlightRequest {
+        var task: Task<Void, Never>?
+        var deadlineTimer: Scheduled<Void>?
+    }
+
+    public init(dispatcher: TTRPCDispatcher, limits: TTRPCServerLimits = TTRPCServerLimits(), logger: Logger) {
+        self.dispatcher = dispatcher
+        self.limits = limits
+        self.logger = logger
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        cancelAll()
+        self.context = nil
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        cancelAll()
+        context.fireChannelInactive()
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .oversized(let header):
+            respond(streamID: header.streamID, error: RPCError(
+                .resourceExhausted,
+                "message length \(header.length) exceeds maximum message size of \(limits.maxMessageLength)"))
+        case .frame(let frame):
+            // PROTOCOL.md: unknown message types are ignored for forward compatibility.
+            guard frame.header.messageType == .request else { return }
+            handleRequest(frame, context: context)
+        }
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("connection error: \(error)")
+        context.close(promise: nil)
+    }
+
+    private func handleRequest(_ frame: TTRPCFrame, context: ChannelHandlerContext) {
+        let streamID = frame.header.streamID
+        let request: Ttrpc_Request
+        do {
+            request = try Ttrpc_Request(serializedBytes: Array(frame.payload.readableBytesView))
+        } catch {
+            respond(streamID: streamID, error: RPCError(.invalidArgument, "unmarshal request error: \(error)"))
+            return
+        }
+        guard streamID % 2 == 1 else {
+            respond(streamID: streamID, error: RPCError(.invalidArgument, "StreamID must be odd for client initiated streams"))
+            return
+        }
+        guard inFlight[streamID] == nil else {
+            respond(streamID: streamID, error: RPCError(.invalidArgument, "stream \(streamID) already has a request in flight"))
+            return
+        }
+        guard inFlight.count < limits.maxInFlightPerConnection else {
+            respond(streamID: streamID, error: RPCError(
+                .resourceExhausted, "too many requests in flight on this connection (limit \(limits.maxInFlightPerConnection))"))
+            return
+        }
+        guard request.timeoutNano >= 0 else {
+            respond(streamID: streamID, error: RPCError(.invalidArgument, "timeout_nano must not be negative"))
+            return
+        }
+
+        var timeout: Duration? = request.timeoutNano > 0 ? .nanoseconds(request.timeoutNano) : nil
+        if let cap = limits.maxDeadline { timeout = min(timeout ?? cap, cap) }
+        var requestLogger = logger
+        requestLogger[metadataKey: "rpc"] = "\(request.service)/\(request.method)"
+        if let requestID = request.metadata.first(where: { $0.key == "request-id" })?.value {
+            requestLogger[metadataKey: "request-id"] = "\(requestID)"
+        }
+        let requestContext = TTRPCRequestContext(
+            service: request.service, method: request.method, streamID: streamID,
+            metadata: request.metadata.map { ($0.key, $0.value) },
+            deadline: timeout.map { ContinuousClock.now + $0 },
+            logger: requestLogger)
+
+        inFlight[streamID] = InFlightRequest()
+        let loopBoundSelf = NIOLoopBound(self, eventLoop: context.eventLoop)
+        if let timeout {
+            let nanos = Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+            inFlight[streamID]?.deadlineTimer = context.eventLoop.scheduleTask(in: .nanoseconds(nanos)) {
+                let handler = loopBoundSelf.value
+                handler.inFlight[streamID]?.task?.cancel()
+                handler.respond(streamID: streamID, error: RPCError(
+                    .deadlineExceeded, "\(request.service)/\(request.method): deadline of \(timeout) exceeded"))
+            }
+        }
+        let dispatcher = self.dispatcher
+        let eventLoop = context.eventLoop
+        let task = Task {
+            let response = await dispatcher.dispatch(request, context: requestContext)
+            eventLoop.execute {
+                loopBoundSelf.value.respond(streamID: streamID, response: response)
+            }
+        }
+        inFlight[streamID]?.task = task
+    }
+
+    private func respond(streamID: UInt32, error: RPCError) {
+        var response = Ttrpc_Response()
+        response.status = error.status
+        // Immediate refusals have no in-flight entry; send them directly.
+        if inFlight[streamID] == nil {
+            write(streamID: streamID, response: response)
+        } else {
+            respond(streamID: streamID, response: response)
+        }
+    }
+
+    /// Sends the first response for a stream; later ones (a handler finishing
+    /// after its deadline fired) are dropped.
+    private func respond(streamID: UInt32, response: Ttrpc_Response) {
+        guard let entry = inFlight.removeValue(forKey: streamID) else { return }
+        entry.deadlineTimer?.cancel()
+        write(streamID: streamID, response: response)
+    }
+
+    private func write(streamID: UInt32, response: Ttrpc_Response) {
+        guard let context else { return }
+        let bytes: [UInt8]
+        do {
+            bytes = try response.serializedBytes()
+        } catch {
+            logger.error("cannot encode response: \(error)")
+            return
+        }
+        var buffer = context.channel.allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        if bytes.count > limits.maxMessageLength {
+            var tooLarge = Ttrpc_Response()
+            tooLarge.status = RPCError(.resourceExhausted, "response of \(bytes.count) bytes exceeds the maximum message size of \(limits.maxMessageLength); ask for a smaller page").status
+            buffer.clear()
+            buffer.writeBytes((try? tooLarge.serializedBytes()) ?? [])
+        }
+        context.writeAndFlush(wrapOutboundOut(TTRPCFrame(streamID: streamID, type: .response, payload: buffer)), promise: nil)
+    }
+
+    private func cancelAll() {
+        for entry in inFlight.values {
+            entry.task?.cancel()
+            entry.deadlineTimer?.cancel()
+        }
+        inFlight.removeAll()
+    }
+}
