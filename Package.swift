@@ -20,6 +20,7 @@ let package = Package(
     targets: [
         // MARK: C libraries from Debian's -dev packages
         .systemLibrary(name: "CIgraph", pkgConfig: "igraph", providers: [.apt(["libigraph-dev"])]),
+        .target(name: "CIgraphSupport", dependencies: ["CIgraph"]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
@@ -28,7 +29,7 @@ let package = Package(
         .target(
             name: "GraphCore",
             dependencies: [
-                "CIgraph",
+                "CIgraph", "CIgraphSupport",
                 .product(name: "Collections", package: "swift-collections"),
             ]
         ),

@@ -1,4 +1,5 @@
-import CIgraph
+internal import CIgraph
+internal import CIgraphSupport
 
 /// An igraph call failed; `code` is igraph's error code.
 public struct IgraphError: Error, Sendable, CustomStringConvertible {

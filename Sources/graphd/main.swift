@@ -1,1 +1,85 @@
-print("x")
+import ArgumentParser
+import Foundation
+import GraphStore
+import GraphdProto
+import GraphdServer
+import Logging
+import ServiceLifecycle
+import TTRPC
+
+@main
+struct Graphd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "graphd",
+        abstract: "Heterogeneous graph daemon: serves graphd.v1 over ttrpc on a Unix socket (and optionally TCP).",
+        discussion: """
+        Runs in the foreground until SIGTERM or SIGINT, then shuts down gracefully. The store is \
+        a SQLite file (WAL mode), created if missing; every acknowledged write is committed to it \
+        before the reply is sent, and start-up rebuilds the graph from it.
+
+        Examples:
+          graphd --store graph.sqlite
+          graphd --socket /run/graphd/graphd.sock --store /var/lib/graphd/graph.sqlite --tcp 127.0.0.1:7419
+        """,
+        version: GraphdVersion.string)
+
+    @Option(help: ArgumentHelp("Unix socket to listen on (mode 0600).", valueName: "path"))
+    var socket: String = ProcessInfo.processInfo.environment["GRAPHD_SOCKET"] ?? GraphdConfiguration.defaultSocketPath
+
+    @Option(help: ArgumentHelp("SQLite store file; created if missing.", valueName: "file"))
+    var store: String = "graphd.sqlite"
+
+    @Option(help: ArgumentHelp("Also listen on TCP HOST:PORT (e.g. \(GraphdConfiguration.defaultTCPAddress)). Off by default.", valueName: "host:port"))
+    var tcp: String?
+
+    @Option(help: "Commit durability: full (fsync every commit; survives power loss) or normal (survives a process crash).")
+    var sync: String = "full"
+
+    @Option(help: "Compact once this many edge changes wait in the delta.")
+    var compactDeltaEdges: Int = 1_000_000
+
+    @Option(help: "Compact once the oldest uncompacted change is this many seconds old.")
+    var compactAfterSeconds: Double = 60
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard StoreSynchronous(rawValue: sync) != nil else { throw ValidationError("--sync must be full or normal") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)' is not a level") }
+        if let tcp, TTRPCEndpoint.parseTCP(tcp) == nil { throw ValidationError("--tcp must be HOST:PORT, got '\(tcp)'") }
+        guard compactDeltaEdges > 0 else { throw ValidationError("--compact-delta-edges must be positive") }
+        guard compactAfterSeconds > 0, compactAfterSeconds.isFinite else { throw ValidationError("--compact-after-seconds must be positive") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "graphd")
+        var configuration = GraphdConfiguration(storePath: store)
+        configuration.socketPath = socket
+        configuration.synchronous = StoreSynchronous(rawValue: sync) ?? .full
+        configuration.compaction = CompactionPolicy(maxDeltaEdges: compactDeltaEdges, maxDeltaAge: .milliseconds(Int64(compactAfterSeconds * 1000)))
+        if let tcp, case .tcp(let host, let port)? = TTRPCEndpoint.parseTCP(tcp) {
+            configuration.tcp = (host, port)
+        }
+        let server: GraphdServer
+        do {
+            server = try GraphdServer(configuration: configuration, logger: logger)
+        } catch {
+            logger.critical("cannot open store \(store): \(error)")
+            throw ExitCode(1)
+        }
+        let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        do {
+            try await group.run()
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode(1)
+        }
+    }
+}

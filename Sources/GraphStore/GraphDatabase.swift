@@ -1,0 +1,165 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import GraphCore
+import Synchronization
+
+/// When the delta is merged into igraph without being asked.
+public struct CompactionPolicy: Sendable {
+    /// Compact once this many edges wait in the delta (added or removed).
+    public var maxDeltaEdges: Int = 1_000_000
+    /// Compact once the oldest uncompacted change is this old (and the delta is not empty).
+    public var maxDeltaAge: Duration = .seconds(60)
+
+    public init(maxDeltaEdges: Int = 1_000_000, maxDeltaAge: Duration = .seconds(60)) {
+        self.maxDeltaEdges = maxDeltaEdges
+        self.maxDeltaAge = maxDeltaAge
+    }
+}
+
+/// Runs an actor's jobs on one dedicated serial queue, so that blocking SQLite
+/// commits (fsync) and igraph calls never occupy the cooperative thread pool.
+final class SerialQueueExecutor: SerialExecutor, @unchecked Sendable {
+    private let queue: DispatchQueue
+
+    init(label: String) { queue = DispatchQueue(label: label) }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedSerialExecutor()) }
+    }
+
+    func asUnownedSerialExecutor() -> UnownedSerialExecutor { UnownedSerialExecutor(ordinary: self) }
+}
+
+/// The graph database: the single writer that owns the SQLite store, the igraph
+/// topology and the writer state, and publishes immutable snapshots for readers.
+///
+/// Every write is: plan (validate against the current state) → commit to SQLite
+/// (one transaction) → apply in memory → publish a new snapshot. Only then does
+/// the call return, so an acknowledged write is durable, and a failed write
+/// changes neither the store nor memory. Readers call `snapshot` and never wait
+/// for more than the swap of one reference.
+public actor GraphDatabase {
+    private let executor = SerialQueueExecutor(label: "graphd.database")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    private let store: GraphStore
+    private let topology: IgraphTopology
+    private var state: GraphState
+    private let published: Mutex<GraphSnapshot>
+    private let compactionLock = Mutex<(count: Int, lastSeconds: Double)>((0, 0))
+    public let path: String
+    public let policy: CompactionPolicy
+    private var oldestUncompactedChange: ContinuousClock.Instant?
+
+    /// Opens (creating if missing) the store at `path` and rebuilds the graph from it.
+    public init(path: String, synchronous: StoreSynchronous = .full, policy: CompactionPolicy = CompactionPolicy()) throws {
+        let store = try GraphStore(path: path, synchronous: synchronous)
+        let loaded = try store.load()
+        let topology = try IgraphTopology(vertexCount: 0)
+        try topology.addVertices(loaded.nodes.last.map { Int($0.id) + 1 } ?? 0)
+        try topology.addEdges(sources: loaded.sources, targets: loaded.targets)
+        let state = try GraphState(schema: loaded.schema, nodes: loaded.nodes, columns: loaded.columns,
+                                   sources: loaded.sources, targets: loaded.targets, topology: topology)
+        self.store = store
+        self.topology = topology
+        self.state = state
+        self.published = Mutex(state.snapshot)
+        self.path = path
+        self.policy = policy
+    }
+
+    /// The current snapshot; cheap, and never blocked by a write in progress.
+    public nonisolated var snapshot: GraphSnapshot { published.withLock { $0 } }
+
+    public nonisolated var compactionStats: (count: Int, lastSeconds: Double) { compactionLock.withLock { $0 } }
+
+    /// Store schema version.
+    public var schemaVersion: Int { store.userVersion }
+
+    /// Bytes of the database file plus its WAL.
+    public var storeByteCount: Int64 { store.byteCount }
+
+    /// Approximate bytes igraph holds.
+    public var igraphByteCount: Int { topology.approximateByteCount }
+
+    // MARK: Writes
+
+    public func defineTypes(nodeTypes: [NodeTypeInput], edgeTypes: [EdgeTypeInput]) throws -> WritePlan {
+        try write(state.planDefineTypes(nodeTypes: nodeTypes, edgeTypes: edgeTypes))
+    }
+
+    public func addNodes(_ nodes: [NodeInput]) throws -> WritePlan {
+        try write(state.planAddNodes(nodes))
+    }
+
+    public func addEdges(_ edges: [EdgeInput], requireExistingNodes: Bool = false) throws -> WritePlan {
+        try write(state.planAddEdges(edges, requireExistingNodes: requireExistingNodes, nowMs: Self.wallClockMilliseconds()))
+    }
+
+    public func removeNodes(_ nodes: [NodeRefInput], ignoreMissing: Bool = false) throws -> WritePlan {
+        try write(state.planRemoveNodes(nodes, ignoreMissing: ignoreMissing))
+    }
+
+    public func removeEdges(_ edges: [EdgeRefInput], ignoreMissing: Bool = false) throws -> WritePlan {
+        try write(state.planRemoveEdges(edges, ignoreMissing: ignoreMissing))
+    }
+
+    private func write(_ plan: WritePlan) throws -> WritePlan {
+        guard !plan.isEmpty else { return plan }
+        try store.commit(plan)
+        state.apply(plan)
+        publish()
+        if oldestUncompactedChange == nil, !plan.insertedEdges.isEmpty || !plan.removedEdges.isEmpty {
+            oldestUncompactedChange = .now
+        }
+        if deltaSize >= policy.maxDeltaEdges {
+            _ = try? compact()
+        }
+        return plan
+    }
+
+    private var deltaSize: Int { state.snapshot.deltaEdgeCount + state.snapshot.removedSinceCompaction }
+
+    private func publish() {
+        let snapshot = state.snapshot
+        published.withLock { $0 = snapshot }
+    }
+
+    // MARK: Compaction
+
+    /// Merges the delta into igraph and rebuilds the CSR base. Writes wait;
+    /// reads go on against the previous snapshot.
+    @discardableResult
+    public func compact() throws -> CompactionResult {
+        let result = try state.compact(topology: topology)
+        publish()
+        oldestUncompactedChange = nil
+        compactionLock.withLock { $0 = ($0.count + 1, result.seconds) }
+        return result
+    }
+
+    /// Compacts when the delta is older than the policy allows; returns whether it did.
+    public func compactIfDue() throws -> Bool {
+        guard let oldest = oldestUncompactedChange, deltaSize > 0,
+              ContinuousClock.now - oldest >= policy.maxDeltaAge else { return false }
+        try compact()
+        return true
+    }
+
+    /// Runs until cancelled, compacting when the age threshold passes.
+    public nonisolated func runCompactionLoop(every interval: Duration = .seconds(1)) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            _ = try? await compactIfDue()
+        }
+    }
+
+    static func wallClockMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}

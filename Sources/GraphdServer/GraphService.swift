@@ -1,0 +1,368 @@
+import Foundation
+import GraphCore
+import GraphStore
+import GraphdProto
+import TTRPC
+
+/// Request limits of the graph service.
+public struct GraphServiceLimits: Sendable {
+    /// Most nodes or edges in one write request.
+    public var maxBatchSize = 100_000
+    /// Largest page of a listing.
+    public var maxPageSize = 10_000
+    public var defaultPageSize = 100
+
+    public init() {}
+}
+
+/// graphd.v1.Graph: maps protobuf requests to the graph database and back.
+public struct GraphService: Sendable {
+    public let database: GraphDatabase
+    public let limits: GraphServiceLimits
+    let startedAt = ContinuousClock.now
+
+    public init(database: GraphDatabase, limits: GraphServiceLimits = GraphServiceLimits()) {
+        self.database = database
+        self.limits = limits
+    }
+
+    public func register(into dispatcher: inout TTRPCDispatcher) {
+        let service = GraphdServiceName.graph
+        dispatcher.register(service: service, method: "Health") { (_: Graphd_V1_HealthRequest, _) in
+            var response = Graphd_V1_HealthResponse()
+            response.status = .serving
+            response.version = GraphdVersion.string
+            return response
+        }
+        dispatcher.register(service: service, method: "Stats") { (_: Graphd_V1_StatsRequest, _) in await stats() }
+        dispatcher.register(service: service, method: "DefineTypes") { (request: Graphd_V1_DefineTypesRequest, _) in
+            try await defineTypes(request)
+        }
+        dispatcher.register(service: service, method: "ListTypes") { (_: Graphd_V1_ListTypesRequest, _) in listTypes() }
+        dispatcher.register(service: service, method: "AddNodes") { (request: Graphd_V1_AddNodesRequest, _) in
+            try await addNodes(request)
+        }
+        dispatcher.register(service: service, method: "AddEdges") { (request: Graphd_V1_AddEdgesRequest, _) in
+            try await addEdges(request)
+        }
+        dispatcher.register(service: service, method: "RemoveNodes") { (request: Graphd_V1_RemoveNodesRequest, _) in
+            try await removeNodes(request)
+        }
+        dispatcher.register(service: service, method: "RemoveEdges") { (request: Graphd_V1_RemoveEdgesRequest, _) in
+            try await removeEdges(request)
+        }
+        dispatcher.register(service: service, method: "GetNode") { (request: Graphd_V1_GetNodeRequest, _) in
+            try getNode(request)
+        }
+        dispatcher.register(service: service, method: "Neighbors") { (request: Graphd_V1_NeighborsRequest, _) in
+            try neighbors(request)
+        }
+        dispatcher.register(service: service, method: "ListNodes") { (request: Graphd_V1_ListNodesRequest, _) in
+            try listNodes(request)
+        }
+        dispatcher.register(service: service, method: "ListEdges") { (request: Graphd_V1_ListEdgesRequest, _) in
+            try listEdges(request)
+        }
+        dispatcher.register(service: service, method: "Compact") { (_: Graphd_V1_CompactRequest, _) in
+            let result = try await database.compact()
+            var response = Graphd_V1_CompactResponse()
+            response.mergedEdges = UInt64(result.mergedEdges)
+            response.removedEdges = UInt64(result.removedEdges)
+            response.seconds = result.seconds
+            return response
+        }
+    }
+
+    // MARK: Writes
+
+    func defineTypes(_ request: Graphd_V1_DefineTypesRequest) async throws -> Graphd_V1_DefineTypesResponse {
+        let nodeTypes = request.nodeTypes.map { NodeTypeInput(name: $0.name, featureDimension: Int($0.featureDimension)) }
+        let edgeTypes = request.edgeTypes.map {
+            EdgeTypeInput(name: $0.name, directed: $0.directed,
+                          sourceType: $0.sourceType.isEmpty ? nil : $0.sourceType,
+                          targetType: $0.targetType.isEmpty ? nil : $0.targetType)
+        }
+        let plan = try await database.defineTypes(nodeTypes: nodeTypes, edgeTypes: edgeTypes)
+        var response = Graphd_V1_DefineTypesResponse()
+        response.nodeTypesCreated = UInt32(plan.newNodeTypes.count)
+        response.edgeTypesCreated = UInt32(plan.newEdgeTypes.count)
+        return response
+    }
+
+    func addNodes(_ request: Graphd_V1_AddNodesRequest) async throws -> Graphd_V1_AddNodesResponse {
+        try checkBatch(request.nodes.count, "nodes")
+        var inputs: [NodeInput] = []
+        inputs.reserveCapacity(request.nodes.count)
+        for (i, node) in request.nodes.enumerated() {
+            try requireRef(type: node.type, key: node.key, field: "nodes[\(i)]")
+            inputs.append(NodeInput(type: node.type, key: node.key, text: node.hasText ? node.text : nil, features: node.features))
+        }
+        let plan = try await database.addNodes(inputs)
+        var response = Graphd_V1_AddNodesResponse()
+        response.created = UInt32(plan.created)
+        response.updated = UInt32(plan.updated)
+        return response
+    }
+
+    func addEdges(_ request: Graphd_V1_AddEdgesRequest) async throws -> Graphd_V1_AddEdgesResponse {
+        try checkBatch(request.edges.count, "edges")
+        var inputs: [EdgeInput] = []
+        inputs.reserveCapacity(request.edges.count)
+        for (i, edge) in request.edges.enumerated() {
+            if edge.type.isEmpty { throw RPCError(.invalidArgument, "edges[\(i)].type is empty") }
+            let source = try nodeRef(edge.source, present: edge.hasSource, field: "edges[\(i)].source")
+            let target = try nodeRef(edge.target, present: edge.hasTarget, field: "edges[\(i)].target")
+            inputs.append(EdgeInput(
+                type: edge.type, source: source, target: target, weight: edge.hasWeight ? edge.weight : nil,
+                timestampMs: edge.timestampMs,
+                attributes: edge.attributes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
+        }
+        let plan = try await database.addEdges(inputs, requireExistingNodes: request.requireExistingNodes)
+        var response = Graphd_V1_AddEdgesResponse()
+        response.created = UInt32(plan.created)
+        response.updated = UInt32(plan.updated)
+        response.nodesCreated = UInt32(plan.insertedNodes.count)
+        return response
+    }
+
+    func removeNodes(_ request: Graphd_V1_RemoveNodesRequest) async throws -> Graphd_V1_RemoveNodesResponse {
+        try checkBatch(request.nodes.count, "nodes")
+        let refs = try request.nodes.enumerated().map { i, ref in try nodeRef(ref, present: true, field: "nodes[\(i)]") }
+        let plan = try await database.removeNodes(refs, ignoreMissing: request.ignoreMissing)
+        var response = Graphd_V1_RemoveNodesResponse()
+        response.nodesRemoved = UInt32(plan.removedNodes.count)
+        response.edgesRemoved = UInt32(plan.removedEdges.count)
+        return response
+    }
+
+    func removeEdges(_ request: Graphd_V1_RemoveEdgesRequest) async throws -> Graphd_V1_RemoveEdgesResponse {
+        try checkBatch(request.edges.count, "edges")
+        let refs = try request.edges.enumerated().map { i, edge in
+            if edge.type.isEmpty { throw RPCError(.invalidArgument, "edges[\(i)].type is empty") }
+            return EdgeRefInput(
+                type: edge.type,
+                source: try nodeRef(edge.source, present: edge.hasSource, field: "edges[\(i)].source"),
+                target: try nodeRef(edge.target, present: edge.hasTarget, field: "edges[\(i)].target"))
+        }
+        let plan = try await database.removeEdges(refs, ignoreMissing: request.ignoreMissing)
+        var response = Graphd_V1_RemoveEdgesResponse()
+        response.removed = UInt32(plan.removedEdges.count)
+        return response
+    }
+
+    // MARK: Reads (snapshot only: never wait on a writer)
+
+    func getNode(_ request: Graphd_V1_GetNodeRequest) throws -> Graphd_V1_GetNodeResponse {
+        let snapshot = database.snapshot
+        let id = try resolve(request.node, present: request.hasNode, field: "node", in: snapshot)
+        guard let record = snapshot.nodes.record(id) else { throw RPCError(.notFound, "node does not exist") }
+        var response = Graphd_V1_GetNodeResponse()
+        response.node = protoNode(record, schema: snapshot.schema)
+        let degree = snapshot.degree(of: id)
+        response.outDegree = UInt64(degree.outgoing)
+        response.inDegree = UInt64(degree.incoming)
+        return response
+    }
+
+    func neighbors(_ request: Graphd_V1_NeighborsRequest) throws -> Graphd_V1_NeighborsResponse {
+        let snapshot = database.snapshot
+        let id = try resolve(request.node, present: request.hasNode, field: "node", in: snapshot)
+        let limit = try pageSize(request.limit)
+        let direction: EdgeDirection
+        switch request.direction {
+        case .out: direction = .outgoing
+        case .in: direction = .incoming
+        case .both, .unspecified: direction = .both
+        case .UNRECOGNIZED(let value): throw RPCError(.invalidArgument, "direction \(value) is not a Direction value")
+        }
+        let edgeTypes = try request.edgeTypes.isEmpty ? nil : Set(request.edgeTypes.map { try snapshot.schema.requireEdgeType($0) })
+        let nodeTypes = try request.nodeTypes.isEmpty ? nil : Set(request.nodeTypes.map { try snapshot.schema.requireNodeType($0) })
+        var after: Int64? = nil
+        if !request.pageToken.isEmpty {
+            guard request.pageToken.hasPrefix("e"), let value = Int64(request.pageToken.dropFirst()), value >= 0 else {
+                throw RPCError(.invalidArgument, "page_token '\(request.pageToken.prefix(40))' is not a token this server issued")
+            }
+            after = value
+        }
+        let page = snapshot.neighbors(of: id, direction: direction, edgeTypes: edgeTypes, nodeTypes: nodeTypes,
+                                      afterEdgeID: after, limit: limit)
+        var response = Graphd_V1_NeighborsResponse()
+        response.neighbors = page.edges.map { edge, nodeIsSource in
+            let record = edge.record
+            let other = nodeIsSource ? record.target : record.source
+            var neighbor = Graphd_V1_Neighbor()
+            neighbor.node = protoRef(other, snapshot: snapshot)
+            let info = snapshot.schema.edgeType(record.type)
+            neighbor.edgeType = info.name
+            neighbor.direction = !info.directed ? .both : (nodeIsSource ? .out : .in)
+            neighbor.weight = Double(record.weight)
+            neighbor.timestampMs = record.timestampMs
+            neighbor.attributes = attributes(record.attributes, schema: snapshot.schema)
+            return neighbor
+        }
+        response.nextPageToken = page.nextEdgeID.map { "e\($0)" } ?? ""
+        return response
+    }
+
+    func listNodes(_ request: Graphd_V1_ListNodesRequest) throws -> Graphd_V1_ListNodesResponse {
+        let snapshot = database.snapshot
+        let limit = try pageSize(request.limit)
+        var start: UInt32 = 0
+        if !request.pageToken.isEmpty {
+            guard request.pageToken.hasPrefix("n"), let value = UInt32(request.pageToken.dropFirst()) else {
+                throw RPCError(.invalidArgument, "page_token '\(request.pageToken.prefix(40))' is not a token this server issued")
+            }
+            start = value
+        }
+        let page = snapshot.nodeRecords(from: start, limit: limit)
+        var response = Graphd_V1_ListNodesResponse()
+        response.nodes = page.nodes.map { protoNode($0, schema: snapshot.schema) }
+        response.nextPageToken = page.next.map { "n\($0)" } ?? ""
+        return response
+    }
+
+    func listEdges(_ request: Graphd_V1_ListEdgesRequest) throws -> Graphd_V1_ListEdgesResponse {
+        let snapshot = database.snapshot
+        let limit = try pageSize(request.limit)
+        var start: (UInt32, Int) = (0, 0)
+        if !request.pageToken.isEmpty {
+            let parts = request.pageToken.split(separator: ":")
+            guard parts.count == 2, parts[0].hasPrefix("s"), let node = UInt32(parts[0].dropFirst()),
+                  let skip = Int(parts[1]), skip >= 0 else {
+                throw RPCError(.invalidArgument, "page_token '\(request.pageToken.prefix(40))' is not a token this server issued")
+            }
+            start = (node, skip)
+        }
+        let page = snapshot.edges(fromNode: start.0, skip: start.1, limit: limit)
+        var response = Graphd_V1_ListEdgesResponse()
+        response.edges = page.edges.map { edge in
+            let record = edge.record
+            var out = Graphd_V1_Edge()
+            out.type = snapshot.schema.edgeType(record.type).name
+            out.source = protoRef(record.source, snapshot: snapshot)
+            out.target = protoRef(record.target, snapshot: snapshot)
+            out.weight = Double(record.weight)
+            out.timestampMs = record.timestampMs
+            out.attributes = attributes(record.attributes, schema: snapshot.schema)
+            return out
+        }
+        response.nextPageToken = page.next.map { "s\($0.node):\($0.skip)" } ?? ""
+        return response
+    }
+
+    func listTypes() -> Graphd_V1_ListTypesResponse {
+        let schema = database.snapshot.schema
+        var response = Graphd_V1_ListTypesResponse()
+        response.nodeTypes = schema.nodeTypes.map { info in
+            var spec = Graphd_V1_NodeTypeSpec()
+            spec.name = info.name
+            spec.featureDimension = UInt32(info.featureDimension)
+            spec.builtin = info.builtin
+            return spec
+        }
+        response.edgeTypes = schema.edgeTypes.map { info in
+            var spec = Graphd_V1_EdgeTypeSpec()
+            spec.name = info.name
+            spec.directed = info.directed
+            spec.sourceType = info.sourceType.map { schema.nodeType($0).name } ?? ""
+            spec.targetType = info.targetType.map { schema.nodeType($0).name } ?? ""
+            spec.builtin = info.builtin
+            return spec
+        }
+        return response
+    }
+
+    func stats() async -> Graphd_V1_StatsResponse {
+        let snapshot = database.snapshot
+        var response = Graphd_V1_StatsResponse()
+        response.nodes = UInt64(snapshot.nodeCount)
+        response.edges = UInt64(snapshot.edgeCount)
+        for info in snapshot.schema.nodeTypes {
+            response.nodesByType[info.name] = UInt64(snapshot.nodes.countByType[info.id] ?? 0)
+        }
+        for info in snapshot.schema.edgeTypes {
+            response.edgesByType[info.name] = UInt64(snapshot.edgeCountByType[info.id] ?? 0)
+        }
+        response.deltaEdges = UInt64(snapshot.deltaEdgeCount)
+        response.deltaRemovals = UInt64(snapshot.removedSinceCompaction)
+        response.memoryBytes = ProcessMemory.residentBytes()
+        response.storeBytes = UInt64(max(0, await database.storeByteCount))
+        response.version = GraphdVersion.string
+        response.graphVersion = snapshot.version
+        response.schemaVersion = UInt32(await database.schemaVersion)
+        let compactions = database.compactionStats
+        response.compactions = UInt64(compactions.count)
+        response.lastCompactionSeconds = compactions.lastSeconds
+        let uptime = ContinuousClock.now - startedAt
+        response.uptimeSeconds = Double(uptime.components.seconds) + Double(uptime.components.attoseconds) * 1e-18
+        return response
+    }
+
+    // MARK: Helpers
+
+    private func checkBatch(_ count: Int, _ what: String) throws {
+        guard count <= limits.maxBatchSize else {
+            throw RPCError(.resourceExhausted, "\(count) \(what) in one request; the limit is \(limits.maxBatchSize): split the batch")
+        }
+    }
+
+    private func pageSize(_ requested: UInt32) throws -> Int {
+        if requested == 0 { return limits.defaultPageSize }
+        guard requested <= limits.maxPageSize else {
+            throw RPCError(.outOfRange, "limit \(requested) exceeds the maximum page size \(limits.maxPageSize)")
+        }
+        return Int(requested)
+    }
+
+    private func requireRef(type: String, key: String, field: String) throws {
+        if type.isEmpty { throw RPCError(.invalidArgument, "\(field).type is empty") }
+        if key.isEmpty { throw RPCError(.invalidArgument, "\(field).key is empty") }
+    }
+
+    private func nodeRef(_ ref: Graphd_V1_NodeRef, present: Bool, field: String) throws -> NodeRefInput {
+        guard present else { throw RPCError(.invalidArgument, "\(field) is required") }
+        try requireRef(type: ref.type, key: ref.key, field: field)
+        return NodeRefInput(type: ref.type, key: ref.key)
+    }
+
+    private func resolve(_ ref: Graphd_V1_NodeRef, present: Bool, field: String, in snapshot: GraphSnapshot) throws -> UInt32 {
+        let input = try nodeRef(ref, present: present, field: field)
+        let type = try snapshot.schema.requireNodeType(input.type)
+        guard let id = snapshot.nodes.id(of: NodeKey(type: type, key: input.key)) else {
+            throw RPCError(.notFound, "node \(input.type)/\(input.key.prefix(200)) does not exist")
+        }
+        return id
+    }
+
+    private func protoRef(_ id: UInt32, snapshot: GraphSnapshot) -> Graphd_V1_NodeRef {
+        var ref = Graphd_V1_NodeRef()
+        ref.type = snapshot.schema.nodeType(snapshot.nodes.type(of: id)).name
+        ref.key = snapshot.nodes.key(of: id)
+        return ref
+    }
+
+    private func protoNode(_ record: NodeRecord, schema: GraphSchema) -> Graphd_V1_Node {
+        var node = Graphd_V1_Node()
+        node.type = schema.nodeType(record.type).name
+        node.key = record.key
+        if let text = record.text { node.text = text }
+        if let features = record.features { node.features = features }
+        return node
+    }
+
+    private func attributes(_ attributes: [EdgeAttribute], schema: GraphSchema) -> [String: Double] {
+        var result: [String: Double] = [:]
+        for attribute in attributes { result[schema.attributeName(attribute.id)] = attribute.value }
+        return result
+    }
+}
+
+/// Resident memory of this process, from /proc (Linux).
+enum ProcessMemory {
+    static func residentBytes() -> UInt64 {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = UInt64(fields[1]) else { return 0 }
+        return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import GraphStore
+import GraphdProto
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import TTRPC
+
+/// Everything graphd is configured with.
+public struct GraphdConfiguration: Sendable {
+    /// Default Unix socket path when neither --socket nor GRAPHD_SOCKET is given.
+    public static let defaultSocketPath = "/tmp/graphd.sock"
+    /// Default TCP address when --tcp is given without one (loopback only).
+    public static let defaultTCPAddress = "127.0.0.1:7419"
+
+    public var socketPath: String = defaultSocketPath
+    /// Permission bits of the socket file (owner read/write only by default).
+    public var socketMode: mode_t = 0o600
+    public var tcp: (host: String, port: Int)? = nil
+    public var storePath: String
+    public var synchronous: StoreSynchronous = .full
+    public var compaction = CompactionPolicy()
+    public var connectionLimits = TTRPCServerLimits()
+    public var serviceLimits = GraphServiceLimits()
+
+    public init(storePath: String) {
+        self.storePath = storePath
+    }
+}
+
+/// The daemon: opens the store, serves ttrpc on a Unix socket (and optionally
+/// TCP) until graceful shutdown, and runs background compaction.
+public final class GraphdServer: Service, Sendable {
+    public let configuration: GraphdConfiguration
+    public let database: GraphDatabase
+    let logger: Logger
+    let group: any EventLoopGroup
+
+    /// Opens the store (creating it if missing) and rebuilds the graph from it.
+    public init(configuration: GraphdConfiguration, logger: Logger,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.group = group
+        let start = ContinuousClock.now
+        self.database = try GraphDatabase(path: configuration.storePath, synchronous: configuration.synchronous,
+                                          policy: configuration.compaction)
+        let snapshot = database.snapshot
+        logger.info("store opened", metadata: [
+            "store": "\(configuration.storePath)", "nodes": "\(snapshot.nodeCount)", "edges": "\(snapshot.edgeCount)",
+            "seconds": "\(ContinuousClock.now - start)",
+        ])
+    }
+
+    public func makeDispatcher() -> TTRPCDispatcher {
+        var dispatcher = TTRPCDispatcher()
+        GraphService(database: database, limits: configuration.serviceLimits).register(into: &dispatcher)
+        return dispatcher
+    }
+
+    public func run() async throws {
+        let dispatcher = makeDispatcher()
+        let limits = configuration.connectionLimits
+        let logger = self.logger
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(TTRPCFrameDecoder(maxLength: limits.maxMessageLength)))
+                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(TTRPCFrameEncoder()))
+                    try channel.pipeline.syncOperations.addHandler(TTRPCServerHandler(dispatcher: dispatcher, limits: limits, logger: logger))
+                }
+            }
+
+        var listeners: [any Channel] = []
+        let socketPath = configuration.socketPath
+        try await removeStaleSocket(at: socketPath)
+        // The umask makes the socket owner-only from the moment it exists.
+        let previousMask = umask(0o777 & ~configuration.socketMode)
+        let unixChannel: any Channel
+        do {
+            unixChannel = try await bootstrap.bind(unixDomainSocketPath: socketPath).get()
+            umask(previousMask)
+        } catch {
+            umask(previousMask)
+            throw GraphdStartupError("cannot listen on unix socket \(socketPath): \(error)")
+        }
+        chmod(socketPath, configuration.socketMode)
+        listeners.append(unixChannel)
+        logger.info("listening", metadata: ["unix": "\(socketPath)"])
+
+        if let tcp = configuration.tcp {
+            do {
+                let channel = try await bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .bind(host: tcp.host, port: tcp.port).get()
+                listeners.append(channel)
+                logger.info("listening", metadata: ["tcp": "\(channel.localAddress?.description ?? "\(tcp.host):\(tcp.port)")"])
+            } catch {
+                try? await unixChannel.close()
+                throw GraphdStartupError("cannot listen on tcp \(tcp.host):\(tcp.port): \(error)")
+            }
+        }
+
+        let database = self.database
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await database.runCompactionLoop() }
+            await withGracefulShutdownHandler {
+                try? await gracefulShutdown()
+            } onGracefulShutdown: {
+                logger.info("shutting down")
+            }
+            tasks.cancelAll()
+        }
+        for listener in listeners { try? await listener.close() }
+        unlink(socketPath)
+        logger.info("stopped")
+    }
+
+    private func removeStaleSocket(at path: String) async throws {
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        if let client = try? await TTRPCClient.connect(to: .unix(path: path), group: group) {
+            await client.close()
+            throw GraphdStartupError("another process is listening on \(path); stop it or choose another --socket")
+        }
+        unlink(path)
+    }
+}
+
+public struct GraphdStartupError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
