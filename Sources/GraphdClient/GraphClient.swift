@@ -1,0 +1,100 @@
+import GraphdProto
+import SwiftProtobuf
+import NIOCore
+@_exported import TTRPC
+
+/// A typed client for graphd.v1.Graph over one ttrpc connection.
+///
+/// Calls may be made concurrently from many tasks; they are multiplexed on the
+/// connection. A non-OK status is thrown as `RPCError`.
+///
+/// ```swift
+/// let client = try await GraphClient.connect(to: .unix(path: "/tmp/graphd.sock"))
+/// let stats = try await client.stats()
+/// print(stats.nodes, stats.edges)
+/// await client.close()
+/// ```
+public struct GraphClient: Sendable {
+    public let connection: TTRPCClient
+    /// Applied to every call that does not pass its own.
+    public var defaultTimeout: Duration?
+
+    public init(connection: TTRPCClient, defaultTimeout: Duration? = nil) {
+        self.connection = connection
+        self.defaultTimeout = defaultTimeout
+    }
+
+    public static func connect(to endpoint: TTRPCEndpoint, group: (any EventLoopGroup)? = nil,
+                               defaultTimeout: Duration? = nil) async throws -> GraphClient {
+        GraphClient(connection: try await TTRPCClient.connect(to: endpoint, group: group), defaultTimeout: defaultTimeout)
+    }
+
+    public func close() async { await connection.close() }
+
+    private func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ method: String, _ request: Request, timeout: Duration?
+    ) async throws -> Response {
+        try await connection.call(service: GraphdServiceName.graph, method: method, request,
+                                  as: Response.self, timeout: timeout ?? defaultTimeout)
+    }
+
+    public func health(timeout: Duration? = nil) async throws -> Graphd_V1_HealthResponse {
+        try await call("Health", Graphd_V1_HealthRequest(), timeout: timeout)
+    }
+
+    public func stats(timeout: Duration? = nil) async throws -> Graphd_V1_StatsResponse {
+        try await call("Stats", Graphd_V1_StatsRequest(), timeout: timeout)
+    }
+
+    public func defineTypes(_ request: Graphd_V1_DefineTypesRequest, timeout: Duration? = nil) async throws -> Graphd_V1_DefineTypesResponse {
+        try await call("DefineTypes", request, timeout: timeout)
+    }
+
+    public func listTypes(timeout: Duration? = nil) async throws -> Graphd_V1_ListTypesResponse {
+        try await call("ListTypes", Graphd_V1_ListTypesRequest(), timeout: timeout)
+    }
+
+    public func addNodes(_ request: Graphd_V1_AddNodesRequest, timeout: Duration? = nil) async throws -> Graphd_V1_AddNodesResponse {
+        try await call("AddNodes", request, timeout: timeout)
+    }
+
+    public func addEdges(_ request: Graphd_V1_AddEdgesRequest, timeout: Duration? = nil) async throws -> Graphd_V1_AddEdgesResponse {
+        try await call("AddEdges", request, timeout: timeout)
+    }
+
+    public func removeNodes(_ request: Graphd_V1_RemoveNodesRequest, timeout: Duration? = nil) async throws -> Graphd_V1_RemoveNodesResponse {
+        try await call("RemoveNodes", request, timeout: timeout)
+    }
+
+    public func removeEdges(_ request: Graphd_V1_RemoveEdgesRequest, timeout: Duration? = nil) async throws -> Graphd_V1_RemoveEdgesResponse {
+        try await call("RemoveEdges", request, timeout: timeout)
+    }
+
+    public func getNode(_ request: Graphd_V1_GetNodeRequest, timeout: Duration? = nil) async throws -> Graphd_V1_GetNodeResponse {
+        try await call("GetNode", request, timeout: timeout)
+    }
+
+    public func neighbors(_ request: Graphd_V1_NeighborsRequest, timeout: Duration? = nil) async throws -> Graphd_V1_NeighborsResponse {
+        try await call("Neighbors", request, timeout: timeout)
+    }
+
+    public func listNodes(_ request: Graphd_V1_ListNodesRequest, timeout: Duration? = nil) async throws -> Graphd_V1_ListNodesResponse {
+        try await call("ListNodes", request, timeout: timeout)
+    }
+
+    public func listEdges(_ request: Graphd_V1_ListEdgesRequest, timeout: Duration? = nil) async throws -> Graphd_V1_ListEdgesResponse {
+        try await call("ListEdges", request, timeout: timeout)
+    }
+
+    public func compact(timeout: Duration? = nil) async throws -> Graphd_V1_CompactResponse {
+        try await call("Compact", Graphd_V1_CompactRequest(), timeout: timeout)
+    }
+}
+
+extension Graphd_V1_NodeRef {
+    public init(type: String, key: String) {
+        self.init()
+        self.type = type
+        self.key = key
+    }
+}

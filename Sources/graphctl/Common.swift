@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import GraphdClient
+import GraphdProto
+
+/// Exit codes graphctl uses, so scripts can tell failures apart (sysexits.h values).
+enum GraphctlExit {
+    /// Bad command line (ArgumentParser's own validation code).
+    static let usage: Int32 = 64
+    /// The server rejected the input: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, ...
+    static let rejected: Int32 = 65
+    /// A local input file could not be read.
+    static let noInput: Int32 = 66
+    /// No server at the socket, or the connection broke: UNAVAILABLE.
+    static let unavailable: Int32 = 69
+    /// The server failed: INTERNAL, UNKNOWN, DATA_LOSS.
+    static let software: Int32 = 70
+    /// DEADLINE_EXCEEDED: try again, perhaps with a longer --timeout.
+    static let tempfail: Int32 = 75
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+/// Options every subcommand that talks to graphd takes.
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("graphd's Unix socket (default: $GRAPHD_SOCKET, then /tmp/graphd.sock).", valueName: "path"))
+    var socket: String?
+
+    @Option(help: ArgumentHelp("Connect over TCP to HOST:PORT instead of the Unix socket.", valueName: "host:port"))
+    var tcp: String?
+
+    @Option(help: ArgumentHelp("Per-call deadline in seconds.", valueName: "seconds"))
+    var timeout: Double = 30
+
+    @Option(help: "Output: text for people, json (one object on stdout) for programs.")
+    var format: OutputFormat = .text
+
+    func validate() throws {
+        if let tcp, TTRPCEndpoint.parseTCP(tcp) == nil { throw ValidationError("--tcp must be HOST:PORT, got '\(tcp)'") }
+        guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout must be a positive number of seconds") }
+    }
+
+    var endpoint: TTRPCEndpoint {
+        if let tcp, let endpoint = TTRPCEndpoint.parseTCP(tcp) { return endpoint }
+        let path = socket ?? ProcessInfo.processInfo.environment["GRAPHD_SOCKET"] ?? "/tmp/graphd.sock"
+        return .unix(path: path)
+    }
+
+    func connect() async throws -> GraphClient {
+        try await GraphClient.connect(to: endpoint, defaultTimeout: .milliseconds(Int64(timeout * 1000)))
+    }
+
+    /// Connects, runs `body`, closes; RPC errors become messages and exit codes.
+    func withClient<T>(_ body: (GraphClient) async throws -> T) async throws -> T {
+        let client: GraphClient
+        do {
+            client = try await connect()
+        } catch {
+            throw fail(error)
+        }
+        do {
+            let result = try await body(client)
+            await client.close()
+            return result
+        } catch {
+            await client.close()
+            throw fail(error)
+        }
+    }
+}
+
+/// Prints `error` to stderr and returns the exit code that classifies it.
+func fail(_ error: any Error) -> ExitCode {
+    if let exit = error as? ExitCode { return exit }
+    if let error = error as? ValidationError { return fail(message: error.message, code: GraphctlExit.usage) }
+    guard let rpc = error as? RPCError else {
+        return fail(message: "\(error)", code: GraphctlExit.software)
+    }
+    let code: Int32 = switch rpc.code {
+    case .unavailable, .cancelled: GraphctlExit.unavailable
+    case .deadlineExceeded: GraphctlExit.tempfail
+    case .internal, .unknown, .dataLoss, .unimplemented: GraphctlExit.software
+    default: GraphctlExit.rejected
+    }
+    return fail(message: "\(rpc.code): \(rpc.message)", code: code)
+}
+
+func fail(message: String, code: Int32) -> ExitCode {
+    FileHandle.standardError.write(Data("graphctl: \(message)\n".utf8))
+    return ExitCode(code)
+}
+
+func printJSON(_ object: Any) {
+    guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
+        print("{}")
+        return
+    }
+    print(String(decoding: data, as: UTF8.self))
+}
+
+func log(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// Parses "TYPE:KEY" (the key may contain ':').
+func parseNodeRef(_ text: String) throws -> Graphd_V1_NodeRef {
+    guard let colon = text.firstIndex(of: ":"), colon != text.startIndex, text.index(after: colon) != text.endIndex else {
+        throw ValidationError("node '\(text)' must be written TYPE:KEY, e.g. user:42")
+    }
+    return Graphd_V1_NodeRef(type: String(text[..<colon]), key: String(text[text.index(after: colon)...]))
+}
+
+extension Graphd_V1_NodeRef {
+    var display: String { "\(type):\(key)" }
+}
+
+func jsonObject(_ node: Graphd_V1_Node) -> [String: Any] {
+    var object: [String: Any] = ["type": node.type, "key": node.key]
+    if node.hasText { object["text"] = node.text }
+    if !node.features.isEmpty { object["features"] = node.features.map { Double($0) } }
+    return object
+}
+
+func jsonObject(_ edge: Graphd_V1_Edge) -> [String: Any] {
+    var object: [String: Any] = [
+        "type": edge.type,
+        "source": ["type": edge.source.type, "key": edge.source.key],
+        "target": ["type": edge.target.type, "key": edge.target.key],
+        "weight": edge.weight,
+        "timestamp_ms": edge.timestampMs,
+    ]
+    if !edge.attributes.isEmpty { object["attributes"] = edge.attributes }
+    return object
+}

@@ -1,0 +1,424 @@
+import ArgumentParser
+import Foundation
+import GraphCore
+import GraphdClient
+import GraphdProto
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum ImportFormat: String, ExpressibleByArgument, CaseIterable {
+    case lightgcn, edgelist, csv, graphml, jsonl
+}
+
+struct ImportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import", abstract: "Load a file into graphd in batches (one transaction per batch).",
+        discussion: """
+        Formats:
+          lightgcn  'user item item …' per line: user and item nodes (keys as written) joined
+                    by the built-in undirected 'interacted' edge type.
+          edgelist  'SOURCE TARGET [WEIGHT]' per line (whitespace-separated, '#' comments);
+                    needs --edge-type, --source-type, --target-type.
+          csv       a header row, then one edge per row; map columns with --source-column,
+                    --target-column and optionally --weight-column, --timestamp-column, --attr-column.
+          graphml   read with igraph; vertex ids become keys of --source-type/--target-type nodes.
+          jsonl     graphd's own format, as written by 'graphctl export' (types, nodes with text
+                    and features, edges with attributes).
+        A missing --edge-type is declared first (directed unless --undirected).
+        Progress goes to stderr; a summary to stdout.
+
+        Examples:
+          graphctl import --format lightgcn ../data/gowalla/train.txt
+          graphctl import --format edgelist --edge-type follows --source-type user --target-type user follows.txt
+          graphctl import --format csv --edge-type rated --source-type user --target-type item \\
+                          --source-column user_id --target-column movie_id --attr-column rating ratings.csv
+          graphctl import --format jsonl Graphs/demo.jsonl
+        """)
+
+    @Option(help: "Input format: lightgcn, edgelist, csv, graphml or jsonl.")
+    var format: ImportFormat
+    @Argument(help: "Files to import, in order.")
+    var files: [String]
+
+    @Option(help: "Edges per AddEdges request (1…100000).")
+    var batchSize: Int = 10_000
+    @Option(help: "Edge type for edgelist, csv and graphml (lightgcn: default interacted).")
+    var edgeType: String?
+    @Flag(help: "Declare a missing --edge-type as undirected.")
+    var undirected = false
+    @Option(help: "Node type of sources (edgelist, csv, graphml; lightgcn: user).")
+    var sourceType: String?
+    @Option(help: "Node type of targets (edgelist, csv, graphml; lightgcn: item).")
+    var targetType: String?
+    @Option(help: "CSV column holding the source key.")
+    var sourceColumn: String?
+    @Option(help: "CSV column holding the target key.")
+    var targetColumn: String?
+    @Option(help: "CSV column holding the weight.")
+    var weightColumn: String?
+    @Option(help: "CSV column holding the timestamp (milliseconds since the epoch).")
+    var timestampColumn: String?
+    @Option(name: .customLong("attr-column"), help: "CSV column stored as a numeric edge attribute of the same name (repeatable).")
+    var attributeColumns: [String] = []
+    @Option(help: "CSV field delimiter.")
+    var delimiter: String = ","
+    @Option(name: .customLong("output-format"), help: "Summary format: text or json.")
+    var outputFormat: OutputFormat = .text
+
+    @Option(help: ArgumentHelp("graphd's Unix socket (default: $GRAPHD_SOCKET, then /tmp/graphd.sock).", valueName: "path"))
+    var socket: String?
+    @Option(help: ArgumentHelp("Connect over TCP to HOST:PORT.", valueName: "host:port"))
+    var tcp: String?
+    @Option(help: "Per-call deadline in seconds.")
+    var timeout: Double = 120
+
+    func validate() throws {
+        guard (1...100_000).contains(batchSize) else { throw ValidationError("--batch-size must be 1…100000") }
+        guard !files.isEmpty else { throw ValidationError("give at least one file") }
+        switch format {
+        case .edgelist, .csv, .graphml:
+            guard edgeType != nil, sourceType != nil, targetType != nil else {
+                throw ValidationError("--format \(format.rawValue) needs --edge-type, --source-type and --target-type")
+            }
+            if format == .csv, sourceColumn == nil || targetColumn == nil {
+                throw ValidationError("--format csv needs --source-column and --target-column")
+            }
+        case .lightgcn, .jsonl: break
+        }
+        guard delimiter.utf8.count == 1 else { throw ValidationError("--delimiter must be one byte") }
+    }
+
+    var connection: ConnectionOptions {
+        var options = ConnectionOptions()
+        options.socket = socket
+        options.tcp = tcp
+        options.timeout = timeout
+        options.format = outputFormat
+        return options
+    }
+
+    func run() async throws {
+        let start = ContinuousClock.now
+        let totals = try await connection.withClient { client in
+            let sink = ImportSink(client: client, batchSize: batchSize)
+            try await declareEdgeType(client)
+            for file in files {
+                guard FileManager.default.isReadableFile(atPath: file) else {
+                    throw fail(message: "cannot read \(file)", code: GraphctlExit.noInput)
+                }
+                switch format {
+                case .lightgcn: try await importLightGCN(file, sink)
+                case .edgelist: try await importEdgeList(file, sink)
+                case .csv: try await importCSV(file, sink)
+                case .graphml: try await importGraphML(file, sink)
+                case .jsonl: try await importJSONL(file, sink)
+                }
+            }
+            try await sink.flush()
+            return sink.totals
+        }
+        let seconds = (ContinuousClock.now - start).seconds
+        switch outputFormat {
+        case .json:
+            printJSON(["edges_sent": totals.edgesSent, "edges_created": totals.edgesCreated, "edges_updated": totals.edgesUpdated,
+                       "nodes_created": totals.nodesCreated, "nodes_sent": totals.nodesSent, "seconds": seconds] as [String: Any])
+        case .text:
+            print("imported \(totals.edgesSent) edges (\(totals.edgesCreated) new, \(totals.edgesUpdated) updated), \(totals.nodesCreated) new nodes in \(String(format: "%.2f", seconds)) s (\(Int(Double(totals.edgesSent) / max(seconds, 1e-9))) edges/s)")
+        }
+    }
+
+    private func declareEdgeType(_ client: GraphClient) async throws {
+        guard let edgeType, format != .jsonl else { return }
+        let types = try await client.listTypes()
+        guard !types.edgeTypes.contains(where: { $0.name == edgeType }) else { return }
+        var request = Graphd_V1_DefineTypesRequest()
+        for name in [sourceType, targetType].compactMap({ $0 }) where !types.nodeTypes.contains(where: { $0.name == name }) {
+            var spec = Graphd_V1_NodeTypeSpec()
+            spec.name = name
+            if !request.nodeTypes.contains(where: { $0.name == name }) { request.nodeTypes.append(spec) }
+        }
+        var spec = Graphd_V1_EdgeTypeSpec()
+        spec.name = edgeType
+        spec.directed = !undirected
+        request.edgeTypes = [spec]
+        _ = try await client.defineTypes(request)
+        log("declared \(undirected ? "undirected" : "directed") edge type '\(edgeType)'")
+    }
+
+    private func edge(_ type: String, _ sourceType: String, _ source: Substring, _ targetType: String, _ target: Substring,
+                      weight: Double? = nil) -> Graphd_V1_Edge {
+        var edge = Graphd_V1_Edge()
+        edge.type = type
+        edge.source.type = sourceType
+        edge.source.key = String(source)
+        edge.target.type = targetType
+        edge.target.key = String(target)
+        if let weight { edge.weight = weight }
+        return edge
+    }
+
+    private func importLightGCN(_ file: String, _ sink: ImportSink) async throws {
+        let type = edgeType ?? "interacted", users = sourceType ?? "user", items = targetType ?? "item"
+        try await LineReader.forEachLine(file) { line, number in
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard let user = fields.first else { return }
+            for item in fields.dropFirst() {
+                try await sink.add(edge(type, users, user, items, item))
+            }
+            _ = number
+        }
+    }
+
+    private func importEdgeList(_ file: String, _ sink: ImportSink) async throws {
+        let type = edgeType!, sources = sourceType!, targets = targetType!
+        try await LineReader.forEachLine(file) { line, number in
+            if line.hasPrefix("#") || line.isEmpty { return }
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," })
+            guard fields.count >= 2 else { throw fail(message: "\(file):\(number): expected 'SOURCE TARGET [WEIGHT]'", code: GraphctlExit.rejected) }
+            var weight: Double? = nil
+            if fields.count >= 3 {
+                guard let value = Double(fields[2]) else { throw fail(message: "\(file):\(number): weight '\(fields[2])' is not a number", code: GraphctlExit.rejected) }
+                weight = value
+            }
+            try await sink.add(edge(type, sources, fields[0], targets, fields[1], weight: weight))
+        }
+    }
+
+    private func importCSV(_ file: String, _ sink: ImportSink) async throws {
+        let type = edgeType!, sources = sourceType!, targets = targetType!
+        let separator = Character(delimiter)
+        var columns: [String: Int]? = nil
+        try await LineReader.forEachLine(file) { line, number in
+            if line.isEmpty { return }
+            let fields = CSV.split(line, separator: separator)
+            guard let map = columns else {
+                var header: [String: Int] = [:]
+                for (i, name) in fields.enumerated() { header[name.trimmingCharacters(in: .whitespaces)] = i }
+                for name in [sourceColumn, targetColumn, weightColumn, timestampColumn].compactMap({ $0 }) + attributeColumns where header[name] == nil {
+                    throw fail(message: "\(file): no column '\(name)' in the header (\(fields.joined(separator: ", ")))", code: GraphctlExit.rejected)
+                }
+                columns = header
+                return
+            }
+            func field(_ name: String) throws -> String {
+                let index = map[name]!
+                guard index < fields.count else { throw fail(message: "\(file):\(number): row has no '\(name)' field", code: GraphctlExit.rejected) }
+                return fields[index]
+            }
+            func number(_ name: String) throws -> Double {
+                let text = try field(name)
+                guard let value = Double(text.trimmingCharacters(in: .whitespaces)) else {
+                    throw fail(message: "\(file):\(number): \(name) '\(text)' is not a number", code: GraphctlExit.rejected)
+                }
+                return value
+            }
+            var edge = edge(type, sources, Substring(try field(sourceColumn!)), targets, Substring(try field(targetColumn!)))
+            if let weightColumn { edge.weight = try number(weightColumn) }
+            if let timestampColumn { edge.timestampMs = Int64(try number(timestampColumn)) }
+            for name in attributeColumns { edge.attributes[name] = try number(name) }
+            try await sink.add(edge)
+        }
+    }
+
+    private func importGraphML(_ file: String, _ sink: ImportSink) async throws {
+        let topology: ImportedTopology
+        do {
+            topology = try IgraphTopology.readGraphML(path: file)
+        } catch {
+            throw fail(message: error.message, code: GraphctlExit.rejected)
+        }
+        log("\(file): \(topology.vertexNames.count) vertices, \(topology.sources.count) edges (igraph)")
+        for i in 0..<topology.sources.count {
+            try await sink.add(edge(edgeType!, sourceType!, Substring(topology.vertexNames[Int(topology.sources[i])]),
+                                    targetType!, Substring(topology.vertexNames[Int(topology.targets[i])])))
+        }
+    }
+
+    private func importJSONL(_ file: String, _ sink: ImportSink) async throws {
+        try await LineReader.forEachLine(file) { line, number in
+            if line.isEmpty || line.hasPrefix("#") { return }
+            func bad(_ why: String) -> ExitCode { fail(message: "\(file):\(number): \(why)", code: GraphctlExit.rejected) }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                throw bad("not a JSON object")
+            }
+            if let spec = object["node_type"] as? [String: Any] {
+                var type = Graphd_V1_NodeTypeSpec()
+                guard let name = spec["name"] as? String else { throw bad("node_type needs a name") }
+                type.name = name
+                type.featureDimension = UInt32((spec["feature_dimension"] as? Int) ?? 0)
+                var request = Graphd_V1_DefineTypesRequest()
+                request.nodeTypes = [type]
+                try await sink.define(request)
+            } else if let spec = object["edge_type"] as? [String: Any] {
+                var type = Graphd_V1_EdgeTypeSpec()
+                guard let name = spec["name"] as? String else { throw bad("edge_type needs a name") }
+                type.name = name
+                type.directed = (spec["directed"] as? Bool) ?? true
+                type.sourceType = (spec["source_type"] as? String) ?? ""
+                type.targetType = (spec["target_type"] as? String) ?? ""
+                var request = Graphd_V1_DefineTypesRequest()
+                request.edgeTypes = [type]
+                try await sink.define(request)
+            } else if let spec = object["node"] as? [String: Any] {
+                var node = Graphd_V1_Node()
+                guard let type = spec["type"] as? String, let key = spec["key"] as? String else { throw bad("node needs type and key") }
+                node.type = type
+                node.key = key
+                if let text = spec["text"] as? String { node.text = text }
+                if let features = spec["features"] as? [Double] { node.features = features.map { Float($0) } }
+                try await sink.add(node)
+            } else if let spec = object["edge"] as? [String: Any] {
+                var edge = Graphd_V1_Edge()
+                guard let type = spec["type"] as? String,
+                      let source = spec["source"] as? [String: Any], let sourceType = source["type"] as? String, let sourceKey = source["key"] as? String,
+                      let target = spec["target"] as? [String: Any], let targetType = target["type"] as? String, let targetKey = target["key"] as? String
+                else { throw bad("edge needs type, source {type, key} and target {type, key}") }
+                edge.type = type
+                edge.source = Graphd_V1_NodeRef(type: sourceType, key: sourceKey)
+                edge.target = Graphd_V1_NodeRef(type: targetType, key: targetKey)
+                if let weight = spec["weight"] as? Double { edge.weight = weight }
+                if let timestamp = spec["timestamp_ms"] as? Int64 { edge.timestampMs = timestamp }
+                if let attributes = spec["attributes"] as? [String: Double] { edge.attributes = attributes }
+                try await sink.add(edge)
+            } else {
+                throw bad("expected one of node_type, edge_type, node, edge")
+            }
+        }
+    }
+}
+
+/// Accumulates nodes and edges and sends them in batches, in file order.
+final class ImportSink {
+    struct Totals {
+        var edgesSent = 0, edgesCreated = 0, edgesUpdated = 0, nodesCreated = 0, nodesSent = 0
+    }
+
+    let client: GraphClient
+    let batchSize: Int
+    private var edges: [Graphd_V1_Edge] = []
+    private var nodes: [Graphd_V1_Node] = []
+    private(set) var totals = Totals()
+    private var lastProgress = ContinuousClock.now
+    private let start = ContinuousClock.now
+
+    init(client: GraphClient, batchSize: Int) {
+        self.client = client
+        self.batchSize = batchSize
+        edges.reserveCapacity(batchSize)
+    }
+
+    func add(_ edge: Graphd_V1_Edge) async throws {
+        if !nodes.isEmpty { try await flushNodes() }
+        edges.append(edge)
+        if edges.count >= batchSize { try await flushEdges() }
+    }
+
+    func add(_ node: Graphd_V1_Node) async throws {
+        if !edges.isEmpty { try await flushEdges() }
+        nodes.append(node)
+        if nodes.count >= batchSize { try await flushNodes() }
+    }
+
+    func define(_ request: Graphd_V1_DefineTypesRequest) async throws {
+        try await flush()
+        _ = try await client.defineTypes(request)
+    }
+
+    func flush() async throws {
+        try await flushNodes()
+        try await flushEdges()
+    }
+
+    private func flushEdges() async throws {
+        guard !edges.isEmpty else { return }
+        var request = Graphd_V1_AddEdgesRequest()
+        request.edges = edges
+        edges.removeAll(keepingCapacity: true)
+        let response = try await client.addEdges(request)
+        totals.edgesSent += request.edges.count
+        totals.edgesCreated += Int(response.created)
+        totals.edgesUpdated += Int(response.updated)
+        totals.nodesCreated += Int(response.nodesCreated)
+        progress()
+    }
+
+    private func flushNodes() async throws {
+        guard !nodes.isEmpty else { return }
+        var request = Graphd_V1_AddNodesRequest()
+        request.nodes = nodes
+        nodes.removeAll(keepingCapacity: true)
+        let response = try await client.addNodes(request)
+        totals.nodesSent += request.nodes.count
+        totals.nodesCreated += Int(response.created)
+        progress()
+    }
+
+    private func progress() {
+        let now = ContinuousClock.now
+        guard now - lastProgress >= .seconds(2) else { return }
+        lastProgress = now
+        let seconds = (now - start).seconds
+        log("… \(totals.edgesSent) edges, \(totals.nodesSent) nodes sent (\(Int(Double(totals.edgesSent) / max(seconds, 1e-9))) edges/s)")
+    }
+}
+
+/// Reads a text file line by line without loading it whole.
+enum LineReader {
+    static func forEachLine(_ path: String, _ body: (Substring, Int) async throws -> Void) async throws {
+        guard let file = fopen(path, "r") else { throw fail(message: "cannot open \(path)", code: GraphctlExit.noInput) }
+        defer { fclose(file) }
+        var buffer: UnsafeMutablePointer<CChar>? = nil
+        var capacity = 0
+        defer { free(buffer) }
+        var number = 0
+        while true {
+            let length = getline(&buffer, &capacity, file)
+            if length < 0 { break }
+            number += 1
+            guard let buffer else { break }
+            var line = String(decoding: UnsafeRawBufferPointer(start: buffer, count: length), as: UTF8.self)[...]
+            while let last = line.last, last == "\n" || last == "\r" { line.removeLast() }
+            try await body(line, number)
+        }
+    }
+}
+
+/// RFC 4180 field splitting: quoted fields may hold the separator and "" for a quote.
+enum CSV {
+    static func split(_ line: Substring, separator: Character) -> [String] {
+        var fields: [String] = []
+        var current = ""
+        var quoted = false
+        var iterator = line.makeIterator()
+        while let character = iterator.next() {
+            if quoted {
+                if character == "\"" {
+                    if let next = iterator.next() {
+                        if next == "\"" { current.append("\"") } else {
+                            quoted = false
+                            if next == separator { fields.append(current); current = "" } else { current.append(next) }
+                        }
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    current.append(character)
+                }
+            } else if character == "\"" && current.isEmpty {
+                quoted = true
+            } else if character == separator {
+                fields.append(current)
+                current = ""
+            } else {
+                current.append(character)
+            }
+        }
+        fields.append(current)
+        return fields
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
