@@ -176,10 +176,16 @@ public struct GraphSnapshot: Sendable {
             var full = false
             forEachEdge(of: node, direction: .both) { edge, nodeIsSource in
                 guard nodeIsSource else { return true }
-                defer { index += 1 }
-                if index < skipped { return true }
-                if page.count == limit { full = true; return false }
+                if index < skipped {
+                    index += 1
+                    return true
+                }
+                if page.count == limit {
+                    full = true
+                    return false
+                }
                 page.append(edge)
+                index += 1
                 return true
             }
             if full { return (page, (node, index)) }

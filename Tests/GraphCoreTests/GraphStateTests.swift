@@ -1,0 +1,222 @@
+import Testing
+@testable import GraphCore
+
+/// A reference model: the set of live edges as (type, source key, target key) → weight.
+private struct ModelEdge: Hashable {
+    var type: String
+    var source: String
+    var target: String
+}
+
+private func edge(_ type: String, _ source: String, _ target: String, weight: Double? = nil,
+                  attributes: [(name: String, value: Double)] = []) -> EdgeInput {
+    let (sourceType, sourceKey) = split(source)
+    let (targetType, targetKey) = split(target)
+    return EdgeInput(type: type, source: NodeRefInput(type: sourceType, key: sourceKey),
+                     target: NodeRefInput(type: targetType, key: targetKey), weight: weight, timestampMs: 1, attributes: attributes)
+}
+
+private func split(_ ref: String) -> (String, String) {
+    let parts = ref.split(separator: ":", maxSplits: 1)
+    return (String(parts[0]), String(parts[1]))
+}
+
+/// Every live edge of a snapshot as the model sees it, visiting each node's out side.
+private func edges(of snapshot: GraphSnapshot) -> [ModelEdge: Float] {
+    var result: [ModelEdge: Float] = [:]
+    var next: (node: UInt32, skip: Int)? = (0, 0)
+    while let position = next {
+        let page = snapshot.edges(fromNode: position.node, skip: position.skip, limit: 7)
+        for view in page.edges {
+            let record = view.record
+            let name = { (id: UInt32) in
+                "\(snapshot.schema.nodeType(snapshot.nodes.type(of: id)).name):\(snapshot.nodes.key(of: id))"
+            }
+            let key = ModelEdge(type: snapshot.schema.edgeType(record.type).name, source: name(record.source), target: name(record.target))
+            #expect(result[key] == nil, "edge listed twice: \(key)")
+            result[key] = record.weight
+        }
+        next = page.next
+    }
+    return result
+}
+
+@Suite struct GraphStateTests {
+    @Test func deltaAndCompactionKeepEveryEdge() throws {
+        var state = GraphState()
+        _ = state.snapshot
+        let topology = try IgraphTopology()
+        var model: [ModelEdge: Float] = [:]
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<6 {
+            var batch: [EdgeInput] = []
+            for _ in 0..<300 {
+                let user = "user:\(Int.random(in: 0..<40, using: &generator))"
+                let item = "item:\(Int.random(in: 0..<60, using: &generator))"
+                let weight = Double(Int.random(in: 1...5, using: &generator))
+                batch.append(edge("interacted", user, item, weight: weight))
+                // undirected: normalised by node id, so keep the model keyed by (user, item)
+                model[ModelEdge(type: "interacted", source: user, target: item)] = Float(weight)
+            }
+            state.apply(try state.planAddEdges(batch, requireExistingNodes: false, nowMs: 5))
+            // remove a few
+            let victims = Array(model.keys.prefix(10))
+            let removals = victims.map { EdgeRefInput(type: $0.type, source: NodeRefInput(type: "user", key: String($0.source.dropFirst(5))),
+                                                      target: NodeRefInput(type: "item", key: String($0.target.dropFirst(5)))) }
+            state.apply(try state.planRemoveEdges(removals, ignoreMissing: false))
+            for victim in victims { model[victim] = nil }
+            if round % 2 == 1 { _ = try state.compact(topology: topology) }
+            let seen = edges(of: state.snapshot)
+            // Compare ignoring the orientation of undirected edges.
+            let normalized = Dictionary(uniqueKeysWithValues: seen.map { key, weight in
+                key.source.hasPrefix("user") ? (key, weight) : (ModelEdge(type: key.type, source: key.target, target: key.source), weight)
+            })
+            let missing = model.filter { normalized[$0.key] != $0.value }.map { "\($0.key)=\($0.value) got \(String(describing: normalized[$0.key]))" }
+            let extra = normalized.keys.filter { model[$0] == nil }.map { "\($0)" }
+            #expect(missing.isEmpty && extra.isEmpty,
+                    "round \(round): \(missing.count) missing or wrong, e.g. \(missing.prefix(3)); \(extra.count) extra, e.g. \(extra.prefix(3))")
+            #expect(state.snapshot.edgeCount == model.count)
+        }
+        #expect(topology.edgeCount == state.snapshot.base.edgeCount)
+    }
+
+    @Test func snapshotsDoNotSeeLaterWrites() throws {
+        var state = GraphState()
+        let topology = try IgraphTopology()
+        state.apply(try state.planAddEdges([edge("interacted", "user:a", "item:1")], requireExistingNodes: false, nowMs: 1))
+        let before = state.snapshot
+        state.apply(try state.planAddEdges((2..<5000).map { edge("interacted", "user:a", "item:\($0)") }, requireExistingNodes: false, nowMs: 1))
+        state.apply(try state.planRemoveNodes([NodeRefInput(type: "item", key: "1")], ignoreMissing: false))
+        _ = try state.compact(topology: topology)
+        #expect(before.edgeCount == 1)
+        #expect(before.nodeCount == 2)
+        #expect(before.nodes.id(of: NodeKey(type: 1, key: "1")) != nil)
+        #expect(before.nodes.id(of: NodeKey(type: 1, key: "4000")) == nil)
+        #expect(state.snapshot.edgeCount == 4998)
+        #expect(state.snapshot.nodes.id(of: NodeKey(type: 1, key: "1")) == nil)
+    }
+
+    @Test func upsertReplacesAndLastOccurrenceInBatchWins() throws {
+        var state = GraphState()
+        let first = try state.planAddEdges([
+            edge("interacted", "user:u", "item:i", weight: 1),
+            edge("interacted", "user:u", "item:i", weight: 7, attributes: [("rating", 4)]),
+        ], requireExistingNodes: false, nowMs: 1)
+        #expect(first.created == 1 && first.insertedEdges.count == 1)
+        state.apply(first)
+        let second = try state.planAddEdges([edge("interacted", "user:u", "item:i", weight: 2)], requireExistingNodes: false, nowMs: 1)
+        #expect(second.created == 0 && second.updated == 1 && second.removedEdges.count == 1)
+        state.apply(second)
+        let snapshot = state.snapshot
+        #expect(snapshot.edgeCount == 1)
+        let user = try #require(snapshot.nodes.id(of: NodeKey(type: 0, key: "u")))
+        let item = try #require(snapshot.nodes.id(of: NodeKey(type: 1, key: "i")))
+        // Undirected: found from either side.
+        let found = try #require(snapshot.findEdge(type: 0, source: item, target: user))
+        #expect(found.record.weight == 2)
+        #expect(found.record.attributes.isEmpty)
+    }
+
+    @Test func invalidBatchesAreRefusedWhole() throws {
+        var state = GraphState()
+        state.apply(try state.planAddEdges([edge("interacted", "user:u", "item:i")], requireExistingNodes: false, nowMs: 1))
+        let version = state.snapshot.version
+        #expect(throws: GraphError.self) {
+            try state.planAddEdges([edge("interacted", "user:x", "item:y"), edge("nope", "user:u", "item:i")], requireExistingNodes: false, nowMs: 1)
+        }
+        #expect(throws: GraphError.self) {
+            try state.planAddEdges([edge("interacted", "item:y", "user:u")], requireExistingNodes: false, nowMs: 1)
+        }
+        #expect(throws: GraphError.self) {
+            try state.planAddEdges([edge("interacted", "user:u", "item:i", weight: .nan)], requireExistingNodes: false, nowMs: 1)
+        }
+        #expect(throws: GraphError.self) {
+            try state.planAddEdges([edge("interacted", "user:u", "item:new")], requireExistingNodes: true, nowMs: 1)
+        }
+        #expect(throws: GraphError.self) {
+            try state.planAddNodes([NodeInput(type: "user", key: "v", features: [1, 2]), NodeInput(type: "user", key: "w", features: [1, 2, 3])])
+        }
+        #expect(throws: GraphError.self) {
+            try state.planDefineTypes(nodeTypes: [NodeTypeInput(name: "Bad Name")], edgeTypes: [])
+        }
+        #expect(state.snapshot.version == version)
+        #expect(state.snapshot.nodeCount == 2)
+    }
+
+    @Test func removingANodeRemovesItsEdges() throws {
+        var state = GraphState()
+        state.apply(try state.planDefineTypes(nodeTypes: [], edgeTypes: [EdgeTypeInput(name: "follows", directed: true)]))
+        state.apply(try state.planAddEdges([
+            edge("follows", "user:a", "user:b"), edge("follows", "user:b", "user:a"),
+            edge("follows", "user:b", "user:c"), edge("follows", "user:c", "user:c"),
+        ], requireExistingNodes: false, nowMs: 1))
+        let b = try #require(state.snapshot.nodes.id(of: NodeKey(type: 0, key: "b")))
+        #expect(state.snapshot.degree(of: b).outgoing == 2)
+        #expect(state.snapshot.degree(of: b).incoming == 1)
+        let plan = try state.planRemoveNodes([NodeRefInput(type: "user", key: "b")], ignoreMissing: false)
+        #expect(plan.removedEdges.count == 3)
+        state.apply(plan)
+        #expect(state.snapshot.edgeCount == 1)
+        #expect(state.snapshot.nodeCount == 2)
+    }
+
+    @Test func neighborsPageInEdgeIDOrderWithFilters() throws {
+        var state = GraphState()
+        state.apply(try state.planDefineTypes(nodeTypes: [], edgeTypes: [EdgeTypeInput(name: "knows", directed: true)]))
+        state.apply(try state.planAddEdges((0..<25).map { edge("interacted", "user:u", "item:\($0)") }
+            + [edge("knows", "user:u", "user:v"), edge("knows", "user:w", "user:u")], requireExistingNodes: false, nowMs: 1))
+        let topology = try IgraphTopology()
+        _ = try state.compact(topology: topology)
+        state.apply(try state.planAddEdges([edge("interacted", "user:u", "item:x")], requireExistingNodes: false, nowMs: 1))
+        let snapshot = state.snapshot
+        let u = try #require(snapshot.nodes.id(of: NodeKey(type: 0, key: "u")))
+        var collected: [Int64] = []
+        var after: Int64? = nil
+        repeat {
+            let page = snapshot.neighbors(of: u, direction: .both, edgeTypes: [0], nodeTypes: nil, afterEdgeID: after, limit: 10)
+            collected += page.edges.map(\.edge.record.id)
+            after = page.nextEdgeID
+        } while after != nil
+        #expect(collected.count == 26)
+        #expect(collected == collected.sorted())
+        let outgoing = snapshot.neighbors(of: u, direction: .outgoing, edgeTypes: [1], nodeTypes: nil, afterEdgeID: nil, limit: 10)
+        #expect(outgoing.edges.count == 1)
+        let incoming = snapshot.neighbors(of: u, direction: .incoming, edgeTypes: [1], nodeTypes: nil, afterEdgeID: nil, limit: 10)
+        #expect(incoming.edges.count == 1 && incoming.edges[0].nodeIsSource == false)
+        let users = snapshot.neighbors(of: u, direction: .both, edgeTypes: nil, nodeTypes: [0], afterEdgeID: nil, limit: 100)
+        #expect(users.edges.count == 2)
+    }
+}
+
+@Suite struct IgraphTests {
+    @Test func errorsComeBackAsCodesNotAborts() throws {
+        let topology = try IgraphTopology(vertexCount: 3)
+        try topology.addEdges(sources: [0, 1], targets: [1, 2])
+        #expect(throws: IgraphError.self) { try topology.deleteEdges([99]) }
+        #expect(throws: IgraphError.self) { try topology.addEdges(sources: [0], targets: [42]) }
+        #expect(topology.edgeCount == 2)
+        let list = try topology.edgeList()
+        #expect(list.sources == [0, 1] && list.targets == [1, 2])
+    }
+
+    @Test func deleteKeepsOrderOfRemainingEdges() throws {
+        let topology = try IgraphTopology(vertexCount: 4)
+        try topology.addEdges(sources: [0, 1, 2, 3], targets: [1, 2, 3, 0])
+        try topology.deleteEdges([1])
+        let list = try topology.edgeList()
+        #expect(list.sources == [0, 2, 3] && list.targets == [1, 3, 0])
+    }
+}
+
+@Suite struct ChunkedColumnTests {
+    @Test func copiesAreIsolated() {
+        var column = ChunkedColumn<Int>()
+        for i in 0..<10_000 { column.append(i) }
+        let copy = column
+        column[5] = -1
+        column.append(42)
+        #expect(copy[5] == 5 && copy.count == 10_000)
+        #expect(column[5] == -1 && column.count == 10_001 && column[10_000] == 42)
+        #expect(Array(copy) == Array(0..<10_000))
+    }
+}

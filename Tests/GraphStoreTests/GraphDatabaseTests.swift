@@ -1,0 +1,121 @@
+import Foundation
+import GraphCore
+import Testing
+@testable import GraphStore
+
+private func temporaryStore() -> String {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("graphd-store-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory.appendingPathComponent("graph.sqlite").path
+}
+
+private func ref(_ text: String) -> NodeRefInput {
+    let parts = text.split(separator: ":", maxSplits: 1)
+    return NodeRefInput(type: String(parts[0]), key: String(parts[1]))
+}
+
+/// Everything observable about a snapshot, in a comparable form.
+private func dump(_ snapshot: GraphSnapshot) -> [String] {
+    var lines: [String] = []
+    for node in snapshot.nodeRecords(from: 0, limit: 1_000_000).nodes {
+        lines.append("node \(snapshot.schema.nodeType(node.type).name):\(node.key) text=\(node.text ?? "-") features=\(node.features ?? [])")
+    }
+    var next: (node: UInt32, skip: Int)? = (0, 0)
+    while let position = next {
+        let page = snapshot.edges(fromNode: position.node, skip: position.skip, limit: 1000)
+        for edge in page.edges {
+            let r = edge.record
+            let attributes = r.attributes.map { "\(snapshot.schema.attributeName($0.id))=\($0.value)" }.joined(separator: ",")
+            lines.append("edge \(snapshot.schema.edgeType(r.type).name) \(snapshot.nodes.key(of: r.source))->\(snapshot.nodes.key(of: r.target)) w=\(r.weight) t=\(r.timestampMs) \(attributes)")
+        }
+        next = page.next
+    }
+    return lines.sorted()
+}
+
+@Suite struct GraphDatabaseTests {
+    @Test func roundTripThroughTheStore() async throws {
+        let path = temporaryStore()
+        let before: [String]
+        do {
+            let database = try GraphDatabase(path: path)
+            _ = try await database.defineTypes(nodeTypes: [NodeTypeInput(name: "paper", featureDimension: 3)],
+                                               edgeTypes: [EdgeTypeInput(name: "cites", directed: true, sourceType: "paper", targetType: "paper")])
+            _ = try await database.addNodes([NodeInput(type: "paper", key: "p1", text: "Graphs", features: [1, 2, 3]),
+                                             NodeInput(type: "llm", key: "gpt", text: "a model")])
+            _ = try await database.addEdges([
+                EdgeInput(type: "cites", source: ref("paper:p1"), target: ref("paper:p2"), weight: 0.5, timestampMs: 7),
+                EdgeInput(type: "interacted", source: ref("user:u"), target: ref("item:i"), timestampMs: 9, attributes: [("rating", 4.5)]),
+                EdgeInput(type: "interacted", source: ref("user:u"), target: ref("item:j"), timestampMs: 9),
+            ])
+            try await database.compact()
+            _ = try await database.addEdges([EdgeInput(type: "interacted", source: ref("user:v"), target: ref("item:i"), weight: 2, timestampMs: 11)])
+            _ = try await database.removeEdges([EdgeRefInput(type: "interacted", source: ref("user:u"), target: ref("item:j"))])
+            _ = try await database.removeNodes([ref("llm:gpt")])
+            // Upsert after compaction: replaces the compacted edge.
+            _ = try await database.addEdges([EdgeInput(type: "cites", source: ref("paper:p1"), target: ref("paper:p2"), weight: 3, timestampMs: 8)])
+            before = dump(database.snapshot)
+            #expect(database.snapshot.edgeCount == 3)
+        }
+        let reopened = try GraphDatabase(path: path)
+        #expect(dump(reopened.snapshot) == before)
+        #expect(reopened.snapshot.schema.nodeType(try reopened.snapshot.schema.requireNodeType("paper")).featureDimension == 3)
+        #expect(await reopened.schemaVersion == GraphStore.schemaVersion)
+        // New writes continue with fresh ids after the reload.
+        let plan = try await reopened.addEdges([EdgeInput(type: "interacted", source: ref("user:w"), target: ref("item:i"), timestampMs: 1)])
+        #expect(plan.created == 1)
+        #expect(reopened.snapshot.edgeCount == 4)
+    }
+
+    @Test func aFailedBatchLeavesNothingBehind() async throws {
+        let path = temporaryStore()
+        let database = try GraphDatabase(path: path)
+        _ = try await database.addEdges([EdgeInput(type: "interacted", source: ref("user:a"), target: ref("item:1"), timestampMs: 1)])
+        let before = dump(database.snapshot)
+        let version = database.snapshot.version
+        // Invalid in the middle: the valid edges and new nodes before it must not land.
+        await #expect(throws: GraphError.self) {
+            try await database.addEdges([
+                EdgeInput(type: "interacted", source: ref("user:b"), target: ref("item:2"), timestampMs: 1),
+                EdgeInput(type: "interacted", source: ref("user:c"), target: ref("item:3"), weight: .infinity, timestampMs: 1),
+            ])
+        }
+        // A commit that SQLite refuses (another connection holds the write lock).
+        let blocker = try SQLiteConnection(path: path)
+        try blocker.execute("BEGIN EXCLUSIVE")
+        await #expect(throws: SQLiteError.self) {
+            try await database.addEdges([EdgeInput(type: "interacted", source: ref("user:d"), target: ref("item:4"), timestampMs: 1)])
+        }
+        try blocker.execute("ROLLBACK")
+        #expect(dump(database.snapshot) == before)
+        #expect(database.snapshot.version == version)
+        let reopened = try GraphDatabase(path: path)
+        #expect(dump(reopened.snapshot) == before)
+        // The database still accepts writes afterwards.
+        _ = try await database.addEdges([EdgeInput(type: "interacted", source: ref("user:d"), target: ref("item:4"), timestampMs: 1)])
+        #expect(database.snapshot.edgeCount == 2)
+    }
+
+    @Test func aStoreFromANewerGraphdIsRefused() throws {
+        let path = temporaryStore()
+        do {
+            let connection = try SQLiteConnection(path: path)
+            try connection.execute("PRAGMA user_version=99")
+        }
+        #expect(throws: SQLiteError.self) { try GraphDatabase(path: path) }
+    }
+
+    @Test func readersKeepTheirSnapshotWhileWritesContinue() async throws {
+        let database = try GraphDatabase(path: temporaryStore())
+        let snapshot = database.snapshot
+        for batch in 0..<5 {
+            _ = try await database.addEdges((0..<100).map {
+                EdgeInput(type: "interacted", source: ref("user:\(batch)"), target: ref("item:\($0)"), timestampMs: 1)
+            })
+        }
+        try await database.compact()
+        #expect(snapshot.edgeCount == 0)
+        #expect(database.snapshot.edgeCount == 500)
+        #expect(database.compactionStats.count == 1)
+    }
+}
