@@ -110,6 +110,13 @@ public struct GraphSnapshot: Sendable {
     /// type the endpoints are unordered.
     public func findEdge(type: EdgeTypeID, source: UInt32, target: UInt32) -> EdgeView? {
         let (from, to) = normalizedEndpoints(type: type, source: source, target: target)
+        if let found = findStoredEdge(type: type, from: from, to: to) { return found }
+        let info = schema.edgeType(type)
+        if !info.directed, !info.ordersEndpointsByID { return findStoredEdge(type: type, from: to, to: from) }
+        return nil
+    }
+
+    private func findStoredEdge(type: EdgeTypeID, from: UInt32, to: UInt32) -> EdgeView? {
         for slot in base.slots(from: from, to: to) where base.columns.types[Int(slot)] == type && !removed.contains(slot) {
             return EdgeView(slot: slot, record: base.record(slot: slot, source: from, target: to))
         }
@@ -125,9 +132,9 @@ public struct GraphSnapshot: Sendable {
         return nil
     }
 
-    /// Undirected edges are stored with the smaller node id as source.
+    /// The stored orientation of an edge (see `EdgeTypeInfo.ordersEndpointsByID`).
     public func normalizedEndpoints(type: EdgeTypeID, source: UInt32, target: UInt32) -> (UInt32, UInt32) {
-        if !schema.edgeType(type).directed, target < source { return (target, source) }
+        if schema.edgeType(type).ordersEndpointsByID, target < source { return (target, source) }
         return (source, target)
     }
 

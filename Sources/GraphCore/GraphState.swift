@@ -196,8 +196,13 @@ public struct GraphState: Sendable {
                 lastType = info
             }
             let context = "edge \(position) (\(input.type) \(input.source.type)/\(input.source.key.prefix(64)) → \(input.target.type)/\(input.target.key.prefix(64)))"
-            let source = try resolve(input.source, expected: info.sourceType, role: "source", context: context)
-            let target = try resolve(input.target, expected: info.targetType, role: "target", context: context)
+            // An undirected edge may name its ends in either order; it is stored in the declared one.
+            let swapped = !info.directed && !info.ordersEndpointsByID
+                && input.source.type == info.targetType.map { schema.nodeType($0).name }
+                && input.target.type == info.sourceType.map { schema.nodeType($0).name }
+            let (sourceRef, targetRef) = swapped ? (input.target, input.source) : (input.source, input.target)
+            let source = try resolve(sourceRef, expected: info.sourceType, role: "source", context: context)
+            let target = try resolve(targetRef, expected: info.targetType, role: "target", context: context)
             let weight = Float(input.weight ?? 1)
             guard weight.isFinite else { throw GraphError.invalid("\(context): weight \(input.weight ?? 1) is not a finite 32-bit float") }
             guard input.timestampMs >= 0 else { throw GraphError.invalid("\(context): timestamp_ms must not be negative") }
@@ -221,7 +226,7 @@ public struct GraphState: Sendable {
                 attributes.append(EdgeAttribute(id: id, value: value))
             }
             attributes.sort { $0.id < $1.id }
-            let (from, to) = (!info.directed && target < source) ? (target, source) : (source, target)
+            let (from, to) = (info.ordersEndpointsByID && target < source) ? (target, source) : (source, target)
             let record = EdgeRecord(id: 0, type: info.id, source: from, target: to, weight: weight,
                                     timestampMs: input.timestampMs == 0 ? nowMs : input.timestampMs, attributes: attributes)
             let key = EdgeKey(type: info.id, source: from, target: to)

@@ -27,6 +27,11 @@ public struct EdgeTypeInfo: Sendable, Equatable {
     public var targetType: NodeTypeID?
     public var builtin: Bool
 
+    /// Undirected edges whose two ends play the same role are stored with the
+    /// smaller node id first; when the ends have distinct declared types, the
+    /// declared orientation (source type first) is the canonical one instead.
+    public var ordersEndpointsByID: Bool { !directed && sourceType == targetType }
+
     public init(id: EdgeTypeID, name: String, directed: Bool, sourceType: NodeTypeID? = nil,
                 targetType: NodeTypeID? = nil, builtin: Bool = false) {
         self.id = id

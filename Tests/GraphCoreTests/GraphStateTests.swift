@@ -111,10 +111,15 @@ private func edges(of snapshot: GraphSnapshot) -> [ModelEdge: Float] {
         #expect(snapshot.edgeCount == 1)
         let user = try #require(snapshot.nodes.id(of: NodeKey(type: 0, key: "u")))
         let item = try #require(snapshot.nodes.id(of: NodeKey(type: 1, key: "i")))
-        // Undirected: found from either side.
+        // Undirected: found from either side, and stored in the declared user → item orientation.
         let found = try #require(snapshot.findEdge(type: 0, source: item, target: user))
         #expect(found.record.weight == 2)
         #expect(found.record.attributes.isEmpty)
+        #expect(found.record.source == user && found.record.target == item)
+        // Naming the ends in the other order is the same edge.
+        let reversed = try state.planAddEdges([edge("interacted", "item:i", "user:u", weight: 5)], requireExistingNodes: false, nowMs: 1)
+        #expect(reversed.created == 0 && reversed.updated == 1)
+        #expect(reversed.insertedEdges.first?.source == user)
     }
 
     @Test func invalidBatchesAreRefusedWhole() throws {
@@ -125,7 +130,7 @@ private func edges(of snapshot: GraphSnapshot) -> [ModelEdge: Float] {
             try state.planAddEdges([edge("interacted", "user:x", "item:y"), edge("nope", "user:u", "item:i")], requireExistingNodes: false, nowMs: 1)
         }
         #expect(throws: GraphError.self) {
-            try state.planAddEdges([edge("interacted", "item:y", "user:u")], requireExistingNodes: false, nowMs: 1)
+            try state.planAddEdges([edge("interacted", "llm:y", "user:u")], requireExistingNodes: false, nowMs: 1)
         }
         #expect(throws: GraphError.self) {
             try state.planAddEdges([edge("interacted", "user:u", "item:i", weight: .nan)], requireExistingNodes: false, nowMs: 1)

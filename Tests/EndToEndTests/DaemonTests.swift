@@ -1,0 +1,159 @@
+import Foundation
+import GraphdClient
+import GraphdProto
+import Testing
+
+private func edge(_ type: String, _ source: (String, String), _ target: (String, String), weight: Double? = nil) -> Graphd_V1_Edge {
+    var edge = Graphd_V1_Edge()
+    edge.type = type
+    edge.source = Graphd_V1_NodeRef(type: source.0, key: source.1)
+    edge.target = Graphd_V1_NodeRef(type: target.0, key: target.1)
+    if let weight { edge.weight = weight }
+    return edge
+}
+
+private func jsonObject(_ text: String) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+}
+
+@Suite(.serialized) struct DaemonTests {
+    @Test func graphctlAndSwiftClientAgainstARealDaemonThatRestarts() async throws {
+        let scratch = Scratch()
+        let socket = scratch.path("g.sock"), store = scratch.path("g.sqlite")
+        // A LightGCN file: user item item …
+        let lines = (0..<50).map { user in ([user] + (0..<(1 + user % 7)).map { (user * 3 + $0) % 40 }).map(String.init).joined(separator: " ") }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: scratch.path("train.txt"), atomically: true, encoding: .utf8)
+        let expectedEdges = Set(lines.flatMap { line -> [String] in
+            let fields = line.split(separator: " ")
+            return fields.dropFirst().map { "\(fields[0])-\($0)" }
+        }).count
+
+        var daemon = try Daemon(socket: socket, store: store)
+        try await daemon.waitUntilServing()
+        let attributes = try FileManager.default.attributesOfItem(atPath: socket)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+
+        let imported = try run(Products.graphctl, ["import", "--socket", socket, "--format", "lightgcn", scratch.path("train.txt")])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let stats = try run(Products.graphctl, ["graph", "stats", "--socket", socket, "--format", "json"])
+        #expect(stats.status == 0, "\(stats.stderr)")
+        let object = try jsonObject(stats.stdout)
+        #expect(object["edges"] as? Int == expectedEdges)
+        #expect(object["nodes"] as? Int == 50 + Set(lines.flatMap { $0.split(separator: " ").dropFirst() }).count)
+
+        // GRAPHD_SOCKET is the fallback for --socket.
+        let viaEnvironment = try run(Products.graphctl, ["health", "--format", "json"], environment: ["GRAPHD_SOCKET": socket])
+        #expect(viaEnvironment.status == 0)
+        #expect(try jsonObject(viaEnvironment.stdout)["status"] as? String == "SERVING")
+
+        // The Swift client: typed writes and reads.
+        let client = try await daemon.client()
+        var define = Graphd_V1_DefineTypesRequest()
+        var follows = Graphd_V1_EdgeTypeSpec()
+        follows.name = "follows"
+        follows.directed = true
+        follows.sourceType = "user"
+        follows.targetType = "user"
+        define.edgeTypes = [follows]
+        #expect(try await client.defineTypes(define).edgeTypesCreated == 1)
+        var addEdges = Graphd_V1_AddEdgesRequest()
+        addEdges.edges = [edge("follows", ("user", "0"), ("user", "1")), edge("follows", ("user", "2"), ("user", "0"), weight: 0.25)]
+        #expect(try await client.addEdges(addEdges).created == 2)
+        var addNodes = Graphd_V1_AddNodesRequest()
+        var llm = Graphd_V1_Node()
+        llm.type = "llm"
+        llm.key = "gpt-4o"
+        llm.text = "a general model"
+        llm.features = [0.5, -1, 2]
+        addNodes.nodes = [llm]
+        #expect(try await client.addNodes(addNodes).created == 1)
+        var neighbors = Graphd_V1_NeighborsRequest()
+        neighbors.node = Graphd_V1_NodeRef(type: "user", key: "0")
+        neighbors.edgeTypes = ["follows"]
+        neighbors.direction = .in
+        let incoming = try await client.neighbors(neighbors)
+        #expect(incoming.neighbors.map(\.node.key) == ["2"])
+        #expect(incoming.neighbors.first?.weight == 0.25)
+        _ = try await client.compact()
+        var get = Graphd_V1_GetNodeRequest()
+        get.node = Graphd_V1_NodeRef(type: "llm", key: "gpt-4o")
+        #expect(try await client.getNode(get).node.features == [0.5, -1, 2])
+        let before = try await client.stats()
+        await client.close()
+
+        // Export, then restart: the same graph comes back from the store.
+        let exported = try run(Products.graphctl, ["export", "--socket", socket, "--format", "jsonl", "--output", scratch.path("dump.jsonl")])
+        #expect(exported.status == 0, "\(exported.stderr)")
+        #expect(await daemon.terminate() == 0)
+        #expect(!FileManager.default.fileExists(atPath: socket))
+        daemon = try Daemon(socket: socket, store: store)
+        try await daemon.waitUntilServing()
+        let restarted = try await daemon.client()
+        let after = try await restarted.stats()
+        #expect(after.nodes == before.nodes && after.edges == before.edges)
+        #expect(after.nodesByType == before.nodesByType && after.edgesByType == before.edgesByType)
+        #expect(try await restarted.getNode(get).node.text == "a general model")
+        #expect(try await restarted.neighbors(neighbors).neighbors.map(\.node.key) == ["2"])
+        await restarted.close()
+        _ = await daemon.terminate()
+
+        // The export loads into a fresh daemon as the same graph.
+        let copy = try Daemon(socket: scratch.path("c.sock"), store: scratch.path("c.sqlite"))
+        try await copy.waitUntilServing()
+        let reimport = try run(Products.graphctl, ["import", "--socket", copy.socket, "--format", "jsonl", scratch.path("dump.jsonl")])
+        #expect(reimport.status == 0, "\(reimport.stderr)")
+        let copyClient = try await copy.client()
+        let copied = try await copyClient.stats()
+        #expect(copied.nodes == before.nodes && copied.edges == before.edges && copied.edgesByType == before.edgesByType)
+        await copyClient.close()
+        _ = await copy.terminate()
+    }
+
+    @Test func tcpListenerServesTheSameAPI() async throws {
+        let scratch = Scratch()
+        let port = freePort()
+        let daemon = try Daemon(socket: scratch.path("t.sock"), store: scratch.path("t.sqlite"), tcpPort: port)
+        try await daemon.waitUntilServing()
+        let client = try await GraphClient.connect(to: .tcp(host: "127.0.0.1", port: port))
+        #expect(try await client.health().status == .serving)
+        await client.close()
+        let health = try run(Products.graphctl, ["health", "--tcp", "127.0.0.1:\(port)"])
+        #expect(health.status == 0)
+        _ = await daemon.terminate()
+    }
+
+    @Test func graphctlExitCodesTellFailuresApart() async throws {
+        let scratch = Scratch()
+        let unavailable = try run(Products.graphctl, ["graph", "stats", "--socket", scratch.path("none.sock")])
+        #expect(unavailable.status == 69)
+        let usage = try run(Products.graphctl, ["neighbors", "not-a-ref"])
+        #expect(usage.status == 64)
+        let daemon = try Daemon(socket: scratch.path("x.sock"), store: scratch.path("x.sqlite"))
+        try await daemon.waitUntilServing()
+        let rejected = try run(Products.graphctl, ["node", "get", "user:missing", "--socket", daemon.socket])
+        #expect(rejected.status == 65)
+        #expect(rejected.stderr.contains("NOT_FOUND"))
+        let missingFile = try run(Products.graphctl, ["import", "--socket", daemon.socket, "--format", "lightgcn", scratch.path("nope.txt")])
+        #expect(missingFile.status == 66)
+        _ = await daemon.terminate()
+    }
+
+    @Test func goReferenceClientInterop() async throws {
+        let scratch = Scratch()
+        let source = try #require(Bundle.module.url(forResource: "Interop/ttrpc_client", withExtension: "go"))
+        let binary = scratch.path("ttrpc-interop")
+        let build = try run("/usr/bin/env", ["go", "build", "-o", binary, source.path],
+                            environment: ["GO111MODULE": "off", "GOPATH": "/usr/share/gocode", "GOCACHE": scratch.path("gocache"), "GOFLAGS": "-mod=mod"])
+        try #require(build.status == 0, "go build failed (scripts/setup installs golang-go and golang-github-containerd-ttrpc-dev): \(build.stderr)")
+        let daemon = try Daemon(socket: scratch.path("i.sock"), store: scratch.path("i.sqlite"))
+        try await daemon.waitUntilServing()
+        let result = try run(binary, [daemon.socket])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3)
+        #expect(lines.first?.hasPrefix("Health 0 status=1 version=") == true)
+        #expect(lines.dropFirst().first == "Stats 0 nodes=0 edges=0")
+        #expect(lines.last == "NoSuchMethod 12 method NoSuchMethod")
+        _ = await daemon.terminate()
+    }
+}
