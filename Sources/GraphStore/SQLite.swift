@@ -102,7 +102,7 @@ final class SQLiteStatement {
     }
     func bind(_ index: Int32, blob: [UInt8]?) {
         guard let blob else { sqlite3_bind_null(statement, index); return }
-        blob.withUnsafeBytes { sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), transient) }
+        _ = blob.withUnsafeBytes { sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), transient) }
     }
 
     /// Steps once: true when a row is available, false when done.

@@ -27,5 +27,6 @@ struct Graphctl: AsyncParsableCommand {
         subcommands: [
             GraphCommand.self, NodeCommand.self, EdgeCommand.self, NeighborsCommand.self,
             ImportCommand.self, ExportCommand.self, CompactCommand.self, HealthCommand.self,
+            BenchCommand.self,
         ])
 }

@@ -206,7 +206,7 @@ struct ImportCommand: AsyncParsableCommand {
                 guard index < fields.count else { throw fail(message: "\(file):\(number): row has no '\(name)' field", code: GraphctlExit.rejected) }
                 return fields[index]
             }
-            func number(_ name: String) throws -> Double {
+            func numeric(_ name: String) throws -> Double {
                 let text = try field(name)
                 guard let value = Double(text.trimmingCharacters(in: .whitespaces)) else {
                     throw fail(message: "\(file):\(number): \(name) '\(text)' is not a number", code: GraphctlExit.rejected)
@@ -214,9 +214,9 @@ struct ImportCommand: AsyncParsableCommand {
                 return value
             }
             var edge = edge(type, sources, Substring(try field(sourceColumn!)), targets, Substring(try field(targetColumn!)))
-            if let weightColumn { edge.weight = try number(weightColumn) }
-            if let timestampColumn { edge.timestampMs = Int64(try number(timestampColumn)) }
-            for name in attributeColumns { edge.attributes[name] = try number(name) }
+            if let weightColumn { edge.weight = try numeric(weightColumn) }
+            if let timestampColumn { edge.timestampMs = Int64(try numeric(timestampColumn)) }
+            for name in attributeColumns { edge.attributes[name] = try numeric(name) }
             try await sink.add(edge)
         }
     }
