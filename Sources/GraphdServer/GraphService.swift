@@ -28,7 +28,8 @@ public struct GraphService: Sendable {
 
     public func register(into dispatcher: inout TTRPCDispatcher) {
         let service = GraphdServiceName.graph
-        dispatcher.register(service: service, method: "Health") { (_: Graphd_V1_HealthRequest, _) in
+        // Reads that only touch the current snapshot run inline on the connection's event loop.
+        dispatcher.registerInline(service: service, method: "Health") { (_: Graphd_V1_HealthRequest, _) in
             var response = Graphd_V1_HealthResponse()
             response.status = .serving
             response.version = GraphdVersion.string
@@ -38,7 +39,7 @@ public struct GraphService: Sendable {
         dispatcher.register(service: service, method: "DefineTypes") { (request: Graphd_V1_DefineTypesRequest, _) in
             try await defineTypes(request)
         }
-        dispatcher.register(service: service, method: "ListTypes") { (_: Graphd_V1_ListTypesRequest, _) in listTypes() }
+        dispatcher.registerInline(service: service, method: "ListTypes") { (_: Graphd_V1_ListTypesRequest, _) in listTypes() }
         dispatcher.register(service: service, method: "AddNodes") { (request: Graphd_V1_AddNodesRequest, _) in
             try await addNodes(request)
         }
@@ -51,16 +52,16 @@ public struct GraphService: Sendable {
         dispatcher.register(service: service, method: "RemoveEdges") { (request: Graphd_V1_RemoveEdgesRequest, _) in
             try await removeEdges(request)
         }
-        dispatcher.register(service: service, method: "GetNode") { (request: Graphd_V1_GetNodeRequest, _) in
+        dispatcher.registerInline(service: service, method: "GetNode") { (request: Graphd_V1_GetNodeRequest, _) in
             try getNode(request)
         }
-        dispatcher.register(service: service, method: "Neighbors") { (request: Graphd_V1_NeighborsRequest, _) in
+        dispatcher.registerInline(service: service, method: "Neighbors") { (request: Graphd_V1_NeighborsRequest, _) in
             try neighbors(request)
         }
-        dispatcher.register(service: service, method: "ListNodes") { (request: Graphd_V1_ListNodesRequest, _) in
+        dispatcher.registerInline(service: service, method: "ListNodes") { (request: Graphd_V1_ListNodesRequest, _) in
             try listNodes(request)
         }
-        dispatcher.register(service: service, method: "ListEdges") { (request: Graphd_V1_ListEdgesRequest, _) in
+        dispatcher.registerInline(service: service, method: "ListEdges") { (request: Graphd_V1_ListEdgesRequest, _) in
             try listEdges(request)
         }
         dispatcher.register(service: service, method: "Compact") { (_: Graphd_V1_CompactRequest, _) in

@@ -100,10 +100,14 @@ final class TTRPCClientHandler: ChannelInboundHandler {
 public final class TTRPCClient: Sendable {
     private let channel: any Channel
     private let ownedGroup: MultiThreadedEventLoopGroup?
+    /// The pipeline's handler and its context, looked up once at connect time.
+    private let handler: NIOLoopBound<(TTRPCClientHandler, ChannelHandlerContext)>
 
-    private init(channel: any Channel, ownedGroup: MultiThreadedEventLoopGroup?) {
+    private init(channel: any Channel, ownedGroup: MultiThreadedEventLoopGroup?,
+                 handler: NIOLoopBound<(TTRPCClientHandler, ChannelHandlerContext)>) {
         self.channel = channel
         self.ownedGroup = ownedGroup
+        self.handler = handler
     }
 
     /// Connects to a server. Fails with UNAVAILABLE when nothing listens there.
@@ -129,7 +133,12 @@ public final class TTRPCClient: Sendable {
                 _ = bootstrap.channelOption(.socketOption(.tcp_nodelay), value: 1)
                 channel = try await bootstrap.connect(host: host, port: port).get()
             }
-            return TTRPCClient(channel: channel, ownedGroup: ownedGroup)
+            let handler = try await channel.eventLoop.submit {
+                let handler = try channel.pipeline.syncOperations.handler(type: TTRPCClientHandler.self)
+                let context = try channel.pipeline.syncOperations.context(handlerType: TTRPCClientHandler.self)
+                return NIOLoopBound((handler, context), eventLoop: channel.eventLoop)
+            }.get()
+            return TTRPCClient(channel: channel, ownedGroup: ownedGroup, handler: handler)
         } catch {
             try? await ownedGroup?.shutdownGracefully()
             throw RPCError(.unavailable, "cannot connect to graphd at \(endpoint): \(error)")
@@ -156,16 +165,11 @@ public final class TTRPCClient: Sendable {
             return pair
         }
         let promise = channel.eventLoop.makePromise(of: Ttrpc_Response.self)
-        let channel = self.channel
         let finalRequest = request
+        let handler = self.handler
         channel.eventLoop.execute {
-            do {
-                let context = try channel.pipeline.syncOperations.context(handlerType: TTRPCClientHandler.self)
-                let handler = try channel.pipeline.syncOperations.handler(type: TTRPCClientHandler.self)
-                handler.send(finalRequest, context: context, promise: promise)
-            } catch {
-                promise.fail(RPCError(.unavailable, "connection closed"))
-            }
+            let (handler, context) = handler.value
+            handler.send(finalRequest, context: context, promise: promise)
         }
         let response = try await promise.futureResult.get()
         if response.hasStatus, response.status.code != 0 {

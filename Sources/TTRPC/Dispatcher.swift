@@ -40,8 +40,16 @@ public struct TTRPCRequestContext: Sendable {
 /// errors to a google.rpc.Status.
 public struct TTRPCDispatcher: Sendable {
     public typealias RawHandler = @Sendable (_ payload: [UInt8], _ context: TTRPCRequestContext) async throws -> [UInt8]
+    public typealias RawInlineHandler = @Sendable (_ payload: [UInt8], _ context: TTRPCRequestContext) throws -> [UInt8]
 
-    private var handlers: [String: [String: RawHandler]] = [:]
+    /// Async handlers run as tasks; inline handlers run on the connection's
+    /// event loop and must be short and non-blocking (snapshot reads).
+    enum Handler: Sendable {
+        case async(RawHandler)
+        case inline(RawInlineHandler)
+    }
+
+    private var handlers: [String: [String: Handler]] = [:]
 
     public init() {}
 
@@ -51,7 +59,11 @@ public struct TTRPCDispatcher: Sendable {
     }
 
     public mutating func register(service: String, method: String, handler: @escaping RawHandler) {
-        handlers[service, default: [:]][method] = handler
+        handlers[service, default: [:]][method] = .async(handler)
+    }
+
+    public mutating func registerInline(service: String, method: String, handler: @escaping RawInlineHandler) {
+        handlers[service, default: [:]][method] = .inline(handler)
     }
 
     public mutating func register<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
@@ -59,37 +71,85 @@ public struct TTRPCDispatcher: Sendable {
         _ handler: @escaping @Sendable (Request, TTRPCRequestContext) async throws -> Response
     ) {
         register(service: service, method: method) { payload, context in
-            let request: Request
+            try await handler(Self.decode(payload, service: service, method: method), context).serializedBytes()
+        }
+    }
+
+    /// Registers a handler that runs inline on the event loop: only for short,
+    /// non-blocking work such as reading an immutable snapshot.
+    public mutating func registerInline<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        service: String, method: String,
+        _ handler: @escaping @Sendable (Request, TTRPCRequestContext) throws -> Response
+    ) {
+        registerInline(service: service, method: method) { payload, context in
+            try handler(Self.decode(payload, service: service, method: method), context).serializedBytes()
+        }
+    }
+
+    private static func decode<Request: SwiftProtobuf.Message>(_ payload: [UInt8], service: String, method: String) throws -> Request {
+        do {
+            return try Request(serializedBytes: payload)
+        } catch {
+            throw RPCError(.invalidArgument, "\(service)/\(method): request payload is not a valid \(Request.protoMessageName): \(error)")
+        }
+    }
+
+    /// Answers the request at once when it needs no task: unknown names, and
+    /// inline handlers. Returns nil for async handlers (call `dispatch`).
+    public func dispatchInline(_ request: Ttrpc_Request, context: TTRPCRequestContext) -> Ttrpc_Response? {
+        switch lookup(request) {
+        case .failure(let error):
+            return Self.response(error)
+        case .success(.inline(let handler)):
             do {
-                request = try Request(serializedBytes: payload)
+                return Self.response(payload: try handler([UInt8](request.payload), context))
             } catch {
-                throw RPCError(.invalidArgument, "\(service)/\(method): request payload is not a valid \(Request.protoMessageName): \(error)")
+                return Self.response(Self.rpcError(from: error), request: request, context: context)
             }
-            return try await handler(request, context).serializedBytes()
+        case .success(.async):
+            return nil
         }
     }
 
     /// Runs one request to completion and returns the response envelope.
     public func dispatch(_ request: Ttrpc_Request, context: TTRPCRequestContext) async -> Ttrpc_Response {
-        var response = Ttrpc_Response()
+        switch lookup(request) {
+        case .failure(let error):
+            return Self.response(error)
+        case .success(.inline):
+            return dispatchInline(request, context: context) ?? Self.response(RPCError(.internal, "dispatch"))
+        case .success(.async(let handler)):
+            do {
+                return Self.response(payload: try await handler([UInt8](request.payload), context))
+            } catch {
+                return Self.response(Self.rpcError(from: error), request: request, context: context)
+            }
+        }
+    }
+
+    private func lookup(_ request: Ttrpc_Request) -> Result<Handler, RPCError> {
         guard let service = handlers[request.service] else {
-            response.status = RPCError(.unimplemented, "service \(request.service)").status
-            return response
+            return .failure(RPCError(.unimplemented, "service \(request.service)"))
         }
         guard let handler = service[request.method] else {
-            response.status = RPCError(.unimplemented, "method \(request.method)").status
-            return response
+            return .failure(RPCError(.unimplemented, "method \(request.method)"))
         }
-        do {
-            response.payload = Data(try await handler([UInt8](request.payload), context))
-            response.status = Google_Rpc_Status()
-        } catch {
-            let rpcError = Self.rpcError(from: error)
-            if rpcError.code == .internal || rpcError.code == .unknown {
-                context.logger.error("\(request.service)/\(request.method) failed: \(rpcError.message)")
-            }
-            response.status = rpcError.status
+        return .success(handler)
+    }
+
+    private static func response(payload: [UInt8]) -> Ttrpc_Response {
+        var response = Ttrpc_Response()
+        response.payload = Data(payload)
+        response.status = Google_Rpc_Status()
+        return response
+    }
+
+    private static func response(_ error: RPCError, request: Ttrpc_Request? = nil, context: TTRPCRequestContext? = nil) -> Ttrpc_Response {
+        if let request, let context, error.code == .internal || error.code == .unknown {
+            context.logger.error("\(request.service)/\(request.method) failed: \(error.message)")
         }
+        var response = Ttrpc_Response()
+        response.status = error.status
         return response
     }
 

@@ -31,6 +31,15 @@ public final class TTRPCServerHandler: ChannelInboundHandler {
     private var inFlight: [UInt32: InFlightRequest] = [:]
     private var context: ChannelHandlerContext?
 
+    private var executor: EventLoopTaskExecutor?
+
+    private func taskExecutor(for eventLoop: any EventLoop) -> EventLoopTaskExecutor {
+        if let executor { return executor }
+        let executor = EventLoopTaskExecutor(eventLoop)
+        self.executor = executor
+        return executor
+    }
+
     private struct InFlightRequest {
         var task: Task<Void, Never>?
         var deadlineTimer: Scheduled<Void>?
@@ -103,8 +112,8 @@ public final class TTRPCServerHandler: ChannelInboundHandler {
 
         var timeout: Duration? = request.timeoutNano > 0 ? .nanoseconds(request.timeoutNano) : nil
         if let cap = limits.maxDeadline { timeout = min(timeout ?? cap, cap) }
+        // Metadata costs allocations: attach only what the client asked to be traced by.
         var requestLogger = logger
-        requestLogger[metadataKey: "rpc"] = "\(request.service)/\(request.method)"
         if let requestID = request.metadata.first(where: { $0.key == "request-id" })?.value {
             requestLogger[metadataKey: "request-id"] = "\(requestID)"
         }
@@ -114,6 +123,10 @@ public final class TTRPCServerHandler: ChannelInboundHandler {
             deadline: timeout.map { ContinuousClock.now + $0 },
             logger: requestLogger)
 
+        if let response = dispatcher.dispatchInline(request, context: requestContext) {
+            write(streamID: streamID, response: response)
+            return
+        }
         inFlight[streamID] = InFlightRequest()
         let loopBoundSelf = NIOLoopBound(self, eventLoop: context.eventLoop)
         if let timeout {
@@ -127,10 +140,13 @@ public final class TTRPCServerHandler: ChannelInboundHandler {
         }
         let dispatcher = self.dispatcher
         let eventLoop = context.eventLoop
-        let task = Task {
+        let executor = taskExecutor(for: eventLoop)
+        let task = Task(executorPreference: executor) {
             let response = await dispatcher.dispatch(request, context: requestContext)
-            eventLoop.execute {
+            if eventLoop.inEventLoop {
                 loopBoundSelf.value.respond(streamID: streamID, response: response)
+            } else {
+                eventLoop.execute { loopBoundSelf.value.respond(streamID: streamID, response: response) }
             }
         }
         inFlight[streamID]?.task = task

@@ -299,8 +299,9 @@ struct BenchRPC: AsyncParsableCommand {
                 let series = results["\(transport).\(name)"]!
                 let p50 = median(series.p50), p99 = median(series.p99)
                 json["\(transport).\(name)"] = ["p50_us": p50, "p99_us": p99, "p50_ratio_to_echo": p50 / echo50, "p99_ratio_to_echo": p99 / echo99]
-                lines.append(String(format: "%-5@ %-15@ p50 %7.1f µs  p99 %7.1f µs  (×%.2f / ×%.2f echo)",
-                                    transport, name, p50, p99, p50 / echo50, p99 / echo99))
+                let label = "\(transport) \(name)".padding(toLength: 20, withPad: " ", startingAt: 0)
+                lines.append(label + String(format: "p50 %7.1f µs  p99 %7.1f µs  (p50 ×%.2f, p99 ×%.2f the echo)",
+                                            p50, p99, p50 / echo50, p99 / echo99))
             }
         }
         switch options.format {
