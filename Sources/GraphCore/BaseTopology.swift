@@ -137,31 +137,57 @@ public final class BaseTopology: Sendable {
 /// batches are merged into the last chunk). Immutable once published.
 public final class DeltaChunk: Sendable {
     public let firstSlot: UInt32
-    let sources: [UInt32]
-    let targets: [UInt32]
     let records: [EdgeRecord]
     /// Local indices of the edges leaving / entering each node.
-    let bySource: [UInt32: [UInt32]]
-    let byTarget: [UInt32: [UInt32]]
+    let bySource: NodeIndex
+    let byTarget: NodeIndex
 
     public var count: Int { records.count }
 
     init(firstSlot: UInt32, records: [EdgeRecord]) {
         self.firstSlot = firstSlot
         self.records = records
-        self.sources = records.map(\.source)
-        self.targets = records.map(\.target)
-        var bySource: [UInt32: [UInt32]] = [:]
-        var byTarget: [UInt32: [UInt32]] = [:]
-        for (i, record) in records.enumerated() {
-            bySource[record.source, default: []].append(UInt32(i))
-            byTarget[record.target, default: []].append(UInt32(i))
-        }
-        self.bySource = bySource
-        self.byTarget = byTarget
+        self.bySource = NodeIndex(records.map(\.source))
+        self.byTarget = NodeIndex(records.map(\.target))
     }
 
     /// Small chunks grow by copying rather than multiplying, which bounds the
     /// number of chunks a reader scans.
     static let mergeBelow = 4096
+}
+
+/// Positions grouped by node, as three flat arrays (no per-node allocation):
+/// sorted distinct nodes, offsets into `positions`, and the positions.
+struct NodeIndex: Sendable {
+    private let nodes: [UInt32]
+    private let offsets: [UInt32]
+    private let positions: [UInt32]
+
+    init(_ keys: [UInt32]) {
+        // Sort (node, position) pairs packed into one integer: stable by construction.
+        var packed = [UInt64](repeating: 0, count: keys.count)
+        for (position, key) in keys.enumerated() { packed[position] = UInt64(key) << 32 | UInt64(position) }
+        packed.sort()
+        let order = packed.map { UInt32(truncatingIfNeeded: $0) }
+        var nodes: [UInt32] = [], offsets: [UInt32] = []
+        for (i, entry) in packed.enumerated() where nodes.last != UInt32(entry >> 32) {
+            nodes.append(UInt32(entry >> 32))
+            offsets.append(UInt32(i))
+        }
+        offsets.append(UInt32(order.count))
+        self.nodes = nodes
+        self.offsets = offsets
+        self.positions = order
+    }
+
+    /// Positions of `node`'s entries, in insertion order.
+    subscript(node: UInt32) -> ArraySlice<UInt32> {
+        var low = 0, high = nodes.count
+        while low < high {
+            let mid = (low + high) / 2
+            if nodes[mid] < node { low = mid + 1 } else { high = mid }
+        }
+        guard low < nodes.count, nodes[low] == node else { return [] }
+        return positions[Int(offsets[low])..<Int(offsets[low + 1])]
+    }
 }

@@ -77,7 +77,7 @@ public struct GraphSnapshot: Sendable {
             if !body(view, true) { return }
         }
         for chunk in delta {
-            for local in chunk.bySource[node] ?? [] {
+            for local in chunk.bySource[node] {
                 let slot = chunk.firstSlot + local
                 if removed.contains(slot) { continue }
                 let record = chunk.records[Int(local)]
@@ -96,7 +96,7 @@ public struct GraphSnapshot: Sendable {
             if !body(view, false) { return }
         }
         for chunk in delta {
-            for local in chunk.byTarget[node] ?? [] {
+            for local in chunk.byTarget[node] {
                 let slot = chunk.firstSlot + local
                 let record = chunk.records[Int(local)]
                 if record.source == node || removed.contains(slot) { continue }
@@ -121,7 +121,7 @@ public struct GraphSnapshot: Sendable {
             return EdgeView(slot: slot, record: base.record(slot: slot, source: from, target: to))
         }
         for chunk in delta.reversed() {
-            for local in (chunk.bySource[from] ?? []).reversed() {
+            for local in chunk.bySource[from].reversed() {
                 let record = chunk.records[Int(local)]
                 let slot = chunk.firstSlot + local
                 if record.target == to, record.type == type, !removed.contains(slot) {

@@ -12,13 +12,10 @@ public struct GraphState: Sendable {
     /// Next edge id (store row id) to assign.
     public private(set) var nextEdgeID: Int64
     /// Delta edges by (type, source, target), for upserts.
-    private var deltaIndex: [EdgeKey: UInt32] = [:]
-
-    struct EdgeKey: Hashable {
-        var type: EdgeTypeID
-        var source: UInt32
-        var target: UInt32
-    }
+    private var deltaIndex = EdgeKeyTable()
+    /// Node ids by key for the writer's lookups: a hash table is several times
+    /// faster than the snapshot's persistent map, which readers keep using.
+    private var nodeIDs: [NodeKey: UInt32] = [:]
 
     /// A new, empty graph with the built-in schema.
     public init(schema: GraphSchema = .builtin()) {
@@ -31,7 +28,13 @@ public struct GraphState: Sendable {
     public init(schema: GraphSchema, nodes: [NodeRecord], columns: EdgeColumns, sources: [UInt32],
                 targets: [UInt32], topology: IgraphTopology) throws {
         var snapshot = GraphSnapshot(schema: schema)
-        for node in nodes { snapshot.nodes.insert(node) }
+        var nodeIDs: [NodeKey: UInt32] = [:]
+        nodeIDs.reserveCapacity(nodes.count)
+        for node in nodes {
+            snapshot.nodes.insert(node)
+            nodeIDs[NodeKey(type: node.type, key: node.key)] = node.id
+        }
+        self.nodeIDs = nodeIDs
         guard topology.edgeCount == columns.count else {
             throw GraphError(.internal, "igraph holds \(topology.edgeCount) edges, the store \(columns.count)")
         }
@@ -128,7 +131,7 @@ public struct GraphState: Sendable {
                 features = input.features
             }
             let key = NodeKey(type: type, key: input.key)
-            if let id = snapshot.nodes.id(of: key) {
+            if let id = nodeIDs[key] {
                 if input.text == nil && features == nil { continue }
                 if let index = updated[id] {
                     if let text = input.text { plan.updatedNodes[index].text = text }
@@ -162,7 +165,9 @@ public struct GraphState: Sendable {
         var schema = snapshot.schema
         var newNodes: [NodeKey: UInt32] = [:]
         var nextNodeID = UInt32(snapshot.nodes.idCount)
-        var batchIndex: [EdgeKey: Int] = [:]
+        var batchIndex = EdgeKeyTable(capacity: inputs.count)
+        // Consecutive edges often share a source (a user's items): resolve it once.
+        var lastSource: (ref: NodeRefInput, expected: NodeTypeID?, id: UInt32)? = nil
         var records: [EdgeRecord] = []
         records.reserveCapacity(inputs.count)
         var lastTypeName = "", lastType: EdgeTypeInfo? = nil
@@ -173,7 +178,7 @@ public struct GraphState: Sendable {
                 throw GraphError.invalid("\(context()): \(role) must be a '\(schema.nodeType(expected).name)' node, not '\(ref.type)'")
             }
             let key = NodeKey(type: type, key: ref.key)
-            if let id = snapshot.nodes.id(of: key) ?? newNodes[key] { return id }
+            if let id = nodeIDs[key] ?? newNodes[key] { return id }
             try GraphLimits.validateKey(ref.key)
             if requireExistingNodes {
                 throw GraphError.notFound("\(context()): \(role) node \(ref.type)/\(ref.key) does not exist (require_existing_nodes is set)")
@@ -195,23 +200,32 @@ public struct GraphState: Sendable {
                 lastTypeName = input.type
                 lastType = info
             }
-            let context = "edge \(position) (\(input.type) \(input.source.type)/\(input.source.key.prefix(64)) → \(input.target.type)/\(input.target.key.prefix(64)))"
+            // Built only when a message needs it: this loop runs once per edge.
+            func context() -> String {
+                "edge \(position) (\(input.type) \(input.source.type)/\(input.source.key.prefix(64)) → \(input.target.type)/\(input.target.key.prefix(64)))"
+            }
             // An undirected edge may name its ends in either order; it is stored in the declared one.
             let swapped = !info.directed && !info.ordersEndpointsByID
                 && input.source.type == info.targetType.map { schema.nodeType($0).name }
                 && input.target.type == info.sourceType.map { schema.nodeType($0).name }
             let (sourceRef, targetRef) = swapped ? (input.target, input.source) : (input.source, input.target)
-            let source = try resolve(sourceRef, expected: info.sourceType, role: "source", context: context)
-            let target = try resolve(targetRef, expected: info.targetType, role: "target", context: context)
+            let source: UInt32
+            if let last = lastSource, last.expected == info.sourceType, last.ref == sourceRef {
+                source = last.id
+            } else {
+                source = try resolve(sourceRef, expected: info.sourceType, role: "source", context: context())
+                lastSource = (sourceRef, info.sourceType, source)
+            }
+            let target = try resolve(targetRef, expected: info.targetType, role: "target", context: context())
             let weight = Float(input.weight ?? 1)
-            guard weight.isFinite else { throw GraphError.invalid("\(context): weight \(input.weight ?? 1) is not a finite 32-bit float") }
-            guard input.timestampMs >= 0 else { throw GraphError.invalid("\(context): timestamp_ms must not be negative") }
+            guard weight.isFinite else { throw GraphError.invalid("\(context()): weight \(input.weight ?? 1) is not a finite 32-bit float") }
+            guard input.timestampMs >= 0 else { throw GraphError.invalid("\(context()): timestamp_ms must not be negative") }
             guard input.attributes.count <= GraphLimits.maxAttributesPerEdge else {
-                throw GraphError.invalid("\(context): more than \(GraphLimits.maxAttributesPerEdge) attributes")
+                throw GraphError.invalid("\(context()): more than \(GraphLimits.maxAttributesPerEdge) attributes")
             }
             var attributes: [EdgeAttribute] = []
             for (name, value) in input.attributes {
-                guard value.isFinite else { throw GraphError.invalid("\(context): attribute '\(name)' is not finite") }
+                guard value.isFinite else { throw GraphError.invalid("\(context()): attribute '\(name)' is not finite") }
                 let id: AttributeID
                 if let existing = schema.attributeID(name) {
                     id = existing
@@ -229,11 +243,10 @@ public struct GraphState: Sendable {
             let (from, to) = (info.ordersEndpointsByID && target < source) ? (target, source) : (source, target)
             let record = EdgeRecord(id: 0, type: info.id, source: from, target: to, weight: weight,
                                     timestampMs: input.timestampMs == 0 ? nowMs : input.timestampMs, attributes: attributes)
-            let key = EdgeKey(type: info.id, source: from, target: to)
-            if let index = batchIndex[key] {
-                records[index] = record  // the last occurrence in a batch wins
+            if let index = batchIndex[info.id, from, to] {
+                records[Int(index)] = record  // the last occurrence in a batch wins
             } else {
-                batchIndex[key] = records.count
+                batchIndex.set(type: info.id, source: from, target: to, value: UInt32(records.count))
                 records.append(record)
             }
         }
@@ -241,10 +254,13 @@ public struct GraphState: Sendable {
             throw GraphError(.resourceExhausted, "the graph would exceed \(GraphLimits.maxEdges) edges")
         }
         var edgeID = nextEdgeID
+        let firstNewNode = UInt32(snapshot.nodes.idCount)
         for var record in records {
             record.id = edgeID
             edgeID += 1
-            if let existing = existingEdge(EdgeKey(type: record.type, source: record.source, target: record.target)) {
+            if record.source >= firstNewNode || record.target >= firstNewNode {
+                plan.created += 1  // a node created by this batch has no edges yet
+            } else if let existing = existingEdge(type: record.type, source: record.source, target: record.target) {
                 plan.removedEdges.append(existing)
                 plan.updated += 1
             } else {
@@ -255,13 +271,13 @@ public struct GraphState: Sendable {
         return plan
     }
 
-    private func existingEdge(_ key: EdgeKey) -> EdgeView? {
-        if let slot = deltaIndex[key], let (chunk, index) = snapshot.deltaLocation(of: slot) {
+    private func existingEdge(type: EdgeTypeID, source: UInt32, target: UInt32) -> EdgeView? {
+        if let slot = deltaIndex[type, source, target], let (chunk, index) = snapshot.deltaLocation(of: slot) {
             return EdgeView(slot: slot, record: chunk.records[index])
         }
-        for slot in snapshot.base.slots(from: key.source, to: key.target)
-        where snapshot.base.columns.types[Int(slot)] == key.type && !snapshot.isRemoved(slot) {
-            return EdgeView(slot: slot, record: snapshot.base.record(slot: slot, source: key.source, target: key.target))
+        for slot in snapshot.base.slots(from: source, to: target)
+        where snapshot.base.columns.types[Int(slot)] == type && !snapshot.isRemoved(slot) {
+            return EdgeView(slot: slot, record: snapshot.base.record(slot: slot, source: source, target: target))
         }
         return nil
     }
@@ -272,8 +288,8 @@ public struct GraphState: Sendable {
         for (position, input) in inputs.enumerated() {
             let context = "edge \(position) (\(input.type) \(input.source.type)/\(input.source.key.prefix(64)) → \(input.target.type)/\(input.target.key.prefix(64)))"
             let type = try snapshot.schema.requireEdgeType(input.type)
-            let source = snapshot.nodes.id(of: NodeKey(type: try snapshot.schema.requireNodeType(input.source.type), key: input.source.key))
-            let target = snapshot.nodes.id(of: NodeKey(type: try snapshot.schema.requireNodeType(input.target.type), key: input.target.key))
+            let source = nodeIDs[NodeKey(type: try snapshot.schema.requireNodeType(input.source.type), key: input.source.key)]
+            let target = nodeIDs[NodeKey(type: try snapshot.schema.requireNodeType(input.target.type), key: input.target.key)]
             guard let source, let target, let edge = snapshot.findEdge(type: type, source: source, target: target) else {
                 if ignoreMissing { continue }
                 throw GraphError.notFound("\(context) does not exist")
@@ -292,7 +308,7 @@ public struct GraphState: Sendable {
         var seenEdges = Set<UInt32>()
         for input in inputs {
             let type = try snapshot.schema.requireNodeType(input.type)
-            guard let id = snapshot.nodes.id(of: NodeKey(type: type, key: input.key)) else {
+            guard let id = nodeIDs[NodeKey(type: type, key: input.key)] else {
                 if ignoreMissing { continue }
                 throw GraphError.notFound("node \(input.type)/\(input.key) does not exist")
             }
@@ -316,16 +332,22 @@ public struct GraphState: Sendable {
         for info in plan.changedNodeTypes { snapshot.schema.insert(info) }
         for info in plan.newEdgeTypes { snapshot.schema.insert(info) }
         for (_, name) in plan.newAttributes { _ = snapshot.schema.insertAttribute(name) }
-        for node in plan.insertedNodes { snapshot.nodes.insert(node) }
+        for node in plan.insertedNodes {
+            snapshot.nodes.insert(node)
+            nodeIDs[NodeKey(type: node.type, key: node.key)] = node.id
+        }
         for node in plan.updatedNodes { snapshot.nodes.update(node.id, text: node.text, features: node.features) }
         for edge in plan.removedEdges {
             snapshot.removed.insert(edge.slot)
             snapshot.edgeCountByType[edge.record.type, default: 1] -= 1
             if Int(edge.slot) >= snapshot.base.edgeCount {
-                deltaIndex[EdgeKey(type: edge.record.type, source: edge.record.source, target: edge.record.target)] = nil
+                deltaIndex.remove(type: edge.record.type, source: edge.record.source, target: edge.record.target)
             }
         }
-        for id in plan.removedNodes { snapshot.nodes.remove(id) }
+        for id in plan.removedNodes {
+            nodeIDs[NodeKey(type: snapshot.nodes.type(of: id), key: snapshot.nodes.key(of: id))] = nil
+            snapshot.nodes.remove(id)
+        }
         if !plan.insertedEdges.isEmpty { appendDelta(plan.insertedEdges) }
         snapshot.version += 1
     }
@@ -343,10 +365,18 @@ public struct GraphState: Sendable {
         let chunk = DeltaChunk(firstSlot: firstSlot, records: merged)
         snapshot.delta.append(chunk)
         let newFirst = Int(firstSlot) + merged.count - records.count
+        var lastType: EdgeTypeID? = nil, run = 0
         for (i, record) in records.enumerated() {
-            deltaIndex[EdgeKey(type: record.type, source: record.source, target: record.target)] = UInt32(newFirst + i)
-            snapshot.edgeCountByType[record.type, default: 0] += 1
+            deltaIndex.set(type: record.type, source: record.source, target: record.target, value: UInt32(newFirst + i))
+            // Count per run of equal types: one dictionary update per run, not per edge.
+            if record.type != lastType {
+                if let lastType { snapshot.edgeCountByType[lastType, default: 0] += run }
+                lastType = record.type
+                run = 0
+            }
+            run += 1
         }
+        if let lastType { snapshot.edgeCountByType[lastType, default: 0] += run }
         snapshot.deltaEdgeCount += records.count
         nextEdgeID = records.last.map { $0.id + 1 } ?? nextEdgeID
     }
@@ -401,7 +431,7 @@ public struct GraphState: Sendable {
         snapshot.deltaEdgeCount = 0
         snapshot.removed = []
         snapshot.compactions += 1
-        deltaIndex = [:]
+        deltaIndex = EdgeKeyTable()
         let elapsed = ContinuousClock.now - start
         return CompactionResult(mergedEdges: merged, removedEdges: removedCount,
                                 seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)

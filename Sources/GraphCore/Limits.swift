@@ -14,7 +14,7 @@ public enum GraphLimits {
     public static let maxTypes = 4096
     /// Most nodes and edges (slots and vertex ids are 32-bit).
     public static let maxNodes = Int(UInt32.max - 1)
-    public static let maxEdges = Int(UInt32.max - 1)
+    public static let maxEdges = Int(UInt32.max - 3)
 
     /// Names: a lowercase letter, then lowercase letters, digits, '_' or '-'.
     public static func validateName(_ name: String, what: String) throws(GraphError) {
