@@ -5,6 +5,12 @@ import Dispatch
 import GraphCore
 import Synchronization
 
+#if canImport(Glibc)
+/// glibc's malloc_trim (declared in <malloc.h>, which the Glibc module does not export).
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
+#endif
+
 /// When the delta is merged into igraph without being asked.
 public struct CompactionPolicy: Sendable {
     /// Compact once this many edges wait in the delta (added or removed).
@@ -67,6 +73,7 @@ public actor GraphDatabase {
         self.topology = topology
         self.state = state
         self.published = Mutex(state.snapshot)
+        Self.returnFreedMemory()
         self.path = path
         self.policy = policy
     }
@@ -136,6 +143,7 @@ public actor GraphDatabase {
     public func compact() throws -> CompactionResult {
         let result = try state.compact(topology: topology)
         publish()
+        Self.returnFreedMemory()
         oldestUncompactedChange = nil
         compactionLock.withLock { $0 = ($0.count + 1, result.seconds) }
         return result
@@ -155,6 +163,14 @@ public actor GraphDatabase {
             try? await Task.sleep(for: interval)
             _ = try? await compactIfDue()
         }
+    }
+
+    /// Loading and compaction free large temporary arrays; glibc keeps such
+    /// memory in the heap unless asked to give it back.
+    static func returnFreedMemory() {
+        #if canImport(Glibc)
+        _ = glibcMallocTrim(0)
+        #endif
     }
 
     static func wallClockMilliseconds() -> Int64 {
