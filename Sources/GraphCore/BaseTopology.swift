@@ -126,6 +126,19 @@ public final class BaseTopology: Sendable {
                           attributes: columns.attributes[slot] ?? [])
     }
 
+    /// Every edge's (source, target) in slot order, recovered from the out-CSR.
+    public func endpointsInSlotOrder() -> (sources: [UInt32], targets: [UInt32]) {
+        var sources = [UInt32](repeating: 0, count: edgeCount)
+        var targets = [UInt32](repeating: 0, count: edgeCount)
+        for node in 0..<vertexCount {
+            for i in outRange(UInt32(node)) {
+                sources[Int(outSlots[i])] = UInt32(node)
+                targets[Int(outSlots[i])] = outNeighbors[i]
+            }
+        }
+        return (sources, targets)
+    }
+
     /// Approximate heap bytes of the CSR and columns.
     public var approximateByteCount: Int {
         let perEdge = 4 * 4 + 2 + 4 + 8 + 8
@@ -149,6 +162,14 @@ public final class DeltaChunk: Sendable {
         self.records = records
         self.bySource = NodeIndex(records.map(\.source))
         self.byTarget = NodeIndex(records.map(\.target))
+    }
+
+    /// The same edges at other slots (after a compaction renumbered the base).
+    init(rebasing chunk: DeltaChunk, firstSlot: UInt32) {
+        self.firstSlot = firstSlot
+        self.records = chunk.records
+        self.bySource = chunk.bySource
+        self.byTarget = chunk.byTarget
     }
 
     /// Small chunks grow by copying rather than multiplying, which bounds the

@@ -16,6 +16,8 @@ public struct GraphState: Sendable {
     /// Node ids by key for the writer's lookups: a hash table is several times
     /// faster than the snapshot's persistent map, which readers keep using.
     private var nodeIDs: [NodeKey: UInt32] = [:]
+    /// Delta chunks captured by a running compaction: never merged into.
+    private var sealedChunkCount = 0
 
     /// A new, empty graph with the built-in schema.
     public init(schema: GraphSchema = .builtin()) {
@@ -355,7 +357,7 @@ public struct GraphState: Sendable {
     private mutating func appendDelta(_ records: [EdgeRecord]) {
         let firstSlot: UInt32
         var merged = records
-        if let last = snapshot.delta.last, last.count < DeltaChunk.mergeBelow {
+        if let last = snapshot.delta.last, last.count < DeltaChunk.mergeBelow, snapshot.delta.count > sealedChunkCount {
             snapshot.delta.removeLast()
             merged = last.records + records
             firstSlot = last.firstSlot
@@ -382,22 +384,94 @@ public struct GraphState: Sendable {
     }
 
     // MARK: Compaction
+    //
+    // Compaction runs in three steps so that writes never wait for igraph:
+    // `beginCompaction` (writer, instant) captures the delta as it stands;
+    // `CompactionJob.build` (igraph's actor, slow) merges it into igraph and
+    // builds the new CSR base; `finishCompaction` (writer, proportional to the
+    // writes made meanwhile) swaps the base in and renumbers what arrived during
+    // the build. Writes keep flowing between the first and the last step.
 
-    /// Merges the delta into igraph and rebuilds the CSR base from igraph's edge
-    /// list. `topology` must hold exactly the current base edges.
+    /// Starts a compaction, or returns nil when there is nothing to merge.
+    public mutating func beginCompaction() -> CompactionJob? {
+        guard !snapshot.delta.isEmpty || !snapshot.removed.isEmpty else { return nil }
+        sealedChunkCount = snapshot.delta.count
+        return CompactionJob(
+            base: snapshot.base, chunks: snapshot.delta, removed: snapshot.removed,
+            capturedEnd: snapshot.base.edgeCount + snapshot.deltaEdgeCount, vertexCount: snapshot.nodes.idCount)
+    }
+
+    /// Installs a built base. `job` must be the one `beginCompaction` returned,
+    /// and no other compaction may have finished in between.
+    public mutating func finishCompaction(_ job: CompactionJob, _ built: CompactedBase) {
+        let later = snapshot.delta.dropFirst(job.chunks.count)
+        let shift = Int64(built.base.edgeCount) - Int64(job.capturedEnd)
+        var removed = TreeSet<UInt32>()
+        // Removals made during the build: translate captured slots, shift later ones.
+        for slot in snapshot.removed where !job.removed.contains(slot) {
+            if Int(slot) < job.capturedEnd {
+                let mapped = built.slotMap[Int(slot)]
+                if mapped != CompactedBase.dropped { removed.insert(mapped) }
+            } else {
+                removed.insert(UInt32(Int64(slot) + shift))
+            }
+        }
+        var delta: [DeltaChunk] = []
+        var deltaCount = 0
+        var index = EdgeKeyTable()
+        for chunk in later {
+            let rebased = DeltaChunk(rebasing: chunk, firstSlot: UInt32(Int64(chunk.firstSlot) + shift))
+            for (i, record) in rebased.records.enumerated() where !removed.contains(rebased.firstSlot + UInt32(i)) {
+                index.set(type: record.type, source: record.source, target: record.target, value: rebased.firstSlot + UInt32(i))
+            }
+            delta.append(rebased)
+            deltaCount += rebased.count
+        }
+        snapshot.base = built.base
+        snapshot.delta = delta
+        snapshot.deltaEdgeCount = deltaCount
+        snapshot.removed = removed
+        snapshot.compactions += 1
+        deltaIndex = index
+        sealedChunkCount = 0
+    }
+
+    /// Compacts in one go (tests and tools; the daemon uses the three steps).
+    @discardableResult
     public mutating func compact(topology: IgraphTopology) throws -> CompactionResult {
         let start = ContinuousClock.now
-        let base = snapshot.base
-        let removedBase = snapshot.removed.filter { Int($0) < base.edgeCount }.sorted()
+        guard let job = beginCompaction() else { return CompactionResult(mergedEdges: 0, removedEdges: 0, seconds: 0) }
+        let built = try job.build(topology: topology)
+        finishCompaction(job, built)
+        return CompactionResult(mergedEdges: built.mergedEdges, removedEdges: built.removedEdges, seconds: (ContinuousClock.now - start).seconds)
+    }
+}
+
+/// What a compaction merges: the state captured by `beginCompaction`. Immutable.
+public struct CompactionJob: Sendable {
+    let base: BaseTopology
+    let chunks: [DeltaChunk]
+    let removed: TreeSet<UInt32>
+    /// One past the last slot captured (base plus captured delta).
+    let capturedEnd: Int
+    let vertexCount: Int
+
+    /// Merges the captured delta into igraph and builds the new base from
+    /// igraph's edge list. `topology` must hold exactly the captured base. If
+    /// igraph fails part-way, `topology` is rebuilt from the captured base
+    /// before the error is thrown, so it never drifts from the graph.
+    public func build(topology: IgraphTopology) throws -> CompactedBase {
+        var slotMap = [UInt32](repeating: CompactedBase.dropped, count: capturedEnd)
         var columns = EdgeColumns()
-        columns.reserveCapacity(snapshot.edgeCount)
-        var removedCursor = 0
+        columns.reserveCapacity(capturedEnd - removed.count)
+        var removedBase: [UInt32] = []
         for slot in 0..<base.edgeCount {
-            if removedCursor < removedBase.count, removedBase[removedCursor] == UInt32(slot) {
-                removedCursor += 1
+            if removed.contains(UInt32(slot)) {
+                removedBase.append(UInt32(slot))
                 continue
             }
             let newSlot = UInt32(columns.count)
+            slotMap[slot] = newSlot
             if let attributes = base.columns.attributes[UInt32(slot)] { columns.attributes[newSlot] = attributes }
             columns.types.append(base.columns.types[slot])
             columns.weights.append(base.columns.weights[slot])
@@ -405,35 +479,45 @@ public struct GraphState: Sendable {
             columns.ids.append(base.columns.ids[slot])
         }
         var newSources: [UInt32] = [], newTargets: [UInt32] = []
-        var merged = 0
-        for chunk in snapshot.delta {
-            for (i, record) in chunk.records.enumerated() where !snapshot.removed.contains(chunk.firstSlot + UInt32(i)) {
+        for chunk in chunks {
+            for (i, record) in chunk.records.enumerated() where !removed.contains(chunk.firstSlot + UInt32(i)) {
+                slotMap[Int(chunk.firstSlot) + i] = UInt32(columns.count)
                 columns.append(record)
                 newSources.append(record.source)
                 newTargets.append(record.target)
-                merged += 1
             }
         }
+        let sources: [UInt32], targets: [UInt32]
         do {
             try topology.deleteEdges(removedBase)
-            try topology.addVertices(snapshot.nodes.idCount - topology.vertexCount)
+            try topology.addVertices(vertexCount - topology.vertexCount)
             try topology.addEdges(sources: newSources, targets: newTargets)
+            (sources, targets) = try topology.edgeList()
         } catch {
+            try? topology.reset(vertexCount: base.vertexCount, edges: base.endpointsInSlotOrder())
             throw GraphError(.internal, "compaction: \(error)")
         }
-        let (sources, targets) = try topology.edgeList()
         guard sources.count == columns.count else {
             throw GraphError(.internal, "compaction: igraph holds \(sources.count) edges, expected \(columns.count)")
         }
-        snapshot.base = BaseTopology(vertexCount: snapshot.nodes.idCount, sources: sources, targets: targets, columns: columns)
-        let removedCount = snapshot.removed.count
-        snapshot.delta = []
-        snapshot.deltaEdgeCount = 0
-        snapshot.removed = []
-        snapshot.compactions += 1
-        deltaIndex = EdgeKeyTable()
-        let elapsed = ContinuousClock.now - start
-        return CompactionResult(mergedEdges: merged, removedEdges: removedCount,
-                                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        let merged = newSources.count
+        return CompactedBase(
+            base: BaseTopology(vertexCount: vertexCount, sources: sources, targets: targets, columns: columns),
+            slotMap: slotMap, mergedEdges: merged, removedEdges: removed.count)
     }
+}
+
+/// A compaction's result, ready for `finishCompaction`.
+public struct CompactedBase: Sendable {
+    static let dropped = UInt32.max
+    public let base: BaseTopology
+    /// Captured slot → slot in the new base (`dropped` for removed edges).
+    let slotMap: [UInt32]
+    public let mergedEdges: Int
+    public let removedEdges: Int
+}
+
+extension Duration {
+    /// The duration in seconds, as a Double.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

@@ -79,6 +79,15 @@ public final class IgraphTopology {
         try IgraphRuntime.check(igraph_delete_edges(&graph, selector), "igraph_delete_edges")
     }
 
+    /// Replaces the whole graph (recovery after a failed compaction).
+    public func reset(vertexCount: Int, edges: (sources: [UInt32], targets: [UInt32])) throws(IgraphError) {
+        var fresh = igraph_t()
+        try IgraphRuntime.check(igraph_empty(&fresh, igraph_integer_t(vertexCount), true), "igraph_empty")
+        igraph_destroy(&graph)
+        graph = fresh
+        try addEdges(sources: edges.sources, targets: edges.targets)
+    }
+
     /// Every edge's endpoints, in edge-id order.
     public func edgeList() throws(IgraphError) -> (sources: [UInt32], targets: [UInt32]) {
         let count = edgeCount

@@ -33,4 +33,10 @@ public struct CompactionResult: Sendable {
     public var mergedEdges: Int
     public var removedEdges: Int
     public var seconds: Double
+
+    public init(mergedEdges: Int, removedEdges: Int, seconds: Double) {
+        self.mergedEdges = mergedEdges
+        self.removedEdges = removedEdges
+        self.seconds = seconds
+    }
 }

@@ -52,13 +52,15 @@ public actor GraphDatabase {
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     private let store: GraphStore
-    private let topology: IgraphTopology
+    private let topology: TopologyOwner
     private var state: GraphState
     private let published: Mutex<GraphSnapshot>
     private let compactionLock = Mutex<(count: Int, lastSeconds: Double)>((0, 0))
     public let path: String
     public let policy: CompactionPolicy
     private var oldestUncompactedChange: ContinuousClock.Instant?
+    /// The compaction in progress, which later requests wait for.
+    private var running: Task<CompactionResult, any Error>?
 
     /// Opens (creating if missing) the store at `path` and rebuilds the graph from it.
     public init(path: String, synchronous: StoreSynchronous = .full, policy: CompactionPolicy = CompactionPolicy()) throws {
@@ -70,12 +72,12 @@ public actor GraphDatabase {
         let state = try GraphState(schema: loaded.schema, nodes: loaded.nodes, columns: loaded.columns,
                                    sources: loaded.sources, targets: loaded.targets, topology: topology)
         self.store = store
-        self.topology = topology
+        self.topology = TopologyOwner(topology)
         self.state = state
         self.published = Mutex(state.snapshot)
-        Self.returnFreedMemory()
         self.path = path
         self.policy = policy
+        Self.returnFreedMemory()
     }
 
     /// The current snapshot; cheap, and never blocked by a write in progress.
@@ -88,9 +90,6 @@ public actor GraphDatabase {
 
     /// Bytes of the database file plus its WAL.
     public var storeByteCount: Int64 { store.byteCount }
-
-    /// Approximate bytes igraph holds.
-    public var igraphByteCount: Int { topology.approximateByteCount }
 
     // MARK: Writes
 
@@ -114,6 +113,8 @@ public actor GraphDatabase {
         try write(state.planRemoveEdges(edges, ignoreMissing: ignoreMissing))
     }
 
+    /// Plan → commit → apply → publish, with no suspension point in between:
+    /// the actor runs one write at a time and the plan stays valid.
     private func write(_ plan: WritePlan) throws -> WritePlan {
         guard !plan.isEmpty else { return plan }
         try store.commit(plan)
@@ -122,8 +123,8 @@ public actor GraphDatabase {
         if oldestUncompactedChange == nil, !plan.insertedEdges.isEmpty || !plan.removedEdges.isEmpty {
             oldestUncompactedChange = .now
         }
-        if deltaSize >= policy.maxDeltaEdges {
-            _ = try? compact()
+        if deltaSize >= policy.maxDeltaEdges, running == nil {
+            startCompaction()
         }
         return plan
     }
@@ -137,23 +138,47 @@ public actor GraphDatabase {
 
     // MARK: Compaction
 
-    /// Merges the delta into igraph and rebuilds the CSR base. Writes wait;
-    /// reads go on against the previous snapshot.
+    /// Merges the delta into igraph and rebuilds the CSR base. The igraph work
+    /// runs on igraph's own actor: writes continue meanwhile, reads use the
+    /// previous snapshot. Waits for a compaction already running, then runs one
+    /// that includes everything written before this call.
     @discardableResult
-    public func compact() throws -> CompactionResult {
-        let result = try state.compact(topology: topology)
-        publish()
-        Self.returnFreedMemory()
+    public func compact() async throws -> CompactionResult {
+        if let running { _ = try? await running.value }
+        if let running { return try await running.value }  // another caller started one meanwhile
+        return try await startCompaction().value
+    }
+
+    @discardableResult
+    private func startCompaction() -> Task<CompactionResult, any Error> {
+        let task = Task { try await self.runCompaction() }
+        running = task
+        return task
+    }
+
+    private func runCompaction() async throws -> CompactionResult {
+        defer { running = nil }
+        let start = ContinuousClock.now
+        guard let job = state.beginCompaction() else {
+            return CompactionResult(mergedEdges: 0, removedEdges: 0, seconds: 0)
+        }
         oldestUncompactedChange = nil
+        let built = try await topology.build(job)
+        state.finishCompaction(job, built)
+        publish()
+        if deltaSize > 0 { oldestUncompactedChange = .now }
+        Self.returnFreedMemory()
+        let result = CompactionResult(mergedEdges: built.mergedEdges, removedEdges: built.removedEdges,
+                                      seconds: (ContinuousClock.now - start).seconds)
         compactionLock.withLock { $0 = ($0.count + 1, result.seconds) }
         return result
     }
 
     /// Compacts when the delta is older than the policy allows; returns whether it did.
-    public func compactIfDue() throws -> Bool {
-        guard let oldest = oldestUncompactedChange, deltaSize > 0,
+    public func compactIfDue() async throws -> Bool {
+        guard running == nil, let oldest = oldestUncompactedChange, deltaSize > 0,
               ContinuousClock.now - oldest >= policy.maxDeltaAge else { return false }
-        try compact()
+        try await compact()
         return true
     }
 
@@ -177,5 +202,23 @@ public actor GraphDatabase {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}
+
+/// The one owner of the igraph topology: igraph is not thread-safe, so every
+/// call goes through this actor, on its own serial queue (compaction is long
+/// and must not hold up the writer or the cooperative pool).
+actor TopologyOwner {
+    private let executor = SerialQueueExecutor(label: "graphd.igraph")
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    private let topology: IgraphTopology
+
+    init(_ topology: IgraphTopology) {
+        self.topology = topology
+    }
+
+    func build(_ job: CompactionJob) throws -> CompactedBase {
+        try job.build(topology: topology)
     }
 }

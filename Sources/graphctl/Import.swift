@@ -418,7 +418,3 @@ enum CSV {
         return fields
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}

@@ -80,6 +80,50 @@ private func edges(of snapshot: GraphSnapshot) -> [ModelEdge: Float] {
         #expect(topology.edgeCount == state.snapshot.base.edgeCount)
     }
 
+    @Test func writesDuringACompactionAreKept() throws {
+        var state = GraphState()
+        let topology = try IgraphTopology()
+        func names(_ snapshot: GraphSnapshot) -> [ModelEdge: Float] {
+            Dictionary(uniqueKeysWithValues: edges(of: snapshot).map { key, weight in
+                key.source.hasPrefix("user") ? (key, weight) : (ModelEdge(type: key.type, source: key.target, target: key.source), weight)
+            })
+        }
+        state.apply(try state.planAddEdges((0..<50).map { edge("interacted", "user:\($0 % 5)", "item:\($0)", weight: 1) },
+                                           requireExistingNodes: false, nowMs: 1))
+        try state.compact(topology: topology)
+        // Delta and removals captured by the compaction…
+        state.apply(try state.planAddEdges((50..<60).map { edge("interacted", "user:\($0 % 5)", "item:\($0)", weight: 2) },
+                                           requireExistingNodes: false, nowMs: 1))
+        state.apply(try state.planRemoveEdges([EdgeRefInput(type: "interacted", source: NodeRefInput(type: "user", key: "0"),
+                                                            target: NodeRefInput(type: "item", key: "0"))], ignoreMissing: false))
+        guard let job = state.beginCompaction() else {
+            Issue.record("nothing to compact")
+            return
+        }
+        // …and writes made while it builds: new edges, an upsert of a captured
+        // delta edge, removals of a base edge and of a captured delta edge.
+        state.apply(try state.planAddEdges([edge("interacted", "user:9", "item:900", weight: 3),
+                                            edge("interacted", "user:1", "item:51", weight: 4)], requireExistingNodes: false, nowMs: 1))
+        state.apply(try state.planRemoveEdges([
+            EdgeRefInput(type: "interacted", source: NodeRefInput(type: "user", key: "2"), target: NodeRefInput(type: "item", key: "2")),
+            EdgeRefInput(type: "interacted", source: NodeRefInput(type: "user", key: "3"), target: NodeRefInput(type: "item", key: "53")),
+        ], ignoreMissing: false))
+        let expected = names(state.snapshot)
+        #expect(expected.count == 50 + 10 - 1 + 1 - 2)
+        let built = try job.build(topology: topology)
+        state.finishCompaction(job, built)
+        #expect(names(state.snapshot) == expected)
+        #expect(state.snapshot.edgeCount == expected.count)
+        #expect(topology.edgeCount == state.snapshot.base.edgeCount)
+        // The upsert made during the build is still found (and replaced) by key.
+        let again = try state.planAddEdges([edge("interacted", "user:1", "item:51", weight: 5)], requireExistingNodes: false, nowMs: 1)
+        #expect(again.updated == 1)
+        state.apply(again)
+        try state.compact(topology: topology)
+        #expect(names(state.snapshot)[ModelEdge(type: "interacted", source: "user:1", target: "item:51")] == 5)
+        #expect(state.snapshot.edgeCount == expected.count)
+    }
+
     @Test func snapshotsDoNotSeeLaterWrites() throws {
         var state = GraphState()
         let topology = try IgraphTopology()

@@ -105,6 +105,28 @@ private func dump(_ snapshot: GraphSnapshot) -> [String] {
         #expect(throws: SQLiteError.self) { try GraphDatabase(path: path) }
     }
 
+    @Test func writesProceedWhileACompactionRuns() async throws {
+        let path = temporaryStore()
+        let database = try GraphDatabase(path: path)
+        _ = try await database.addEdges((0..<20_000).map {
+            EdgeInput(type: "interacted", source: ref("user:\($0 % 300)"), target: ref("item:\($0)"), timestampMs: 1)
+        })
+        async let compaction = database.compact()
+        for batch in 0..<20 {
+            _ = try await database.addEdges((0..<100).map {
+                EdgeInput(type: "interacted", source: ref("user:late\(batch)"), target: ref("item:\($0)"), timestampMs: 1)
+            })
+            _ = try await database.removeEdges([EdgeRefInput(type: "interacted", source: ref("user:\(batch)"), target: ref("item:\(batch)"))])
+        }
+        let result = try await compaction
+        #expect(result.mergedEdges >= 20_000)
+        try await database.compact()
+        #expect(database.snapshot.edgeCount == 20_000 + 2_000 - 20)
+        #expect(database.snapshot.deltaEdgeCount == 0)
+        let reopened = try GraphDatabase(path: path)
+        #expect(dump(reopened.snapshot) == dump(database.snapshot))
+    }
+
     @Test func readersKeepTheirSnapshotWhileWritesContinue() async throws {
         let database = try GraphDatabase(path: temporaryStore())
         let snapshot = database.snapshot
