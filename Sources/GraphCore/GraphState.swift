@@ -13,9 +13,6 @@ public struct GraphState: Sendable {
     public private(set) var nextEdgeID: Int64
     /// Delta edges by (type, source, target), for upserts.
     private var deltaIndex = EdgeKeyTable()
-    /// Node ids by key for the writer's lookups: a hash table is several times
-    /// faster than the snapshot's persistent map, which readers keep using.
-    private var nodeIDs: [NodeKey: UInt32] = [:]
     /// Delta chunks captured by a running compaction: never merged into.
     private var sealedChunkCount = 0
 
@@ -30,13 +27,8 @@ public struct GraphState: Sendable {
     public init(schema: GraphSchema, nodes: [NodeRecord], columns: EdgeColumns, sources: [UInt32],
                 targets: [UInt32], topology: IgraphTopology) throws {
         var snapshot = GraphSnapshot(schema: schema)
-        var nodeIDs: [NodeKey: UInt32] = [:]
-        nodeIDs.reserveCapacity(nodes.count)
-        for node in nodes {
-            snapshot.nodes.insert(node)
-            nodeIDs[NodeKey(type: node.type, key: node.key)] = node.id
-        }
-        self.nodeIDs = nodeIDs
+        for node in nodes { snapshot.nodes.insert(node) }
+        snapshot.nodes.reindex()
         guard topology.edgeCount == columns.count else {
             throw GraphError(.internal, "igraph holds \(topology.edgeCount) edges, the store \(columns.count)")
         }
@@ -133,7 +125,7 @@ public struct GraphState: Sendable {
                 features = input.features
             }
             let key = NodeKey(type: type, key: input.key)
-            if let id = nodeIDs[key] {
+            if let id = snapshot.nodes.id(of: key) {
                 if input.text == nil && features == nil { continue }
                 if let index = updated[id] {
                     if let text = input.text { plan.updatedNodes[index].text = text }
@@ -180,7 +172,7 @@ public struct GraphState: Sendable {
                 throw GraphError.invalid("\(context()): \(role) must be a '\(schema.nodeType(expected).name)' node, not '\(ref.type)'")
             }
             let key = NodeKey(type: type, key: ref.key)
-            if let id = nodeIDs[key] ?? newNodes[key] { return id }
+            if let id = snapshot.nodes.id(of: key) ?? newNodes[key] { return id }
             try GraphLimits.validateKey(ref.key)
             if requireExistingNodes {
                 throw GraphError.notFound("\(context()): \(role) node \(ref.type)/\(ref.key) does not exist (require_existing_nodes is set)")
@@ -290,8 +282,8 @@ public struct GraphState: Sendable {
         for (position, input) in inputs.enumerated() {
             let context = "edge \(position) (\(input.type) \(input.source.type)/\(input.source.key.prefix(64)) → \(input.target.type)/\(input.target.key.prefix(64)))"
             let type = try snapshot.schema.requireEdgeType(input.type)
-            let source = nodeIDs[NodeKey(type: try snapshot.schema.requireNodeType(input.source.type), key: input.source.key)]
-            let target = nodeIDs[NodeKey(type: try snapshot.schema.requireNodeType(input.target.type), key: input.target.key)]
+            let source = snapshot.nodes.id(of: NodeKey(type: try snapshot.schema.requireNodeType(input.source.type), key: input.source.key))
+            let target = snapshot.nodes.id(of: NodeKey(type: try snapshot.schema.requireNodeType(input.target.type), key: input.target.key))
             guard let source, let target, let edge = snapshot.findEdge(type: type, source: source, target: target) else {
                 if ignoreMissing { continue }
                 throw GraphError.notFound("\(context) does not exist")
@@ -310,7 +302,7 @@ public struct GraphState: Sendable {
         var seenEdges = Set<UInt32>()
         for input in inputs {
             let type = try snapshot.schema.requireNodeType(input.type)
-            guard let id = nodeIDs[NodeKey(type: type, key: input.key)] else {
+            guard let id = snapshot.nodes.id(of: NodeKey(type: type, key: input.key)) else {
                 if ignoreMissing { continue }
                 throw GraphError.notFound("node \(input.type)/\(input.key) does not exist")
             }
@@ -334,10 +326,7 @@ public struct GraphState: Sendable {
         for info in plan.changedNodeTypes { snapshot.schema.insert(info) }
         for info in plan.newEdgeTypes { snapshot.schema.insert(info) }
         for (_, name) in plan.newAttributes { _ = snapshot.schema.insertAttribute(name) }
-        for node in plan.insertedNodes {
-            snapshot.nodes.insert(node)
-            nodeIDs[NodeKey(type: node.type, key: node.key)] = node.id
-        }
+        for node in plan.insertedNodes { snapshot.nodes.insert(node) }
         for node in plan.updatedNodes { snapshot.nodes.update(node.id, text: node.text, features: node.features) }
         for edge in plan.removedEdges {
             snapshot.removed.insert(edge.slot)
@@ -346,10 +335,7 @@ public struct GraphState: Sendable {
                 deltaIndex.remove(type: edge.record.type, source: edge.record.source, target: edge.record.target)
             }
         }
-        for id in plan.removedNodes {
-            nodeIDs[NodeKey(type: snapshot.nodes.type(of: id), key: snapshot.nodes.key(of: id))] = nil
-            snapshot.nodes.remove(id)
-        }
+        for id in plan.removedNodes { snapshot.nodes.remove(id) }
         if !plan.insertedEdges.isEmpty { appendDelta(plan.insertedEdges) }
         snapshot.version += 1
     }
@@ -398,7 +384,7 @@ public struct GraphState: Sendable {
         sealedChunkCount = snapshot.delta.count
         return CompactionJob(
             base: snapshot.base, chunks: snapshot.delta, removed: snapshot.removed,
-            capturedEnd: snapshot.base.edgeCount + snapshot.deltaEdgeCount, vertexCount: snapshot.nodes.idCount)
+            capturedEnd: snapshot.base.edgeCount + snapshot.deltaEdgeCount, nodes: snapshot.nodes)
     }
 
     /// Installs a built base. `job` must be the one `beginCompaction` returned,
@@ -428,6 +414,7 @@ public struct GraphState: Sendable {
             deltaCount += rebased.count
         }
         snapshot.base = built.base
+        snapshot.nodes.install(built.nodeIndex)
         snapshot.delta = delta
         snapshot.deltaEdgeCount = deltaCount
         snapshot.removed = removed
@@ -454,7 +441,9 @@ public struct CompactionJob: Sendable {
     let removed: TreeSet<UInt32>
     /// One past the last slot captured (base plus captured delta).
     let capturedEnd: Int
-    let vertexCount: Int
+    /// The node table as captured: its ids become igraph vertices, its keys the new base index.
+    let nodes: NodeTable
+    var vertexCount: Int { nodes.idCount }
 
     /// Merges the captured delta into igraph and builds the new base from
     /// igraph's edge list. `topology` must hold exactly the captured base. If
@@ -503,6 +492,7 @@ public struct CompactionJob: Sendable {
         let merged = newSources.count
         return CompactedBase(
             base: BaseTopology(vertexCount: vertexCount, sources: sources, targets: targets, columns: columns),
+            nodeIndex: NodeKeyIndex(nodes: nodes, coverage: vertexCount),
             slotMap: slotMap, mergedEdges: merged, removedEdges: removed.count)
     }
 }
@@ -511,6 +501,7 @@ public struct CompactionJob: Sendable {
 public struct CompactedBase: Sendable {
     static let dropped = UInt32.max
     public let base: BaseTopology
+    let nodeIndex: NodeKeyIndex
     /// Captured slot → slot in the new base (`dropped` for removed edges).
     let slotMap: [UInt32]
     public let mergedEdges: Int

@@ -124,6 +124,26 @@ private func edges(of snapshot: GraphSnapshot) -> [ModelEdge: Float] {
         #expect(state.snapshot.edgeCount == expected.count)
     }
 
+    @Test func nodeKeysResolveAcrossCompactionsRemovalsAndReAdds() throws {
+        var state = GraphState()
+        let topology = try IgraphTopology()
+        state.apply(try state.planAddEdges((0..<300).map { edge("interacted", "user:u\($0)", "item:i\($0)") }, requireExistingNodes: false, nowMs: 1))
+        try state.compact(topology: topology)
+        let user = NodeKey(type: 0, key: "u7")
+        let before = try #require(state.snapshot.nodes.id(of: user))
+        state.apply(try state.planRemoveNodes([NodeRefInput(type: "user", key: "u7")], ignoreMissing: false))
+        #expect(state.snapshot.nodes.id(of: user) == nil)
+        state.apply(try state.planAddEdges([edge("interacted", "user:u7", "item:i8")], requireExistingNodes: false, nowMs: 1))
+        let after = try #require(state.snapshot.nodes.id(of: user))
+        #expect(after != before)
+        try state.compact(topology: topology)
+        #expect(state.snapshot.nodes.id(of: user) == after)
+        #expect(state.snapshot.nodes.id(of: NodeKey(type: 1, key: "i299")) != nil)
+        #expect(state.snapshot.nodes.id(of: NodeKey(type: 1, key: "nope")) == nil)
+        #expect(state.snapshot.nodes.id(of: NodeKey(type: 0, key: "i3")) == nil)  // the key exists, as another type
+        #expect(state.snapshot.nodeCount == 600)
+    }
+
     @Test func snapshotsDoNotSeeLaterWrites() throws {
         var state = GraphState()
         let topology = try IgraphTopology()
