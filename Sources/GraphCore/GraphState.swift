@@ -13,6 +13,10 @@ public struct GraphState: Sendable {
     public private(set) var nextEdgeID: Int64
     /// Delta edges by (type, source, target), for upserts.
     private var deltaIndex = EdgeKeyTable()
+    /// The writer's copy of the snapshot's recent-node map, as a hash table:
+    /// ingest looks up two nodes per edge, and the persistent map readers need
+    /// is several times slower to search.
+    private var recentNodeIDs: [NodeKey: UInt32] = [:]
     /// Delta chunks captured by a running compaction: never merged into.
     private var sealedChunkCount = 0
 
@@ -40,6 +44,12 @@ public struct GraphState: Sendable {
     }
 
     public var schema: GraphSchema { snapshot.schema }
+
+    /// The writer's node lookup: recent nodes from its hash table, older ones
+    /// from the snapshot's base index.
+    private func nodeID(_ key: NodeKey) -> UInt32? {
+        recentNodeIDs[key] ?? snapshot.nodes.baseIndex.find(key, in: snapshot.nodes)
+    }
 
     // MARK: Planning
 
@@ -125,7 +135,7 @@ public struct GraphState: Sendable {
                 features = input.features
             }
             let key = NodeKey(type: type, key: input.key)
-            if let id = snapshot.nodes.id(of: key) {
+            if let id = nodeID(key) {
                 if input.text == nil && features == nil { continue }
                 if let index = updated[id] {
                     if let text = input.text { plan.updatedNodes[index].text = text }
@@ -172,7 +182,7 @@ public struct GraphState: Sendable {
                 throw GraphError.invalid("\(context()): \(role) must be a '\(schema.nodeType(expected).name)' node, not '\(ref.type)'")
             }
             let key = NodeKey(type: type, key: ref.key)
-            if let id = snapshot.nodes.id(of: key) ?? newNodes[key] { return id }
+            if let id = nodeID(key) ?? newNodes[key] { return id }
             try GraphLimits.validateKey(ref.key)
             if requireExistingNodes {
                 throw GraphError.notFound("\(context()): \(role) node \(ref.type)/\(ref.key) does not exist (require_existing_nodes is set)")
@@ -282,8 +292,8 @@ public struct GraphState: Sendable {
         for (position, input) in inputs.enumerated() {
             let context = "edge \(position) (\(input.type) \(input.source.type)/\(input.source.key.prefix(64)) → \(input.target.type)/\(input.target.key.prefix(64)))"
             let type = try snapshot.schema.requireEdgeType(input.type)
-            let source = snapshot.nodes.id(of: NodeKey(type: try snapshot.schema.requireNodeType(input.source.type), key: input.source.key))
-            let target = snapshot.nodes.id(of: NodeKey(type: try snapshot.schema.requireNodeType(input.target.type), key: input.target.key))
+            let source = nodeID(NodeKey(type: try snapshot.schema.requireNodeType(input.source.type), key: input.source.key))
+            let target = nodeID(NodeKey(type: try snapshot.schema.requireNodeType(input.target.type), key: input.target.key))
             guard let source, let target, let edge = snapshot.findEdge(type: type, source: source, target: target) else {
                 if ignoreMissing { continue }
                 throw GraphError.notFound("\(context) does not exist")
@@ -302,7 +312,7 @@ public struct GraphState: Sendable {
         var seenEdges = Set<UInt32>()
         for input in inputs {
             let type = try snapshot.schema.requireNodeType(input.type)
-            guard let id = snapshot.nodes.id(of: NodeKey(type: type, key: input.key)) else {
+            guard let id = nodeID(NodeKey(type: type, key: input.key)) else {
                 if ignoreMissing { continue }
                 throw GraphError.notFound("node \(input.type)/\(input.key) does not exist")
             }
@@ -326,7 +336,10 @@ public struct GraphState: Sendable {
         for info in plan.changedNodeTypes { snapshot.schema.insert(info) }
         for info in plan.newEdgeTypes { snapshot.schema.insert(info) }
         for (_, name) in plan.newAttributes { _ = snapshot.schema.insertAttribute(name) }
-        for node in plan.insertedNodes { snapshot.nodes.insert(node) }
+        for node in plan.insertedNodes {
+            snapshot.nodes.insert(node)
+            recentNodeIDs[NodeKey(type: node.type, key: node.key)] = node.id
+        }
         for node in plan.updatedNodes { snapshot.nodes.update(node.id, text: node.text, features: node.features) }
         for edge in plan.removedEdges {
             snapshot.removed.insert(edge.slot)
@@ -335,7 +348,10 @@ public struct GraphState: Sendable {
                 deltaIndex.remove(type: edge.record.type, source: edge.record.source, target: edge.record.target)
             }
         }
-        for id in plan.removedNodes { snapshot.nodes.remove(id) }
+        for id in plan.removedNodes {
+            recentNodeIDs[NodeKey(type: snapshot.nodes.type(of: id), key: snapshot.nodes.key(of: id))] = nil
+            snapshot.nodes.remove(id)
+        }
         if !plan.insertedEdges.isEmpty { appendDelta(plan.insertedEdges) }
         snapshot.version += 1
     }
@@ -415,6 +431,7 @@ public struct GraphState: Sendable {
         }
         snapshot.base = built.base
         snapshot.nodes.install(built.nodeIndex)
+        recentNodeIDs = recentNodeIDs.filter { Int($0.value) >= built.nodeIndex.coverage }
         snapshot.delta = delta
         snapshot.deltaEdgeCount = deltaCount
         snapshot.removed = removed

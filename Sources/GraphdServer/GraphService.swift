@@ -116,7 +116,7 @@ public struct GraphService: Sendable {
             inputs.append(EdgeInput(
                 type: edge.type, source: source, target: target, weight: edge.hasWeight ? edge.weight : nil,
                 timestampMs: edge.timestampMs,
-                attributes: edge.attributes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
+                attributes: edge.attributes.isEmpty ? [] : edge.attributes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
         }
         let plan = try await database.addEdges(inputs, requireExistingNodes: request.requireExistingNodes)
         var response = Graphd_V1_AddEdgesResponse()
