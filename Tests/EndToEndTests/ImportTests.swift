@@ -1,0 +1,90 @@
+import Foundation
+import GraphdClient
+import GraphdProto
+import Testing
+
+/// graphctl import in every format, against a real daemon.
+@Suite(.serialized) struct ImportTests {
+    @Test func edgeListCSVAndGraphMLImports() async throws {
+        let scratch = Scratch()
+        let daemon = try Daemon(socket: scratch.path("i.sock"), store: scratch.path("i.sqlite"))
+        try await daemon.waitUntilServing()
+
+        try "# follows\na b 2\nb c\nc a 0.5\n".write(toFile: scratch.path("edges.txt"), atomically: true, encoding: .utf8)
+        let edgeList = try run(Products.graphctl, ["import", "--socket", daemon.socket, "--format", "edgelist",
+                                                   "--edge-type", "follows", "--source-type", "user", "--target-type", "user",
+                                                   scratch.path("edges.txt")])
+        #expect(edgeList.status == 0, "\(edgeList.stderr)")
+
+        try "user_id,movie_id,stars,when\nu1,\"m,1\",4.5,1000\nu2,m2,3,2000\n".write(toFile: scratch.path("ratings.csv"), atomically: true, encoding: .utf8)
+        let csv = try run(Products.graphctl, ["import", "--socket", daemon.socket, "--format", "csv", "--edge-type", "rated",
+                                              "--source-type", "user", "--target-type", "item", "--source-column", "user_id",
+                                              "--target-column", "movie_id", "--attr-column", "stars", "--timestamp-column", "when",
+                                              scratch.path("ratings.csv")])
+        #expect(csv.status == 0, "\(csv.stderr)")
+
+        let graphML = """
+        <?xml version="1.0" encoding="UTF-8"?>
+        <graphml xmlns="http://graphml.graphdrawing.org/xmlns">
+          <graph id="G" edgedefault="undirected">
+            <node id="e1"/><node id="e2"/><node id="e3"/>
+            <edge source="e1" target="e2"/><edge source="e2" target="e3"/>
+          </graph>
+        </graphml>
+        """
+        try graphML.write(toFile: scratch.path("kg.graphml"), atomically: true, encoding: .utf8)
+        let viaIgraph = try run(Products.graphctl, ["import", "--socket", daemon.socket, "--format", "graphml", "--edge-type", "related",
+                                                    "--undirected", "--source-type", "entity", "--target-type", "entity", scratch.path("kg.graphml")])
+        #expect(viaIgraph.status == 0, "\(viaIgraph.stderr)")
+
+        let client = try await daemon.client()
+        let stats = try await client.stats()
+        #expect(stats.edgesByType["follows"] == 3)
+        #expect(stats.edgesByType["rated"] == 2)
+        #expect(stats.edgesByType["related"] == 2)
+        #expect(stats.nodesByType["entity"] == 3)
+
+        var neighbors = Graphd_V1_NeighborsRequest()
+        neighbors.node = Graphd_V1_NodeRef(type: "user", key: "u1")
+        neighbors.edgeTypes = ["rated"]
+        let rated = try await client.neighbors(neighbors)
+        #expect(rated.neighbors.map(\.node.key) == ["m,1"])
+        #expect(rated.neighbors.first?.attributes["stars"] == 4.5)
+        #expect(rated.neighbors.first?.timestampMs == 1000)
+        neighbors.node = Graphd_V1_NodeRef(type: "user", key: "a")
+        neighbors.edgeTypes = ["follows"]
+        neighbors.direction = .out
+        #expect(try await client.neighbors(neighbors).neighbors.first?.weight == 2)
+        neighbors.node = Graphd_V1_NodeRef(type: "entity", key: "e2")
+        neighbors.edgeTypes = ["related"]
+        neighbors.direction = .both
+        #expect(Set(try await client.neighbors(neighbors).neighbors.map(\.node.key)) == ["e1", "e3"])
+        await client.close()
+
+        // A malformed line is reported with its position, and exit code 65.
+        try "x y notanumber\n".write(toFile: scratch.path("bad.txt"), atomically: true, encoding: .utf8)
+        let bad = try run(Products.graphctl, ["import", "--socket", daemon.socket, "--format", "edgelist", "--edge-type", "follows",
+                                              "--source-type", "user", "--target-type", "user", scratch.path("bad.txt")])
+        #expect(bad.status == 65)
+        #expect(bad.stderr.contains("bad.txt:1"))
+        _ = await daemon.terminate()
+    }
+
+    @Test func theDemoGraphLoads() async throws {
+        let scratch = Scratch()
+        let daemon = try Daemon(socket: scratch.path("d.sock"), store: scratch.path("d.sqlite"))
+        try await daemon.waitUntilServing()
+        let demo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Graphs/demo.jsonl").path
+        let imported = try run(Products.graphctl, ["import", "--socket", daemon.socket, "--format", "jsonl", demo])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let client = try await daemon.client()
+        let stats = try await client.stats()
+        for type in ["user", "item", "query", "task", "llm", "entity", "conversation"] {
+            #expect((stats.nodesByType[type] ?? 0) >= 200, "\(type)")
+        }
+        #expect(stats.edges > 6000)
+        await client.close()
+        _ = await daemon.terminate()
+    }
+}
