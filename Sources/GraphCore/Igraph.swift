@@ -90,7 +90,11 @@ public final class IgraphTopology {
 
     /// Every edge's endpoints, in edge-id order.
     public func edgeList() throws(IgraphError) -> (sources: [UInt32], targets: [UInt32]) {
-        let count = edgeCount
+        try Self.edgeList(of: &graph)
+    }
+
+    static func edgeList(of graph: inout igraph_t) throws(IgraphError) -> (sources: [UInt32], targets: [UInt32]) {
+        let count = Int(igraph_ecount(&graph))
         var vector = igraph_vector_int_t()
         try IgraphRuntime.check(igraph_vector_int_init(&vector, 0), "igraph_vector_int_init")
         defer { igraph_vector_int_destroy(&vector) }
@@ -150,19 +154,7 @@ extension IgraphTopology {
         }
         let topology: (sources: [UInt32], targets: [UInt32])
         do {
-            var vector = igraph_vector_int_t()
-            try IgraphRuntime.check(igraph_vector_int_init(&vector, 0), "igraph_vector_int_init")
-            defer { igraph_vector_int_destroy(&vector) }
-            try IgraphRuntime.check(igraph_get_edgelist(&graph, &vector, false), "igraph_get_edgelist")
-            let count = Int(igraph_ecount(&graph))
-            let data = graphd_vector_int_data(&vector)!
-            var sources = [UInt32](repeating: 0, count: count)
-            var targets = [UInt32](repeating: 0, count: count)
-            for i in 0..<count {
-                sources[i] = UInt32(truncatingIfNeeded: data[2 * i])
-                targets[i] = UInt32(truncatingIfNeeded: data[2 * i + 1])
-            }
-            topology = (sources, targets)
+            topology = try IgraphTopology.edgeList(of: &graph)
         } catch {
             throw GraphError(.internal, error.description)
         }

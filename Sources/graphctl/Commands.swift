@@ -17,10 +17,11 @@ struct GraphStats: AsyncParsableCommand {
         discussion: "Example: graphctl graph stats --socket /tmp/graphd.sock --format json")
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
 
     func run() async throws {
         let stats = try await connection.withClient { try await $0.stats() }
-        switch connection.format {
+        switch output.format {
         case .json:
             printJSON([
                 "nodes": stats.nodes, "edges": stats.edges,
@@ -48,10 +49,11 @@ struct GraphTypes: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "types", abstract: "List node types, edge types and their declarations.")
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
 
     func run() async throws {
         let types = try await connection.withClient { try await $0.listTypes() }
-        switch connection.format {
+        switch output.format {
         case .json:
             printJSON([
                 "node_types": types.nodeTypes.map { ["name": $0.name, "feature_dimension": $0.featureDimension, "builtin": $0.builtin] as [String: Any] },
@@ -89,6 +91,7 @@ struct GraphDefine: AsyncParsableCommand {
     var edgeTypes: [String] = []
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
 
     func run() async throws {
         var request = Graphd_V1_DefineTypesRequest()
@@ -122,7 +125,7 @@ struct GraphDefine: AsyncParsableCommand {
             throw ValidationError("give at least one --node-type or --edge-type")
         }
         let response = try await connection.withClient { try await $0.defineTypes(request) }
-        switch connection.format {
+        switch output.format {
         case .json: printJSON(["node_types_created": response.nodeTypesCreated, "edge_types_created": response.edgeTypesCreated])
         case .text: print("created \(response.nodeTypesCreated) node types, \(response.edgeTypesCreated) edge types")
         }
@@ -146,12 +149,13 @@ struct NodeGet: AsyncParsableCommand {
     var node: String
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
 
     func run() async throws {
         var request = Graphd_V1_GetNodeRequest()
         request.node = try parseNodeRef(node)
         let response = try await connection.withClient { try await $0.getNode(request) }
-        switch connection.format {
+        switch output.format {
         case .json:
             var object = jsonObject(response.node)
             object["out_degree"] = response.outDegree
@@ -180,6 +184,7 @@ struct NodeAdd: AsyncParsableCommand {
     var features: String?
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
 
     func run() async throws {
         let ref = try parseNodeRef(node)
@@ -196,7 +201,7 @@ struct NodeAdd: AsyncParsableCommand {
         var request = Graphd_V1_AddNodesRequest()
         request.nodes = [item]
         let response = try await connection.withClient { try await $0.addNodes(request) }
-        switch connection.format {
+        switch output.format {
         case .json: printJSON(["created": response.created, "updated": response.updated])
         case .text: print(response.created > 0 ? "created \(ref.display)" : (response.updated > 0 ? "updated \(ref.display)" : "\(ref.display) unchanged"))
         }
@@ -215,13 +220,14 @@ struct NodeRemove: AsyncParsableCommand {
     var ignoreMissing = false
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
 
     func run() async throws {
         var request = Graphd_V1_RemoveNodesRequest()
         request.nodes = try nodes.map(parseNodeRef)
         request.ignoreMissing = ignoreMissing
         let response = try await connection.withClient { try await $0.removeNodes(request) }
-        switch connection.format {
+        switch output.format {
         case .json: printJSON(["nodes_removed": response.nodesRemoved, "edges_removed": response.edgesRemoved])
         case .text: print("removed \(response.nodesRemoved) nodes and \(response.edgesRemoved) edges")
         }
@@ -260,6 +266,7 @@ struct EdgeAdd: AsyncParsableCommand {
     var requireExisting = false
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
 
     func run() async throws {
         var edge = Graphd_V1_Edge()
@@ -277,7 +284,7 @@ struct EdgeAdd: AsyncParsableCommand {
         request.edges = [edge]
         request.requireExistingNodes = requireExisting
         let response = try await connection.withClient { try await $0.addEdges(request) }
-        switch connection.format {
+        switch output.format {
         case .json: printJSON(["created": response.created, "updated": response.updated, "nodes_created": response.nodesCreated])
         case .text: print("\(response.created > 0 ? "created" : "updated") \(type) \(source) -> \(target)\(response.nodesCreated > 0 ? " (\(response.nodesCreated) new nodes)" : "")")
         }
@@ -299,6 +306,7 @@ struct EdgeRemove: AsyncParsableCommand {
     var ignoreMissing = false
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
 
     func run() async throws {
         var ref = Graphd_V1_EdgeRef()
@@ -309,7 +317,7 @@ struct EdgeRemove: AsyncParsableCommand {
         request.edges = [ref]
         request.ignoreMissing = ignoreMissing
         let response = try await connection.withClient { try await $0.removeEdges(request) }
-        switch connection.format {
+        switch output.format {
         case .json: printJSON(["removed": response.removed])
         case .text: print("removed \(response.removed) edge\(response.removed == 1 ? "" : "s")")
         }
@@ -342,6 +350,7 @@ struct NeighborsCommand: AsyncParsableCommand {
     var all = false
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
 
     func run() async throws {
         var request = Graphd_V1_NeighborsRequest()
@@ -367,7 +376,7 @@ struct NeighborsCommand: AsyncParsableCommand {
             }
             return (collected, response.nextPageToken)
         }
-        switch connection.format {
+        switch output.format {
         case .json:
             printJSON([
                 "neighbors": neighbors.map {
@@ -395,10 +404,11 @@ struct CompactCommand: AsyncParsableCommand {
         commandName: "compact", abstract: "Merge the delta buffer into igraph and rebuild the read snapshot now.")
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
 
     func run() async throws {
         let response = try await connection.withClient { try await $0.compact() }
-        switch connection.format {
+        switch output.format {
         case .json: printJSON(["merged_edges": response.mergedEdges, "removed_edges": response.removedEdges, "seconds": response.seconds])
         case .text: print("merged \(response.mergedEdges) edges, dropped \(response.removedEdges) removed ones in \(String(format: "%.3f", response.seconds)) s")
         }
@@ -410,11 +420,12 @@ struct HealthCommand: AsyncParsableCommand {
         commandName: "health", abstract: "Ask graphd whether it is serving (exit 0) or not (exit 69).")
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
 
     func run() async throws {
         let response = try await connection.withClient { try await $0.health() }
         let serving = response.status == .serving
-        switch connection.format {
+        switch output.format {
         case .json: printJSON(["status": serving ? "SERVING" : "NOT_SERVING", "version": response.version])
         case .text: print("\(serving ? "SERVING" : "NOT_SERVING") (graphd \(response.version))")
         }

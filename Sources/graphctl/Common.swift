@@ -23,6 +23,12 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
 }
 
+/// How a command prints its result.
+struct OutputOptions: ParsableArguments {
+    @Option(help: "Output: text for people, json (one object on stdout) for programs.")
+    var format: OutputFormat = .text
+}
+
 /// Options every subcommand that talks to graphd takes.
 struct ConnectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("graphd's Unix socket (default: $GRAPHD_SOCKET, then /tmp/graphd.sock).", valueName: "path"))
@@ -33,9 +39,6 @@ struct ConnectionOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("Per-call deadline in seconds.", valueName: "seconds"))
     var timeout: Double = 30
-
-    @Option(help: "Output: text for people, json (one object on stdout) for programs.")
-    var format: OutputFormat = .text
 
     func validate() throws {
         if let tcp, TTRPCEndpoint.parseTCP(tcp) == nil { throw ValidationError("--tcp must be HOST:PORT, got '\(tcp)'") }

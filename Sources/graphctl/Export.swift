@@ -24,22 +24,13 @@ struct ExportCommand: AsyncParsableCommand {
     @Option(help: "Items per page requested from graphd.")
     var pageSize: UInt32 = 5000
 
-    @Option(help: ArgumentHelp("graphd's Unix socket (default: $GRAPHD_SOCKET, then /tmp/graphd.sock).", valueName: "path"))
-    var socket: String?
-    @Option(help: ArgumentHelp("Connect over TCP to HOST:PORT.", valueName: "host:port"))
-    var tcp: String?
-    @Option(help: "Per-call deadline in seconds.")
-    var timeout: Double = 60
+    @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
         guard (1...10_000).contains(pageSize) else { throw ValidationError("--page-size must be 1…10000") }
     }
 
     func run() async throws {
-        var connection = ConnectionOptions()
-        connection.socket = socket
-        connection.tcp = tcp
-        connection.timeout = timeout
         let handle: FileHandle
         if let output {
             guard FileManager.default.createFile(atPath: output, contents: nil), let file = FileHandle(forWritingAtPath: output) else {

@@ -65,13 +65,7 @@ struct ImportCommand: AsyncParsableCommand {
     var delimiter: String = ","
     @Option(name: .customLong("output-format"), help: "Summary format: text or json.")
     var outputFormat: OutputFormat = .text
-
-    @Option(help: ArgumentHelp("graphd's Unix socket (default: $GRAPHD_SOCKET, then /tmp/graphd.sock).", valueName: "path"))
-    var socket: String?
-    @Option(help: ArgumentHelp("Connect over TCP to HOST:PORT.", valueName: "host:port"))
-    var tcp: String?
-    @Option(help: "Per-call deadline in seconds.")
-    var timeout: Double = 120
+    @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
         guard (1...100_000).contains(batchSize) else { throw ValidationError("--batch-size must be 1…100000") }
@@ -87,15 +81,6 @@ struct ImportCommand: AsyncParsableCommand {
         case .lightgcn, .jsonl: break
         }
         guard delimiter.utf8.count == 1 else { throw ValidationError("--delimiter must be one byte") }
-    }
-
-    var connection: ConnectionOptions {
-        var options = ConnectionOptions()
-        options.socket = socket
-        options.tcp = tcp
-        options.timeout = timeout
-        options.format = outputFormat
-        return options
     }
 
     func run() async throws {

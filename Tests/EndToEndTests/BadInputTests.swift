@@ -22,16 +22,6 @@ import Testing
         }
     }
 
-    private func edge(_ type: String = "interacted", source: (String, String) = ("user", "u"), target: (String, String) = ("item", "i"),
-                      weight: Double? = nil) -> Graphd_V1_Edge {
-        var edge = Graphd_V1_Edge()
-        edge.type = type
-        edge.source = Graphd_V1_NodeRef(type: source.0, key: source.1)
-        edge.target = Graphd_V1_NodeRef(type: target.0, key: target.1)
-        if let weight { edge.weight = weight }
-        return edge
-    }
-
     @Test func everyMethodSurvivesBadRequests() async throws {
         let scratch = Scratch()
         let daemon = try Daemon(socket: scratch.path("b.sock"), store: scratch.path("b.sqlite"))
@@ -59,29 +49,29 @@ import Testing
 
         // Invalid and out-of-range values.
         var request = Graphd_V1_AddEdgesRequest()
-        request.edges = [edge(weight: .nan)]
+        request.edges = [makeEdge(weight: .nan)]
         await expectCode(.invalidArgument, "NaN weight") { _ = try await client.addEdges(request) }
-        request.edges = [edge(weight: 1e300)]
+        request.edges = [makeEdge(weight: 1e300)]
         await expectCode(.invalidArgument, "weight beyond Float32") { _ = try await client.addEdges(request) }
-        request.edges = [edge("no_such_type")]
+        request.edges = [makeEdge("no_such_type")]
         await expectCode(.notFound, "unknown edge type") { _ = try await client.addEdges(request) }
-        request.edges = [edge(source: ("no_such_node_type", "x"))]
+        request.edges = [makeEdge("interacted", ("no_such_node_type", "x"))]
         await expectCode(.notFound, "unknown node type") { _ = try await client.addEdges(request) }
-        request.edges = [edge(source: ("user", ""))]
+        request.edges = [makeEdge("interacted", ("user", ""))]
         await expectCode(.invalidArgument, "empty key") { _ = try await client.addEdges(request) }
-        request.edges = [edge(source: ("user", String(repeating: "k", count: 5000)))]
+        request.edges = [makeEdge("interacted", ("user", String(repeating: "k", count: 5000)))]
         await expectCode(.invalidArgument, "key too long") { _ = try await client.addEdges(request) }
-        request.edges = [edge(source: ("llm", "x"))]
+        request.edges = [makeEdge("interacted", ("llm", "x"))]
         await expectCode(.invalidArgument, "endpoint of the wrong type") { _ = try await client.addEdges(request) }
-        var timed = edge()
+        var timed = makeEdge()
         timed.timestampMs = -5
         request.edges = [timed]
         await expectCode(.invalidArgument, "negative timestamp") { _ = try await client.addEdges(request) }
-        var attributed = edge()
+        var attributed = makeEdge()
         attributed.attributes = ["Bad Name": 1]
         request.edges = [attributed]
         await expectCode(.invalidArgument, "bad attribute name") { _ = try await client.addEdges(request) }
-        request.edges = [edge()]
+        request.edges = [makeEdge()]
         request.requireExistingNodes = true
         await expectCode(.notFound, "require_existing_nodes") { _ = try await client.addEdges(request) }
 
@@ -108,7 +98,7 @@ import Testing
         var neighbors = Graphd_V1_NeighborsRequest()
         neighbors.node = Graphd_V1_NodeRef(type: "user", key: "nobody")
         await expectCode(.notFound, "neighbors of a missing node") { _ = try await client.neighbors(neighbors) }
-        _ = try await client.addEdges({ var r = Graphd_V1_AddEdgesRequest(); r.edges = [edge()]; return r }())
+        _ = try await client.addEdges({ var r = Graphd_V1_AddEdgesRequest(); r.edges = [makeEdge()]; return r }())
         neighbors.node = Graphd_V1_NodeRef(type: "user", key: "u")
         neighbors.limit = 20_000
         await expectCode(.outOfRange, "page too large") { _ = try await client.neighbors(neighbors) }

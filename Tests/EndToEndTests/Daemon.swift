@@ -1,5 +1,6 @@
 import Foundation
 import GraphdClient
+import GraphdProto
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -190,4 +191,15 @@ final class RawSocket {
     static func header(length: Int, stream: UInt32, type: UInt8 = 1) -> [UInt8] {
         withUnsafeBytes(of: UInt32(length).bigEndian, Array.init) + withUnsafeBytes(of: stream.bigEndian, Array.init) + [type, 0]
     }
+}
+
+/// An edge message for requests; defaults make a valid `interacted` edge.
+func makeEdge(_ type: String = "interacted", _ source: (String, String) = ("user", "u"), _ target: (String, String) = ("item", "i"),
+              weight: Double? = nil) -> Graphd_V1_Edge {
+    var edge = Graphd_V1_Edge()
+    edge.type = type
+    edge.source = Graphd_V1_NodeRef(type: source.0, key: source.1)
+    edge.target = Graphd_V1_NodeRef(type: target.0, key: target.1)
+    if let weight { edge.weight = weight }
+    return edge
 }

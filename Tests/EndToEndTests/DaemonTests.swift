@@ -3,15 +3,6 @@ import GraphdClient
 import GraphdProto
 import Testing
 
-private func edge(_ type: String, _ source: (String, String), _ target: (String, String), weight: Double? = nil) -> Graphd_V1_Edge {
-    var edge = Graphd_V1_Edge()
-    edge.type = type
-    edge.source = Graphd_V1_NodeRef(type: source.0, key: source.1)
-    edge.target = Graphd_V1_NodeRef(type: target.0, key: target.1)
-    if let weight { edge.weight = weight }
-    return edge
-}
-
 private func jsonObject(_ text: String) throws -> [String: Any] {
     try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
 }
@@ -57,7 +48,7 @@ private func jsonObject(_ text: String) throws -> [String: Any] {
         define.edgeTypes = [follows]
         #expect(try await client.defineTypes(define).edgeTypesCreated == 1)
         var addEdges = Graphd_V1_AddEdgesRequest()
-        addEdges.edges = [edge("follows", ("user", "0"), ("user", "1")), edge("follows", ("user", "2"), ("user", "0"), weight: 0.25)]
+        addEdges.edges = [makeEdge("follows", ("user", "0"), ("user", "1")), makeEdge("follows", ("user", "2"), ("user", "0"), weight: 0.25)]
         #expect(try await client.addEdges(addEdges).created == 2)
         var addNodes = Graphd_V1_AddNodesRequest()
         var llm = Graphd_V1_Node()
