@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-numerics.git", from: "1.1.1"),
     ],
     targets: [
         // MARK: C libraries from Debian's -dev packages
@@ -33,6 +34,15 @@ let package = Package(
                 .product(name: "Collections", package: "swift-collections"),
             ]
         ),
+
+        // MARK: Message passing: CSR SpMM and OpenBLAS GEMM, shared by every GNN layer
+        .target(
+            name: "MessagePassing",
+            dependencies: ["CBLAS", .product(name: "RealModule", package: "swift-numerics")]
+        ),
+
+        // MARK: Graph algorithms: personalized PageRank (forward push, power iteration)
+        .target(name: "GraphAlgorithms", dependencies: ["GraphCore"]),
 
         // MARK: Storage: SQLite store of record and the single-writer database actor
         .target(name: "GraphStore", dependencies: ["GraphCore", "CSQLite"]),
@@ -87,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "graphctl",
             dependencies: [
-                "GraphdClient", "GraphCore", "GraphStore", "TTRPC", "GraphdProto",
+                "GraphdClient", "GraphCore", "GraphStore", "GraphAlgorithms", "TTRPC", "GraphdProto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -96,6 +106,8 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "GraphCoreTests", dependencies: ["GraphCore", "CBLAS"]),
+        .testTarget(name: "MessagePassingTests", dependencies: ["MessagePassing"]),
+        .testTarget(name: "GraphAlgorithmsTests", dependencies: ["GraphAlgorithms", "GraphCore"]),
         .testTarget(name: "GraphStoreTests", dependencies: ["GraphStore", "GraphCore"]),
         .testTarget(
             name: "TTRPCTests",

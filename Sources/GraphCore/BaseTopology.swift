@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Per-edge columns in slot order.
 public struct EdgeColumns: Sendable {
     public var types: [EdgeTypeID] = []
@@ -41,6 +43,8 @@ public final class BaseTopology: Sendable {
     let inNeighbors: [UInt32]
     let inSlots: [UInt32]
     public let columns: EdgeColumns
+    /// Walk graphs derived from this base, per filter (see `walkGraph`).
+    let walkGraphs = Mutex<[WalkFilter: WalkGraph]>([:])
 
     public var edgeCount: Int { columns.count }
 
@@ -200,6 +204,9 @@ struct NodeIndex: Sendable {
         self.offsets = offsets
         self.positions = order
     }
+
+    /// The nodes that have entries, ascending.
+    var keys: [UInt32] { nodes }
 
     /// Positions of `node`'s entries, in insertion order.
     subscript(node: UInt32) -> ArraySlice<UInt32> {

@@ -11,6 +11,9 @@ public struct GraphSnapshot: Sendable {
     public internal(set) var deltaEdgeCount: Int
     /// Slots (base or delta) removed or replaced since the last compaction.
     var removed: TreeSet<UInt32>
+    /// Endpoints of the edges in `removed` (a superset after a compaction that
+    /// ran while edges were removed): the nodes whose base rows are stale.
+    var removedEndpoints: TreeSet<UInt32>
     public internal(set) var edgeCountByType: [EdgeTypeID: Int]
     /// Incremented by every applied write batch.
     public internal(set) var version: UInt64
@@ -23,6 +26,7 @@ public struct GraphSnapshot: Sendable {
         self.delta = []
         self.deltaEdgeCount = 0
         self.removed = []
+        self.removedEndpoints = []
         self.edgeCountByType = [:]
         self.version = 0
         self.compactions = 0

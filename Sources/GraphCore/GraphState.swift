@@ -343,6 +343,8 @@ public struct GraphState: Sendable {
         for node in plan.updatedNodes { snapshot.nodes.update(node.id, text: node.text, features: node.features) }
         for edge in plan.removedEdges {
             snapshot.removed.insert(edge.slot)
+            snapshot.removedEndpoints.insert(edge.record.source)
+            snapshot.removedEndpoints.insert(edge.record.target)
             snapshot.edgeCountByType[edge.record.type, default: 1] -= 1
             if Int(edge.slot) >= snapshot.base.edgeCount {
                 deltaIndex.remove(type: edge.record.type, source: edge.record.source, target: edge.record.target)
@@ -435,6 +437,7 @@ public struct GraphState: Sendable {
         snapshot.delta = delta
         snapshot.deltaEdgeCount = deltaCount
         snapshot.removed = removed
+        if removed.isEmpty { snapshot.removedEndpoints = [] }
         snapshot.compactions += 1
         deltaIndex = index
         sealedChunkCount = 0

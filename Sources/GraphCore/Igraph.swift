@@ -109,6 +109,43 @@ public final class IgraphTopology {
         return (sources, targets)
     }
 
+    /// Exact personalized PageRank by PRPACK: the probability of each vertex
+    /// under a walk that restarts by `reset` with probability 1 − `damping`.
+    /// `weights` has one entry per edge (checked here: igraph does not always
+    /// refuse a vector of the wrong length). `directed: false` walks edges both ways.
+    public func personalizedPageRank(reset: [Double], weights: [Double]?, damping: Double, directed: Bool) throws(IgraphError) -> [Double] {
+        guard reset.count == vertexCount else {
+            throw IgraphError(code: -1, function: "personalizedPageRank", message: "reset has \(reset.count) entries for \(vertexCount) vertices")
+        }
+        if let weights, weights.count != edgeCount {
+            throw IgraphError(code: -1, function: "personalizedPageRank", message: "weights has \(weights.count) entries for \(edgeCount) edges")
+        }
+        var resetVector = igraph_vector_t()
+        try IgraphRuntime.check(igraph_vector_init(&resetVector, igraph_integer_t(reset.count)), "igraph_vector_init")
+        defer { igraph_vector_destroy(&resetVector) }
+        let resetData = graphd_vector_data(&resetVector)!
+        for (i, value) in reset.enumerated() { resetData[i] = value }
+        var weightVector = igraph_vector_t()
+        try IgraphRuntime.check(igraph_vector_init(&weightVector, igraph_integer_t(weights?.count ?? 0)), "igraph_vector_init")
+        defer { igraph_vector_destroy(&weightVector) }
+        if let weights {
+            let data = graphd_vector_data(&weightVector)!
+            for (i, value) in weights.enumerated() { data[i] = value }
+        }
+        var result = igraph_vector_t()
+        try IgraphRuntime.check(igraph_vector_init(&result, 0), "igraph_vector_init")
+        defer { igraph_vector_destroy(&result) }
+        var value: igraph_real_t = 0
+        // Argument order: the reset vector comes before the weights.
+        let status = withUnsafePointer(to: &weightVector) { weightPointer in
+            igraph_personalized_pagerank(&graph, IGRAPH_PAGERANK_ALGO_PRPACK, &result, &value, igraph_vss_all(),
+                                         directed, damping, &resetVector, weights == nil ? nil : weightPointer, nil)
+        }
+        try IgraphRuntime.check(status, "igraph_personalized_pagerank")
+        let data = graphd_vector_data(&result)!
+        return (0..<vertexCount).map { data[$0] }
+    }
+
     /// Approximate heap bytes igraph holds for this graph (from, to, oi, ii: 4
     /// integers per edge; os, is: 2 per vertex).
     public var approximateByteCount: Int {

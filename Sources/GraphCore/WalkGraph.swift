@@ -1,0 +1,209 @@
+import Synchronization
+
+/// Which edges a walk or a propagation may use.
+public struct WalkFilter: Hashable, Sendable {
+    /// Edge types a step may follow; nil for all.
+    public var edgeTypes: Set<EdgeTypeID>?
+    /// Node types a walk may visit (both ends of a step); nil for all.
+    public var nodeTypes: Set<NodeTypeID>?
+
+    public init(edgeTypes: Set<EdgeTypeID>? = nil, nodeTypes: Set<NodeTypeID>? = nil) {
+        self.edgeTypes = edgeTypes
+        self.nodeTypes = nodeTypes
+    }
+
+    public static let all = WalkFilter()
+
+    @inline(__always)
+    func admits(edgeType: EdgeTypeID) -> Bool { edgeTypes?.contains(edgeType) ?? true }
+
+    @inline(__always)
+    func admits(nodeType: NodeTypeID) -> Bool {
+        nodeType != NodeTable.removed && (nodeTypes?.contains(nodeType) ?? true)
+    }
+}
+
+/// Weighted steps out of every node, in CSR form: row `v` lists each step a
+/// walk may take from `v` — along a directed edge from its source, along an
+/// undirected edge from either end — with the edge's weight. Immutable.
+public final class WalkGraph: Sendable {
+    public let nodeCount: Int
+    /// `nodeCount + 1` offsets into `neighbors` and `weights`.
+    public let offsets: [Int]
+    public let neighbors: [UInt32]
+    public let weights: [Float]
+    /// Sum of each row's weights (0 for a node with no step out).
+    public let rowWeights: [Float]
+
+    public var stepCount: Int { neighbors.count }
+
+    init(nodeCount: Int, offsets: [Int], neighbors: [UInt32], weights: [Float]) {
+        self.nodeCount = nodeCount
+        self.offsets = offsets
+        self.neighbors = neighbors
+        self.weights = weights
+        var rowWeights = [Float](repeating: 0, count: nodeCount)
+        for v in 0..<nodeCount {
+            var sum: Float = 0
+            for k in offsets[v]..<offsets[v + 1] { sum += weights[k] }
+            rowWeights[v] = sum
+        }
+        self.rowWeights = rowWeights
+    }
+
+    /// The steps of the base topology that pass `filter`, removed edges
+    /// included (a `WalkView` replaces the rows they touch).
+    convenience init(base: BaseTopology, nodes: NodeTable, schema: GraphSchema, filter: WalkFilter) {
+        let n = base.vertexCount
+        let columns = base.columns
+        var directed = [Bool](repeating: true, count: Int(EdgeTypeID.max) + 1)
+        for info in schema.edgeTypes { directed[Int(info.id)] = info.directed }
+        @inline(__always) func admitted(_ source: UInt32, _ target: UInt32, _ slot: UInt32) -> Bool {
+            filter.admits(edgeType: columns.types[Int(slot)])
+                && filter.admits(nodeType: nodes.type(of: source)) && filter.admits(nodeType: nodes.type(of: target))
+        }
+        var counts = [Int](repeating: 0, count: n + 1)
+        for v in 0..<n {
+            for i in base.outRange(UInt32(v)) {
+                let t = base.outNeighbors[i], slot = base.outSlots[i]
+                guard admitted(UInt32(v), t, slot) else { continue }
+                counts[v + 1] += 1
+                if !directed[Int(columns.types[Int(slot)])] && Int(t) != v { counts[Int(t) + 1] += 1 }
+            }
+        }
+        for v in 0..<n { counts[v + 1] += counts[v] }
+        var cursor = counts
+        var neighbors = [UInt32](repeating: 0, count: counts[n])
+        var weights = [Float](repeating: 0, count: counts[n])
+        for v in 0..<n {
+            for i in base.outRange(UInt32(v)) {
+                let t = base.outNeighbors[i], slot = base.outSlots[i]
+                guard admitted(UInt32(v), t, slot) else { continue }
+                let w = columns.weights[Int(slot)]
+                neighbors[cursor[v]] = t; weights[cursor[v]] = w; cursor[v] += 1
+                if !directed[Int(columns.types[Int(slot)])] && Int(t) != v {
+                    let u = Int(t)
+                    neighbors[cursor[u]] = UInt32(v); weights[cursor[u]] = w; cursor[u] += 1
+                }
+            }
+        }
+        self.init(nodeCount: n, offsets: counts, neighbors: neighbors, weights: weights)
+    }
+}
+
+/// The steps of one snapshot: the base's `WalkGraph` plus replacement rows for
+/// the nodes that the delta or removals changed. Cheap to build when the delta
+/// is small; `WalkViewCache` keeps the latest per filter.
+public struct WalkView: Sendable {
+    public struct Row: Sendable {
+        public var neighbors: [UInt32]
+        public var weights: [Float]
+        public var total: Float
+    }
+
+    public let base: WalkGraph
+    /// Complete rows for changed nodes (these override `base`).
+    public let changedRows: [UInt32: Row]
+    /// Node ids in the snapshot (nodes added since the base was built included).
+    public let nodeCount: Int
+    public let version: UInt64
+    public let filter: WalkFilter
+
+    /// Sum of the weights of `node`'s steps.
+    @inlinable
+    public func rowWeight(_ node: UInt32) -> Float {
+        if let row = changedRows[node] { return row.total }
+        return Int(node) < base.nodeCount ? base.rowWeights[Int(node)] : 0
+    }
+
+    /// Calls `body` with each (neighbour, weight) step out of `node`.
+    @inlinable
+    public func forEachStep(from node: UInt32, _ body: (UInt32, Float) -> Void) {
+        if !changedRows.isEmpty, let row = changedRows[node] {
+            for k in row.neighbors.indices { body(row.neighbors[k], row.weights[k]) }
+        } else if Int(node) < base.nodeCount {
+            for k in base.offsets[Int(node)]..<base.offsets[Int(node) + 1] { body(base.neighbors[k], base.weights[k]) }
+        }
+    }
+
+    /// Number of steps out of every node together.
+    public var stepCount: Int {
+        var count = base.stepCount
+        for (node, row) in changedRows {
+            count += row.neighbors.count
+            if Int(node) < base.nodeCount { count -= base.offsets[Int(node) + 1] - base.offsets[Int(node)] }
+        }
+        return count
+    }
+}
+
+extension GraphSnapshot {
+    /// The walk view of this snapshot under `filter`. The base part is cached on
+    /// the base topology; the changed rows are computed here (use `WalkViewCache`
+    /// to share them between queries on the same snapshot).
+    public func walkView(_ filter: WalkFilter) -> WalkView {
+        let baseGraph = base.walkGraph(filter, nodes: nodes, schema: schema)
+        var touched = Set<UInt32>()
+        for chunk in delta {
+            for node in chunk.bySource.keys { touched.insert(node) }
+            for node in chunk.byTarget.keys { touched.insert(node) }
+        }
+        for node in removedEndpoints { touched.insert(node) }
+        var rows: [UInt32: WalkView.Row] = [:]
+        rows.reserveCapacity(touched.count)
+        for node in touched {
+            rows[node] = walkRow(of: node, filter: filter)
+        }
+        return WalkView(base: baseGraph, changedRows: rows, nodeCount: nodes.idCount, version: version, filter: filter)
+    }
+
+    /// `node`'s steps, read through the snapshot (delta and removals applied).
+    func walkRow(of node: UInt32, filter: WalkFilter) -> WalkView.Row {
+        var row = WalkView.Row(neighbors: [], weights: [], total: 0)
+        guard nodes.isLive(node), filter.admits(nodeType: nodes.type(of: node)) else { return row }
+        forEachEdge(of: node, direction: .outgoing) { edge, nodeIsSource in
+            guard filter.admits(edgeType: edge.record.type) else { return true }
+            let other = nodeIsSource ? edge.record.target : edge.record.source
+            guard filter.admits(nodeType: nodes.type(of: other)) else { return true }
+            row.neighbors.append(other)
+            row.weights.append(edge.record.weight)
+            row.total += edge.record.weight
+            return true
+        }
+        return row
+    }
+}
+
+extension BaseTopology {
+    /// The base's `WalkGraph` for `filter`, built once and kept (a few filters).
+    func walkGraph(_ filter: WalkFilter, nodes: NodeTable, schema: GraphSchema) -> WalkGraph {
+        if let cached = walkGraphs.withLock({ $0[filter] }) { return cached }
+        let built = WalkGraph(base: self, nodes: nodes, schema: schema, filter: filter)
+        walkGraphs.withLock { cache in
+            if cache.count >= 8 { cache.removeAll() }
+            cache[filter] = built
+        }
+        return built
+    }
+}
+
+/// The most recent `WalkView` per filter, shared by concurrent queries: a new
+/// snapshot version rebuilds only the changed rows, a compaction the base part.
+public final class WalkViewCache: Sendable {
+    private let views = Mutex<[WalkFilter: WalkView]>([:])
+
+    public init() {}
+
+    public func view(of snapshot: GraphSnapshot, filter: WalkFilter) -> WalkView {
+        if let cached = views.withLock({ $0[filter] }), cached.version == snapshot.version,
+           cached.base === snapshot.base.walkGraph(filter, nodes: snapshot.nodes, schema: snapshot.schema) {
+            return cached
+        }
+        let view = snapshot.walkView(filter)
+        views.withLock { cache in
+            if cache.count >= 16 { cache.removeAll() }
+            if (cache[filter]?.version ?? 0) <= view.version { cache[filter] = view }
+        }
+        return view
+    }
+}

@@ -1,0 +1,118 @@
+import CBLAS
+
+/// A dense row-major Float32 matrix; products go to OpenBLAS.
+public struct DenseMatrix: Sendable, Equatable {
+    public let rowCount: Int
+    public let columnCount: Int
+    /// Row-major: element (i, j) is `values[i * columnCount + j]`.
+    public var values: [Float]
+
+    public init(zeros rowCount: Int, _ columnCount: Int) {
+        precondition(rowCount >= 0 && columnCount >= 0)
+        self.rowCount = rowCount
+        self.columnCount = columnCount
+        self.values = [Float](repeating: 0, count: rowCount * columnCount)
+    }
+
+    public init(rowCount: Int, columnCount: Int, values: [Float]) throws(MatrixError) {
+        guard rowCount >= 0, columnCount >= 0, values.count == rowCount * columnCount else {
+            throw MatrixError("\(values.count) values do not fill a \(rowCount)×\(columnCount) matrix")
+        }
+        self.rowCount = rowCount
+        self.columnCount = columnCount
+        self.values = values
+    }
+
+    public subscript(row: Int, column: Int) -> Float {
+        get { values[row * columnCount + column] }
+        set { values[row * columnCount + column] = newValue }
+    }
+
+    public func row(_ row: Int) -> ArraySlice<Float> {
+        values[(row * columnCount)..<((row + 1) * columnCount)]
+    }
+
+    /// op(self) · op(other) · alpha, with op = transpose when asked (SGEMM).
+    public func multiplied(by other: DenseMatrix, transposeSelf: Bool = false, transposeOther: Bool = false,
+                           alpha: Float = 1) throws(MatrixError) -> DenseMatrix {
+        let m = transposeSelf ? columnCount : rowCount
+        let k = transposeSelf ? rowCount : columnCount
+        let otherK = transposeOther ? other.columnCount : other.rowCount
+        let n = transposeOther ? other.rowCount : other.columnCount
+        guard k == otherK else {
+            throw MatrixError("GEMM shapes differ: \(m)×\(k) · \(otherK)×\(n)")
+        }
+        var result = DenseMatrix(zeros: m, n)
+        guard m > 0, n > 0, k > 0 else { return result }
+        values.withUnsafeBufferPointer { a in
+            other.values.withUnsafeBufferPointer { b in
+                result.values.withUnsafeMutableBufferPointer { c in
+                    cblas_sgemm(CblasRowMajor,
+                                transposeSelf ? CblasTrans : CblasNoTrans,
+                                transposeOther ? CblasTrans : CblasNoTrans,
+                                blasint(m), blasint(n), blasint(k), alpha,
+                                a.baseAddress, blasint(columnCount),
+                                b.baseAddress, blasint(other.columnCount),
+                                0, c.baseAddress, blasint(n))
+                }
+            }
+        }
+        return result
+    }
+
+    /// self · vector (SGEMV), or selfᵀ · vector when `transpose`.
+    public func multiplied(vector: [Float], transpose: Bool = false) throws(MatrixError) -> [Float] {
+        let inputCount = transpose ? rowCount : columnCount
+        let outputCount = transpose ? columnCount : rowCount
+        guard vector.count == inputCount else {
+            throw MatrixError("GEMV shapes differ: \(rowCount)×\(columnCount)\(transpose ? "ᵀ" : "") · \(vector.count)")
+        }
+        var result = [Float](repeating: 0, count: outputCount)
+        guard rowCount > 0, columnCount > 0 else { return result }
+        values.withUnsafeBufferPointer { a in
+            vector.withUnsafeBufferPointer { x in
+                result.withUnsafeMutableBufferPointer { y in
+                    cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans,
+                                blasint(rowCount), blasint(columnCount), 1,
+                                a.baseAddress, blasint(columnCount), x.baseAddress, 1, 0, y.baseAddress, 1)
+                }
+            }
+        }
+        return result
+    }
+
+    /// Scales row i by `scale[i]`.
+    public mutating func scaleRows(_ scale: [Float]) {
+        precondition(scale.count == rowCount)
+        for i in 0..<rowCount where scale[i] != 1 {
+            let start = i * columnCount
+            for j in 0..<columnCount { values[start + j] *= scale[i] }
+        }
+    }
+
+    /// Orthonormalises the columns in place: classical Gram–Schmidt applied
+    /// twice (CGS2), each projection one pair of GEMVs. Columns that vanish
+    /// (linearly dependent on earlier ones) are set to zero.
+    public mutating func orthonormalizeColumns() {
+        let rows = rowCount, columns = columnCount
+        guard rows > 0 else { return }
+        var coefficients = [Float](repeating: 0, count: columns)
+        values.withUnsafeMutableBufferPointer { q in
+            let base = q.baseAddress!
+            for j in 0..<columns {
+                let column = base + j
+                for _ in 0..<(j > 0 ? 2 : 0) {
+                    coefficients.withUnsafeMutableBufferPointer { c in
+                        // c = Q[:, 0..<j]ᵀ · a_j ; a_j -= Q[:, 0..<j] · c
+                        cblas_sgemv(CblasRowMajor, CblasTrans, blasint(rows), blasint(j), 1, base, blasint(columns),
+                                    column, blasint(columns), 0, c.baseAddress, 1)
+                        cblas_sgemv(CblasRowMajor, CblasNoTrans, blasint(rows), blasint(j), -1, base, blasint(columns),
+                                    c.baseAddress, 1, 1, column, blasint(columns))
+                    }
+                }
+                let norm = cblas_snrm2(blasint(rows), column, blasint(columns))
+                cblas_sscal(blasint(rows), norm > 1e-20 ? 1 / norm : 0, column, blasint(columns))
+            }
+        }
+    }
+}
