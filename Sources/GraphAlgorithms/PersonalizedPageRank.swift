@@ -32,12 +32,32 @@ public struct PPRParameters: Sendable {
     /// The L1 error of the result is below `tolerance` × (total step weight).
     public var tolerance: Double
 
-    public static let defaultRestart = 0.15
-    public static let defaultTolerance = 1e-7
+    /// How the mass left in residuals is accounted for.
+    public var estimator: PPREstimator
+    /// Corrected estimator, symmetric views: a residual node whose row weight
+    /// exceeds this has its next step spread by row weight like the rest, not
+    /// along its own steps (a hub's next step is nearly that already, and
+    /// spreading it exactly costs its whole row).
+    public var spreadLimit: Double
+    /// Corrected estimator, symmetric views: a residual below this fraction of
+    /// its node's push threshold is spread by row weight too (its exact next
+    /// step would cost a row for a share of mass the push already judged small).
+    public var spreadFraction: Double
 
-    public init(restart: Double = defaultRestart, tolerance: Double = defaultTolerance) {
+    public static let defaultRestart = 0.15
+    // Defaults chosen on a 500k-edge synthetic power-law graph (not the
+    // benchmark's 1M and 10M graphs): precision@100 ≈ 0.99 against PRPACK.
+    public static let defaultTolerance = 1e-5
+    public static let defaultSpreadLimit = 300.0
+    public static let defaultSpreadFraction = 0.3
+
+    public init(restart: Double = defaultRestart, tolerance: Double = defaultTolerance, estimator: PPREstimator = .corrected,
+                spreadLimit: Double = defaultSpreadLimit, spreadFraction: Double = defaultSpreadFraction) {
         self.restart = restart
         self.tolerance = tolerance
+        self.estimator = estimator
+        self.spreadLimit = spreadLimit
+        self.spreadFraction = spreadFraction
     }
 
     public func validate() throws(PPRError) {
@@ -47,7 +67,21 @@ public struct PPRParameters: Sendable {
         guard tolerance.isFinite, tolerance > 0, tolerance < 1 else {
             throw PPRError("tolerance \(tolerance) is outside (0, 1)")
         }
+        guard spreadLimit >= 0, !spreadLimit.isNaN else { throw PPRError("spread limit \(spreadLimit) is negative") }
+        guard spreadFraction >= 0, spreadFraction.isFinite else { throw PPRError("spread fraction \(spreadFraction) is negative or not finite") }
     }
+}
+
+/// What a forward push reports.
+public enum PPREstimator: Sendable {
+    /// The pushed mass only: a lower bound on every score.
+    case push
+    /// The pushed mass plus the residuals' expected contribution: the restart
+    /// share of each residual stays where it is, the next step is spread exactly
+    /// along that node's steps, and the rest — on a symmetric view, where a walk
+    /// mixes towards row weight — is spread in proportion to row weight. Much
+    /// more accurate ranking for the same work; no longer a lower bound.
+    case corrected
 }
 
 /// Scores on the nodes a query reached (all others are zero).
@@ -56,6 +90,10 @@ public struct SparseScores: Sendable {
     public var scores: [Double]
     /// Pushes performed (forward push) or iterations (power iteration).
     public var work: Int
+    /// Probability mass not yet pushed (0 for an exact result).
+    public var residualMass: Double = 0
+    /// Per entry of `nodes`: the residual left there (empty for an exact result).
+    public var residuals: [Double] = []
 
     public var count: Int { nodes.count }
 
@@ -107,7 +145,9 @@ public final class PersonalizedPageRank: Sendable {
             pool.withLock { if $0.count < 64 { $0.append(returned) } }
         }
         workspace.prepare(nodeCount: view.nodeCount)
-        return workspace.push(view: view, seeds: seeds, restart: parameters.restart, tolerance: parameters.tolerance)
+        return workspace.push(view: view, seeds: seeds, restart: parameters.restart, tolerance: parameters.tolerance,
+                              corrected: parameters.estimator == .corrected, spreadLimit: parameters.spreadLimit,
+                              spreadFraction: parameters.spreadFraction)
     }
 }
 
@@ -140,7 +180,7 @@ struct Workspace {
         queue.removeAll(keepingCapacity: true)
     }
 
-    mutating func push(view: WalkView, seeds: [PPRSeed], restart: Double, tolerance: Double) -> SparseScores {
+    mutating func push(view: WalkView, seeds: [PPRSeed], restart: Double, tolerance: Double, corrected: Bool, spreadLimit: Double, spreadFraction: Double) -> SparseScores {
         let base = view.base
         let changed = view.changedRows
         let hasChanges = !changed.isEmpty
@@ -158,12 +198,22 @@ struct Workspace {
                 if hasChanges, let row = changed[UInt32(node)] { return Double(row.total) }
                 return node < baseCount ? Double(rowWeights[node]) : 0
             }
-            @inline(__always) func add(_ node: UInt32, _ mass: Double) {
-                let u = Int(node)
+            @inline(__always) func touch(_ u: Int) {
                 if flags[u] & 2 == 0 {
                     flags[u] |= 2
-                    touched.append(node)
+                    touched.append(UInt32(u))
                 }
+            }
+            @inline(__always) func forEachStep(_ v: UInt32, _ body: (UInt32, Double) -> Void) {
+                if hasChanges, let row = changed[v] {
+                    for k in row.neighbors.indices { body(row.neighbors[k], Double(row.weights[k])) }
+                } else if Int(v) < baseCount {
+                    for k in offsets[Int(v)]..<offsets[Int(v) + 1] { body(neighbors[k], Double(weights[k])) }
+                }
+            }
+            @inline(__always) func add(_ node: UInt32, _ mass: Double) {
+                let u = Int(node)
+                touch(u)
                 r[u] += mass
                 if flags[u] & 1 == 0 {
                     let d = degree(u)
@@ -195,17 +245,67 @@ struct Workspace {
                     continue
                 }
                 let scale = spread / total
-                if hasChanges, let row = changed[v] {
-                    for k in row.neighbors.indices { add(row.neighbors[k], scale * Double(row.weights[k])) }
+                forEachStep(v) { u, w in add(u, scale * w) }
+            }
+            guard corrected else { return }
+            // Residual r at u: α·r stays at u, the next step spreads α(1−α)·r
+            // exactly, and (1−α)²·r in total mixes towards row weight.
+            // Mass that has mixed, per mixing class of the base (symmetric views).
+            let mixes = view.isSymmetric && !base.classWeights.isEmpty
+            var pools: [UInt32: Double] = [:]
+            // Of the walks that take two or more further steps, 1/(2−α) stop after
+            // an even number; in a bipartite component those end on the home side.
+            let homeShare = 1 / (2 - restart)
+            @inline(__always) func pool(_ u: Int, twoOrMoreSteps mass: Double, oneStep: Double) {
+                guard u < baseCount else { return }
+                let home = base.mixingClass[u]
+                if base.componentIsBipartite[Int(home / 2)] {
+                    pools[home, default: 0] += mass * homeShare
+                    pools[home ^ 1, default: 0] += mass * (1 - homeShare) + oneStep
                 } else {
-                    for k in offsets[vi]..<offsets[vi + 1] { add(neighbors[k], scale * Double(weights[k])) }
+                    pools[home, default: 0] += mass + oneStep
+                }
+            }
+            for i in touched.indices {
+                let u = Int(touched[i])
+                let mass = r[u]
+                guard mass > 0 else { continue }
+                p[u] += restart * mass
+                let total = degree(u)
+                let next = restart * (1 - restart) * mass
+                if mixes && (total > spreadLimit || mass < spreadFraction * tolerance * total) {
+                    // A hub's next step is spread by row weight with the rest.
+                    pool(u, twoOrMoreSteps: (1 - restart) * (1 - restart) * mass, oneStep: next)
+                    continue
+                }
+                if total <= 0 {
+                    for seed in seeds { touch(Int(seed.node)); p[Int(seed.node)] += next * seed.weight }
+                } else {
+                    let scale = next / total
+                    forEachStep(UInt32(u)) { w, weight in touch(Int(w)); p[Int(w)] += scale * weight }
+                }
+                if mixes { pool(u, twoOrMoreSteps: (1 - restart) * (1 - restart) * mass, oneStep: 0) }
+            }
+            guard mixes, !pools.isEmpty else { return }
+            for hub in base.hubs where Int(hub) < p.count { touch(Int(hub)) }
+            for node in touched where Int(node) < baseCount {
+                let home = base.mixingClass[Int(node)]
+                if let mass = pools[home], view.classWeights[Int(home)] > 0 {
+                    p[Int(node)] += mass * degree(Int(node)) / view.classWeights[Int(home)]
                 }
             }
         }}}}}}}
         var scores = [Double]()
         scores.reserveCapacity(touched.count)
-        for node in touched { scores.append(estimate[Int(node)]) }
-        return SparseScores(nodes: touched, scores: scores, work: pushes)
+        var remaining = 0.0
+        var residuals = [Double]()
+        residuals.reserveCapacity(touched.count)
+        for node in touched {
+            scores.append(estimate[Int(node)])
+            residuals.append(residual[Int(node)])
+            remaining += residual[Int(node)]
+        }
+        return SparseScores(nodes: touched, scores: scores, work: pushes, residualMass: remaining, residuals: residuals)
     }
 }
 

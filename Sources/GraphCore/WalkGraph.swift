@@ -34,21 +34,96 @@ public final class WalkGraph: Sendable {
     public let weights: [Float]
     /// Sum of each row's weights (0 for a node with no step out).
     public let rowWeights: [Float]
+    /// Sum of all rows' weights.
+    public let totalWeight: Double
+    /// The nodes with the largest row weights, heaviest first (at most `hubCapacity`).
+    public let hubs: [UInt32]
+    /// Every step has its reverse with the same weight (only undirected edge types
+    /// admitted): a walk's long-run distribution is then proportional to row weight.
+    public let isSymmetric: Bool
+
+    /// Mixing class of each node: 2 × component + side, where the side is the
+    /// node's colour in a bipartite component (always 0 otherwise). Only
+    /// meaningful when `isSymmetric`: a walk that has mixed is spread over its
+    /// class in proportion to row weight.
+    public let mixingClass: [UInt32]
+    /// Row weight of each mixing class.
+    public let classWeights: [Double]
+    /// Whether each component (index = class / 2) is bipartite.
+    public let componentIsBipartite: [Bool]
+
+    public static let hubCapacity = 1024
 
     public var stepCount: Int { neighbors.count }
 
-    init(nodeCount: Int, offsets: [Int], neighbors: [UInt32], weights: [Float]) {
+    init(nodeCount: Int, offsets: [Int], neighbors: [UInt32], weights: [Float], isSymmetric: Bool) {
         self.nodeCount = nodeCount
         self.offsets = offsets
         self.neighbors = neighbors
         self.weights = weights
+        self.isSymmetric = isSymmetric
         var rowWeights = [Float](repeating: 0, count: nodeCount)
+        var total = 0.0
         for v in 0..<nodeCount {
             var sum: Float = 0
             for k in offsets[v]..<offsets[v + 1] { sum += weights[k] }
             rowWeights[v] = sum
+            total += Double(sum)
         }
         self.rowWeights = rowWeights
+        self.totalWeight = total
+        // Heaviest rows: a bounded selection, not a full sort.
+        var heaviest: [(weight: Float, node: UInt32)] = []
+        heaviest.reserveCapacity(Self.hubCapacity + 1)
+        for v in 0..<nodeCount where rowWeights[v] > 0 {
+            if heaviest.count == Self.hubCapacity {
+                guard rowWeights[v] > heaviest[heaviest.count - 1].weight else { continue }
+                heaviest.removeLast()
+            }
+            let entry = (weight: rowWeights[v], node: UInt32(v))
+            let position = heaviest.firstIndex { $0.weight < entry.weight } ?? heaviest.count
+            heaviest.insert(entry, at: position)
+        }
+        self.hubs = heaviest.map(\.node)
+        (mixingClass, classWeights, componentIsBipartite) = Self.mixingClasses(
+            nodeCount: nodeCount, offsets: offsets, neighbors: neighbors, rowWeights: rowWeights)
+    }
+
+    /// Connected components with a 2-colouring each (BFS over the steps, which
+    /// are symmetric when this matters).
+    private static func mixingClasses(nodeCount: Int, offsets: [Int], neighbors: [UInt32], rowWeights: [Float])
+        -> ([UInt32], [Double], [Bool]) {
+        let unset = UInt32.max
+        var classOf = [UInt32](repeating: unset, count: nodeCount)
+        var bipartite: [Bool] = []
+        var queue: [Int] = []
+        for start in 0..<nodeCount where classOf[start] == unset {
+            let component = UInt32(bipartite.count)
+            var isBipartite = true
+            classOf[start] = component * 2
+            queue.removeAll(keepingCapacity: true)
+            queue.append(start)
+            var head = 0
+            while head < queue.count {
+                let v = queue[head]
+                head += 1
+                let side = classOf[v] & 1
+                for k in offsets[v]..<offsets[v + 1] {
+                    let u = Int(neighbors[k])
+                    if classOf[u] == unset {
+                        classOf[u] = component * 2 + (1 - side)
+                        queue.append(u)
+                    } else if classOf[u] & 1 == side {
+                        isBipartite = false
+                    }
+                }
+            }
+            if !isBipartite { for v in queue { classOf[v] = component * 2 } }
+            bipartite.append(isBipartite)
+        }
+        var weights = [Double](repeating: 0, count: bipartite.count * 2)
+        for v in 0..<nodeCount { weights[Int(classOf[v])] += Double(rowWeights[v]) }
+        return (classOf, weights, bipartite)
     }
 
     /// The steps of the base topology that pass `filter`, removed edges
@@ -87,7 +162,8 @@ public final class WalkGraph: Sendable {
                 }
             }
         }
-        self.init(nodeCount: n, offsets: counts, neighbors: neighbors, weights: weights)
+        let symmetric = schema.edgeTypes.allSatisfy { !filter.admits(edgeType: $0.id) || !$0.directed }
+        self.init(nodeCount: n, offsets: counts, neighbors: neighbors, weights: weights, isSymmetric: symmetric)
     }
 }
 
@@ -108,6 +184,34 @@ public struct WalkView: Sendable {
     public let nodeCount: Int
     public let version: UInt64
     public let filter: WalkFilter
+    /// Sum of every row's weight, changed rows included.
+    public let totalWeight: Double
+    /// See `WalkGraph.isSymmetric`; false as soon as a directed edge type is admitted.
+    public let isSymmetric: Bool
+    /// The base's mixing-class weights with the changed rows' weights in place
+    /// of the base rows' (nodes added since the base have no class).
+    public let classWeights: [Double]
+
+    init(base: WalkGraph, changedRows: [UInt32: Row], nodeCount: Int, version: UInt64, filter: WalkFilter, isSymmetric: Bool) {
+        self.base = base
+        self.changedRows = changedRows
+        self.nodeCount = nodeCount
+        self.version = version
+        self.filter = filter
+        self.isSymmetric = isSymmetric
+        var total = base.totalWeight
+        var classWeights = base.classWeights
+        for (node, row) in changedRows {
+            total += Double(row.total)
+            if Int(node) < base.nodeCount {
+                let change = Double(row.total) - Double(base.rowWeights[Int(node)])
+                total -= Double(base.rowWeights[Int(node)])
+                classWeights[Int(base.mixingClass[Int(node)])] += change
+            }
+        }
+        self.totalWeight = total
+        self.classWeights = classWeights
+    }
 
     /// Sum of the weights of `node`'s steps.
     @inlinable
@@ -154,7 +258,8 @@ extension GraphSnapshot {
         for node in touched {
             rows[node] = walkRow(of: node, filter: filter)
         }
-        return WalkView(base: baseGraph, changedRows: rows, nodeCount: nodes.idCount, version: version, filter: filter)
+        let symmetric = schema.edgeTypes.allSatisfy { !filter.admits(edgeType: $0.id) || !$0.directed }
+        return WalkView(base: baseGraph, changedRows: rows, nodeCount: nodes.idCount, version: version, filter: filter, isSymmetric: symmetric)
     }
 
     /// `node`'s steps, read through the snapshot (delta and removals applied).

@@ -16,7 +16,7 @@ struct BenchCommand: AsyncParsableCommand {
         temporary socket and store. Build with 'swift build -c release' first; debug builds \
         measure nothing useful.
         """,
-        subcommands: [BenchRPC.self, BenchIngest.self, BenchScale.self])
+        subcommands: [BenchRPC.self, BenchIngest.self, BenchScale.self, BenchPPR.self])
 }
 
 /// Options shared by the benchmarks.
@@ -82,11 +82,16 @@ struct LatencySummary {
 
     init(_ samples: [Double]) {
         let sorted = samples.sorted()
-        func at(_ q: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))] }
-        p50 = at(0.5); p99 = at(0.99); p999 = at(0.999); count = sorted.count
+        p50 = quantile(sorted: sorted, 0.5); p99 = quantile(sorted: sorted, 0.99); p999 = quantile(sorted: sorted, 0.999)
+        count = sorted.count
     }
 
     var json: [String: Any] { ["p50_us": p50, "p99_us": p99, "p999_us": p999, "samples": count] }
+}
+
+/// The q-quantile of ascending `sorted` (the sample at rank ⌊q·n⌋; 0 when empty).
+func quantile(sorted: [Double], _ q: Double) -> Double {
+    sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))]
 }
 
 func median(_ values: [Double]) -> Double {

@@ -64,7 +64,7 @@ private func node(_ state: GraphState, _ type: String, _ key: String) throws -> 
     var totalWeight = 0.0
     for v in 0..<view.nodeCount { totalWeight += Double(view.rowWeight(UInt32(v))) }
     for tolerance in [1e-3, 1e-5, 1e-8] {
-        let approximate = try engine.scores(view: view, seeds: seeds, parameters: PPRParameters(tolerance: tolerance))
+        let approximate = try engine.scores(view: view, seeds: seeds, parameters: PPRParameters(tolerance: tolerance, estimator: .push))
         var dense = [Double](repeating: 0, count: view.nodeCount)
         for (i, n) in approximate.nodes.enumerated() { dense[Int(n)] = approximate.scores[i] }
         let error = zip(dense, exact).reduce(0) { $0 + abs($1.0 - $1.1) }
@@ -72,8 +72,42 @@ private func node(_ state: GraphState, _ type: String, _ key: String) throws -> 
         // Push never overshoots: every estimate is a lower bound.
         for v in 0..<view.nodeCount { #expect(dense[v] <= exact[v] + 1e-12) }
     }
-    let tight = try engine.scores(view: view, seeds: seeds, parameters: PPRParameters(tolerance: 1e-10))
+    let tight = try engine.scores(view: view, seeds: seeds, parameters: PPRParameters(tolerance: 1e-10, estimator: .push))
     #expect(Set(tight.top(10).map(\.node)) == Set((0..<view.nodeCount).sorted { exact[$0] > exact[$1] }.prefix(10).map { UInt32($0) }))
+}
+
+@Test func theCorrectedEstimateIsCloserThanThePushedMassAlone() throws {
+    let state = try randomGraph(users: 200, items: 300, interactions: 3000, seed: 21)
+    let snapshot = state.snapshot
+    let interacted = try #require(snapshot.schema.edgeTypeID("interacted"))
+    // Symmetric and bipartite: users on one side, items on the other.
+    let view = snapshot.walkView(WalkFilter(edgeTypes: [interacted]))
+    #expect(view.isSymmetric)
+    let component = Int(view.base.mixingClass[0] / 2)
+    #expect(view.base.componentIsBipartite[component])
+    let user = try #require(snapshot.schema.nodeTypeID("user"))
+    for v in 0..<view.base.nodeCount where view.base.mixingClass[v] / 2 == UInt32(component) {
+        #expect((view.base.mixingClass[v] & 1 == view.base.mixingClass[0] & 1) == (snapshot.nodes.type(of: UInt32(v)) == snapshot.nodes.type(of: 0)))
+    }
+    _ = user
+    let engine = PersonalizedPageRank()
+    var pushErrors = 0.0, correctedErrors = 0.0
+    for seedIndex in 0..<10 {
+        let seeds = [PPRSeed(node: UInt32(seedIndex * 7))]
+        let exact = try PowerIterationPageRank.scores(view: view, seeds: seeds).scores
+        for estimator in [PPREstimator.push, .corrected] {
+            let result = try engine.scores(view: view, seeds: seeds, parameters: PPRParameters(tolerance: 1e-3, estimator: estimator))
+            var dense = [Double](repeating: 0, count: view.nodeCount)
+            for (i, n) in result.nodes.enumerated() { dense[Int(n)] = result.scores[i] }
+            let error = zip(dense, exact).reduce(0) { $0 + abs($1.0 - $1.1) }
+            if estimator == .push { pushErrors += error } else { correctedErrors += error }
+            // Either way the mass adds up to at most 1; the correction only adds.
+            let mass = dense.reduce(0, +)
+            #expect(mass <= 1 + 1e-9)
+            if estimator == .corrected { #expect(mass >= 1 - result.residualMass - 1e-9) }
+        }
+    }
+    #expect(correctedErrors < pushErrors / 2, "corrected \(correctedErrors) vs push \(pushErrors)")
 }
 
 @Test func powerIterationAgreesWithIgraphPRPACK() throws {
