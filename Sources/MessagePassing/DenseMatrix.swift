@@ -90,10 +90,39 @@ public struct DenseMatrix: Sendable, Equatable {
         }
     }
 
-    /// Orthonormalises the columns in place: classical Gram–Schmidt applied
-    /// twice (CGS2), each projection one pair of GEMVs. Columns that vanish
-    /// (linearly dependent on earlier ones) are set to zero.
+    /// Orthonormalises the columns in place. Tall blocks of full rank take
+    /// Cholesky QR twice (two GEMMs, two small Cholesky factorisations and two
+    /// triangular solves); otherwise classical Gram–Schmidt twice, where
+    /// columns that depend on earlier ones become zero.
     public mutating func orthonormalizeColumns() {
+        if columnCount > 1, rowCount >= columnCount, choleskyQR(), choleskyQR() { return }
+        gramSchmidt()
+    }
+
+    /// One Cholesky QR pass: Q = A · L⁻ᵀ with L Lᵀ = AᵀA. False (and A unchanged)
+    /// when AᵀA is not numerically positive definite.
+    private mutating func choleskyQR() -> Bool {
+        let n = columnCount
+        guard let gram = try? multiplied(by: self, transposeSelf: true) else { return false }
+        // Row-major AᵀA is symmetric, so LAPACK's column-major "U" factor is our "L" factor.
+        var factor = gram.values
+        var size = Int32(n), info: Int32 = 0
+        spotrf_("U", &size, &factor, &size, &info, 1)
+        guard info == 0 else { return false }
+        // Column-major upper U with UᵀU = G is row-major lower L = Uᵀ with L Lᵀ = G.
+        var lower = [Float](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0...i { lower[i * n + j] = factor[i * n + j] } }
+        for i in 0..<n where !(lower[i * n + i] > 1e-6 * max(1, gram[i, i]).squareRoot()) { return false }
+        values.withUnsafeMutableBufferPointer { a in
+            cblas_strsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit,
+                        blasint(rowCount), blasint(n), 1, lower, blasint(n), a.baseAddress, blasint(n))
+        }
+        return values.allSatisfy(\.isFinite)
+    }
+
+    /// Classical Gram–Schmidt applied twice (CGS2), each projection one pair of
+    /// GEMVs. Columns that vanish are set to zero.
+    private mutating func gramSchmidt() {
         let rows = rowCount, columns = columnCount
         guard rows > 0 else { return }
         var coefficients = [Float](repeating: 0, count: columns)

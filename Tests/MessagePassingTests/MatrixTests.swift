@@ -126,3 +126,47 @@ private func randomDense(rows: Int, columns: Int, seed: UInt64) -> DenseMatrix {
     #expect(throws: MatrixError.self) { try sparse.multiply(DenseMatrix(zeros: 4, 2)) }
     #expect(throws: MatrixError.self) { try DenseMatrix(zeros: 3, 4).multiplied(by: DenseMatrix(zeros: 3, 4)) }
 }
+
+@Test func symmetricEigenDecompositionReconstructsTheMatrix() throws {
+    let a = randomDense(rows: 30, columns: 8, seed: 21)
+    let gram = try a.multiplied(by: a, transposeOther: true)  // 30×30, rank 8, PSD
+    let (values, vectors) = try SymmetricEigen.decompose(gram)
+    #expect(zip(values, values.dropFirst()).allSatisfy { $0 <= $1 + 1e-5 })
+    for i in 0..<30 {
+        for j in 0..<30 {
+            var sum: Float = 0
+            for k in 0..<30 { sum += vectors[i, k] * values[k] * vectors[j, k] }
+            #expect(abs(sum - gram[i, j]) < 1e-3)
+        }
+    }
+}
+
+@Test func randomizedLeadingEigenpairsMatchTheFullDecomposition() throws {
+    // A sparse matrix S; the operator is SᵀS (what the graph filter uses).
+    let (sparse, _) = try randomSparse(rows: 400, columns: 150, entries: 3000, seed: 31)
+    let transposed = sparse.transposed()
+    var dense = DenseMatrix(zeros: 400, 150)
+    for row in 0..<400 { for k in sparse.row(row) { dense[row, Int(sparse.columnIndices[k])] += sparse.values[k] } }
+    let full = try SymmetricEigen.decompose(try dense.multiplied(by: dense, transposeSelf: true))
+    let leading = try SymmetricEigen.leading(count: 10, dimension: 150, oversampling: 30, powerIterations: 4) { (block: DenseMatrix) throws(MatrixError) -> DenseMatrix in
+        try transposed.multiply(try sparse.multiply(block))
+    }
+    for i in 0..<10 {
+        let expected = full.values[149 - i]
+        #expect(abs(leading.values[i] - expected) < 1e-2 * expected, "eigenvalue \(i): \(leading.values[i]) vs \(expected)")
+        // Same eigenvector up to sign.
+        var dot: Float = 0
+        for r in 0..<150 { dot += leading.vectors[r, i] * full.vectors[r, 149 - i] }
+        #expect(abs(abs(dot) - 1) < 1e-2, "eigenvector \(i): |cos| = \(abs(dot))")
+    }
+}
+
+@Test func choleskyAndGramSchmidtPathsBothOrthonormalize() throws {
+    // Rank-deficient block: Cholesky QR refuses, Gram–Schmidt zeroes the dependent column.
+    var q = randomDense(rows: 50, columns: 4, seed: 41)
+    for i in 0..<50 { q[i, 3] = q[i, 0] + 2 * q[i, 1] }
+    q.orthonormalizeColumns()
+    let gram = try q.multiplied(by: q, transposeSelf: true)
+    for i in 0..<3 { for j in 0..<3 { #expect(abs(gram[i, j] - (i == j ? 1 : 0)) < 1e-4) } }
+    #expect(abs(gram[3, 3]) < 1e-3 || abs(gram[3, 3] - 1) < 1e-3)
+}
