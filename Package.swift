@@ -44,6 +44,12 @@ let package = Package(
         // MARK: Graph algorithms: personalized PageRank (forward push, power iteration)
         .target(name: "GraphAlgorithms", dependencies: ["GraphCore"]),
 
+        // MARK: Recommendation: interaction matrices and item scorers (RP3β, graph filter)
+        .target(
+            name: "Recommendation",
+            dependencies: ["GraphCore", "GraphAlgorithms", "MessagePassing", .product(name: "RealModule", package: "swift-numerics")]
+        ),
+
         // MARK: Storage: SQLite store of record and the single-writer database actor
         .target(name: "GraphStore", dependencies: ["GraphCore", "CSQLite"]),
 
@@ -66,7 +72,7 @@ let package = Package(
         .target(
             name: "GraphdServer",
             dependencies: [
-                "GraphCore", "GraphStore", "GraphdProto", "TTRPC",
+                "GraphCore", "GraphStore", "GraphAlgorithms", "Recommendation", "GraphdProto", "TTRPC",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -97,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "graphctl",
             dependencies: [
-                "GraphdClient", "GraphCore", "GraphStore", "GraphAlgorithms", "TTRPC", "GraphdProto",
+                "GraphdClient", "GraphCore", "GraphStore", "GraphAlgorithms", "Recommendation", "TTRPC", "GraphdProto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

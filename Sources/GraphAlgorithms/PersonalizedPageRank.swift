@@ -325,6 +325,12 @@ public struct TopK {
         a.score < b.score || (a.score == b.score && a.node > b.node)
     }
 
+    /// Whether `score` would enter now (check this before costlier filters).
+    @inline(__always)
+    public func admits(_ score: Double) -> Bool {
+        capacity > 0 && (heap.count < capacity || heap[0].score <= score)
+    }
+
     public mutating func offer(node: UInt32, score: Double) {
         guard capacity > 0 else { return }
         let entry = (node: node, score: score)

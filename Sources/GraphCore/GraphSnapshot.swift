@@ -110,6 +110,17 @@ public struct GraphSnapshot: Sendable {
         }
     }
 
+    /// Whether any live edge, of any type and direction, joins `a` and `b`.
+    /// Costs `a`'s degree.
+    public func hasEdge(between a: UInt32, and b: UInt32) -> Bool {
+        var found = false
+        forEachEdge(of: a, direction: .both) { edge, aIsSource in
+            found = (aIsSource ? edge.record.target : edge.record.source) == b
+            return !found
+        }
+        return found
+    }
+
     /// The live edge of `type` between the endpoints, if any. For an undirected
     /// type the endpoints are unordered.
     public func findEdge(type: EdgeTypeID, source: UInt32, target: UInt32) -> EdgeView? {

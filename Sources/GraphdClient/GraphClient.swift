@@ -32,9 +32,9 @@ public struct GraphClient: Sendable {
     public func close() async { await connection.close() }
 
     private func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
-        _ method: String, _ request: Request, timeout: Duration?
+        _ method: String, _ request: Request, service: String = GraphdServiceName.graph, timeout: Duration?
     ) async throws -> Response {
-        try await connection.call(service: GraphdServiceName.graph, method: method, request,
+        try await connection.call(service: service, method: method, request,
                                   as: Response.self, timeout: timeout ?? defaultTimeout)
     }
 
@@ -88,6 +88,16 @@ public struct GraphClient: Sendable {
 
     public func compact(timeout: Duration? = nil) async throws -> Graphd_V1_CompactResponse {
         try await call("Compact", Graphd_V1_CompactRequest(), timeout: timeout)
+    }
+
+    // MARK: graphd.v1.Recommend
+
+    public func recommend(_ request: Graphd_V1_RecommendRequest, timeout: Duration? = nil) async throws -> Graphd_V1_RecommendResponse {
+        try await call("Recommend", request, service: GraphdServiceName.recommend, timeout: timeout)
+    }
+
+    public func personalizedPageRank(_ request: Graphd_V1_PersonalizedPageRankRequest, timeout: Duration? = nil) async throws -> Graphd_V1_PersonalizedPageRankResponse {
+        try await call("PersonalizedPageRank", request, service: GraphdServiceName.recommend, timeout: timeout)
     }
 }
 

@@ -6,4 +6,5 @@ public enum GraphdVersion {
 /// The ttrpc service names of the graphd.v1 API.
 public enum GraphdServiceName {
     public static let graph = "graphd.v1.Graph"
+    public static let recommend = "graphd.v1.Recommend"
 }

@@ -685,6 +685,30 @@ public nonisolated struct Graphd_V1_StatsResponse: Sendable {
 
   public var uptimeSeconds: Double = 0
 
+  /// Precomputed models (recommendation scorers, …) and how fresh they are.
+  public var models: [Graphd_V1_ModelStatus] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Graphd_V1_ModelStatus: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// e.g. "recommend/rp3beta user-item-interacted".
+  public var name: String = String()
+
+  /// Graph version the model was built from.
+  public var graphVersion: UInt64 = 0
+
+  /// Milliseconds since it was built, and how long the build took.
+  public var ageMs: UInt64 = 0
+
+  public var buildSeconds: Double = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1820,7 +1844,7 @@ nonisolated extension Graphd_V1_StatsRequest: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Graphd_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nodes\0\u{1}edges\0\u{3}nodes_by_type\0\u{3}edges_by_type\0\u{3}delta_edges\0\u{3}delta_removals\0\u{3}memory_bytes\0\u{3}store_bytes\0\u{1}version\0\u{3}graph_version\0\u{3}schema_version\0\u{1}compactions\0\u{3}last_compaction_seconds\0\u{3}uptime_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nodes\0\u{1}edges\0\u{3}nodes_by_type\0\u{3}edges_by_type\0\u{3}delta_edges\0\u{3}delta_removals\0\u{3}memory_bytes\0\u{3}store_bytes\0\u{1}version\0\u{3}graph_version\0\u{3}schema_version\0\u{1}compactions\0\u{3}last_compaction_seconds\0\u{3}uptime_seconds\0\u{1}models\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1842,6 +1866,7 @@ nonisolated extension Graphd_V1_StatsResponse: SwiftProtobuf.Message, SwiftProto
       case 12: try { try decoder.decodeSingularUInt64Field(value: &self.compactions) }()
       case 13: try { try decoder.decodeSingularDoubleField(value: &self.lastCompactionSeconds) }()
       case 14: try { try decoder.decodeSingularDoubleField(value: &self.uptimeSeconds) }()
+      case 15: try { try decoder.decodeRepeatedMessageField(value: &self.models) }()
       default: break
       }
     }
@@ -1890,6 +1915,9 @@ nonisolated extension Graphd_V1_StatsResponse: SwiftProtobuf.Message, SwiftProto
     if self.uptimeSeconds.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.uptimeSeconds, fieldNumber: 14)
     }
+    if !self.models.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.models, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1908,6 +1936,52 @@ nonisolated extension Graphd_V1_StatsResponse: SwiftProtobuf.Message, SwiftProto
     if lhs.compactions != rhs.compactions {return false}
     if lhs.lastCompactionSeconds != rhs.lastCompactionSeconds {return false}
     if lhs.uptimeSeconds != rhs.uptimeSeconds {return false}
+    if lhs.models != rhs.models {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Graphd_V1_ModelStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ModelStatus"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}graph_version\0\u{3}age_ms\0\u{3}build_seconds\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.graphVersion) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.ageMs) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.buildSeconds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.graphVersion != 0 {
+      try visitor.visitSingularUInt64Field(value: self.graphVersion, fieldNumber: 2)
+    }
+    if self.ageMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.ageMs, fieldNumber: 3)
+    }
+    if self.buildSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.buildSeconds, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Graphd_V1_ModelStatus, rhs: Graphd_V1_ModelStatus) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.graphVersion != rhs.graphVersion {return false}
+    if lhs.ageMs != rhs.ageMs {return false}
+    if lhs.buildSeconds != rhs.buildSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -19,11 +19,14 @@ public struct GraphServiceLimits: Sendable {
 public struct GraphService: Sendable {
     public let database: GraphDatabase
     public let limits: GraphServiceLimits
+    /// Models whose freshness Stats reports.
+    let models: RecommendationModels?
     let startedAt = ContinuousClock.now
 
-    public init(database: GraphDatabase, limits: GraphServiceLimits = GraphServiceLimits()) {
+    public init(database: GraphDatabase, limits: GraphServiceLimits = GraphServiceLimits(), models: RecommendationModels? = nil) {
         self.database = database
         self.limits = limits
+        self.models = models
     }
 
     public func register(into dispatcher: inout TTRPCDispatcher) {
@@ -296,6 +299,15 @@ public struct GraphService: Sendable {
         response.lastCompactionSeconds = compactions.lastSeconds
         let uptime = ContinuousClock.now - startedAt
         response.uptimeSeconds = Double(uptime.components.seconds) + Double(uptime.components.attoseconds) * 1e-18
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        for (name, model) in models?.inventory() ?? [] {
+            var status = Graphd_V1_ModelStatus()
+            status.name = name
+            status.graphVersion = model.matrix.version
+            status.ageMs = UInt64(max(0, nowMs - model.builtAtMs))
+            status.buildSeconds = model.buildSeconds
+            response.models.append(status)
+        }
         return response
     }
 
@@ -313,33 +325,6 @@ public struct GraphService: Sendable {
             throw RPCError(.outOfRange, "limit \(requested) exceeds the maximum page size \(limits.maxPageSize)")
         }
         return Int(requested)
-    }
-
-    private func requireRef(type: String, key: String, field: String) throws {
-        if type.isEmpty { throw RPCError(.invalidArgument, "\(field).type is empty") }
-        if key.isEmpty { throw RPCError(.invalidArgument, "\(field).key is empty") }
-    }
-
-    private func nodeRef(_ ref: Graphd_V1_NodeRef, present: Bool, field: String) throws -> NodeRefInput {
-        guard present else { throw RPCError(.invalidArgument, "\(field) is required") }
-        try requireRef(type: ref.type, key: ref.key, field: field)
-        return NodeRefInput(type: ref.type, key: ref.key)
-    }
-
-    private func resolve(_ ref: Graphd_V1_NodeRef, present: Bool, field: String, in snapshot: GraphSnapshot) throws -> UInt32 {
-        let input = try nodeRef(ref, present: present, field: field)
-        let type = try snapshot.schema.requireNodeType(input.type)
-        guard let id = snapshot.nodes.id(of: NodeKey(type: type, key: input.key)) else {
-            throw RPCError(.notFound, "node \(input.type)/\(input.key.prefix(200)) does not exist")
-        }
-        return id
-    }
-
-    private func protoRef(_ id: UInt32, snapshot: GraphSnapshot) -> Graphd_V1_NodeRef {
-        var ref = Graphd_V1_NodeRef()
-        ref.type = snapshot.schema.nodeType(snapshot.nodes.type(of: id)).name
-        ref.key = snapshot.nodes.key(of: id)
-        return ref
     }
 
     private func protoNode(_ record: NodeRecord, schema: GraphSchema) -> Graphd_V1_Node {

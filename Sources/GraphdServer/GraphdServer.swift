@@ -34,6 +34,8 @@ public struct GraphdConfiguration: Sendable {
 public final class GraphdServer: Service, Sendable {
     public let configuration: GraphdConfiguration
     public let database: GraphDatabase
+    /// Recommendation models, built in the background and reported by Stats.
+    public let models = RecommendationModels()
     let logger: Logger
     let group: any EventLoopGroup
 
@@ -55,7 +57,8 @@ public final class GraphdServer: Service, Sendable {
 
     public func makeDispatcher() -> TTRPCDispatcher {
         var dispatcher = TTRPCDispatcher()
-        GraphService(database: database, limits: configuration.serviceLimits).register(into: &dispatcher)
+        GraphService(database: database, limits: configuration.serviceLimits, models: models).register(into: &dispatcher)
+        RecommendService(database: database, models: models).register(into: &dispatcher)
         return dispatcher
     }
 

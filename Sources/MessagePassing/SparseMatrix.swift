@@ -187,15 +187,30 @@ public struct SparseMatrix: Sendable {
         return result
     }
 
-    /// vectorᵀ · self for a sparse vector (index, value): a weighted sum of rows,
-    /// accumulated into `into` (length `columnCount`). Cost: the entries of the rows named.
-    public func accumulateRows(_ entries: some Sequence<(Int, Float)>, into result: inout [Float]) {
-        precondition(result.count == columnCount)
+    /// vectorᵀ · self for a sparse vector given as parallel `rows` / `scales`:
+    /// a weighted sum of the rows named, added into `result` (length
+    /// `columnCount`). Cost: the entries of those rows. When `touched` is given,
+    /// every column that goes from zero to non-zero is appended to it.
+    public func accumulateRows(_ rows: [Int], scales: [Float], into result: inout [Float], touched: UnsafeMutablePointer<[Int]>? = nil) {
+        precondition(result.count == columnCount && rows.count == scales.count)
+        rowOffsets.withUnsafeBufferPointer { offsets in
+        columnIndices.withUnsafeBufferPointer { columns in
+        values.withUnsafeBufferPointer { values in
         result.withUnsafeMutableBufferPointer { out in
-            for (row, scale) in entries where scale != 0 {
-                for k in self.row(row) { out[Int(columnIndices[k])] += scale * values[k] }
+            for (position, row) in rows.enumerated() {
+                let scale = scales[position]
+                guard scale != 0, row >= 0, row < rowCount else { continue }
+                if let touched {
+                    for k in offsets[row]..<offsets[row + 1] {
+                        let column = Int(columns[k])
+                        if out[column] == 0 { touched.pointee.append(column) }
+                        out[column] += scale * values[k]
+                    }
+                } else {
+                    for k in offsets[row]..<offsets[row + 1] { out[Int(columns[k])] += scale * values[k] }
+                }
             }
-        }
+        }}}}
     }
 }
 

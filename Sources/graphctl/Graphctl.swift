@@ -22,11 +22,13 @@ struct Graphctl: AsyncParsableCommand {
           graphctl node add user:alice --text "Alice"
           graphctl edge add interacted user:alice item:42 --weight 2
           graphctl neighbors user:alice --direction out --limit 20
+          graphctl recommend user:alice --k 20 --explain
+          graphctl ppr user:alice --top item=10
         """,
         version: GraphdVersion.string,
         subcommands: [
             GraphCommand.self, NodeCommand.self, EdgeCommand.self, NeighborsCommand.self,
             ImportCommand.self, ExportCommand.self, CompactCommand.self, HealthCommand.self,
-            BenchCommand.self,
+            RecommendCommand.self, PPRCommand.self, BenchCommand.self,
         ])
 }

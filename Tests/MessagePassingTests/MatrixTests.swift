@@ -64,7 +64,7 @@ private func randomDense(rows: Int, columns: Int, seed: UInt64) -> DenseMatrix {
     let v = (0..<50).map { _ in random.float() }
     let viaTranspose = try t.multiply(vector: v)
     var viaRows = [Float](repeating: 0, count: 70)
-    sparse.accumulateRows(v.enumerated().map { ($0.offset, $0.element) }, into: &viaRows)
+    sparse.accumulateRows(Array(0..<50), scales: v, into: &viaRows)
     for j in 0..<70 {
         var expected: Float = 0
         for i in 0..<50 { expected += dense[i][j] * v[i] }

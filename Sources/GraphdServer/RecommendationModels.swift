@@ -1,0 +1,70 @@
+import Foundation
+import GraphCore
+import GraphStore
+import Recommendation
+import Synchronization
+
+/// The recommendation models graphd keeps (the graph filter's eigenvectors),
+/// one per interaction spec, built off the request path: the first request for a spec waits
+/// for its build; later ones use the model they find and, when the graph has
+/// been compacted (or changed and the model is older than `maxStaleness`),
+/// start a rebuild in the background.
+public final class RecommendationModels: Sendable {
+    typealias Key = InteractionSpec
+
+    private struct Entry: Sendable {
+        var model: RecommendationModel?
+        var building: Task<RecommendationModel, any Error>?
+    }
+
+    private let entries = Mutex<[Key: Entry]>([:])
+    public let maxStaleness: Duration
+
+    public init(maxStaleness: Duration = .seconds(30)) {
+        self.maxStaleness = maxStaleness
+    }
+
+    /// A model for `spec` on (or recently before) `snapshot`.
+    func model(for spec: InteractionSpec, database: GraphDatabase) async throws -> RecommendationModel {
+        let key = spec
+        let snapshot = database.snapshot
+        let (model, task) = entries.withLock { table -> (RecommendationModel?, Task<RecommendationModel, any Error>?) in
+            var entry = table[key] ?? Entry()
+            if let model = entry.model, !isStale(model, snapshot: snapshot) { return (model, nil) }
+            if entry.building == nil {
+                entry.building = Task.detached(priority: .utility) { [self] in
+                    defer { finishBuild(key) }
+                    let current = database.snapshot
+                    let built = try RecommendationModel(snapshot: current, spec: spec, builtAtMs: Int64(Date().timeIntervalSince1970 * 1000))
+                    entries.withLock { $0[key, default: Entry()].model = built }
+                    return built
+                }
+                table[key] = entry
+            }
+            return (entry.model, entry.building)
+        }
+        if let model { return model }  // stale but usable: the rebuild runs in the background
+        guard let task else { throw GraphError(.internal, "recommendation model: no model and no build in progress") }
+        return try await task.value
+    }
+
+    private func finishBuild(_ key: Key) {
+        entries.withLock { $0[key]?.building = nil }
+    }
+
+    private func isStale(_ model: RecommendationModel, snapshot: GraphSnapshot) -> Bool {
+        if model.matrix.compactions != snapshot.compactions { return true }
+        guard model.matrix.version != snapshot.version else { return false }
+        let ageMs = Int64(Date().timeIntervalSince1970 * 1000) - model.builtAtMs
+        return ageMs > Int64(maxStaleness.components.seconds * 1000)
+    }
+
+    /// Every model built so far, for Stats.
+    func inventory() -> [(name: String, model: RecommendationModel)] {
+        entries.withLock { entries in
+            entries.compactMap { key, entry in
+                entry.model.map { model in ("recommend/graph_filter \(model.matrix.label)", model) }
+            }
+        }
+    }
+}
