@@ -109,9 +109,10 @@ public final class GraphdServer: Service, Sendable {
             }
         }
 
-        let database = self.database
+        let database = self.database, models = self.models
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await database.runCompactionLoop() }
+            tasks.addTask { await models.runRefreshLoop(database: database) }
             await withGracefulShutdownHandler {
                 try? await gracefulShutdown()
             } onGracefulShutdown: {

@@ -48,6 +48,21 @@ public final class RecommendationModels: Sendable {
         return try await task.value
     }
 
+    /// Rebuilds, in the background, every model a compaction (or enough
+    /// change) has made stale, so the next request finds a fresh one.
+    func runRefreshLoop(database: GraphDatabase, every interval: Duration = .seconds(1)) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            let snapshot = database.snapshot
+            let stale = entries.withLock { table in
+                table.compactMap { key, entry in
+                    entry.building == nil && entry.model.map { isStale($0, snapshot: snapshot) } == true ? key : nil
+                }
+            }
+            for spec in stale { _ = try? await model(for: spec, database: database) }
+        }
+    }
+
     private func finishBuild(_ key: Key) {
         entries.withLock { $0[key]?.building = nil }
     }

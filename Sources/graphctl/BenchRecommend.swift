@@ -3,6 +3,8 @@ import Foundation
 import GraphAlgorithms
 import GraphCore
 import GraphStore
+import GraphdClient
+import GraphdProto
 import Recommendation
 
 // MARK: bench recommend
@@ -11,12 +13,17 @@ struct BenchRecommend: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recommend", abstract: "Top-k recommendations for every user of a LightGCN training file.",
         discussion: """
-        In this process, through graphd's own store and model code: loads --train \
+        First, in this process, through graphd's own store and scoring code: loads --train \
         ('user item item …' per line) into a fresh temporary SQLite store as 'user' and 'item' \
         nodes joined by 'interacted' edges, compacts, builds the recommendation model, then \
         writes to --predictions one line per user, 'user item item …' with the --k best items \
         first (the user's own training items excluded), in the format \
         ../shared/bench/recsys_eval.py reads. Prints load, model build and per-user latency.
+
+        Then, unless --rpc-queries 0, the same graph over the socket: starts graphd on a \
+        temporary store, imports --train through AddEdges, and times --rpc-queries Recommend \
+        calls for users drawn at random, from each number of concurrent clients in --clients: \
+        p50/p99 latency and throughput.
 
         Example:
           graphctl bench recommend --train train.txt --k 20 --predictions pred.txt
@@ -31,6 +38,12 @@ struct BenchRecommend: AsyncParsableCommand {
     var predictions: String
     @Option(help: "Scorer: \(ScorerKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var scorer: ScorerChoice = .rp3beta
+    @Option(help: "Recommend calls over the Unix socket per concurrency level (0: skip the socket part).")
+    var rpcQueries: Int = 3000
+    @Option(help: "Concurrent clients for the socket part (comma-separated).")
+    var clients: String = "1,2,8"
+    @Option(help: "graphd executable for the socket part (default: the one next to graphctl).")
+    var graphd: String?
     @Option(help: "Scratch directory for the temporary store (default: a new one under /tmp).")
     var scratch: String?
     @Option(help: "Output: text or json.")
@@ -106,20 +119,100 @@ struct BenchRecommend: AsyncParsableCommand {
         let querySeconds = (ContinuousClock.now - queryStart).seconds
         let buildSeconds: Double = model?.buildSeconds ?? 0
         let sorted = latencies.sorted()
-        let json: [String: Any] = [
+        var json: [String: Any] = [
             "users": latencies.count, "interactions": snapshot.edgeCount, "k": k, "scorer": scorer.rawValue,
             "load_seconds": loadSeconds, "model_build_seconds": buildSeconds,
             "query_p50_ms": quantile(sorted: sorted, 0.5), "query_p99_ms": quantile(sorted: sorted, 0.99),
             "queries_per_s_one_thread": Double(latencies.count) / querySeconds, "predictions": predictions,
         ]
+        var rpcLines: [String] = []
+        if rpcQueries > 0 {
+            let rpc = try await socketBenchmark(file: file, directory: directory)
+            json["rpc"] = rpc.map { ["clients": $0.clients, "p50_ms": $0.p50, "p99_ms": $0.p99, "calls_per_s": $0.rate] as [String: Any] }
+            rpcLines = rpc.map { String(format: "Recommend over the Unix socket, %d client(s): p50 %.3f ms, p99 %.3f ms, %.0f calls/s", $0.clients, $0.p50, $0.p99, $0.rate) }
+        }
         switch format {
         case .json: printJSON(json)
         case .text:
             print(String(format: "%d users, %d interactions; scorer %@, k = %d", latencies.count, snapshot.edgeCount, scorer.rawValue, k))
+            for line in rpcLines { print(line) }
             print(String(format: "load %.1f s, model build %.2f s; per user p50 %.3f ms, p99 %.3f ms (one thread)",
                          loadSeconds, buildSeconds, quantile(sorted: sorted, 0.5), quantile(sorted: sorted, 0.99)))
             print("predictions: \(predictions)")
         }
+    }
+}
+
+extension BenchRecommend {
+    /// Recommend over a real graphd: latency and throughput per concurrency level.
+    private func socketBenchmark(file: LightGCNFile, directory: String) async throws -> [(clients: Int, p50: Double, p99: Double, rate: Double)] {
+        let levels = clients.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 > 0 }
+        let store = directory + "/recommend-rpc.sqlite"
+        for suffix in ["", "-wal", "-shm"] { unlink(store + suffix) }
+        defer { for suffix in ["", "-wal", "-shm"] { unlink(store + suffix) } }
+        let options = try BenchOptions.parse(graphd.map { ["--graphd", $0] } ?? [])
+        let daemon = try BenchDaemon(graphd: options.graphdPath, socket: directory + "/recommend.sock", store: store,
+                                     arguments: ["--sync", "normal"])
+        defer { daemon.stop() }
+        try await daemon.waitUntilServing()
+        let loader = try await GraphClient.connect(to: .unix(path: daemon.socket), defaultTimeout: .seconds(120))
+        var request = Graphd_V1_AddEdgesRequest()
+        for (user, items) in file.rows {
+            for item in items {
+                var edge = Graphd_V1_Edge()
+                edge.type = "interacted"
+                edge.source = Graphd_V1_NodeRef(type: "user", key: String(user))
+                edge.target = Graphd_V1_NodeRef(type: "item", key: String(item))
+                request.edges.append(edge)
+                if request.edges.count == 10_000 {
+                    _ = try await loader.addEdges(request)
+                    request.edges.removeAll(keepingCapacity: true)
+                }
+            }
+        }
+        if !request.edges.isEmpty { _ = try await loader.addEdges(request) }
+        _ = try await loader.compact()
+        await loader.close()
+        let users = file.rows.map(\.user)
+        let socketPath = daemon.socket
+        let k = UInt32(self.k), scorerValue: Graphd_V1_Scorer = switch scorer {
+        case .rp3beta: .rp3Beta
+        case .graph_filter: .graphFilter
+        case .ppr: .ppr
+        }
+        var results: [(clients: Int, p50: Double, p99: Double, rate: Double)] = []
+        for level in levels {
+            let perClient = max(1, rpcQueries / level)
+            let start = ContinuousClock.now
+            let samples = try await withThrowingTaskGroup(of: [Double].self) { group in
+                for worker in 0..<level {
+                    group.addTask {
+                        let client = try await GraphClient.connect(to: .unix(path: socketPath), defaultTimeout: .seconds(60))
+                        var random = SplitMix(seed: UInt64(worker + 1) * 7919)
+                        var latencies: [Double] = []
+                        for _ in 0..<perClient {
+                            var call = Graphd_V1_RecommendRequest()
+                            call.user = Graphd_V1_NodeRef(type: "user", key: String(users[Int(random.next() % UInt64(users.count))]))
+                            call.k = k
+                            call.scorer = scorerValue
+                            let t0 = ContinuousClock.now
+                            _ = try await client.recommend(call)
+                            latencies.append((ContinuousClock.now - t0).seconds * 1000)
+                        }
+                        await client.close()
+                        return latencies
+                    }
+                }
+                var all: [Double] = []
+                for try await part in group { all += part }
+                return all
+            }
+            let elapsed = (ContinuousClock.now - start).seconds
+            let sorted = samples.sorted()
+            results.append((level, quantile(sorted: sorted, 0.5), quantile(sorted: sorted, 0.99), Double(samples.count) / elapsed))
+            log(String(format: "%d client(s): p50 %.3f ms, p99 %.3f ms, %.0f calls/s", level, results.last!.p50, results.last!.p99, results.last!.rate))
+        }
+        return results
     }
 }
 
