@@ -114,6 +114,7 @@ let package = Package(
         .testTarget(name: "GraphCoreTests", dependencies: ["GraphCore", "CBLAS"]),
         .testTarget(name: "MessagePassingTests", dependencies: ["MessagePassing"]),
         .testTarget(name: "GraphAlgorithmsTests", dependencies: ["GraphAlgorithms", "GraphCore"]),
+        .testTarget(name: "RecommendationTests", dependencies: ["Recommendation", "GraphAlgorithms", "GraphCore"]),
         .testTarget(name: "GraphStoreTests", dependencies: ["GraphStore", "GraphCore"]),
         .testTarget(
             name: "TTRPCTests",
