@@ -112,7 +112,7 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "GraphCoreTests", dependencies: ["GraphCore", "CBLAS"]),
-        .testTarget(name: "MessagePassingTests", dependencies: ["MessagePassing"]),
+        .testTarget(name: "MessagePassingTests", dependencies: ["MessagePassing", "GraphCore"]),
         .testTarget(name: "GraphAlgorithmsTests", dependencies: ["GraphAlgorithms", "GraphCore"]),
         .testTarget(name: "RecommendationTests", dependencies: ["Recommendation", "GraphAlgorithms", "GraphCore"]),
         .testTarget(name: "GraphStoreTests", dependencies: ["GraphStore", "GraphCore"]),

@@ -42,12 +42,7 @@ struct BenchRecommend: AsyncParsableCommand {
     var rpcQueries: Int = 3000
     @Option(help: "Concurrent clients for the socket part (comma-separated).")
     var clients: String = "1,2,8"
-    @Option(help: "graphd executable for the socket part (default: the one next to graphctl).")
-    var graphd: String?
-    @Option(help: "Scratch directory for the temporary store (default: a new one under /tmp).")
-    var scratch: String?
-    @Option(help: "Output: text or json.")
-    var format: OutputFormat = .text
+    @OptionGroup var options: BenchOptions
 
     func validate() throws {
         guard k > 0, k <= RecommendationQuery.maxK else { throw ValidationError("--k must be in 1…\(RecommendationQuery.maxK)") }
@@ -55,8 +50,7 @@ struct BenchRecommend: AsyncParsableCommand {
 
     func run() async throws {
         let file = try await LightGCNFile.read(train)
-        let directory = scratch ?? "/tmp/graphd-bench-recommend-\(getpid())"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try options.makeScratch()
         let store = directory + "/recommend.sqlite"
         for suffix in ["", "-wal", "-shm"] { unlink(store + suffix) }
         defer { for suffix in ["", "-wal", "-shm"] { unlink(store + suffix) } }
@@ -136,7 +130,7 @@ struct BenchRecommend: AsyncParsableCommand {
             json["rpc"] = rpc.map { ["clients": $0.clients, "p50_ms": $0.p50, "p99_ms": $0.p99, "calls_per_s": $0.rate] as [String: Any] }
             rpcLines = rpc.map { String(format: "Recommend over the Unix socket, %d client(s): p50 %.3f ms, p99 %.3f ms, %.0f calls/s", $0.clients, $0.p50, $0.p99, $0.rate) }
         }
-        switch format {
+        switch options.format {
         case .json: printJSON(json)
         case .text:
             print(String(format: "%d users, %d interactions; scorer %@, k = %d", latencies.count, snapshot.edgeCount, scorer.rawValue, k))
@@ -155,7 +149,6 @@ extension BenchRecommend {
         let store = directory + "/recommend-rpc.sqlite"
         for suffix in ["", "-wal", "-shm"] { unlink(store + suffix) }
         defer { for suffix in ["", "-wal", "-shm"] { unlink(store + suffix) } }
-        let options = try BenchOptions.parse(graphd.map { ["--graphd", $0] } ?? [])
         let daemon = try BenchDaemon(graphd: options.graphdPath, socket: directory + "/recommend.sock", store: store,
                                      arguments: ["--sync", "normal"])
         defer { daemon.stop() }

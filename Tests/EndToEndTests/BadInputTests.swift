@@ -10,18 +10,6 @@ import Testing
     static let methods = ["Health", "Stats", "DefineTypes", "ListTypes", "AddNodes", "AddEdges", "RemoveNodes",
                           "RemoveEdges", "GetNode", "Neighbors", "ListNodes", "ListEdges", "Compact"]
 
-    private func expectCode(_ expected: RPCStatusCode, _ what: String, _ body: () async throws -> Void) async {
-        do {
-            try await body()
-            Issue.record("\(what): succeeded, expected \(expected)")
-        } catch let error as RPCError {
-            #expect(error.code == expected, "\(what): \(error)")
-            #expect(!error.message.isEmpty, "\(what): empty message")
-        } catch {
-            Issue.record("\(what): unexpected error \(error)")
-        }
-    }
-
     @Test func everyMethodSurvivesBadRequests() async throws {
         let scratch = Scratch()
         let daemon = try Daemon(socket: scratch.path("b.sock"), store: scratch.path("b.sqlite"))

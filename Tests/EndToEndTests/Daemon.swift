@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import GraphdClient
 import GraphdProto
 #if canImport(Glibc)
@@ -202,4 +203,17 @@ func makeEdge(_ type: String = "interacted", _ source: (String, String) = ("user
     edge.target = Graphd_V1_NodeRef(type: target.0, key: target.1)
     if let weight { edge.weight = weight }
     return edge
+}
+
+/// Expects `body` to fail with `expected` and a message that says something.
+func expectCode(_ expected: RPCStatusCode, _ what: String, _ body: () async throws -> Void) async {
+    do {
+        try await body()
+        Issue.record("\(what): succeeded, expected \(expected)")
+    } catch let error as RPCError {
+        #expect(error.code == expected, "\(what): \(error)")
+        #expect(!error.message.isEmpty, "\(what): empty message")
+    } catch {
+        Issue.record("\(what): unexpected error \(error)")
+    }
 }

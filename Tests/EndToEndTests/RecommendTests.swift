@@ -130,17 +130,6 @@ import Testing
         try await daemon.waitUntilServing()
         let client = try await daemon.client()
         try await load(client)
-        func expectCode(_ expected: RPCStatusCode, _ what: String, _ body: () async throws -> Void) async {
-            do {
-                try await body()
-                Issue.record("\(what): succeeded, expected \(expected)")
-            } catch let error as RPCError {
-                #expect(error.code == expected, "\(what): \(error)")
-                #expect(!error.message.isEmpty)
-            } catch {
-                Issue.record("\(what): \(error)")
-            }
-        }
         await expectCode(.notFound, "unknown user") { _ = try await recommend(client, "nobody") }
         await expectCode(.invalidArgument, "k = 0") { _ = try await recommend(client, "u1", k: 0) }
         await expectCode(.invalidArgument, "k too large") { _ = try await recommend(client, "u1", k: 1001) }

@@ -2,19 +2,6 @@ import Testing
 import GraphCore
 @testable import GraphAlgorithms
 
-/// A deterministic pseudo-random stream (SplitMix64).
-private struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
-
 private func interaction(_ user: Int, _ item: Int, weight: Double = 1) -> EdgeInput {
     EdgeInput(type: "interacted", source: NodeRefInput(type: "user", key: "u\(user)"),
               target: NodeRefInput(type: "item", key: "i\(item)"), weight: weight, timestampMs: 1, attributes: [])
@@ -28,7 +15,7 @@ private func randomGraph(users: Int = 60, items: Int = 80, interactions: Int = 6
 
 /// The graph and the igraph topology that holds its base (needed to compact it again).
 private func randomGraphWithTopology(users: Int = 60, items: Int = 80, interactions: Int = 600, seed: UInt64 = 1) throws -> (state: GraphState, topology: IgraphTopology) {
-    var random = SplitMix(state: seed)
+    var random = SplitMix(seed: seed)
     var state = GraphState()
     _ = try state.apply(state.planDefineTypes(nodeTypes: [], edgeTypes: [EdgeTypeInput(name: "follows", directed: true, sourceType: "user", targetType: "user")]))
     var batch: [EdgeInput] = []

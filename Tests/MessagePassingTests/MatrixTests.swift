@@ -1,26 +1,13 @@
+import GraphCore
 import Testing
 @testable import MessagePassing
 
-/// A deterministic pseudo-random stream (SplitMix64) so failures reproduce.
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func float() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
-
 private func randomSparse(rows: Int, columns: Int, entries: Int, seed: UInt64) throws -> (SparseMatrix, [[Float]]) {
-    var random = SplitMix(state: seed)
+    var random = SplitMix(seed: seed)
     var dense = [[Float]](repeating: [Float](repeating: 0, count: columns), count: rows)
     var r: [Int32] = [], c: [Int32] = [], v: [Float] = []
     for _ in 0..<entries {
-        let i = random.below(rows), j = random.below(columns), x = random.float()
+        let i = random.below(rows), j = random.below(columns), x = random.signedUnit()
         r.append(Int32(i)); c.append(Int32(j)); v.append(x)
         dense[i][j] += x  // duplicates sum
     }
@@ -28,9 +15,9 @@ private func randomSparse(rows: Int, columns: Int, entries: Int, seed: UInt64) t
 }
 
 private func randomDense(rows: Int, columns: Int, seed: UInt64) -> DenseMatrix {
-    var random = SplitMix(state: seed)
+    var random = SplitMix(seed: seed)
     var m = DenseMatrix(zeros: rows, columns)
-    for i in m.values.indices { m.values[i] = random.float() }
+    for i in m.values.indices { m.values[i] = random.signedUnit() }
     return m
 }
 
@@ -60,8 +47,8 @@ private func randomDense(rows: Int, columns: Int, seed: UInt64) -> DenseMatrix {
     let (sparse, dense) = try randomSparse(rows: 50, columns: 70, entries: 400, seed: 11)
     let t = sparse.transposed()
     #expect(t.rowCount == 70 && t.columnCount == 50)
-    var random = SplitMix(state: 3)
-    let v = (0..<50).map { _ in random.float() }
+    var random = SplitMix(seed: 3)
+    let v = (0..<50).map { _ in random.signedUnit() }
     let viaTranspose = try t.multiply(vector: v)
     var viaRows = [Float](repeating: 0, count: 70)
     sparse.accumulateRows(Array(0..<50), scales: v, into: &viaRows)
