@@ -44,6 +44,12 @@ let package = Package(
         // MARK: Graph algorithms: personalized PageRank (forward push, power iteration)
         .target(name: "GraphAlgorithms", dependencies: ["GraphCore"]),
 
+        // MARK: Text embeddings: hashed n-grams and a native all-MiniLM-L6-v2 on OpenBLAS
+        .target(
+            name: "TextEmbedding",
+            dependencies: ["CBLAS", .product(name: "RealModule", package: "swift-numerics")]
+        ),
+
         // MARK: Recommendation: interaction matrices and item scorers (RP3β, graph filter)
         .target(
             name: "Recommendation",
@@ -114,6 +120,7 @@ let package = Package(
         .testTarget(name: "GraphCoreTests", dependencies: ["GraphCore", "CBLAS"]),
         .testTarget(name: "MessagePassingTests", dependencies: ["MessagePassing", "GraphCore"]),
         .testTarget(name: "GraphAlgorithmsTests", dependencies: ["GraphAlgorithms", "GraphCore"]),
+        .testTarget(name: "TextEmbeddingTests", dependencies: ["TextEmbedding"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RecommendationTests", dependencies: ["Recommendation", "GraphAlgorithms", "GraphCore"]),
         .testTarget(name: "GraphStoreTests", dependencies: ["GraphStore", "GraphCore"]),
         .testTarget(

@@ -1,6 +1,22 @@
 #ifndef GRAPHD_CIGRAPH_SHIM_H
 #define GRAPHD_CIGRAPH_SHIM_H
 
+/* igraph.h defines _GNU_SOURCE before it includes the C library, which would
+   give this module its own, different fd_set (and friends) from Swift's Glibc
+   module, and a clean build then fails with "fds_bits ... is not present in
+   definition of fd_set". Include the C library first, as Swift's Glibc sees
+   it; igraph's own includes are then no-ops. */
+#include <sys/types.h>
+#include <sys/select.h>
+#include <sys/time.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <limits.h>
+#include <math.h>
+#include <stdbool.h>
 #include <igraph.h>
 
 /* The C attribute handler, needed to read vertex names from GraphML. */

