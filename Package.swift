@@ -78,7 +78,7 @@ let package = Package(
         .target(
             name: "GraphdServer",
             dependencies: [
-                "GraphCore", "GraphStore", "GraphAlgorithms", "Recommendation", "GraphdProto", "TTRPC",
+                "GraphCore", "GraphStore", "GraphAlgorithms", "Recommendation", "TextEmbedding", "GraphdProto", "TTRPC",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -101,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "graphd",
             dependencies: [
-                "GraphdServer",
+                "GraphdServer", "TextEmbedding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -109,7 +109,7 @@ let package = Package(
         .executableTarget(
             name: "graphctl",
             dependencies: [
-                "GraphdClient", "GraphCore", "GraphStore", "GraphAlgorithms", "Recommendation", "TTRPC", "GraphdProto",
+                "GraphdClient", "GraphCore", "GraphStore", "GraphAlgorithms", "Recommendation", "TextEmbedding", "TTRPC", "GraphdProto", "CBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -90,6 +90,10 @@ public struct GraphClient: Sendable {
         try await call("Compact", Graphd_V1_CompactRequest(), timeout: timeout)
     }
 
+    public func embed(_ request: Graphd_V1_EmbedRequest, timeout: Duration? = nil) async throws -> Graphd_V1_EmbedResponse {
+        try await call("Embed", request, timeout: timeout)
+    }
+
     // MARK: graphd.v1.Recommend
 
     public func recommend(_ request: Graphd_V1_RecommendRequest, timeout: Duration? = nil) async throws -> Graphd_V1_RecommendResponse {

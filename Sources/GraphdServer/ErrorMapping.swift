@@ -1,6 +1,7 @@
 import GraphCore
 import GraphStore
 import TTRPC
+import TextEmbedding
 
 // Each library's typed error gets its RPC status here, at the boundary.
 
@@ -41,4 +42,14 @@ extension SQLiteError: RPCStatusConvertible {
 
 extension IgraphError: RPCStatusConvertible {
     public var rpcError: RPCError { RPCError(.internal, description) }
+}
+
+extension EmbeddingError: RPCStatusConvertible {
+    public var rpcError: RPCError {
+        switch kind {
+        case .invalidArgument: RPCError(.invalidArgument, description)
+        case .modelUnavailable: RPCError(.failedPrecondition, description)
+        case .invalidModel: RPCError(.internal, description)
+        }
+    }
 }

@@ -3,6 +3,7 @@ import GraphCore
 import GraphStore
 import GraphdProto
 import TTRPC
+import TextEmbedding
 
 /// Request limits of the graph service.
 public struct GraphServiceLimits: Sendable {
@@ -11,6 +12,19 @@ public struct GraphServiceLimits: Sendable {
     /// Largest page of a listing.
     public var maxPageSize = 10_000
     public var defaultPageSize = 100
+    /// Most texts in one Embed request, and the longest text.
+    public var maxEmbedTexts = 1024
+    public var maxEmbedTextBytes = 65_536
+
+    public init() {}
+}
+
+/// How graphd embeds text: the Embed RPC's default provider, and the provider
+/// that gives nodes added with text and no vector one (nil: none).
+public struct EmbeddingConfiguration: Sendable {
+    public var defaultProvider: EmbeddingProvider = .hashed
+    public var nodeTextProvider: EmbeddingProvider? = .hashed
+    public var registry = EmbedderRegistry()
 
     public init() {}
 }
@@ -21,12 +35,15 @@ public struct GraphService: Sendable {
     public let limits: GraphServiceLimits
     /// Models whose freshness Stats reports.
     let models: RecommendationModels?
+    public let embedding: EmbeddingConfiguration
     let startedAt = ContinuousClock.now
 
-    public init(database: GraphDatabase, limits: GraphServiceLimits = GraphServiceLimits(), models: RecommendationModels? = nil) {
+    public init(database: GraphDatabase, limits: GraphServiceLimits = GraphServiceLimits(), models: RecommendationModels? = nil,
+                embedding: EmbeddingConfiguration = EmbeddingConfiguration()) {
         self.database = database
         self.limits = limits
         self.models = models
+        self.embedding = embedding
     }
 
     public func register(into dispatcher: inout TTRPCDispatcher) {
@@ -67,6 +84,9 @@ public struct GraphService: Sendable {
         dispatcher.registerInline(service: service, method: "ListEdges") { (request: Graphd_V1_ListEdgesRequest, _) in
             try listEdges(request)
         }
+        dispatcher.register(service: service, method: "Embed") { (request: Graphd_V1_EmbedRequest, _) in
+            try embed(request)
+        }
         dispatcher.register(service: service, method: "Compact") { (_: Graphd_V1_CompactRequest, _) in
             let result = try await database.compact()
             var response = Graphd_V1_CompactResponse()
@@ -101,6 +121,7 @@ public struct GraphService: Sendable {
             try requireRef(type: node.type, key: node.key, field: "nodes[\(i)]")
             inputs.append(NodeInput(type: node.type, key: node.key, text: node.hasText ? node.text : nil, features: node.features))
         }
+        try embedNodeTexts(&inputs)
         let plan = try await database.addNodes(inputs)
         var response = Graphd_V1_AddNodesResponse()
         response.created = UInt32(plan.created)
@@ -309,6 +330,51 @@ public struct GraphService: Sendable {
             response.models.append(status)
         }
         return response
+    }
+
+    // MARK: Embeddings
+
+    func embed(_ request: Graphd_V1_EmbedRequest) throws -> Graphd_V1_EmbedResponse {
+        guard request.texts.count <= limits.maxEmbedTexts else {
+            throw RPCError(.resourceExhausted, "\(request.texts.count) texts in one Embed request; the limit is \(limits.maxEmbedTexts)")
+        }
+        for (i, text) in request.texts.enumerated() where text.utf8.count > limits.maxEmbedTextBytes {
+            throw RPCError(.invalidArgument, "texts[\(i)] is \(text.utf8.count) bytes; the limit is \(limits.maxEmbedTextBytes)")
+        }
+        let provider: EmbeddingProvider = switch request.provider {
+        case .unspecified: embedding.defaultProvider
+        case .hashed: .hashed
+        case .minilm: .minilm
+        case .UNRECOGNIZED(let value): throw RPCError(.invalidArgument, "unknown embedding provider \(value)")
+        }
+        let embedder = try embedding.registry.embedder(provider)
+        var response = Graphd_V1_EmbedResponse()
+        response.dimension = UInt32(embedder.dimension)
+        response.provider = embedder.name
+        response.vectors = try embedder.embed(request.texts).map { values in
+            var vector = Graphd_V1_Vector()
+            vector.values = values
+            return vector
+        }
+        return response
+    }
+
+    /// Gives nodes that come with text and no vector one from the configured
+    /// provider, when their type's dimension is not fixed yet or matches it.
+    private func embedNodeTexts(_ inputs: inout [NodeInput]) throws {
+        guard let provider = embedding.nodeTextProvider else { return }
+        let schema = database.snapshot.schema
+        var wanting: [Int] = []
+        var dimension: Int? = nil
+        for (i, input) in inputs.enumerated() where input.features.isEmpty {
+            guard let text = input.text, !text.isEmpty, let type = schema.nodeTypeID(input.type) else { continue }
+            let fixed = schema.nodeType(type).featureDimension
+            if dimension == nil { dimension = try embedding.registry.embedder(provider).dimension }
+            if fixed == 0 || fixed == dimension { wanting.append(i) }
+        }
+        guard !wanting.isEmpty else { return }
+        let vectors = try embedding.registry.embedder(provider).embed(wanting.map { inputs[$0].text ?? "" })
+        for (position, i) in wanting.enumerated() { inputs[i].features = vectors[position] }
     }
 
     // MARK: Helpers

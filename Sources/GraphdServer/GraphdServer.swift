@@ -23,6 +23,7 @@ public struct GraphdConfiguration: Sendable {
     public var compaction = CompactionPolicy()
     public var connectionLimits = TTRPCServerLimits()
     public var serviceLimits = GraphServiceLimits()
+    public var embedding = EmbeddingConfiguration()
 
     public init(storePath: String) {
         self.storePath = storePath
@@ -57,7 +58,7 @@ public final class GraphdServer: Service, Sendable {
 
     public func makeDispatcher() -> TTRPCDispatcher {
         var dispatcher = TTRPCDispatcher()
-        GraphService(database: database, limits: configuration.serviceLimits, models: models).register(into: &dispatcher)
+        GraphService(database: database, limits: configuration.serviceLimits, models: models, embedding: configuration.embedding).register(into: &dispatcher)
         RecommendService(database: database, models: models).register(into: &dispatcher)
         return dispatcher
     }

@@ -29,6 +29,6 @@ struct Graphctl: AsyncParsableCommand {
         subcommands: [
             GraphCommand.self, NodeCommand.self, EdgeCommand.self, NeighborsCommand.self,
             ImportCommand.self, ExportCommand.self, CompactCommand.self, HealthCommand.self,
-            RecommendCommand.self, PPRCommand.self, BenchCommand.self,
+            RecommendCommand.self, PPRCommand.self, EmbedCommand.self, BenchCommand.self,
         ])
 }

