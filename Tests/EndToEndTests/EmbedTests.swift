@@ -79,6 +79,11 @@ import Testing
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         #expect(object["dimension"] as? Int == 384)
         #expect((object["vectors"] as? [[Double]])?.count == 2)
+        // No daemon at the socket: graphctl embeds in its own process, the same vectors.
+        let offline = try run(Products.graphctl, ["embed", "--socket", scratch.path("none.sock"), "--format", "json", "first text", "second"])
+        #expect(offline.status == 0, "\(offline.stderr)")
+        let offlineObject = try #require(try JSONSerialization.jsonObject(with: Data(offline.stdout.utf8)) as? [String: Any])
+        #expect((offlineObject["vectors"] as? [[Double]]) == (object["vectors"] as? [[Double]]))
         if Self.minilmInstalled {
             let local = try run(Products.graphctl, ["embed", "--local", "--provider", "minilm", "--format", "json", "Hello world"])
             #expect(local.status == 0, "\(local.stderr)")
