@@ -142,7 +142,8 @@ public final class MiniLMEncoder: TextEmbedder, @unchecked Sendable {
         let count = values.count
         values.withUnsafeMutableBufferPointer { buffer in
             let base = UnsafeMutableSendablePointer(buffer.baseAddress!)
-            let blocks = count >= 65_536 ? ProcessInfo.processInfo.activeProcessorCount : 1
+            // As many workers as OpenBLAS is allowed threads, so "1 thread" means one.
+            let blocks = count >= 65_536 ? max(1, Int(openblas_get_num_threads())) : 1
             DispatchQueue.concurrentPerform(iterations: blocks) { block in
                 let start = count * block / blocks, end = count * (block + 1) / blocks
                 for i in start..<end {
