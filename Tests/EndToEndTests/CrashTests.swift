@@ -57,8 +57,13 @@ private final class Progress: Sendable {
                 }
             }
         }
-        // Kill at a different moment each round.
-        try await Task.sleep(for: .milliseconds(300 + 250 * round))
+        // Once writes are flowing (a loaded CI machine may take a while),
+        // kill at a different moment each round.
+        let flowing = ContinuousClock.now + .seconds(30)
+        while progress.acknowledged.withLock({ $0.isEmpty }) && ContinuousClock.now < flowing {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try await Task.sleep(for: .milliseconds(100 + 250 * round))
         await daemon.kill9()
         writers.cancel()
         await writers.value

@@ -1,0 +1,157 @@
+"""ttrpc framing (containerd PROTOCOL.md) and the blocking client."""
+import socket
+import struct
+import threading
+import time
+
+from google.rpc import status_pb2  # noqa: F401  (registers google.rpc.Status for ttrpc_pb2)
+from graphd.v1 import graph_pb2, recommend_pb2
+from ttrpc import ttrpc_pb2
+
+from .errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable, error_for
+
+_HEADER = struct.Struct(">IIBB")  # data length, stream id, message type, flags
+_REQUEST, _RESPONSE = 1, 2
+MAX_MESSAGE = 4 << 20
+
+GRAPH = "graphd.v1.Graph"
+RECOMMEND = "graphd.v1.Recommend"
+
+
+class GraphdClient:
+    """One connection to graphd, reused for every call; safe to share between
+    threads (calls are serialised on the connection). Reconnects once if the
+    connection broke between calls. `timeout` (seconds) is the default deadline,
+    sent to the server as timeout_nano and enforced on the socket."""
+
+    def __init__(self, address, family=socket.AF_UNIX, timeout=10.0, metadata=None):
+        self._address = address
+        self._family = family
+        self.timeout = timeout
+        self.metadata = dict(metadata or {})
+        self._sock = None
+        self._next_stream = 1
+        self._lock = threading.Lock()
+
+    @classmethod
+    def unix(cls, path="/tmp/graphd.sock", **kwargs):
+        return cls(path, socket.AF_UNIX, **kwargs)
+
+    @classmethod
+    def tcp(cls, host="127.0.0.1", port=7419, **kwargs):
+        return cls((host, port), socket.AF_INET, **kwargs)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        with self._lock:
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
+
+    # ----------------------------------------------------------------- wire
+
+    def _connect(self):
+        sock = socket.socket(self._family, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._address)
+        except OSError as error:
+            sock.close()
+            raise Unavailable(f"cannot connect to graphd at {self._address}: {error}") from None
+        self._sock = sock
+        self._next_stream = 1
+
+    def _recv_exact(self, n, deadline):
+        chunks, remaining = [], n
+        while remaining:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DeadlineExceeded("no answer before the deadline")
+            self._sock.settimeout(left)
+            try:
+                chunk = self._sock.recv(remaining)
+            except socket.timeout:
+                raise DeadlineExceeded("no answer before the deadline") from None
+            if not chunk:
+                raise Unavailable("graphd closed the connection")
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    def call(self, service, method, request, response_type, timeout=None):
+        """Sends `request` to service/method and returns a `response_type`."""
+        timeout = self.timeout if timeout is None else timeout
+        envelope = ttrpc_pb2.Request(service=service, method=method, payload=request.SerializeToString(),
+                                     timeout_nano=int(timeout * 1e9))
+        for key, value in self.metadata.items():
+            envelope.metadata.add(key=key, value=value)
+        data = envelope.SerializeToString()
+        if len(data) > MAX_MESSAGE:
+            raise ResourceExhausted(f"request of {len(data)} bytes exceeds the {MAX_MESSAGE}-byte frame limit")
+        with self._lock:
+            for attempt in (0, 1):
+                fresh = self._sock is None
+                if fresh:
+                    self._connect()
+                stream = self._next_stream
+                self._next_stream += 2
+                try:
+                    self._sock.sendall(_HEADER.pack(len(data), stream, _REQUEST, 0) + data)
+                    deadline = time.monotonic() + timeout
+                    while True:
+                        length, got_stream, kind, _flags = _HEADER.unpack(self._recv_exact(_HEADER.size, deadline))
+                        if length > MAX_MESSAGE:
+                            raise ResourceExhausted(f"response frame of {length} bytes exceeds the limit")
+                        body = self._recv_exact(length, deadline)
+                        if kind == _RESPONSE and got_stream == stream:
+                            break  # anything else is a stale answer or an unknown type: skip it
+                except (Unavailable, DeadlineExceeded, OSError) as error:
+                    self._sock.close()
+                    self._sock = None
+                    # A connection that broke while idle gets one retry; a deadline does not.
+                    if attempt == 0 and not fresh and isinstance(error, (Unavailable, BrokenPipeError, ConnectionResetError)):
+                        continue
+                    if isinstance(error, OSError):
+                        raise Unavailable(f"connection to graphd failed: {error}") from None
+                    raise
+                break
+        response = ttrpc_pb2.Response()
+        response.ParseFromString(body)
+        if response.status.code != 0:
+            raise error_for(response.status.code, response.status.message)
+        result = response_type()
+        try:
+            result.ParseFromString(response.payload)
+        except Exception as error:  # noqa: BLE001 - protobuf raises DecodeError
+            raise InvalidArgument(f"malformed {response_type.__name__}: {error}") from None
+        return result
+
+    # ------------------------------------------------------ graphd.v1.Graph
+
+    def health(self, **kw): return self.call(GRAPH, "Health", graph_pb2.HealthRequest(), graph_pb2.HealthResponse, **kw)
+    def stats(self, **kw): return self.call(GRAPH, "Stats", graph_pb2.StatsRequest(), graph_pb2.StatsResponse, **kw)
+    def define_types(self, request, **kw): return self.call(GRAPH, "DefineTypes", request, graph_pb2.DefineTypesResponse, **kw)
+    def list_types(self, **kw): return self.call(GRAPH, "ListTypes", graph_pb2.ListTypesRequest(), graph_pb2.ListTypesResponse, **kw)
+    def add_nodes(self, request, **kw): return self.call(GRAPH, "AddNodes", request, graph_pb2.AddNodesResponse, **kw)
+    def add_edges(self, request, **kw): return self.call(GRAPH, "AddEdges", request, graph_pb2.AddEdgesResponse, **kw)
+    def remove_nodes(self, request, **kw): return self.call(GRAPH, "RemoveNodes", request, graph_pb2.RemoveNodesResponse, **kw)
+    def remove_edges(self, request, **kw): return self.call(GRAPH, "RemoveEdges", request, graph_pb2.RemoveEdgesResponse, **kw)
+    def get_node(self, request, **kw): return self.call(GRAPH, "GetNode", request, graph_pb2.GetNodeResponse, **kw)
+    def neighbors(self, request, **kw): return self.call(GRAPH, "Neighbors", request, graph_pb2.NeighborsResponse, **kw)
+    def list_nodes(self, request, **kw): return self.call(GRAPH, "ListNodes", request, graph_pb2.ListNodesResponse, **kw)
+    def list_edges(self, request, **kw): return self.call(GRAPH, "ListEdges", request, graph_pb2.ListEdgesResponse, **kw)
+    def compact(self, **kw): return self.call(GRAPH, "Compact", graph_pb2.CompactRequest(), graph_pb2.CompactResponse, **kw)
+    def embed(self, request, **kw): return self.call(GRAPH, "Embed", request, graph_pb2.EmbedResponse, **kw)
+
+    # -------------------------------------------------- graphd.v1.Recommend
+
+    def recommend(self, request, **kw):
+        return self.call(RECOMMEND, "Recommend", request, recommend_pb2.RecommendResponse, **kw)
+
+    def personalized_pagerank(self, request, **kw):
+        return self.call(RECOMMEND, "PersonalizedPageRank", request, recommend_pb2.PersonalizedPageRankResponse, **kw)

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Drives a live graphd through graphd_client; exits non-zero on the first failure.
+
+usage: check_live.py SOCKET_PATH      (the Swift end-to-end suite starts graphd and runs this)
+"""
+import os
+import sys
+import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from graphd_client import (  # noqa: E402
+    GraphdClient, InvalidArgument, NotFound, Unavailable, Unimplemented, graph_pb2, recommend_pb2,
+)
+
+
+def edge(user, item):
+    return graph_pb2.Edge(type="interacted", source=graph_pb2.NodeRef(type="user", key=user),
+                          target=graph_pb2.NodeRef(type="item", key=item))
+
+
+def expect_error(cls, fn):
+    try:
+        fn()
+    except cls as error:
+        assert error.message, f"{cls.__name__} without a message"
+        return error
+    raise AssertionError(f"expected {cls.__name__}")
+
+
+def main(path):
+    with GraphdClient.unix(path, timeout=10, metadata={"request-id": "python-check"}) as client:
+        assert client.health().status == graph_pb2.SERVING_STATUS_SERVING
+        request = graph_pb2.AddEdgesRequest(edges=[edge(f"u{u}", f"i{(u * 3 + k) % 40}") for u in range(20) for k in range(5)])
+        assert client.add_edges(request).created == 100
+        stats = client.stats()
+        assert stats.edges == 100 and stats.nodes_by_type["user"] == 20, stats
+        page = client.neighbors(graph_pb2.NeighborsRequest(node=graph_pb2.NodeRef(type="user", key="u1"), limit=10))
+        assert len(page.neighbors) == 5
+        recs = client.recommend(recommend_pb2.RecommendRequest(user=graph_pb2.NodeRef(type="user", key="u1"), k=5, explain=True))
+        own = {n.node.key for n in page.neighbors}
+        assert recs.items and not own & {i.item.key for i in recs.items}
+        ppr = client.personalized_pagerank(recommend_pb2.PersonalizedPageRankRequest(
+            seeds=[recommend_pb2.Seed(node=graph_pb2.NodeRef(type="user", key="u1"))], top_k_by_type={"item": 3}))
+        assert len(ppr.top["item"].nodes) == 3
+        vectors = client.embed(graph_pb2.EmbedRequest(texts=["hello", "world"]))
+        assert vectors.dimension == 384 and len(vectors.vectors) == 2
+        # Typed errors, and the connection keeps working after each.
+        expect_error(NotFound, lambda: client.get_node(graph_pb2.GetNodeRequest(node=graph_pb2.NodeRef(type="user", key="ghost"))))
+        expect_error(InvalidArgument, lambda: client.recommend(recommend_pb2.RecommendRequest(
+            user=graph_pb2.NodeRef(type="user", key="u1"), k=0)))
+        expect_error(Unimplemented, lambda: client.call("graphd.v1.Graph", "Nope", graph_pb2.HealthRequest(), graph_pb2.HealthResponse))
+        # One connection shared by threads.
+        failures = []
+
+        def worker():
+            try:
+                for _ in range(50):
+                    client.stats()
+            except Exception as error:  # noqa: BLE001
+                failures.append(error)
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not failures, failures
+    expect_error(Unavailable, lambda: GraphdClient.unix(path + ".missing").health())
+    print("python client: all checks passed")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
