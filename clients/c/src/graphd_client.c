@@ -1,0 +1,251 @@
+/* graphd C client: ttrpc framing over a stream socket. See graphd_client.h. */
+#define _GNU_SOURCE
+#include "graphd_client.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ttrpc/ttrpc.pb-c.h"
+
+#define MESSAGE_REQUEST 1
+#define MESSAGE_RESPONSE 2
+#define HEADER_SIZE 10
+#define MAX_METADATA 16
+
+struct graphd_client {
+    int fd;
+    uint32_t next_stream;            /* odd, as the protocol requires of clients */
+    char error[512];
+    size_t n_metadata;
+    char *metadata_keys[MAX_METADATA];
+    char *metadata_values[MAX_METADATA];
+};
+
+static _Thread_local char connect_error[512];
+
+const char *graphd_connect_error(void) { return connect_error; }
+
+const char *graphd_last_error(const graphd_client *client) { return client ? client->error : "no client"; }
+
+static int fail(graphd_client *client, int code, const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    vsnprintf(client->error, sizeof client->error, format, args);
+    va_end(args);
+    return code;
+}
+
+static int finish_connect(int fd, graphd_client **out) {
+    graphd_client *client = calloc(1, sizeof *client);
+    if (!client) {
+        close(fd);
+        snprintf(connect_error, sizeof connect_error, "out of memory");
+        return GRAPHD_RESOURCE_EXHAUSTED;
+    }
+    client->fd = fd;
+    client->next_stream = 1;
+    *out = client;
+    return GRAPHD_OK;
+}
+
+int graphd_connect_unix(const char *path, graphd_client **out) {
+    *out = NULL;
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof address.sun_path) {
+        snprintf(connect_error, sizeof connect_error, "socket path is longer than %zu bytes", sizeof address.sun_path - 1);
+        return GRAPHD_INVALID_ARGUMENT;
+    }
+    strcpy(address.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+        snprintf(connect_error, sizeof connect_error, "cannot connect to %s: %s", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return GRAPHD_UNAVAILABLE;
+    }
+    return finish_connect(fd, out);
+}
+
+int graphd_connect_tcp(const char *host, uint16_t port, graphd_client **out) {
+    *out = NULL;
+    char service[8];
+    snprintf(service, sizeof service, "%u", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *found = NULL;
+    int status = getaddrinfo(host, service, &hints, &found);
+    if (status != 0) {
+        snprintf(connect_error, sizeof connect_error, "cannot resolve %s: %s", host, gai_strerror(status));
+        return GRAPHD_UNAVAILABLE;
+    }
+    int fd = -1;
+    for (struct addrinfo *a = found; a; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+        if (fd >= 0) close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(found);
+    if (fd < 0) {
+        snprintf(connect_error, sizeof connect_error, "cannot connect to %s:%u: %s", host, port, strerror(errno));
+        return GRAPHD_UNAVAILABLE;
+    }
+    return finish_connect(fd, out);
+}
+
+int graphd_set_metadata(graphd_client *client, const char *key, const char *value) {
+    if (client->n_metadata == MAX_METADATA) return fail(client, GRAPHD_RESOURCE_EXHAUSTED, "at most %d metadata entries", MAX_METADATA);
+    client->metadata_keys[client->n_metadata] = strdup(key);
+    client->metadata_values[client->n_metadata] = strdup(value);
+    client->n_metadata++;
+    return GRAPHD_OK;
+}
+
+void graphd_close(graphd_client *client) {
+    if (!client) return;
+    close(client->fd);
+    for (size_t i = 0; i < client->n_metadata; i++) {
+        free(client->metadata_keys[i]);
+        free(client->metadata_values[i]);
+    }
+    free(client);
+}
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Writes all of buffer; GRAPHD_OK or GRAPHD_UNAVAILABLE. */
+static int write_all(graphd_client *client, const uint8_t *buffer, size_t length) {
+    while (length > 0) {
+        ssize_t n = send(client->fd, buffer, length, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return fail(client, GRAPHD_UNAVAILABLE, "send failed: %s", strerror(errno));
+        buffer += n;
+        length -= (size_t)n;
+    }
+    return GRAPHD_OK;
+}
+
+/* Reads exactly length bytes before the deadline (ms, monotonic; < 0 = none). */
+static int read_all(graphd_client *client, uint8_t *buffer, size_t length, int64_t deadline) {
+    while (length > 0) {
+        int wait = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - now_ms();
+            if (left <= 0) return fail(client, GRAPHD_DEADLINE_EXCEEDED, "no answer before the deadline");
+            wait = (int)left;
+        }
+        struct pollfd p = {.fd = client->fd, .events = POLLIN};
+        int ready = poll(&p, 1, wait);
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready < 0) return fail(client, GRAPHD_UNAVAILABLE, "poll failed: %s", strerror(errno));
+        if (ready == 0) return fail(client, GRAPHD_DEADLINE_EXCEEDED, "no answer before the deadline");
+        ssize_t n = recv(client->fd, buffer, length, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n == 0) return fail(client, GRAPHD_UNAVAILABLE, "graphd closed the connection");
+        if (n < 0) return fail(client, GRAPHD_UNAVAILABLE, "recv failed: %s", strerror(errno));
+        buffer += n;
+        length -= (size_t)n;
+    }
+    return GRAPHD_OK;
+}
+
+int graphd_call(graphd_client *client, const char *service, const char *method,
+                const ProtobufCMessage *request, const ProtobufCMessageDescriptor *response_type,
+                int timeout_ms, ProtobufCMessage **response) {
+    *response = NULL;
+    client->error[0] = '\0';
+    /* The envelope: service, method, payload, deadline, metadata. */
+    size_t payload_length = protobuf_c_message_get_packed_size(request);
+    if (payload_length > GRAPHD_MAX_MESSAGE) {
+        return fail(client, GRAPHD_RESOURCE_EXHAUSTED, "request of %zu bytes exceeds the %u-byte limit", payload_length, GRAPHD_MAX_MESSAGE);
+    }
+    uint8_t *payload = malloc(payload_length ? payload_length : 1);
+    if (!payload) return fail(client, GRAPHD_RESOURCE_EXHAUSTED, "out of memory");
+    protobuf_c_message_pack(request, payload);
+    Ttrpc__Request envelope = TTRPC__REQUEST__INIT;
+    envelope.service = (char *)service;
+    envelope.method = (char *)method;
+    envelope.payload.data = payload;
+    envelope.payload.len = payload_length;
+    envelope.timeout_nano = timeout_ms > 0 ? (int64_t)timeout_ms * 1000000 : 0;
+    Ttrpc__KeyValue entries[MAX_METADATA], *pointers[MAX_METADATA];
+    for (size_t i = 0; i < client->n_metadata; i++) {
+        ttrpc__key_value__init(&entries[i]);
+        entries[i].key = client->metadata_keys[i];
+        entries[i].value = client->metadata_values[i];
+        pointers[i] = &entries[i];
+    }
+    envelope.n_metadata = client->n_metadata;
+    envelope.metadata = pointers;
+    size_t length = ttrpc__request__get_packed_size(&envelope);
+    if (length > GRAPHD_MAX_MESSAGE) {
+        free(payload);
+        return fail(client, GRAPHD_RESOURCE_EXHAUSTED, "request of %zu bytes exceeds the %u-byte limit", length, GRAPHD_MAX_MESSAGE);
+    }
+    uint8_t *frame = malloc(HEADER_SIZE + length);
+    if (!frame) {
+        free(payload);
+        return fail(client, GRAPHD_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    uint32_t stream = client->next_stream;
+    client->next_stream += 2;
+    uint32_t be_length = htonl((uint32_t)length), be_stream = htonl(stream);
+    memcpy(frame, &be_length, 4);
+    memcpy(frame + 4, &be_stream, 4);
+    frame[8] = MESSAGE_REQUEST;
+    frame[9] = 0;
+    ttrpc__request__pack(&envelope, frame + HEADER_SIZE);
+    free(payload);
+    int status = write_all(client, frame, HEADER_SIZE + length);
+    free(frame);
+    if (status != GRAPHD_OK) return status;
+
+    /* Frames until the response to this stream; anything else is skipped. */
+    int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : -1;
+    for (;;) {
+        uint8_t header[HEADER_SIZE];
+        if ((status = read_all(client, header, HEADER_SIZE, deadline)) != GRAPHD_OK) return status;
+        uint32_t got_length, got_stream;
+        memcpy(&got_length, header, 4);
+        memcpy(&got_stream, header + 4, 4);
+        got_length = ntohl(got_length);
+        got_stream = ntohl(got_stream);
+        if (got_length > GRAPHD_MAX_MESSAGE) {
+            return fail(client, GRAPHD_RESOURCE_EXHAUSTED, "response frame of %u bytes exceeds the limit", got_length);
+        }
+        uint8_t *body = malloc(got_length ? got_length : 1);
+        if (!body) return fail(client, GRAPHD_RESOURCE_EXHAUSTED, "out of memory");
+        if ((status = read_all(client, body, got_length, deadline)) != GRAPHD_OK) {
+            free(body);
+            return status;
+        }
+        if (header[8] != MESSAGE_RESPONSE || got_stream != stream) {
+            free(body);
+            continue;
+        }
+        Ttrpc__Response *envelope_in = ttrpc__response__unpack(NULL, got_length, body);
+        free(body);
+        if (!envelope_in) return fail(client, GRAPHD_INTERNAL, "malformed ttrpc response");
+        int code = envelope_in->status ? envelope_in->status->code : GRAPHD_OK;
+        if (code != GRAPHD_OK) {
+            fail(client, code, "%s", envelope_in->status->message ? envelope_in->status->message : "");
+            ttrpc__response__free_unpacked(envelope_in, NULL);
+            return code;
+        }
+        *response = protobuf_c_message_unpack(response_type, NULL, envelope_in->payload.len, envelope_in->payload.data);
+        ttrpc__response__free_unpacked(envelope_in, NULL);
+        if (!*response) return fail(client, GRAPHD_INTERNAL, "malformed %s payload", response_type->name);
+        return GRAPHD_OK;
+    }
+}
