@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-numerics.git", from: "1.1.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // MARK: C libraries from Debian's -dev packages
@@ -57,7 +59,7 @@ let package = Package(
         ),
 
         // MARK: Storage: SQLite store of record and the single-writer database actor
-        .target(name: "GraphStore", dependencies: ["GraphCore", "CSQLite"]),
+        .target(name: "GraphStore", dependencies: ["GraphCore", "CSQLite", .product(name: "Metrics", package: "swift-metrics")]),
 
         // MARK: Wire: generated protobuf messages, ttrpc framing and dispatch
         .target(
@@ -83,6 +85,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
 
@@ -103,6 +108,8 @@ let package = Package(
             dependencies: [
                 "GraphdServer", "TextEmbedding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

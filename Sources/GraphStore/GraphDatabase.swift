@@ -1,3 +1,4 @@
+import Metrics
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -117,7 +118,10 @@ public actor GraphDatabase {
     /// the actor runs one write at a time and the plan stays valid.
     private func write(_ plan: WritePlan) throws -> WritePlan {
         guard !plan.isEmpty else { return plan }
+        let commitStart = ContinuousClock.now
         try store.commit(plan)
+        let commitTime = ContinuousClock.now - commitStart
+        Self.commitTimer.recordNanoseconds(commitTime.components.seconds * 1_000_000_000 + commitTime.components.attoseconds / 1_000_000_000)
         state.apply(plan)
         publish()
         if oldestUncompactedChange == nil, !plan.insertedEdges.isEmpty || !plan.removedEdges.isEmpty {
@@ -128,6 +132,9 @@ public actor GraphDatabase {
         }
         return plan
     }
+
+    /// Store commit latency (a no-op until the process bootstraps swift-metrics).
+    private static let commitTimer = Timer(label: "graphd_store_commit_seconds")
 
     private var deltaSize: Int { state.snapshot.deltaEdgeCount + state.snapshot.removedSinceCompaction }
 

@@ -24,6 +24,10 @@ public struct GraphdConfiguration: Sendable {
     public var connectionLimits = TTRPCServerLimits()
     public var serviceLimits = GraphServiceLimits()
     public var embedding = EmbeddingConfiguration()
+    /// Metrics (observer of every request) and the HTTP address for /metrics,
+    /// /healthz and /readyz; nil: no metrics listener.
+    public var metrics: GraphdMetrics? = nil
+    public var metricsAddress: (host: String, port: Int)? = nil
 
     public init(storePath: String) {
         self.storePath = storePath
@@ -67,6 +71,7 @@ public final class GraphdServer: Service, Sendable {
         let dispatcher = makeDispatcher()
         let limits = configuration.connectionLimits
         let logger = self.logger
+        let observer = configuration.metrics
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -77,7 +82,7 @@ public final class GraphdServer: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(TTRPCFrameDecoder(maxLength: limits.maxMessageLength)))
                     try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(TTRPCFrameEncoder()))
-                    try channel.pipeline.syncOperations.addHandler(TTRPCServerHandler(dispatcher: dispatcher, limits: limits, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(TTRPCServerHandler(dispatcher: dispatcher, limits: limits, logger: logger, observer: observer))
                 }
             }
 
@@ -107,6 +112,25 @@ public final class GraphdServer: Service, Sendable {
             } catch {
                 try? await unixChannel.close()
                 throw GraphdStartupError("cannot listen on tcp \(tcp.host):\(tcp.port): \(error)")
+            }
+        }
+
+        if let metrics = configuration.metrics, let address = configuration.metricsAddress {
+            let database = self.database, models = self.models
+            let http = ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.pipeline.configureHTTPServerPipeline().flatMap {
+                        channel.pipeline.addHandler(MetricsHTTPHandler(metrics: metrics, database: database, models: models, ready: { true }))
+                    }
+                }
+            do {
+                let channel = try await http.bind(host: address.host, port: address.port).get()
+                listeners.append(channel)
+                logger.info("metrics listening", metadata: ["http": "\(channel.localAddress?.description ?? "\(address.host):\(address.port)")"])
+            } catch {
+                for listener in listeners { try? await listener.close() }
+                throw GraphdStartupError("cannot listen for metrics on \(address.host):\(address.port): \(error)")
             }
         }
 

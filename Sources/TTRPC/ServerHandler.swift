@@ -15,6 +15,14 @@ public struct TTRPCServerLimits: Sendable {
     public init() {}
 }
 
+/// Sees every request a server answers (metrics, logs): called on the
+/// connection's event loop, so it must be quick.
+public protocol TTRPCServerObserver: Sendable {
+    func requestStarted(service: String, method: String)
+    /// `code` is the google.rpc code sent back; `seconds` since the request arrived.
+    func requestFinished(service: String, method: String, code: Int32, seconds: Double)
+}
+
 /// Serves ttrpc requests on one connection.
 ///
 /// Requests run concurrently as tasks; responses go out in completion order,
@@ -28,6 +36,9 @@ public final class TTRPCServerHandler: ChannelInboundHandler {
     private let dispatcher: TTRPCDispatcher
     private let limits: TTRPCServerLimits
     private let logger: Logger
+    private let observer: (any TTRPCServerObserver)?
+    /// Service, method and arrival of every request not answered yet (observer only).
+    private var observed: [UInt32: (service: String, method: String, start: ContinuousClock.Instant)] = [:]
     private var inFlight: [UInt32: InFlightRequest] = [:]
     private var context: ChannelHandlerContext?
 
@@ -45,10 +56,12 @@ public final class TTRPCServerHandler: ChannelInboundHandler {
         var deadlineTimer: Scheduled<Void>?
     }
 
-    public init(dispatcher: TTRPCDispatcher, limits: TTRPCServerLimits = TTRPCServerLimits(), logger: Logger) {
+    public init(dispatcher: TTRPCDispatcher, limits: TTRPCServerLimits = TTRPCServerLimits(), logger: Logger,
+                observer: (any TTRPCServerObserver)? = nil) {
         self.dispatcher = dispatcher
         self.limits = limits
         self.logger = logger
+        self.observer = observer
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -95,6 +108,10 @@ public final class TTRPCServerHandler: ChannelInboundHandler {
         guard streamID % 2 == 1 else {
             respond(streamID: streamID, error: RPCError(.invalidArgument, "StreamID must be odd for client initiated streams"))
             return
+        }
+        if let observer, observed[streamID] == nil {
+            observed[streamID] = (request.service, request.method, .now)
+            observer.requestStarted(service: request.service, method: request.method)
         }
         guard inFlight[streamID] == nil else {
             respond(streamID: streamID, error: RPCError(.invalidArgument, "stream \(streamID) already has a request in flight"))
@@ -172,6 +189,10 @@ public final class TTRPCServerHandler: ChannelInboundHandler {
     }
 
     private func write(streamID: UInt32, response: Ttrpc_Response) {
+        if let observer, let entry = observed.removeValue(forKey: streamID) {
+            observer.requestFinished(service: entry.service, method: entry.method, code: response.status.code,
+                                     seconds: Self.secondsSince(entry.start))
+        }
         guard let context else { return }
         let bytes: [UInt8]
         do {
@@ -191,7 +212,19 @@ public final class TTRPCServerHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(TTRPCFrame(streamID: streamID, type: .response, payload: buffer)), promise: nil)
     }
 
+    private static func secondsSince(_ start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    }
+
     private func cancelAll() {
+        if let observer {
+            for entry in observed.values {
+                observer.requestFinished(service: entry.service, method: entry.method, code: RPCStatusCode.cancelled.rawValue,
+                                         seconds: Self.secondsSince(entry.start))
+            }
+            observed.removeAll()
+        }
         for entry in inFlight.values {
             entry.task?.cancel()
             entry.deadlineTimer?.cancel()

@@ -5,6 +5,8 @@ import GraphdProto
 import GraphdServer
 import TextEmbedding
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import TTRPC
 
@@ -54,6 +56,9 @@ struct Graphd: AsyncParsableCommand {
     @Flag(help: "When MiniLM is asked for but not installed, answer with the hashed embedder instead of failing.")
     var minilmFallback = false
 
+    @Option(help: ArgumentHelp("Serve Prometheus /metrics, /healthz and /readyz over HTTP on HOST:PORT (e.g. 127.0.0.1:9419). Off by default.", valueName: "host:port"))
+    var metrics: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -61,6 +66,7 @@ struct Graphd: AsyncParsableCommand {
         guard StoreSynchronous(rawValue: sync) != nil else { throw ValidationError("--sync must be full or normal") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)' is not a level") }
         if let tcp, TTRPCEndpoint.parseTCP(tcp) == nil { throw ValidationError("--tcp must be HOST:PORT, got '\(tcp)'") }
+        if let metrics, TTRPCEndpoint.parseTCP(metrics) == nil { throw ValidationError("--metrics must be HOST:PORT, got '\(metrics)'") }
         guard compactDeltaEdges > 0 else { throw ValidationError("--compact-delta-edges must be positive") }
         guard compactAfterSeconds > 0, compactAfterSeconds.isFinite else { throw ValidationError("--compact-after-seconds must be positive") }
         guard EmbeddingProvider(rawValue: embedder) != nil else { throw ValidationError("--embedder must be hashed or minilm") }
@@ -83,6 +89,12 @@ struct Graphd: AsyncParsableCommand {
         configuration.compaction = CompactionPolicy(maxDeltaEdges: compactDeltaEdges, maxDeltaAge: .milliseconds(Int64(compactAfterSeconds * 1000)))
         if let tcp, case .tcp(let host, let port)? = TTRPCEndpoint.parseTCP(tcp) {
             configuration.tcp = (host, port)
+        }
+        if let metrics, case .tcp(let host, let port)? = TTRPCEndpoint.parseTCP(metrics) {
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            configuration.metrics = GraphdMetrics(registry: registry)
+            configuration.metricsAddress = (host, port)
         }
         configuration.embedding.defaultProvider = EmbeddingProvider(rawValue: embedder) ?? .hashed
         configuration.embedding.nodeTextProvider = EmbeddingProvider(rawValue: nodeTextEmbedder)
