@@ -18,15 +18,19 @@ public struct GraphClient: Sendable {
     public let connection: TTRPCClient
     /// Applied to every call that does not pass its own.
     public var defaultTimeout: Duration?
+    /// Sent with every call (e.g. `authorization: Bearer …` for a TCP listener, `request-id`).
+    public var metadata: [(String, String)]
 
-    public init(connection: TTRPCClient, defaultTimeout: Duration? = nil) {
+    public init(connection: TTRPCClient, defaultTimeout: Duration? = nil, metadata: [(String, String)] = []) {
         self.connection = connection
         self.defaultTimeout = defaultTimeout
+        self.metadata = metadata
     }
 
     public static func connect(to endpoint: TTRPCEndpoint, group: (any EventLoopGroup)? = nil,
-                               defaultTimeout: Duration? = nil) async throws -> GraphClient {
-        GraphClient(connection: try await TTRPCClient.connect(to: endpoint, group: group), defaultTimeout: defaultTimeout)
+                               defaultTimeout: Duration? = nil, bearerToken: String? = nil) async throws -> GraphClient {
+        GraphClient(connection: try await TTRPCClient.connect(to: endpoint, group: group), defaultTimeout: defaultTimeout,
+                    metadata: bearerToken.map { [("authorization", "Bearer \($0)")] } ?? [])
     }
 
     public func close() async { await connection.close() }
@@ -35,7 +39,7 @@ public struct GraphClient: Sendable {
         _ method: String, _ request: Request, service: String = GraphdServiceName.graph, timeout: Duration?
     ) async throws -> Response {
         try await connection.call(service: service, method: method, request,
-                                  as: Response.self, timeout: timeout ?? defaultTimeout)
+                                  as: Response.self, timeout: timeout ?? defaultTimeout, metadata: metadata)
     }
 
     public func health(timeout: Duration? = nil) async throws -> Graphd_V1_HealthResponse {

@@ -28,6 +28,10 @@ public struct GraphdConfiguration: Sendable {
     /// /healthz and /readyz; nil: no metrics listener.
     public var metrics: GraphdMetrics? = nil
     public var metricsAddress: (host: String, port: Int)? = nil
+    /// Bearer token every request on the TCP listener must carry (nil: none required).
+    public var tcpToken: [UInt8]? = nil
+    /// Unix-socket peers allowed by uid (SO_PEERCRED); nil: any (the socket is 0600).
+    public var allowedPeerUIDs: Set<UInt32>? = nil
 
     public init(storePath: String) {
         self.storePath = storePath
@@ -72,6 +76,7 @@ public final class GraphdServer: Service, Sendable {
         let limits = configuration.connectionLimits
         let logger = self.logger
         let observer = configuration.metrics
+        let tcpToken = configuration.tcpToken, allowedUIDs = configuration.allowedPeerUIDs
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -79,10 +84,11 @@ public final class GraphdServer: Service, Sendable {
             // read would only return EAGAIN (a wasted syscall per request).
             .childChannelOption(.maxMessagesPerRead, value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                Self.admission(for: channel, tcpToken: tcpToken, allowedUIDs: allowedUIDs, logger: logger).flatMapThrowing { admission in
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(TTRPCFrameDecoder(maxLength: limits.maxMessageLength)))
                     try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(TTRPCFrameEncoder()))
-                    try channel.pipeline.syncOperations.addHandler(TTRPCServerHandler(dispatcher: dispatcher, limits: limits, logger: logger, observer: observer))
+                    try channel.pipeline.syncOperations.addHandler(TTRPCServerHandler(
+                        dispatcher: dispatcher, limits: limits, logger: logger, observer: observer, admission: admission))
                 }
             }
 
@@ -148,6 +154,33 @@ public final class GraphdServer: Service, Sendable {
         for listener in listeners { try? await listener.close() }
         unlink(socketPath)
         logger.info("stopped")
+    }
+
+    /// Linux's `struct ucred` (hidden from Swift's Glibc module behind _GNU_SOURCE).
+    struct PeerCredentials: Sendable {
+        var pid: Int32 = 0
+        var uid: UInt32 = 0
+        var gid: UInt32 = 0
+    }
+
+    /// TCP connections need the token; Unix peers must have an allowed uid.
+    private static func admission(for channel: any Channel, tcpToken: [UInt8]?, allowedUIDs: Set<UInt32>?,
+                                  logger: Logger) -> EventLoopFuture<TTRPCAdmission> {
+        let isUnix: Bool
+        if case .unixDomainSocket? = channel.localAddress { isUnix = true } else { isUnix = false }
+        guard isUnix else { return channel.eventLoop.makeSucceededFuture(TTRPCAdmission(bearerToken: tcpToken)) }
+        guard let allowedUIDs, let provider = channel as? any SocketOptionProvider else {
+            return channel.eventLoop.makeSucceededFuture(.open)
+        }
+        let credentials: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
+            level: .socket, name: NIOBSDSocket.Option(rawValue: SO_PEERCRED))
+        return credentials.map { peer in
+            if allowedUIDs.contains(peer.uid) { return TTRPCAdmission.open }
+            logger.warning("peer refused", metadata: ["uid": "\(peer.uid)", "pid": "\(peer.pid)"])
+            return TTRPCAdmission(deniedReason: "uid \(peer.uid) may not use this socket")
+        }.recover { error -> TTRPCAdmission in
+            TTRPCAdmission(deniedReason: "cannot read the peer's credentials: \(error)")
+        }
     }
 
     private func removeStaleSocket(at path: String) async throws {

@@ -15,6 +15,49 @@ public struct TTRPCServerLimits: Sendable {
     public init() {}
 }
 
+/// Who may call, decided per connection before any request is dispatched.
+public struct TTRPCAdmission: Sendable {
+    /// When set, every request must carry metadata `authorization: Bearer <token>`
+    /// (compared in constant time); others get UNAUTHENTICATED.
+    public var bearerToken: [UInt8]?
+    /// When set, every request on this connection gets PERMISSION_DENIED with this reason.
+    public var deniedReason: String?
+
+    public init(bearerToken: [UInt8]? = nil, deniedReason: String? = nil) {
+        self.bearerToken = bearerToken
+        self.deniedReason = deniedReason
+    }
+
+    public static let open = TTRPCAdmission()
+
+    /// Constant-time comparison: the time taken does not depend on where the bytes differ.
+    static func equalInConstantTime(_ a: some Collection<UInt8>, _ b: [UInt8]) -> Bool {
+        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        var index = a.startIndex
+        for i in 0..<max(a.count, b.count) {
+            let x: UInt8 = i < a.count ? a[index] : 0
+            if i < a.count { index = a.index(after: index) }
+            let y: UInt8 = i < b.count ? b[i] : 0
+            difference |= x ^ y
+        }
+        return difference == 0
+    }
+
+    /// The refusal for `request`, if any.
+    func refusal(for request: Ttrpc_Request) -> RPCError? {
+        if let deniedReason { return RPCError(.permissionDenied, deniedReason) }
+        guard let token = bearerToken else { return nil }
+        guard let header = request.metadata.first(where: { $0.key.lowercased() == "authorization" })?.value else {
+            return RPCError(.unauthenticated, "this listener needs metadata 'authorization: Bearer <token>'")
+        }
+        let prefix = "Bearer "
+        guard header.hasPrefix(prefix), Self.equalInConstantTime(header.utf8.dropFirst(prefix.utf8.count), token) else {
+            return RPCError(.unauthenticated, "the bearer token is not valid")
+        }
+        return nil
+    }
+}
+
 /// Sees every request a server answers (metrics, logs): called on the
 /// connection's event loop, so it must be quick.
 public protocol TTRPCServerObserver: Sendable {
@@ -37,6 +80,7 @@ public final class TTRPCServerHandler: ChannelInboundHandler {
     private let limits: TTRPCServerLimits
     private let logger: Logger
     private let observer: (any TTRPCServerObserver)?
+    private let admission: TTRPCAdmission
     /// Service, method and arrival of every request not answered yet (observer only).
     private var observed: [UInt32: (service: String, method: String, start: ContinuousClock.Instant)] = [:]
     private var inFlight: [UInt32: InFlightRequest] = [:]
@@ -57,11 +101,12 @@ public final class TTRPCServerHandler: ChannelInboundHandler {
     }
 
     public init(dispatcher: TTRPCDispatcher, limits: TTRPCServerLimits = TTRPCServerLimits(), logger: Logger,
-                observer: (any TTRPCServerObserver)? = nil) {
+                observer: (any TTRPCServerObserver)? = nil, admission: TTRPCAdmission = .open) {
         self.dispatcher = dispatcher
         self.limits = limits
         self.logger = logger
         self.observer = observer
+        self.admission = admission
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -112,6 +157,14 @@ public final class TTRPCServerHandler: ChannelInboundHandler {
         if let observer, observed[streamID] == nil {
             observed[streamID] = (request.service, request.method, .now)
             observer.requestStarted(service: request.service, method: request.method)
+        }
+        if let refusal = admission.refusal(for: request) {
+            // Logged without the payload: only who was refused, and why.
+            logger.warning("request refused", metadata: [
+                "service": "\(request.service)", "method": "\(request.method)", "status": "\(refusal.code)", "reason": "\(refusal.message)",
+            ])
+            respond(streamID: streamID, error: refusal)
+            return
         }
         guard inFlight[streamID] == nil else {
             respond(streamID: streamID, error: RPCError(.invalidArgument, "stream \(streamID) already has a request in flight"))

@@ -251,7 +251,7 @@ struct BenchRPC: AsyncParsableCommand {
         let scratch = try options.makeScratch()
         let port = Raw.freePort()
         let daemon = try BenchDaemon(graphd: options.graphdPath, socket: scratch + "/rpc.sock", store: scratch + "/rpc.sqlite",
-                                     arguments: ["--tcp", "127.0.0.1:\(port)"])
+                                     arguments: ["--tcp", "127.0.0.1:\(port)", "--tcp-insecure"])
         defer { daemon.stop() }
         try await daemon.waitUntilServing()
         let echoPort = Raw.freePort()

@@ -40,6 +40,9 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Per-call deadline in seconds.", valueName: "seconds"))
     var timeout: Double = 30
 
+    @Option(help: ArgumentHelp("File holding the bearer token a TCP listener requires (default: $GRAPHD_TOKEN_FILE).", valueName: "file"))
+    var tokenFile: String?
+
     func validate() throws {
         if let tcp, TTRPCEndpoint.parseTCP(tcp) == nil { throw ValidationError("--tcp must be HOST:PORT, got '\(tcp)'") }
         guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout must be a positive number of seconds") }
@@ -52,7 +55,14 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     func connect() async throws -> GraphClient {
-        try await GraphClient.connect(to: endpoint, defaultTimeout: .milliseconds(Int64(timeout * 1000)))
+        var token: String? = nil
+        if let path = tokenFile ?? ProcessInfo.processInfo.environment["GRAPHD_TOKEN_FILE"] {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw fail(message: "cannot read the token file \(path)", code: GraphctlExit.noInput)
+            }
+            token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return try await GraphClient.connect(to: endpoint, defaultTimeout: .milliseconds(Int64(timeout * 1000)), bearerToken: token)
     }
 
     /// Connects, runs `body`, closes; RPC errors become messages and exit codes.

@@ -56,6 +56,27 @@ struct Graphd: AsyncParsableCommand {
     @Flag(help: "When MiniLM is asked for but not installed, answer with the hashed embedder instead of failing.")
     var minilmFallback = false
 
+    @Option(help: ArgumentHelp("File holding the bearer token every TCP request must carry (metadata 'authorization: Bearer <token>'). Required with --tcp unless --tcp-insecure.", valueName: "file"))
+    var tcpTokenFile: String?
+
+    @Flag(help: "Accept TCP requests without a token (a trusted loopback or test network only).")
+    var tcpInsecure = false
+
+    @Option(name: .customLong("allow-uid"), help: ArgumentHelp("Unix-socket peers allowed, by uid (repeatable; default: any, the socket being 0600).", valueName: "uid"))
+    var allowedUIDs: [UInt32] = []
+
+    @Option(help: "Largest ttrpc frame accepted, bytes (larger: RESOURCE_EXHAUSTED).")
+    var maxMessageBytes: UInt32 = 4 << 20
+
+    @Option(help: "Requests one connection may have in flight (more: RESOURCE_EXHAUSTED).")
+    var maxInFlight: Int = 256
+
+    @Option(help: "Cap on any request's deadline, seconds (0: clients' deadlines as given).")
+    var maxDeadlineSeconds: Double = 0
+
+    @Option(help: "Most nodes or edges in one write request (more: RESOURCE_EXHAUSTED).")
+    var maxBatch: Int = 100_000
+
     @Option(help: ArgumentHelp("Serve Prometheus /metrics, /healthz and /readyz over HTTP on HOST:PORT (e.g. 127.0.0.1:9419). Off by default.", valueName: "host:port"))
     var metrics: String?
 
@@ -66,6 +87,12 @@ struct Graphd: AsyncParsableCommand {
         guard StoreSynchronous(rawValue: sync) != nil else { throw ValidationError("--sync must be full or normal") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)' is not a level") }
         if let tcp, TTRPCEndpoint.parseTCP(tcp) == nil { throw ValidationError("--tcp must be HOST:PORT, got '\(tcp)'") }
+        if tcp != nil && tcpTokenFile == nil && !tcpInsecure {
+            throw ValidationError("--tcp needs --tcp-token-file (every TCP request must carry the token), or --tcp-insecure on a trusted network")
+        }
+        guard maxMessageBytes >= 1024, maxInFlight > 0, maxBatch > 0, maxDeadlineSeconds >= 0, maxDeadlineSeconds.isFinite else {
+            throw ValidationError("--max-message-bytes must be ≥ 1024, --max-in-flight and --max-batch positive, --max-deadline-seconds ≥ 0")
+        }
         if let metrics, TTRPCEndpoint.parseTCP(metrics) == nil { throw ValidationError("--metrics must be HOST:PORT, got '\(metrics)'") }
         guard compactDeltaEdges > 0 else { throw ValidationError("--compact-delta-edges must be positive") }
         guard compactAfterSeconds > 0, compactAfterSeconds.isFinite else { throw ValidationError("--compact-after-seconds must be positive") }
@@ -90,6 +117,19 @@ struct Graphd: AsyncParsableCommand {
         if let tcp, case .tcp(let host, let port)? = TTRPCEndpoint.parseTCP(tcp) {
             configuration.tcp = (host, port)
         }
+        if let tcpTokenFile {
+            guard let text = try? String(contentsOfFile: tcpTokenFile, encoding: .utf8),
+                  case let token = text.trimmingCharacters(in: .whitespacesAndNewlines), token.utf8.count >= 16 else {
+                logger.critical("cannot read a token of at least 16 bytes from \(tcpTokenFile)")
+                throw ExitCode(1)
+            }
+            configuration.tcpToken = Array(token.utf8)
+        }
+        if !allowedUIDs.isEmpty { configuration.allowedPeerUIDs = Set(allowedUIDs) }
+        configuration.connectionLimits.maxMessageLength = maxMessageBytes
+        configuration.connectionLimits.maxInFlightPerConnection = maxInFlight
+        if maxDeadlineSeconds > 0 { configuration.connectionLimits.maxDeadline = .milliseconds(Int64(maxDeadlineSeconds * 1000)) }
+        configuration.serviceLimits.maxBatchSize = maxBatch
         if let metrics, case .tcp(let host, let port)? = TTRPCEndpoint.parseTCP(metrics) {
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))

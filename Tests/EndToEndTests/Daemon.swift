@@ -54,7 +54,7 @@ final class Daemon: @unchecked Sendable {
         self.log = store + ".log"
         process.executableURL = URL(fileURLWithPath: Products.graphd)
         var arguments = ["--socket", socket, "--store", store, "--log-level", "debug"]
-        if let tcpPort { arguments += ["--tcp", "127.0.0.1:\(tcpPort)"] }
+        if let tcpPort { arguments += ["--tcp", "127.0.0.1:\(tcpPort)"] + (extraArguments.contains("--tcp-token-file") ? [] : ["--tcp-insecure"]) }
         process.arguments = arguments + extraArguments
         FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))

@@ -1,0 +1,62 @@
+import Foundation
+import GraphdClient
+import GraphdProto
+import Testing
+
+/// TCP bearer tokens, Unix peer uids and the startup rule for TCP.
+@Suite(.serialized) struct SecurityTests {
+    @Test func tcpRequestsNeedTheBearerToken() async throws {
+        let scratch = Scratch()
+        let tokenFile = scratch.path("token")
+        try "s3cret-token-0123456789\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let port = freePort()
+        let daemon = try Daemon(socket: scratch.path("s.sock"), store: scratch.path("s.sqlite"), tcpPort: port,
+                                extraArguments: ["--tcp-token-file", tokenFile])
+        try await daemon.waitUntilServing()
+        let anonymous = try await GraphClient.connect(to: .tcp(host: "127.0.0.1", port: port))
+        await expectCode(.unauthenticated, "no token") { _ = try await anonymous.stats() }
+        let wrong = try await GraphClient.connect(to: .tcp(host: "127.0.0.1", port: port), bearerToken: "s3cret-token-0123456780")
+        await expectCode(.unauthenticated, "wrong token") { _ = try await wrong.stats() }
+        let right = try await GraphClient.connect(to: .tcp(host: "127.0.0.1", port: port), bearerToken: "s3cret-token-0123456789")
+        #expect(try await right.stats().edges == 0)
+        // The Unix socket needs no token.
+        let local = try await daemon.client()
+        #expect(try await local.health().status == .serving)
+        for client in [anonymous, wrong, right, local] { await client.close() }
+        // graphctl reads the token from a file.
+        #expect(try run(Products.graphctl, ["graph", "stats", "--tcp", "127.0.0.1:\(port)", "--token-file", tokenFile]).status == 0)
+        #expect(try run(Products.graphctl, ["graph", "stats", "--tcp", "127.0.0.1:\(port)"]).status != 0)
+        // The refusal is logged without the payload.
+        let log = try String(contentsOfFile: daemon.log, encoding: .utf8)
+        #expect(log.contains("request refused"))
+        _ = await daemon.terminate()
+    }
+
+    @Test func tcpWithoutATokenIsRefusedAtStartUpUnlessInsecure() throws {
+        let scratch = Scratch()
+        let result = try run(Products.graphd, ["--socket", scratch.path("x.sock"), "--store", scratch.path("x.sqlite"),
+                                               "--tcp", "127.0.0.1:\(freePort())"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--tcp-token-file"))
+    }
+
+    @Test func unixPeersOutsideTheAllowedUIDsAreDenied() async throws {
+        let scratch = Scratch()
+        let me = getuid()
+        let denied = try Daemon(socket: scratch.path("d.sock"), store: scratch.path("d.sqlite"), extraArguments: ["--allow-uid", "\(me &+ 4242)"])
+        // waitUntilServing relies on Health: it is denied too, so poll the socket file instead.
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: denied.socket) { try await Task.sleep(for: .milliseconds(25)) }
+        try await Task.sleep(for: .milliseconds(100))
+        let client = try await GraphClient.connect(to: .unix(path: denied.socket))
+        await expectCode(.permissionDenied, "foreign uid") { _ = try await client.stats() }
+        await client.close()
+        _ = await denied.terminate()
+
+        let allowed = try Daemon(socket: scratch.path("a.sock"), store: scratch.path("a.sqlite"), extraArguments: ["--allow-uid", "\(me)"])
+        try await allowed.waitUntilServing()
+        let ok = try await allowed.client()
+        #expect(try await ok.stats().edges == 0)
+        await ok.close()
+        _ = await allowed.terminate()
+    }
+}
