@@ -92,8 +92,6 @@ public struct SparseScores: Sendable {
     public var work: Int
     /// Probability mass not yet pushed (0 for an exact result).
     public var residualMass: Double = 0
-    /// Per entry of `nodes`: the residual left there (empty for an exact result).
-    public var residuals: [Double] = []
 
     public var count: Int { nodes.count }
 
@@ -131,7 +129,7 @@ public final class PersonalizedPageRank: Sendable {
             merged[seed.node, default: 0] += seed.weight
         }
         let total = merged.values.reduce(0, +)
-        return order.map { PPRSeed(node: $0, weight: merged[$0]! / total) }
+        return order.map { PPRSeed(node: $0, weight: (merged[$0] ?? 0) / total) }
     }
 
     /// Approximate PPR scores of every node reached from `seeds`.
@@ -298,14 +296,11 @@ struct Workspace {
         var scores = [Double]()
         scores.reserveCapacity(touched.count)
         var remaining = 0.0
-        var residuals = [Double]()
-        residuals.reserveCapacity(touched.count)
         for node in touched {
             scores.append(estimate[Int(node)])
-            residuals.append(residual[Int(node)])
             remaining += residual[Int(node)]
         }
-        return SparseScores(nodes: touched, scores: scores, work: pushes, residualMass: remaining, residuals: residuals)
+        return SparseScores(nodes: touched, scores: scores, work: pushes, residualMass: remaining)
     }
 }
 

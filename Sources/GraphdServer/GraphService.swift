@@ -360,20 +360,23 @@ public struct GraphService: Sendable {
     }
 
     /// Gives nodes that come with text and no vector one from the configured
-    /// provider, when their type's dimension is not fixed yet or matches it.
+    /// provider, when their type's dimension — as stored, or as fixed by a
+    /// vector elsewhere in the batch — is not fixed yet or matches it.
     private func embedNodeTexts(_ inputs: inout [NodeInput]) throws {
-        guard let provider = embedding.nodeTextProvider else { return }
+        guard let provider = embedding.nodeTextProvider,
+              inputs.contains(where: { $0.features.isEmpty && !($0.text ?? "").isEmpty }) else { return }
+        let embedder = try embedding.registry.embedder(provider)
         let schema = database.snapshot.schema
+        var fixedInBatch: [String: Int] = [:]
+        for input in inputs where !input.features.isEmpty { fixedInBatch[input.type] = input.features.count }
         var wanting: [Int] = []
-        var dimension: Int? = nil
         for (i, input) in inputs.enumerated() where input.features.isEmpty {
             guard let text = input.text, !text.isEmpty, let type = schema.nodeTypeID(input.type) else { continue }
-            let fixed = schema.nodeType(type).featureDimension
-            if dimension == nil { dimension = try embedding.registry.embedder(provider).dimension }
-            if fixed == 0 || fixed == dimension { wanting.append(i) }
+            let fixed = fixedInBatch[input.type] ?? schema.nodeType(type).featureDimension
+            if fixed == 0 || fixed == embedder.dimension { wanting.append(i) }
         }
         guard !wanting.isEmpty else { return }
-        let vectors = try embedding.registry.embedder(provider).embed(wanting.map { inputs[$0].text ?? "" })
+        let vectors = try embedder.embed(wanting.map { inputs[$0].text ?? "" })
         for (position, i) in wanting.enumerated() { inputs[i].features = vectors[position] }
     }
 

@@ -40,8 +40,12 @@ public struct RecommendService: Sendable {
         guard request.k >= 1, request.k <= UInt32(Self.maxK) else {
             throw RPCError(.invalidArgument, "k = \(request.k) is outside 1…\(Self.maxK)")
         }
-        guard request.excludeKeys.count <= Self.maxListLength, request.edgeTypes.count <= Self.maxListLength else {
-            throw RPCError(.invalidArgument, "more than \(Self.maxListLength) exclude_keys or edge_types")
+        guard request.excludeKeys.count <= Self.maxListLength, request.edgeTypes.count <= Self.maxListLength,
+              request.itemLinkedTo.count <= Self.maxListLength else {
+            throw RPCError(.invalidArgument, "more than \(Self.maxListLength) exclude_keys, edge_types or item_linked_to")
+        }
+        guard request.itemKeyPrefix.utf8.count <= GraphLimits.maxKeyLength else {
+            throw RPCError(.invalidArgument, "item_key_prefix is longer than \(GraphLimits.maxKeyLength) bytes")
         }
         let snapshot = database.snapshot
         let schema = snapshot.schema
@@ -114,8 +118,9 @@ public struct RecommendService: Sendable {
     func personalizedPageRank(_ request: Graphd_V1_PersonalizedPageRankRequest) throws -> Graphd_V1_PersonalizedPageRankResponse {
         guard !request.seeds.isEmpty else { throw RPCError(.invalidArgument, "seeds is empty: give at least one seed node") }
         guard request.seeds.count <= Self.maxListLength, request.exclude.count <= Self.maxListLength,
+              request.edgeTypes.count <= Self.maxListLength, request.nodeTypes.count <= Self.maxListLength,
               request.topKByType.count <= 64 else {
-            throw RPCError(.invalidArgument, "more than \(Self.maxListLength) seeds or exclusions, or more than 64 node types in top_k_by_type")
+            throw RPCError(.invalidArgument, "more than \(Self.maxListLength) seeds, exclusions, edge_types or node_types, or more than 64 node types in top_k_by_type")
         }
         let snapshot = database.snapshot
         let schema = snapshot.schema

@@ -6,7 +6,7 @@ import MessagePassing
 /// filter R̃ᵀR̃, plus `idealWeight` × an ideal low-pass filter built from the
 /// leading eigenvectors of R̃ᵀR̃. Both are message passing on the shared SpMM /
 /// GEMM code: two sparse hops for the linear part, two GEMVs for the spectral one.
-public struct GraphFilterScorer: ItemScorer {
+public struct GraphFilterScorer: Sendable {
     public struct Parameters: Sendable, Equatable {
         /// Eigenvectors kept for the ideal low-pass filter.
         public var dimensions: Int
@@ -47,6 +47,7 @@ public struct GraphFilterScorer: ItemScorer {
         }
     }
 
+    /// Dense scores, one per item index of the model's matrix.
     public func scores(for interactions: [(item: Int, weight: Float)]) -> [Float] {
         // Linear filter: items → users → items along R̃.
         var scores = twoHops(interactions, first: normalizedByItem, second: normalized)

@@ -25,8 +25,7 @@ public final class InteractionMatrix: Sendable {
     /// Node id of each user / item index.
     public let userNodes: [UInt32]
     public let itemNodes: [UInt32]
-    /// Per node id (as of the snapshot): its user / item index, or -1.
-    let userIndexByNode: [Int32]
+    /// Per node id (as of the snapshot): its item index, or -1.
     let itemIndexByNode: [Int32]
     /// users × items, rows sorted by item.
     public let byUser: SparseMatrix
@@ -73,7 +72,6 @@ public final class InteractionMatrix: Sendable {
         self.spec = spec
         self.userNodes = users
         self.itemNodes = items
-        self.userIndexByNode = userIndex
         self.itemIndexByNode = itemIndex
         self.byUser = try SparseMatrix(rowCount: users.count, columnCount: items.count, rows: rows, columns: columns, values: values)
         self.byItem = byUser.transposed()
@@ -88,13 +86,6 @@ public final class InteractionMatrix: Sendable {
     public func itemIndex(ofNode node: UInt32) -> Int? {
         guard Int(node) < itemIndexByNode.count else { return nil }
         let index = itemIndexByNode[Int(node)]
-        return index >= 0 ? Int(index) : nil
-    }
-
-    /// The user index of a node, if it was a user when the matrix was built.
-    public func userIndex(ofNode node: UInt32) -> Int? {
-        guard Int(node) < userIndexByNode.count else { return nil }
-        let index = userIndexByNode[Int(node)]
         return index >= 0 ? Int(index) : nil
     }
 

@@ -3,12 +3,6 @@ import Synchronization
 import MessagePassing
 import RealModule
 
-/// Scores every item for one user from the user's interactions.
-public protocol ItemScorer: Sendable {
-    /// Dense scores, one per item index of the model's matrix.
-    func scores(for interactions: [(item: Int, weight: Float)]) -> [Float]
-}
-
 /// items → users → items: the user's row through `first` (items × users) then
 /// `second` (users × items), touching only the users reached.
 func twoHops(_ interactions: [(item: Int, weight: Float)], first: SparseMatrix, second: SparseMatrix) -> [Float] {

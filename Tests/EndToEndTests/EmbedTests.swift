@@ -72,6 +72,20 @@ import Testing
         #expect(stored == (try await client.embed(embed)).vectors[0].values)
         get.node.key = "q2"
         #expect(try await client.getNode(get).node.features.isEmpty)  // no text, no vector
+        // A vector elsewhere in the batch fixes the type's dimension: the text-only node gets none.
+        var mixed = Graphd_V1_AddNodesRequest()
+        var withVector = Graphd_V1_Node()
+        withVector.type = "task"
+        withVector.key = "t1"
+        withVector.features = [1, 2, 3]
+        var textOnly = Graphd_V1_Node()
+        textOnly.type = "task"
+        textOnly.key = "t2"
+        textOnly.text = "summarise a document"
+        mixed.nodes = [withVector, textOnly]
+        #expect(try await client.addNodes(mixed).created == 2)
+        get.node = Graphd_V1_NodeRef(type: "task", key: "t2")
+        #expect(try await client.getNode(get).node.features.isEmpty)
         await client.close()
 
         let result = try run(Products.graphctl, ["embed", "--socket", daemon.socket, "--format", "json", "first text", "second"])
