@@ -58,6 +58,12 @@ let package = Package(
             dependencies: ["GraphCore", "GraphAlgorithms", "MessagePassing", .product(name: "RealModule", package: "swift-numerics")]
         ),
 
+        // MARK: LLM routing: GraphRouter-style heterogeneous GNN predicting effect and cost of query→LLM edges
+        .target(
+            name: "Routing",
+            dependencies: ["GraphCore", "MessagePassing", .product(name: "RealModule", package: "swift-numerics")]
+        ),
+
         // MARK: Storage: SQLite store of record and the single-writer database actor
         .target(name: "GraphStore", dependencies: ["GraphCore", "CSQLite", .product(name: "Metrics", package: "swift-metrics")]),
 
@@ -80,7 +86,7 @@ let package = Package(
         .target(
             name: "GraphdServer",
             dependencies: [
-                "GraphCore", "GraphStore", "GraphAlgorithms", "Recommendation", "TextEmbedding", "GraphdProto", "TTRPC",
+                "GraphCore", "GraphStore", "GraphAlgorithms", "Recommendation", "Routing", "TextEmbedding", "GraphdProto", "TTRPC",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -116,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "graphctl",
             dependencies: [
-                "GraphdClient", "GraphCore", "GraphStore", "GraphAlgorithms", "Recommendation", "TextEmbedding", "TTRPC", "GraphdProto", "CBLAS",
+                "GraphdClient", "GraphCore", "GraphStore", "GraphAlgorithms", "Recommendation", "Routing", "TextEmbedding", "TTRPC", "GraphdProto", "CBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -129,6 +135,7 @@ let package = Package(
         .testTarget(name: "GraphAlgorithmsTests", dependencies: ["GraphAlgorithms", "GraphCore"]),
         .testTarget(name: "TextEmbeddingTests", dependencies: ["TextEmbedding"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RecommendationTests", dependencies: ["Recommendation", "GraphAlgorithms", "GraphCore"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "GraphCore", "MessagePassing"]),
         .testTarget(name: "GraphStoreTests", dependencies: ["GraphStore", "GraphCore"]),
         .testTarget(
             name: "TTRPCTests",

@@ -14,6 +14,9 @@ public struct WritePlan: Sendable {
     /// Edges deleted or replaced by this batch.
     public var removedEdges: [EdgeView] = []
     public var insertedEdges: [EdgeRecord] = []
+    /// Named blobs (model weights, catalogues) stored beside the graph in the
+    /// same transaction; a nil value deletes the document.
+    public var documents: [(name: String, value: [UInt8]?)] = []
 
     /// Counts for the response.
     public var created = 0
@@ -24,7 +27,7 @@ public struct WritePlan: Sendable {
     public var isEmpty: Bool {
         newNodeTypes.isEmpty && newEdgeTypes.isEmpty && changedNodeTypes.isEmpty && newAttributes.isEmpty
             && insertedNodes.isEmpty && updatedNodes.isEmpty && removedNodes.isEmpty
-            && removedEdges.isEmpty && insertedEdges.isEmpty
+            && removedEdges.isEmpty && insertedEdges.isEmpty && documents.isEmpty
     }
 }
 

@@ -56,6 +56,7 @@ public actor GraphDatabase {
     private let topology: TopologyOwner
     private var state: GraphState
     private let published: Mutex<GraphSnapshot>
+    private let documents: Mutex<[String: [UInt8]]>
     private let compactionLock = Mutex<(count: Int, lastSeconds: Double)>((0, 0))
     public let path: String
     public let policy: CompactionPolicy
@@ -76,6 +77,7 @@ public actor GraphDatabase {
         self.topology = TopologyOwner(topology)
         self.state = state
         self.published = Mutex(state.snapshot)
+        self.documents = Mutex(try store.loadDocuments())
         self.path = path
         self.policy = policy
         Self.returnFreedMemory()
@@ -114,6 +116,36 @@ public actor GraphDatabase {
         try write(state.planRemoveEdges(edges, ignoreMissing: ignoreMissing))
     }
 
+    /// Adds or updates nodes and stores documents in one transaction.
+    public func addNodes(_ nodes: [NodeInput], documents: [(name: String, value: [UInt8]?)]) throws -> WritePlan {
+        var plan = try state.planAddNodes(nodes)
+        plan.documents = documents
+        return try write(plan)
+    }
+
+    /// Removes nodes (with their edges) and stores documents in one transaction.
+    public func removeNodes(_ nodes: [NodeRefInput], ignoreMissing: Bool = false,
+                            documents: [(name: String, value: [UInt8]?)]) throws -> WritePlan {
+        var plan = try state.planRemoveNodes(nodes, ignoreMissing: ignoreMissing)
+        plan.documents = documents
+        return try write(plan)
+    }
+
+    /// Stores (or, with a nil value, deletes) named documents in one transaction.
+    public func putDocuments(_ documents: [(name: String, value: [UInt8]?)]) throws {
+        var plan = WritePlan()
+        plan.documents = documents
+        _ = try write(plan)
+    }
+
+    /// A stored document; never waits on a writer.
+    public nonisolated func document(_ name: String) -> [UInt8]? { documents.withLock { $0[name] } }
+
+    /// Names of the stored documents that start with `prefix`, sorted.
+    public nonisolated func documentNames(prefix: String) -> [String] {
+        documents.withLock { $0.keys.filter { $0.hasPrefix(prefix) }.sorted() }
+    }
+
     /// Plan → commit → apply → publish, with no suspension point in between:
     /// the actor runs one write at a time and the plan stays valid.
     private func write(_ plan: WritePlan) throws -> WritePlan {
@@ -123,6 +155,11 @@ public actor GraphDatabase {
         let commitTime = ContinuousClock.now - commitStart
         Self.commitTimer.recordNanoseconds(commitTime.components.seconds * 1_000_000_000 + commitTime.components.attoseconds / 1_000_000_000)
         state.apply(plan)
+        if !plan.documents.isEmpty {
+            documents.withLock { stored in
+                for (name, value) in plan.documents { stored[name] = value }
+            }
+        }
         publish()
         if oldestUncompactedChange == nil, !plan.insertedEdges.isEmpty || !plan.removedEdges.isEmpty {
             oldestUncompactedChange = .now

@@ -20,7 +20,7 @@ public enum StoreSynchronous: String, Sendable, CaseIterable {
 /// Not thread-safe: owned by the database actor.
 final class GraphStore {
     /// Current schema version; `migrations[i]` moves a store from version i to i+1.
-    static let schemaVersion = 1
+    static let schemaVersion = 2
 
     static let migrations: [String] = [
         """
@@ -57,6 +57,12 @@ final class GraphStore {
             weight REAL NOT NULL,
             ts INTEGER NOT NULL,
             attrs BLOB);
+        """,
+        // v2: named documents (router model, LLM catalogue) committed with the graph writes.
+        """
+        CREATE TABLE documents(
+            name TEXT PRIMARY KEY,
+            value BLOB NOT NULL);
         """,
     ]
 
@@ -138,6 +144,17 @@ final class GraphStore {
     }
 
     private func write(_ plan: WritePlan) throws(SQLiteError) {
+        for (name, value) in plan.documents {
+            if let value {
+                let s = try statement("INSERT INTO documents(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value")
+                s.bind(1, name); s.bind(2, blob: value)
+                try s.run()
+            } else {
+                let s = try statement("DELETE FROM documents WHERE name = ?")
+                s.bind(1, name)
+                try s.run()
+            }
+        }
         for info in plan.newNodeTypes { try upsert(info) }
         for info in plan.changedNodeTypes { try upsert(info) }
         for info in plan.newEdgeTypes { try upsert(info) }
@@ -194,6 +211,16 @@ final class GraphStore {
     }
 
     // MARK: Load
+
+    /// Every stored document, by name.
+    func loadDocuments() throws(SQLiteError) -> [String: [UInt8]] {
+        var documents: [String: [UInt8]] = [:]
+        let rows = try connection.prepare("SELECT name, value FROM documents")
+        while try rows.step() {
+            documents[rows.string(0) ?? ""] = rows.blob(1).map { Array($0) } ?? []
+        }
+        return documents
+    }
 
     struct Loaded {
         var schema: GraphSchema

@@ -7,4 +7,5 @@ public enum GraphdVersion {
 public enum GraphdServiceName {
     public static let graph = "graphd.v1.Graph"
     public static let recommend = "graphd.v1.Recommend"
+    public static let router = "graphd.v1.Router"
 }

@@ -27,6 +27,26 @@ public struct EmbeddingConfiguration: Sendable {
     public var registry = EmbedderRegistry()
 
     public init() {}
+
+    /// Gives nodes that come with text and no vector one from the node-text
+    /// provider, when their type's dimension — as stored, or as fixed by a
+    /// vector elsewhere in the batch — is not fixed yet or matches it.
+    func fillNodeVectors(_ inputs: inout [NodeInput], schema: GraphSchema) throws {
+        guard let provider = nodeTextProvider,
+              inputs.contains(where: { $0.features.isEmpty && !($0.text ?? "").isEmpty }) else { return }
+        let embedder = try registry.embedder(provider)
+        var fixedInBatch: [String: Int] = [:]
+        for input in inputs where !input.features.isEmpty { fixedInBatch[input.type] = input.features.count }
+        var wanting: [Int] = []
+        for (i, input) in inputs.enumerated() where input.features.isEmpty {
+            guard let text = input.text, !text.isEmpty, let type = schema.nodeTypeID(input.type) else { continue }
+            let fixed = fixedInBatch[input.type] ?? schema.nodeType(type).featureDimension
+            if fixed == 0 || fixed == embedder.dimension { wanting.append(i) }
+        }
+        guard !wanting.isEmpty else { return }
+        let vectors = try embedder.embed(wanting.map { inputs[$0].text ?? "" })
+        for (position, i) in wanting.enumerated() { inputs[i].features = vectors[position] }
+    }
 }
 
 /// graphd.v1.Graph: maps protobuf requests to the graph database and back.
@@ -121,7 +141,7 @@ public struct GraphService: Sendable {
             try requireRef(type: node.type, key: node.key, field: "nodes[\(i)]")
             inputs.append(NodeInput(type: node.type, key: node.key, text: node.hasText ? node.text : nil, features: node.features))
         }
-        try embedNodeTexts(&inputs)
+        try embedding.fillNodeVectors(&inputs, schema: database.snapshot.schema)
         let plan = try await database.addNodes(inputs)
         var response = Graphd_V1_AddNodesResponse()
         response.created = UInt32(plan.created)
@@ -357,27 +377,6 @@ public struct GraphService: Sendable {
             return vector
         }
         return response
-    }
-
-    /// Gives nodes that come with text and no vector one from the configured
-    /// provider, when their type's dimension — as stored, or as fixed by a
-    /// vector elsewhere in the batch — is not fixed yet or matches it.
-    private func embedNodeTexts(_ inputs: inout [NodeInput]) throws {
-        guard let provider = embedding.nodeTextProvider,
-              inputs.contains(where: { $0.features.isEmpty && !($0.text ?? "").isEmpty }) else { return }
-        let embedder = try embedding.registry.embedder(provider)
-        let schema = database.snapshot.schema
-        var fixedInBatch: [String: Int] = [:]
-        for input in inputs where !input.features.isEmpty { fixedInBatch[input.type] = input.features.count }
-        var wanting: [Int] = []
-        for (i, input) in inputs.enumerated() where input.features.isEmpty {
-            guard let text = input.text, !text.isEmpty, let type = schema.nodeTypeID(input.type) else { continue }
-            let fixed = fixedInBatch[input.type] ?? schema.nodeType(type).featureDimension
-            if fixed == 0 || fixed == embedder.dimension { wanting.append(i) }
-        }
-        guard !wanting.isEmpty else { return }
-        let vectors = try embedder.embed(wanting.map { inputs[$0].text ?? "" })
-        for (position, i) in wanting.enumerated() { inputs[i].features = vectors[position] }
     }
 
     // MARK: Helpers

@@ -43,6 +43,8 @@ public struct GraphdConfiguration: Sendable {
 public final class GraphdServer: Service, Sendable {
     public let configuration: GraphdConfiguration
     public let database: GraphDatabase
+    /// graphd.v1.Router, kept for the life of the server so its predictor cache survives.
+    let router: RouterService
     /// Recommendation models, built in the background and reported by Stats.
     public let models = RecommendationModels()
     let logger: Logger
@@ -57,6 +59,7 @@ public final class GraphdServer: Service, Sendable {
         let start = ContinuousClock.now
         self.database = try GraphDatabase(path: configuration.storePath, synchronous: configuration.synchronous,
                                           policy: configuration.compaction)
+        self.router = RouterService(database: database, embedding: configuration.embedding, logger: logger)
         let snapshot = database.snapshot
         logger.info("store opened", metadata: [
             "store": "\(configuration.storePath)", "nodes": "\(snapshot.nodeCount)", "edges": "\(snapshot.edgeCount)",
@@ -68,6 +71,7 @@ public final class GraphdServer: Service, Sendable {
         var dispatcher = TTRPCDispatcher()
         GraphService(database: database, limits: configuration.serviceLimits, models: models, embedding: configuration.embedding).register(into: &dispatcher)
         RecommendService(database: database, models: models).register(into: &dispatcher)
+        router.register(into: &dispatcher)
         return dispatcher
     }
 

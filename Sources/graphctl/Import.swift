@@ -370,20 +370,29 @@ enum LineReader {
 }
 
 /// RFC 4180 field splitting: quoted fields may hold the separator and "" for a quote.
+/// RFC 4180 fields: quoted fields may hold separators, doubled quotes and line breaks.
 enum CSV {
+    /// The fields of one line (no line breaks inside quotes expected).
     static func split(_ line: Substring, separator: Character) -> [String] {
+        records(line, separator: separator).first ?? [""]
+    }
+
+    /// Every record of a whole text; CR LF and LF end records outside quotes.
+    static func records(_ text: Substring, separator: Character) -> [[String]] {
+        var records: [[String]] = []
         var fields: [String] = []
         var current = ""
         var quoted = false
-        var iterator = line.makeIterator()
-        while let character = iterator.next() {
+        var fieldStarted = false
+        var iterator = text.makeIterator()
+        var pending = iterator.next()
+        while let character = pending {
+            pending = iterator.next()
             if quoted {
                 if character == "\"" {
-                    if let next = iterator.next() {
-                        if next == "\"" { current.append("\"") } else {
-                            quoted = false
-                            if next == separator { fields.append(current); current = "" } else { current.append(next) }
-                        }
+                    if pending == "\"" {
+                        current.append("\"")
+                        pending = iterator.next()
                     } else {
                         quoted = false
                     }
@@ -392,14 +401,26 @@ enum CSV {
                 }
             } else if character == "\"" && current.isEmpty {
                 quoted = true
+                fieldStarted = true
             } else if character == separator {
                 fields.append(current)
                 current = ""
+                fieldStarted = true
+            } else if character == "\n" || character == "\r\n" {
+                fields.append(current)
+                records.append(fields)
+                fields = []
+                current = ""
+                fieldStarted = false
             } else {
                 current.append(character)
+                fieldStarted = true
             }
         }
-        fields.append(current)
-        return fields
+        if fieldStarted || !fields.isEmpty || !current.isEmpty {
+            fields.append(current)
+            records.append(fields)
+        }
+        return records
     }
 }

@@ -1,0 +1,523 @@
+import Foundation
+import GraphCore
+import GraphStore
+import GraphdProto
+import Logging
+import Routing
+import Synchronization
+import TTRPC
+import TextEmbedding
+
+/// Names of the router's graph conventions and stored documents.
+enum RouterSchema {
+    static let taskType = "task", llmType = "llm", queryType = "query"
+    static let taskQuery = "task_query", queryLLM = "query_llm"
+    static let modelDocument = "router/model"
+    static let llmDocumentPrefix = "router/llm/"
+    static let maxQueryBytes = 65_536
+    static let maxOutcomes = 1024
+    static let maxAllowed = 1024
+}
+
+/// The LLM metadata that is not the node itself (its description is the node's text).
+struct LLMMetadata: Codable, Equatable {
+    var price: LLMPricing
+    var contextWindow: UInt32
+    var tags: [String]
+}
+
+/// The router's view of one snapshot, with the predictor built on it.
+struct RouterView {
+    var version: UInt64
+    var modelIdentity: Int
+    var predictor: RouterPredictor
+    var taskIndex: [String: Int]
+    var llmIndex: [String: Int]
+    var embedder: String
+    var trained: Bool
+}
+
+/// graphd.v1.Router: GraphRouter-style routing over the task–query–LLM part
+/// of the graph. Route reads a cached predictor, rebuilt when the graph or the
+/// stored model changed; Feedback, AddLLM and RemoveLLM write through the
+/// database like any other write; Train runs one at a time.
+public final class RouterService: Sendable {
+    public let database: GraphDatabase
+    let embedding: EmbeddingConfiguration
+    let logger: Logger
+    private let view = Mutex<RouterView?>(nil)
+    /// Set while a training job or an online update runs: one at a time, so none overwrites another's weights.
+    private let modelJobRunning = Mutex(false)
+
+    public init(database: GraphDatabase, embedding: EmbeddingConfiguration, logger: Logger = Logger(label: "graphd.router")) {
+        self.database = database
+        self.embedding = embedding
+        self.logger = logger
+    }
+
+    public func register(into dispatcher: inout TTRPCDispatcher) {
+        let service = GraphdServiceName.router
+        dispatcher.register(service: service, method: "Route") { (request: Graphd_V1_RouteRequest, _) in try self.route(request) }
+        dispatcher.register(service: service, method: "Feedback") { (request: Graphd_V1_FeedbackRequest, _) in try await self.feedback(request) }
+        dispatcher.register(service: service, method: "AddLLM") { (request: Graphd_V1_AddLLMRequest, _) in try await self.addLLM(request) }
+        dispatcher.registerInline(service: service, method: "ListLLMs") { (_: Graphd_V1_ListLLMsRequest, _) in try self.listLLMs() }
+        dispatcher.register(service: service, method: "RemoveLLM") { (request: Graphd_V1_RemoveLLMRequest, _) in try await self.removeLLM(request) }
+        dispatcher.register(service: service, method: "Train") { (request: Graphd_V1_TrainRouterRequest, _) in try await self.train(request) }
+    }
+
+    // MARK: Route
+
+    func route(_ request: Graphd_V1_RouteRequest) throws -> Graphd_V1_RouteResponse {
+        guard request.allowedLlms.count <= RouterSchema.maxAllowed else {
+            throw RPCError(.invalidArgument, "more than \(RouterSchema.maxAllowed) allowed_llms")
+        }
+        let objective: RoutingObjective = request.willingnessToPay != 0
+            ? .willingnessToPay(request.willingnessToPay)
+            : .weights(performance: request.performanceWeight, cost: request.costWeight)
+        try objective.validate()
+        guard request.maxCost.isFinite, request.maxCost >= 0 else {
+            throw RPCError(.invalidArgument, "max_cost must be finite and non-negative, got \(request.maxCost)")
+        }
+        let current = try currentView()
+        guard !current.predictor.graph.llms.isEmpty else {
+            throw RPCError(.failedPrecondition, "no LLMs are registered: add one with Router/AddLLM (graphctl llm add)")
+        }
+        var allowed: Set<Int>?
+        if !request.allowedLlms.isEmpty {
+            var set = Set<Int>()
+            for name in request.allowedLlms {
+                guard let index = current.llmIndex[name] else {
+                    throw RPCError(.invalidArgument, "allowed_llms names '\(name)', which is not a registered LLM")
+                }
+                set.insert(index)
+            }
+            allowed = set
+        }
+        var task: Int?
+        if !request.task.isEmpty {
+            guard let index = current.taskIndex[request.task] else {
+                throw RPCError(.invalidArgument, "task '\(request.task)' is not in the graph (known: \(current.taskIndex.keys.sorted().prefix(20).joined(separator: ", ")))")
+            }
+            task = index
+        }
+        let features = try queryVector(text: request.query, vector: request.vector, embedderName: current.embedder,
+                                       dimension: current.predictor.graph.dimension)
+        let tokens = request.promptTokens > 0 ? Double(request.promptTokens) : Double(request.query.utf8.count) / 4
+        let start = ContinuousClock.now
+        let decision = try current.predictor.route(RouteQuestion(
+            features: features, task: task, promptTokens: tokens, allowed: allowed, objective: objective,
+            maxCost: request.maxCost > 0 ? request.maxCost : nil))
+        let micros = (ContinuousClock.now - start).seconds * 1e6
+        guard let choice = decision.ranked.first else {
+            throw RPCError(.failedPrecondition, "no allowed LLM has a predicted cost within max_cost \(request.maxCost)")
+        }
+        let names = current.predictor.graph.llms.map(\.name)
+        var response = Graphd_V1_RouteResponse()
+        response.llm = names[choice.llm]
+        response.ranked = decision.ranked.map { c in
+            var candidate = Graphd_V1_RouteCandidate()
+            candidate.llm = names[c.llm]
+            candidate.effect = c.effect
+            candidate.cost = c.cost
+            candidate.normalizedCost = c.normalizedCost
+            candidate.score = c.score
+            return candidate
+        }
+        response.fallback = decision.fallback.map { names[$0] }
+        if let t = decision.task { response.task = current.predictor.graph.tasks[t].name }
+        response.taskInferred = decision.taskWasInferred
+        response.model = current.trained ? "gnn" : "rates"
+        response.decisionMicros = micros
+        return response
+    }
+
+    /// The query's vector: the one sent (checked), else the text embedded with `embedderName`.
+    private func queryVector(text: String, vector: [Float], embedderName: String, dimension: Int) throws -> [Float] {
+        if !vector.isEmpty {
+            guard vector.count == dimension else {
+                throw RPCError(.invalidArgument, "vector has \(vector.count) values; the router's features have \(dimension)")
+            }
+            guard vector.allSatisfy(\.isFinite) else { throw RPCError(.invalidArgument, "vector holds a non-finite value") }
+            return vector
+        }
+        guard !text.isEmpty else { throw RPCError(.invalidArgument, "query text or vector is required") }
+        guard text.utf8.count <= RouterSchema.maxQueryBytes else {
+            throw RPCError(.invalidArgument, "query is \(text.utf8.count) bytes; the limit is \(RouterSchema.maxQueryBytes)")
+        }
+        guard let provider = EmbeddingProvider(rawValue: embedderName) else {
+            throw RPCError(.failedPrecondition, "the router's features come from embedder '\(embedderName)', which graphd does not offer")
+        }
+        let embedder = try embedding.registry.embedder(provider)
+        guard embedder.dimension == dimension else {
+            throw RPCError(.failedPrecondition, "embedder \(embedder.name) gives \(embedder.dimension) values, the router's features have \(dimension): send vectors or retrain")
+        }
+        return try embedder.embed([text])[0]
+    }
+
+    /// The cached view, rebuilt when the graph or the model changed.
+    private func currentView() throws -> RouterView {
+        let snapshot = database.snapshot
+        let modelBytes = database.document(RouterSchema.modelDocument)
+        let identity = modelBytes.map { $0.count &* 31 &+ $0.hashValue } ?? 0
+        return try view.withLock { cached in
+            if let cached, cached.version == snapshot.version, cached.modelIdentity == identity { return cached }
+            let built = try buildView(snapshot: snapshot, modelBytes: modelBytes, identity: identity)
+            cached = built
+            return built
+        }
+    }
+
+    private func buildView(snapshot: GraphSnapshot, modelBytes: [UInt8]?, identity: Int) throws -> RouterView {
+        let model = try modelBytes.map { bytes throws(RoutingError) in try RouterModel(serialized: bytes) }
+        let defaultEmbedder = embedding.nodeTextProvider ?? .hashed
+        let embedderName = model?.header.embedder ?? defaultEmbedder.rawValue
+        let dimension: Int
+        if let model {
+            dimension = model.header.dimension
+        } else {
+            dimension = try embedding.registry.embedder(EmbeddingProvider(rawValue: embedderName) ?? .hashed).dimension
+        }
+        let extracted = try RouterGraphExtractor.extract(snapshot: snapshot, dimension: dimension, database: database)
+        let config = model?.header.training.gnn ?? RouterGNNConfig()
+        let parameters: RouterParameters
+        if let model {
+            parameters = model.parameters
+        } else {
+            // No trained model yet: a zero edge head leaves the per-task success rates to decide.
+            var untrained = RouterParameters(dimension: dimension, config: config, seed: 1)
+            untrained.tensors[14] = .init(zeros: untrained.tensors[14].rowCount, 1)
+            parameters = untrained
+        }
+        let predictor = try RouterPredictor(model: parameters, graph: extracted.graph, config: config)
+        return RouterView(version: snapshot.version, modelIdentity: identity, predictor: predictor,
+                          taskIndex: extracted.taskIndex, llmIndex: extracted.llmIndex, embedder: embedderName,
+                          trained: model != nil)
+    }
+
+    // MARK: Writes
+
+    /// Declares the router's edge types if this graph has none yet.
+    private func ensureSchema() async throws {
+        let schema = database.snapshot.schema
+        guard schema.edgeTypeID(RouterSchema.taskQuery) == nil || schema.edgeTypeID(RouterSchema.queryLLM) == nil else { return }
+        _ = try await database.defineTypes(nodeTypes: [], edgeTypes: [
+            EdgeTypeInput(name: RouterSchema.taskQuery, directed: true, sourceType: RouterSchema.taskType, targetType: RouterSchema.queryType),
+            EdgeTypeInput(name: RouterSchema.queryLLM, directed: true, sourceType: RouterSchema.queryType, targetType: RouterSchema.llmType),
+        ])
+    }
+
+    func addLLM(_ request: Graphd_V1_AddLLMRequest) async throws -> Graphd_V1_AddLLMResponse {
+        guard request.hasLlm else { throw RPCError(.invalidArgument, "llm is required") }
+        let info = request.llm
+        try requireRef(type: RouterSchema.llmType, key: info.name, field: "llm.name")
+        guard info.description_p.utf8.count <= RouterSchema.maxQueryBytes else {
+            throw RPCError(.invalidArgument, "llm.description is longer than \(RouterSchema.maxQueryBytes) bytes")
+        }
+        let price = LLMPricing(perCall: info.price.perCall, perInputToken: info.price.perInputToken, perOutputToken: info.price.perOutputToken)
+        for (name, value) in [("per_call", price.perCall), ("per_input_token", price.perInputToken), ("per_output_token", price.perOutputToken)]
+        where !(value.isFinite && value >= 0) {
+            throw RPCError(.invalidArgument, "llm.price.\(name) must be finite and non-negative, got \(value)")
+        }
+        guard info.tags.count <= 64, info.tags.allSatisfy({ $0.utf8.count <= 256 }) else {
+            throw RPCError(.invalidArgument, "at most 64 tags of at most 256 bytes")
+        }
+        try await ensureSchema()
+        let description = info.description_p.isEmpty ? "LLM \(info.name)" : info.description_p
+        var nodes = [NodeInput(type: RouterSchema.llmType, key: info.name, text: description)]
+        try embedding.fillNodeVectors(&nodes, schema: database.snapshot.schema)
+        let metadata = try JSONEncoder().encode(LLMMetadata(price: price, contextWindow: info.contextWindow, tags: info.tags))
+        let plan = try await database.addNodes(nodes, documents: [(RouterSchema.llmDocumentPrefix + info.name, Array(metadata))])
+        var response = Graphd_V1_AddLLMResponse()
+        response.created = plan.created > 0
+        return response
+    }
+
+    func removeLLM(_ request: Graphd_V1_RemoveLLMRequest) async throws -> Graphd_V1_RemoveLLMResponse {
+        try requireRef(type: RouterSchema.llmType, key: request.name, field: "name")
+        guard let type = database.snapshot.schema.nodeTypeID(RouterSchema.llmType),
+              database.snapshot.nodes.id(of: NodeKey(type: type, key: request.name)) != nil else {
+            throw RPCError(.notFound, "no LLM named '\(request.name)'")
+        }
+        _ = try await database.removeNodes([NodeRefInput(type: RouterSchema.llmType, key: request.name)],
+                                           documents: [(RouterSchema.llmDocumentPrefix + request.name, nil)])
+        return Graphd_V1_RemoveLLMResponse()
+    }
+
+    func listLLMs() throws -> Graphd_V1_ListLLMsResponse {
+        let snapshot = database.snapshot
+        var response = Graphd_V1_ListLLMsResponse()
+        guard let llmType = snapshot.schema.nodeTypeID(RouterSchema.llmType) else { return response }
+        let queryLLM = snapshot.schema.edgeTypeID(RouterSchema.queryLLM)
+        for id in 0..<UInt32(snapshot.nodes.idCount) where snapshot.nodes.isLive(id) && snapshot.nodes.type(of: id) == llmType {
+            guard let record = snapshot.nodes.record(id) else { continue }
+            var info = Graphd_V1_LLMInfo()
+            info.name = record.key
+            info.description_p = record.text ?? ""
+            if let metadata = RouterGraphExtractor.metadata(record.key, database: database) {
+                info.price.perCall = metadata.price.perCall
+                info.price.perInputToken = metadata.price.perInputToken
+                info.price.perOutputToken = metadata.price.perOutputToken
+                info.contextWindow = metadata.contextWindow
+                info.tags = metadata.tags
+            }
+            var observed: UInt64 = 0
+            if let queryLLM {
+                snapshot.forEachEdge(of: id, direction: .incoming) { edge, _ in
+                    if edge.record.type == queryLLM { observed += 1 }
+                    return true
+                }
+            }
+            info.observedOutcomes = observed
+            response.llms.append(info)
+        }
+        if let bytes = database.document(RouterSchema.modelDocument), let model = try? RouterModel(serialized: bytes) {
+            response.modelTrained = true
+            response.modelTrainedAtMs = model.header.trainedAtMs
+            response.validationLoss = model.header.validationLoss
+            response.priorOnlyValidationLoss = model.header.priorOnlyValidationLoss
+            response.embedder = model.header.embedder
+        } else {
+            response.embedder = (embedding.nodeTextProvider ?? .hashed).rawValue
+        }
+        return response
+    }
+
+    func feedback(_ request: Graphd_V1_FeedbackRequest) async throws -> Graphd_V1_FeedbackResponse {
+        guard !request.outcomes.isEmpty else { throw RPCError(.invalidArgument, "outcomes is empty") }
+        guard request.outcomes.count <= RouterSchema.maxOutcomes else {
+            throw RPCError(.invalidArgument, "more than \(RouterSchema.maxOutcomes) outcomes")
+        }
+        guard request.query.utf8.count <= RouterSchema.maxQueryBytes else {
+            throw RPCError(.invalidArgument, "query is longer than \(RouterSchema.maxQueryBytes) bytes")
+        }
+        let snapshot = database.snapshot
+        for (i, outcome) in request.outcomes.enumerated() {
+            guard outcome.effect.isFinite, (0...1).contains(outcome.effect) else {
+                throw RPCError(.invalidArgument, "outcomes[\(i)].effect \(outcome.effect) is outside [0, 1]")
+            }
+            if outcome.hasCost, !(outcome.cost.isFinite && outcome.cost >= 0) {
+                throw RPCError(.invalidArgument, "outcomes[\(i)].cost must be finite and non-negative")
+            }
+            if outcome.hasLatencyMs, !(outcome.latencyMs.isFinite && outcome.latencyMs >= 0) {
+                throw RPCError(.invalidArgument, "outcomes[\(i)].latency_ms must be finite and non-negative")
+            }
+            guard let llmType = snapshot.schema.nodeTypeID(RouterSchema.llmType),
+                  snapshot.nodes.id(of: NodeKey(type: llmType, key: outcome.llm)) != nil else {
+                throw RPCError(.notFound, "outcomes[\(i)].llm '\(outcome.llm)' is not a registered LLM")
+            }
+        }
+        var key = request.queryKey
+        if key.isEmpty {
+            guard !request.query.isEmpty else { throw RPCError(.invalidArgument, "query_key or query text is required") }
+            var hasher = StableHasher()
+            hasher.add(request.query)
+            key = "q-" + String(hasher.value, radix: 16)
+        }
+        try requireRef(type: RouterSchema.queryType, key: key, field: "query_key")
+        if !request.task.isEmpty { try requireRef(type: RouterSchema.taskType, key: request.task, field: "task") }
+        let queryType = snapshot.schema.nodeTypeID(RouterSchema.queryType)
+        let exists = queryType.flatMap { snapshot.nodes.id(of: NodeKey(type: $0, key: key)) } != nil
+        guard exists || !request.query.isEmpty || !request.vector.isEmpty else {
+            throw RPCError(.invalidArgument, "query '\(key)' is not in the graph: send its text or vector")
+        }
+        if !request.vector.isEmpty, !request.vector.allSatisfy(\.isFinite) {
+            throw RPCError(.invalidArgument, "vector holds a non-finite value")
+        }
+        try await ensureSchema()
+
+        var nodes: [NodeInput] = []
+        if !request.query.isEmpty || !request.vector.isEmpty {
+            nodes.append(NodeInput(type: RouterSchema.queryType, key: key, text: request.query.isEmpty ? nil : request.query,
+                                   features: request.vector))
+        }
+        if !request.task.isEmpty, snapshot.schema.nodeTypeID(RouterSchema.taskType).flatMap({ snapshot.nodes.id(of: NodeKey(type: $0, key: request.task)) }) == nil {
+            nodes.append(NodeInput(type: RouterSchema.taskType, key: request.task, text: request.task))
+        }
+        if !nodes.isEmpty {
+            try embedding.fillNodeVectors(&nodes, schema: database.snapshot.schema)
+            _ = try await database.addNodes(nodes)
+        }
+        let queryRef = NodeRefInput(type: RouterSchema.queryType, key: key)
+        var edges: [EdgeInput] = []
+        if !request.task.isEmpty {
+            edges.append(EdgeInput(type: RouterSchema.taskQuery, source: NodeRefInput(type: RouterSchema.taskType, key: request.task), target: queryRef))
+        }
+        for outcome in request.outcomes {
+            var attributes: [(name: String, value: Double)] = [("effect", outcome.effect)]
+            if outcome.hasCost { attributes.append(("cost", outcome.cost)) }
+            if outcome.hasLatencyMs { attributes.append(("latency_ms", outcome.latencyMs)) }
+            edges.append(EdgeInput(type: RouterSchema.queryLLM, source: queryRef,
+                                   target: NodeRefInput(type: RouterSchema.llmType, key: outcome.llm), attributes: attributes))
+        }
+        let plan = try await database.addEdges(edges, requireExistingNodes: true)
+        var response = Graphd_V1_FeedbackResponse()
+        response.queryKey = key
+        response.edgesWritten = UInt32(plan.insertedEdges.count)
+        let steps = request.hasUpdateSteps ? Int(request.updateSteps) : 5
+        // While a training job runs, the new edges still count through the graph; the weights wait for it.
+        if steps > 0, database.document(RouterSchema.modelDocument) != nil, beginModelJob() {
+            defer { endModelJob() }
+            response.modelUpdated = try await onlineUpdate(queryKey: key, steps: min(steps, 100))
+        }
+        return response
+    }
+
+    private func beginModelJob() -> Bool {
+        modelJobRunning.withLock { running in
+            if running { return false }
+            running = true
+            return true
+        }
+    }
+
+    private func endModelJob() { modelJobRunning.withLock { $0 = false } }
+
+    /// A few Adam steps on one query's outcomes; stores the updated weights.
+    private func onlineUpdate(queryKey: String, steps: Int) async throws -> Bool {
+        guard let bytes = database.document(RouterSchema.modelDocument) else { return false }
+        var model = try RouterModel(serialized: bytes)
+        let extracted = try RouterGraphExtractor.extract(snapshot: database.snapshot, dimension: model.header.dimension, database: database)
+        guard let query = extracted.queryIndex[queryKey] else { return false }
+        model.parameters = try RouterTrainer.fineTune(model.parameters, graph: extracted.graph, queries: [query], steps: steps,
+                                                      config: model.header.training)
+        try await database.putDocuments([(RouterSchema.modelDocument, try model.serialized())])
+        return true
+    }
+
+    // MARK: Train
+
+    func train(_ request: Graphd_V1_TrainRouterRequest) async throws -> Graphd_V1_TrainRouterResponse {
+        var config = RouterTrainingConfig()
+        if request.maxEpochs > 0 { config.maxEpochs = Int(min(request.maxEpochs, 100_000)) }
+        if request.seed > 0 { config.seed = request.seed }
+        if request.learningRate != 0 {
+            guard request.learningRate.isFinite, request.learningRate > 0, request.learningRate < 1 else {
+                throw RPCError(.invalidArgument, "learning_rate must be in (0, 1)")
+            }
+            config.learningRate = request.learningRate
+        }
+        let provider = embedding.nodeTextProvider ?? .hashed
+        let dimension = try embedding.registry.embedder(provider).dimension
+        guard beginModelJob() else {
+            throw RPCError(.failedPrecondition, "router training or an online update is already running; try again when it ends")
+        }
+        defer { endModelJob() }
+        do {
+            let start = ContinuousClock.now
+            let extracted = try RouterGraphExtractor.extract(snapshot: database.snapshot, dimension: dimension, database: database)
+            let logger = self.logger
+            let result = try RouterTrainer.train(extracted.graph, config: config) { p in
+                if p.epoch % 20 == 0 {
+                    logger.info("router training", metadata: ["epoch": "\(p.epoch)", "training_loss": "\(p.trainingLoss)",
+                                                              "validation_loss": "\(p.validationLoss)", "best": "\(p.bestValidationLoss)"])
+                }
+            }
+            let model = RouterModel(result: result, embedder: provider.rawValue, training: config,
+                                    trainedAtMs: Int64(Date().timeIntervalSince1970 * 1000))
+            try await database.putDocuments([(RouterSchema.modelDocument, try model.serialized())])
+            let seconds = (ContinuousClock.now - start).seconds
+            logger.info("router trained", metadata: ["epochs": "\(result.epochs)", "best_epoch": "\(result.bestEpoch)",
+                                                          "validation_loss": "\(result.validationLoss)",
+                                                          "rates_only_validation_loss": "\(result.priorOnlyValidationLoss)",
+                                                          "seconds": "\(seconds)"])
+            var response = Graphd_V1_TrainRouterResponse()
+            response.epochs = UInt32(result.epochs)
+            response.bestEpoch = UInt32(result.bestEpoch)
+            response.validationLoss = result.validationLoss
+            response.priorOnlyValidationLoss = result.priorOnlyValidationLoss
+            response.trainingQueries = UInt32(result.trainingQueries)
+            response.validationQueries = UInt32(result.validationQueries)
+            response.seconds = seconds
+            return response
+        }
+    }
+}
+
+/// A deterministic 64-bit FNV-1a hash (Swift's Hasher is seeded per process).
+struct StableHasher {
+    var value: UInt64 = 0xcbf2_9ce4_8422_2325
+    mutating func add(_ text: String) {
+        for byte in text.utf8 { value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+    }
+}
+
+/// Reads the router's part of a snapshot into a `RouterGraph`.
+enum RouterGraphExtractor {
+    struct Extracted {
+        var graph: RouterGraph
+        var taskIndex: [String: Int] = [:]
+        var llmIndex: [String: Int] = [:]
+        var queryIndex: [String: Int] = [:]
+    }
+
+    static func metadata(_ llm: String, database: GraphDatabase) -> LLMMetadata? {
+        database.document(RouterSchema.llmDocumentPrefix + llm).flatMap { try? JSONDecoder().decode(LLMMetadata.self, from: Data($0)) }
+    }
+
+    /// Tasks and LLMs without a vector of `dimension` get zeros (their
+    /// outcomes still count); queries without one are left out.
+    static func extract(snapshot: GraphSnapshot, dimension: Int, database: GraphDatabase) throws -> Extracted {
+        var out = Extracted(graph: RouterGraph(dimension: dimension))
+        let schema = snapshot.schema
+        guard let taskType = schema.nodeTypeID(RouterSchema.taskType), let llmType = schema.nodeTypeID(RouterSchema.llmType),
+              let queryType = schema.nodeTypeID(RouterSchema.queryType) else { return out }
+        let taskQuery = schema.edgeTypeID(RouterSchema.taskQuery), queryLLM = schema.edgeTypeID(RouterSchema.queryLLM)
+        let effectID = schema.attributeID("effect"), costID = schema.attributeID("cost")
+        var nodeToTask: [UInt32: Int] = [:], nodeToLLM: [UInt32: Int] = [:]
+        var queryNodes: [UInt32] = []
+        let zeros = [Float](repeating: 0, count: dimension)
+        func vector(_ record: NodeRecord) -> [Float]? {
+            guard let f = record.features, f.count == dimension else { return nil }
+            return f
+        }
+        for id in 0..<UInt32(snapshot.nodes.idCount) where snapshot.nodes.isLive(id) {
+            let type = snapshot.nodes.type(of: id)
+            guard type == taskType || type == llmType || type == queryType, let record = snapshot.nodes.record(id) else { continue }
+            if type == taskType {
+                nodeToTask[id] = out.graph.tasks.count
+                out.taskIndex[record.key] = out.graph.tasks.count
+                out.graph.tasks.append(RouterGraph.Task(name: record.key, features: vector(record) ?? zeros))
+            } else if type == llmType {
+                nodeToLLM[id] = out.graph.llms.count
+                out.llmIndex[record.key] = out.graph.llms.count
+                out.graph.llms.append(RouterGraph.LLM(name: record.key, features: vector(record) ?? zeros,
+                                                      pricing: metadata(record.key, database: database)?.price ?? LLMPricing()))
+            } else if let features = vector(record) {
+                out.queryIndex[record.key] = out.graph.queries.count
+                queryNodes.append(id)
+                out.graph.queries.append(RouterGraph.Query(task: nil, features: features,
+                                                           promptTokens: Double(record.text?.utf8.count ?? 0) / 4))
+            }
+        }
+        for (q, node) in queryNodes.enumerated() {
+            snapshot.forEachEdge(of: node, direction: .both) { edge, nodeIsSource in
+                let record = edge.record
+                if record.type == taskQuery, !nodeIsSource, let t = nodeToTask[record.source] {
+                    out.graph.queries[q].task = t
+                } else if record.type == queryLLM, nodeIsSource, let m = nodeToLLM[record.target] {
+                    var effect: Float?, cost: Double?
+                    for attribute in record.attributes {
+                        if attribute.id == effectID { effect = Float(attribute.value) }
+                        if attribute.id == costID { cost = attribute.value }
+                    }
+                    if let effect, (0...1).contains(effect) {
+                        out.graph.outcomes.append(RouterGraph.Outcome(query: q, llm: m, effect: effect, cost: cost))
+                    }
+                }
+                return true
+            }
+        }
+        return out
+    }
+}
+
+extension RoutingError: RPCStatusConvertible {
+    public var rpcError: RPCError {
+        switch kind {
+        case .invalidArgument: RPCError(.invalidArgument, description)
+        case .failedPrecondition: RPCError(.failedPrecondition, description)
+        case .notFound: RPCError(.notFound, description)
+        case .internalError: RPCError(.internal, description)
+        }
+    }
+}

@@ -1,0 +1,235 @@
+import MessagePassing
+import RealModule
+
+/// What the caller trades off: weights on effect and on normalised cost, or
+/// a willingness to pay (US dollars per unit of effect).
+public enum RoutingObjective: Sendable, Equatable {
+    case weights(performance: Double, cost: Double)
+    case willingnessToPay(Double)
+
+    public func validate() throws(RoutingError) {
+        switch self {
+        case let .weights(p, c):
+            guard p.isFinite, c.isFinite, p >= 0, c >= 0 else {
+                throw RoutingError(.invalidArgument, "weights must be finite and non-negative, got (\(p), \(c))")
+            }
+            guard p > 0 || c > 0 else { throw RoutingError(.invalidArgument, "weights (0, 0) leave nothing to optimise") }
+        case let .willingnessToPay(w):
+            guard w.isFinite, w > 0 else { throw RoutingError(.invalidArgument, "willingness to pay must be positive, got \(w)") }
+        }
+    }
+}
+
+/// One routing question.
+public struct RouteQuestion: Sendable {
+    public var features: [Float]
+    /// Task index; nil lets the predictor pick the task whose queries are closest.
+    public var task: Int?
+    public var promptTokens: Double
+    /// LLM indices to choose from; nil means all.
+    public var allowed: Set<Int>?
+    public var objective: RoutingObjective
+    /// Candidates whose predicted cost exceeds this (US dollars) are left out.
+    public var maxCost: Double?
+
+    public init(features: [Float], task: Int? = nil, promptTokens: Double = 0, allowed: Set<Int>? = nil,
+                objective: RoutingObjective, maxCost: Double? = nil) {
+        self.features = features
+        self.task = task
+        self.promptTokens = promptTokens
+        self.allowed = allowed
+        self.objective = objective
+        self.maxCost = maxCost
+    }
+}
+
+public struct RouteCandidate: Sendable, Equatable {
+    public var llm: Int
+    /// Predicted probability of success (expected effect).
+    public var effect: Float
+    /// Predicted cost in US dollars.
+    public var cost: Double
+    /// Cost scaled to [0, 1] by the task's observed cost range.
+    public var normalizedCost: Double
+    /// The objective's value; candidates are ranked by it.
+    public var score: Double
+}
+
+public struct RouteDecision: Sendable {
+    /// Best first; the first is the choice.
+    public var ranked: [RouteCandidate]
+    /// The candidates other than the choice, most likely to succeed first: what to try if the choice fails.
+    public var fallback: [Int]
+    public var task: Int?
+    public var taskWasInferred: Bool
+}
+
+/// Answers routing questions from a trained model and the current graph.
+/// Node states are computed once (all outcomes pass messages); a question then
+/// costs one projection of the query's embedding and the edge head over the LLMs.
+public struct RouterPredictor: Sendable {
+    public let graph: RouterGraph
+    let parameters: RouterParameters
+    let priors: OutcomePriors
+    /// Per task: ht · Wtq, the task's message to a query.
+    let taskMessages: DenseMatrix
+    let hm: DenseMatrix
+    /// Per LLM: hm · C + c.
+    let llmHead: DenseMatrix
+    let taskCentroids: [[Float]]
+    let costSum: [Double], costCount: [Double]
+    let llmCostSum: [Double], llmCostCount: [Double]
+    let taskCostRange: [(min: Double, max: Double)?]
+    let globalCostRange: (min: Double, max: Double)?
+
+    public init(model: RouterParameters, graph: RouterGraph, config: RouterGNNConfig) throws(RoutingError) {
+        try graph.validate()
+        guard model.dimension == graph.dimension else {
+            throw RoutingError(.failedPrecondition, "the router model expects \(model.dimension)-dimensional features, the graph has \(graph.dimension)")
+        }
+        self.graph = graph
+        self.parameters = model
+        priors = OutcomePriors(taskCount: graph.tasks.count, llmCount: graph.llms.count, queries: graph.queries,
+                               outcomes: graph.outcomes, strength: config.priorStrength)
+        do {
+            let states = try RouterGNN.nodeStates(model, inputs: RouterGNN.Inputs(graph),
+                                                  messages: MessageGraph(graph: graph, messageOutcomes: graph.outcomes))
+            taskMessages = try states.ht.multiplied(by: model.tensors[7])
+            hm = states.hm
+            llmHead = try RouterGNN.affine(states.hm, model.tensors[12], model.tensors[13])
+        } catch {
+            throw RoutingError(.internalError, "router forward pass failed: \(error)")
+        }
+        let nT = graph.tasks.count, nM = graph.llms.count, d = graph.dimension
+        var centroids = [[Float]](repeating: [Float](repeating: 0, count: d), count: nT)
+        for query in graph.queries {
+            guard let t = query.task else { continue }
+            for j in 0..<d { centroids[t][j] += query.features[j] }
+        }
+        taskCentroids = centroids.map(Self.normalized)
+        var sum = [Double](repeating: 0, count: nT * nM), count = sum
+        var llmSum = [Double](repeating: 0, count: nM), llmCount = llmSum
+        var ranges = [(min: Double, max: Double)?](repeating: nil, count: nT)
+        var global: (min: Double, max: Double)?
+        func widen(_ range: (min: Double, max: Double)?, _ c: Double) -> (min: Double, max: Double) {
+            guard let range else { return (c, c) }
+            return (Swift.min(range.min, c), Swift.max(range.max, c))
+        }
+        for outcome in graph.outcomes {
+            guard let cost = outcome.cost else { continue }
+            llmSum[outcome.llm] += cost; llmCount[outcome.llm] += 1
+            global = widen(global, cost)
+            guard let t = graph.queries[outcome.query].task else { continue }
+            sum[t * nM + outcome.llm] += cost; count[t * nM + outcome.llm] += 1
+            ranges[t] = widen(ranges[t], cost)
+        }
+        costSum = sum; costCount = count; llmCostSum = llmSum; llmCostCount = llmCount
+        taskCostRange = ranges; globalCostRange = global
+    }
+
+    static func normalized(_ v: [Float]) -> [Float] {
+        let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return norm > 0 ? v.map { $0 / norm } : v
+    }
+
+    /// The task whose queries' mean embedding is closest (cosine) to `features`.
+    public func nearestTask(_ features: [Float]) -> Int? {
+        let x = Self.normalized(features)
+        var best: Int?, bestScore = -Float.infinity
+        for (t, centroid) in taskCentroids.enumerated() {
+            var s: Float = 0
+            for j in x.indices { s += x[j] * centroid[j] }
+            if s > bestScore { bestScore = s; best = t }
+        }
+        return best
+    }
+
+    /// Predicted cost of one call: the mean of the costs observed for the LLM on
+    /// the task, else its declared price, else its mean over all tasks.
+    public func predictedCost(llm m: Int, task: Int?, promptTokens: Double) -> Double {
+        let pricing = graph.llms[m].pricing
+        if let t = task, costCount[t * graph.llms.count + m] > 0 {
+            let i = t * graph.llms.count + m
+            return costSum[i] / costCount[i]
+        }
+        if pricing.isKnown { return pricing.estimate(promptTokens: promptTokens) }
+        return llmCostCount[m] > 0 ? llmCostSum[m] / llmCostCount[m] : 0
+    }
+
+    /// Predicted probability that each LLM answers well, in LLM order.
+    public func predictedEffects(features x: [Float], task: Int?) throws(RoutingError) -> [Float] {
+        guard x.count == graph.dimension else {
+            throw RoutingError(.invalidArgument, "query vector has \(x.count) values, the router expects \(graph.dimension)")
+        }
+        guard x.allSatisfy(\.isFinite) else { throw RoutingError(.invalidArgument, "query vector holds a non-finite value") }
+        let t = parameters.tensors
+        let h = parameters.hidden, k = parameters.headHidden
+        var sq: [Float]
+        do { sq = try t[0].multiplied(vector: x, transpose: true) } catch {
+            throw RoutingError(.internalError, "\(error)")
+        }
+        for j in 0..<h {
+            sq[j] += t[1].values[j]
+            if let task { sq[j] += taskMessages.values[task * h + j] }
+        }
+        let hq = sq.map { Swift.max($0, 0) }
+        var hqB = [Float](repeating: 0, count: k)
+        for i in 0..<h where hq[i] != 0 {
+            for j in 0..<k { hqB[j] += hq[i] * t[11].values[i * k + j] }
+        }
+        let a = t[10].values, w = t[14].values, b0 = t[15].values[0]
+        var effects = [Float](repeating: 0, count: graph.llms.count)
+        var v = [Float](repeating: 0, count: k)
+        for m in 0..<graph.llms.count {
+            for j in 0..<k { v[j] = hqB[j] + llmHead.values[m * k + j] }
+            for i in 0..<h {
+                let p = hq[i] * hm.values[m * h + i]
+                if p == 0 { continue }
+                for j in 0..<k { v[j] += p * a[i * k + j] }
+            }
+            var logit = b0 + priors.logit(task: task, llm: m)
+            for j in 0..<k where v[j] > 0 { logit += v[j] * w[j] }
+            effects[m] = 1 / (1 + Float.exp(-logit))
+        }
+        return effects
+    }
+
+    public func route(_ question: RouteQuestion) throws(RoutingError) -> RouteDecision {
+        try question.objective.validate()
+        guard !graph.llms.isEmpty else { throw RoutingError(.failedPrecondition, "no LLMs are registered") }
+        if let task = question.task, !graph.tasks.indices.contains(task) {
+            throw RoutingError(.invalidArgument, "task index \(task) is out of range")
+        }
+        if let maxCost = question.maxCost, !(maxCost.isFinite && maxCost >= 0) {
+            throw RoutingError(.invalidArgument, "maximum cost must be finite and non-negative, got \(maxCost)")
+        }
+        let task = question.task ?? nearestTask(question.features)
+        let effects = try predictedEffects(features: question.features, task: task)
+        let range = task.flatMap { taskCostRange[$0] }.flatMap { $0.max > $0.min ? $0 : nil }
+            ?? globalCostRange.flatMap { $0.max > $0.min ? $0 : nil }
+        var candidates: [RouteCandidate] = []
+        for m in graph.llms.indices where question.allowed?.contains(m) ?? true {
+            let cost = predictedCost(llm: m, task: task, promptTokens: question.promptTokens)
+            if let maxCost = question.maxCost, cost > maxCost { continue }
+            let normalized = range.map { Swift.min(Swift.max((cost - $0.min) / ($0.max - $0.min), 0), 1) } ?? 0
+            let effect = Double(effects[m])
+            let score: Double
+            switch question.objective {
+            case let .weights(wp, wc): score = wp * effect - wc * normalized
+            case let .willingnessToPay(lambda): score = effect - cost / lambda
+            }
+            candidates.append(RouteCandidate(llm: m, effect: effects[m], cost: cost, normalizedCost: normalized, score: score))
+        }
+        candidates.sort { a, b in
+            if a.score != b.score { return a.score > b.score }
+            if a.cost != b.cost { return a.cost < b.cost }
+            return a.llm < b.llm
+        }
+        let fallback = candidates.dropFirst().sorted { a, b in
+            if a.effect != b.effect { return a.effect > b.effect }
+            if a.cost != b.cost { return a.cost < b.cost }
+            return a.llm < b.llm
+        }.map(\.llm)
+        return RouteDecision(ranked: candidates, fallback: fallback, task: task, taskWasInferred: question.task == nil && task != nil)
+    }
+}

@@ -1,0 +1,146 @@
+import ArgumentParser
+import Foundation
+
+/// Which part of a prompt identifies the query.
+enum QueryTextMode: String, ExpressibleByArgument, CaseIterable {
+    /// The prompt's strings joined by newlines.
+    case full
+    /// The block after the last blank line: the question itself, without a shared few-shot prefix.
+    case last
+
+    func apply(_ prompt: String) -> String {
+        switch self {
+        case .full: return prompt
+        case .last:
+            let blocks = prompt.components(separatedBy: "\n\n").filter { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+            return blocks.last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? prompt
+        }
+    }
+}
+
+/// Per-task query text modes: a default and `TASK=MODE` overrides.
+struct QueryTextPolicy {
+    var defaultMode: QueryTextMode = .last
+    var overrides: [String: QueryTextMode] = [:]
+
+    init(defaultMode: QueryTextMode, overrides: [String]) throws {
+        self.defaultMode = defaultMode
+        for item in overrides {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let mode = QueryTextMode(rawValue: parts[1]) else {
+                throw fail(message: "--task-text expects TASK=full|last, got '\(item)'", code: GraphctlExit.usage)
+            }
+            self.overrides[parts[0]] = mode
+        }
+    }
+
+    func text(_ prompt: String, task: String) -> String { (overrides[task] ?? defaultMode).apply(prompt) }
+}
+
+/// One RouterBench-style CSV (RouterDC layout): a leading index column,
+/// sample_id, prompt (a Python list literal of strings), eval_name, one 0/1
+/// performance column per LLM, '<llm>|total_cost' (US dollars) per LLM.
+struct RouterBenchFile {
+    struct Row {
+        /// The leading index column, as written.
+        var key: String
+        var sampleID: String
+        var task: String
+        /// The prompt's strings joined by newlines.
+        var prompt: String
+        /// Per LLM, in `llms` order; an empty cell counts as 0.
+        var effects: [Float]
+        var costs: [Double]
+    }
+
+    var path: String
+    var llms: [String]
+    var rows: [Row]
+
+    init(path: String) throws {
+        self.path = path
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw fail(message: "cannot read \(path) as UTF-8 text", code: GraphctlExit.noInput)
+        }
+        var records = CSV.records(Substring(text), separator: ",")
+        guard !records.isEmpty else { throw fail(message: "\(path) is empty", code: GraphctlExit.rejected) }
+        let header = records.removeFirst()
+        var column: [String: Int] = [:]
+        for (i, name) in header.enumerated() { column[name] = i }
+        llms = header.filter { !$0.isEmpty && column[$0 + "|total_cost"] != nil }
+        for name in ["sample_id", "prompt", "eval_name"] where column[name] == nil {
+            throw fail(message: "\(path): no '\(name)' column", code: GraphctlExit.rejected)
+        }
+        guard !llms.isEmpty else { throw fail(message: "\(path): no LLM columns (X with X|total_cost)", code: GraphctlExit.rejected) }
+        let llmColumns = llms.map { column[$0]! }, costColumns = llms.map { column[$0 + "|total_cost"]! }
+        let sampleColumn = column["sample_id"]!, promptColumn = column["prompt"]!, taskColumn = column["eval_name"]!
+        rows = []
+        rows.reserveCapacity(records.count)
+        for (number, record) in records.enumerated() where !(record.count == 1 && record[0].isEmpty) {
+            guard record.count == header.count else {
+                throw fail(message: "\(path): record \(number + 1) has \(record.count) fields, the header \(header.count)", code: GraphctlExit.rejected)
+            }
+            var effects: [Float] = [], costs: [Double] = []
+            for (j, c) in llmColumns.enumerated() {
+                let cell = record[c].trimmingCharacters(in: .whitespaces)
+                guard let effect = cell.isEmpty ? 0 : Float(cell), effect.isFinite else {
+                    throw fail(message: "\(path): record \(number + 1): \(llms[j]) '\(cell)' is not a number", code: GraphctlExit.rejected)
+                }
+                effects.append(effect)
+                let costCell = record[costColumns[j]].trimmingCharacters(in: .whitespaces)
+                guard let cost = Double(costCell), cost.isFinite, cost >= 0 else {
+                    throw fail(message: "\(path): record \(number + 1): \(llms[j])|total_cost '\(costCell)' is not a cost", code: GraphctlExit.rejected)
+                }
+                costs.append(cost)
+            }
+            rows.append(Row(key: record[0], sampleID: record[sampleColumn], task: record[taskColumn],
+                            prompt: PythonStringList.joined(record[promptColumn]), effects: effects, costs: costs))
+        }
+    }
+}
+
+/// Reads a Python list literal of strings (`['a', "b\\n"]`), as RouterBench
+/// stores prompts; anything else is taken verbatim.
+enum PythonStringList {
+    static func joined(_ literal: String) -> String {
+        parse(literal)?.joined(separator: "\n") ?? literal
+    }
+
+    static func parse(_ literal: String) -> [String]? {
+        var chars = Array(literal.unicodeScalars)[...]
+        func skipSpace() { while let c = chars.first, c.properties.isWhitespace { chars.removeFirst() } }
+        skipSpace()
+        guard chars.popFirst() == "[" else { return nil }
+        var items: [String] = []
+        while true {
+            skipSpace()
+            guard let c = chars.popFirst() else { return nil }
+            if c == "]" { break }
+            if c == "," { continue }
+            guard c == "'" || c == "\"" else { return nil }
+            var s = String.UnicodeScalarView()
+            while true {
+                guard let d = chars.popFirst() else { return nil }
+                if d == c { break }
+                guard d == "\\" else { s.append(d); continue }
+                guard let e = chars.popFirst() else { return nil }
+                switch e {
+                case "n": s.append("\n")
+                case "t": s.append("\t")
+                case "r": s.append("\r")
+                case "\\", "'", "\"": s.append(e)
+                case "x", "u", "U":
+                    let width = e == "x" ? 2 : e == "u" ? 4 : 8
+                    guard chars.count >= width, let v = UInt32(String(String.UnicodeScalarView(chars.prefix(width))), radix: 16),
+                          let scalar = Unicode.Scalar(v) else { return nil }
+                    chars.removeFirst(width)
+                    s.append(scalar)
+                default: s.append("\\"); s.append(e)
+                }
+            }
+            items.append(String(s))
+        }
+        skipSpace()
+        return chars.isEmpty ? items : nil
+    }
+}
