@@ -107,6 +107,32 @@ public struct GraphClient: Sendable {
     public func personalizedPageRank(_ request: Graphd_V1_PersonalizedPageRankRequest, timeout: Duration? = nil) async throws -> Graphd_V1_PersonalizedPageRankResponse {
         try await call("PersonalizedPageRank", request, service: GraphdServiceName.recommend, timeout: timeout)
     }
+
+    // MARK: graphd.v1.Router
+
+    public func route(_ request: Graphd_V1_RouteRequest, timeout: Duration? = nil) async throws -> Graphd_V1_RouteResponse {
+        try await call("Route", request, service: GraphdServiceName.router, timeout: timeout)
+    }
+
+    public func feedback(_ request: Graphd_V1_FeedbackRequest, timeout: Duration? = nil) async throws -> Graphd_V1_FeedbackResponse {
+        try await call("Feedback", request, service: GraphdServiceName.router, timeout: timeout)
+    }
+
+    public func addLLM(_ request: Graphd_V1_AddLLMRequest, timeout: Duration? = nil) async throws -> Graphd_V1_AddLLMResponse {
+        try await call("AddLLM", request, service: GraphdServiceName.router, timeout: timeout)
+    }
+
+    public func listLLMs(timeout: Duration? = nil) async throws -> Graphd_V1_ListLLMsResponse {
+        try await call("ListLLMs", Graphd_V1_ListLLMsRequest(), service: GraphdServiceName.router, timeout: timeout)
+    }
+
+    public func removeLLM(_ request: Graphd_V1_RemoveLLMRequest, timeout: Duration? = nil) async throws -> Graphd_V1_RemoveLLMResponse {
+        try await call("RemoveLLM", request, service: GraphdServiceName.router, timeout: timeout)
+    }
+
+    public func trainRouter(_ request: Graphd_V1_TrainRouterRequest, timeout: Duration? = nil) async throws -> Graphd_V1_TrainRouterResponse {
+        try await call("Train", request, service: GraphdServiceName.router, timeout: timeout)
+    }
 }
 
 extension Graphd_V1_NodeRef {

@@ -203,6 +203,9 @@ public struct RouterPredictor: Sendable {
         if let maxCost = question.maxCost, !(maxCost.isFinite && maxCost >= 0) {
             throw RoutingError(.invalidArgument, "maximum cost must be finite and non-negative, got \(maxCost)")
         }
+        guard question.features.count == graph.dimension else {
+            throw RoutingError(.invalidArgument, "query vector has \(question.features.count) values, the router expects \(graph.dimension)")
+        }
         let task = question.task ?? nearestTask(question.features)
         let effects = try predictedEffects(features: question.features, task: task)
         let range = task.flatMap { taskCostRange[$0] }.flatMap { $0.max > $0.min ? $0 : nil }

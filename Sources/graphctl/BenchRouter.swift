@@ -219,7 +219,7 @@ struct BenchRouter: AsyncParsableCommand {
 enum RouterBenchDefaults {
     static func taskDescription(_ task: String) -> String {
         switch task {
-        case "arc_challenge": return "ARC Challenge: grade-school science multiple-choice questions requiring reasoning"
+        case "arc_challenge", "arc-challenge": return "ARC Challenge: grade-school science multiple-choice questions requiring reasoning"
         case "mbpp": return "MBPP: write a short Python function from a natural-language description"
         case "winograde", "winogrande": return "Winogrande: commonsense pronoun resolution, fill in the blank with one of two options"
         default: return "task \(task)"

@@ -29,6 +29,7 @@ struct Graphctl: AsyncParsableCommand {
         subcommands: [
             GraphCommand.self, NodeCommand.self, EdgeCommand.self, NeighborsCommand.self,
             ImportCommand.self, ExportCommand.self, CompactCommand.self, HealthCommand.self,
-            RecommendCommand.self, PPRCommand.self, EmbedCommand.self, BenchCommand.self,
+            RecommendCommand.self, PPRCommand.self, EmbedCommand.self, RouteCommand.self, FeedbackCommand.self,
+            LLMCommand.self, TrainCommand.self, BenchCommand.self,
         ])
 }

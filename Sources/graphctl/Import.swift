@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 enum ImportFormat: String, ExpressibleByArgument, CaseIterable {
-    case lightgcn, edgelist, csv, graphml, jsonl
+    case lightgcn, edgelist, csv, graphml, jsonl, routerbench
 }
 
 struct ImportCommand: AsyncParsableCommand {
@@ -25,6 +25,12 @@ struct ImportCommand: AsyncParsableCommand {
           graphml   read with igraph; vertex ids become keys of --source-type/--target-type nodes.
           jsonl     graphd's own format, as written by 'graphctl export' (types, nodes with text
                     and features, edges with attributes).
+          routerbench  RouterBench CSVs (RouterDC layout; also 'graphctl import routerbench FILE…'):
+                    a task node per eval_name, an llm node per LLM column (registered as with
+                    'graphctl llm add'), a query node per row keyed TASK/ROW whose text is the
+                    part of the prompt --text selects, and edges task_query and query_llm with
+                    attributes effect and cost. Query, task and LLM texts are embedded by graphd's
+                    node-text embedder (graphd --node-text-embedder).
         A missing --edge-type is declared first (directed unless --undirected).
         Progress goes to stderr; a summary to stdout.
 
@@ -34,12 +40,17 @@ struct ImportCommand: AsyncParsableCommand {
           graphctl import --format csv --edge-type rated --source-type user --target-type item \\
                           --source-column user_id --target-column movie_id --attr-column rating ratings.csv
           graphctl import --format jsonl Graphs/demo.jsonl
+          graphctl import routerbench ../data/routerbench/*_train.csv
         """)
 
-    @Option(help: "Input format: lightgcn, edgelist, csv, graphml or jsonl.")
-    var format: ImportFormat
-    @Argument(help: "Files to import, in order.")
+    @Option(help: "Input format: lightgcn, edgelist, csv, graphml, jsonl or routerbench.")
+    var format: ImportFormat?
+    @Argument(help: "Files to import, in order ('routerbench FILE…' is short for --format routerbench FILE…).")
     var files: [String]
+    @Option(help: "routerbench: query text, full prompt or last block after the last blank line.")
+    var text: QueryTextMode = .last
+    @Option(name: .customLong("task-text"), help: "routerbench: per-task override, TASK=full|last (repeatable).")
+    var taskText: [String] = []
 
     @Option(help: "Edges per AddEdges request (1…100000).")
     var batchSize: Int = 10_000
@@ -67,8 +78,16 @@ struct ImportCommand: AsyncParsableCommand {
     var outputFormat: OutputFormat = .text
     @OptionGroup var connection: ConnectionOptions
 
+    /// The format and files, with 'routerbench FILE…' read as --format routerbench.
+    private var resolved: (format: ImportFormat, files: [String])? {
+        if let format { return (format, files) }
+        if files.first == ImportFormat.routerbench.rawValue { return (.routerbench, Array(files.dropFirst())) }
+        return nil
+    }
+
     func validate() throws {
         guard (1...100_000).contains(batchSize) else { throw ValidationError("--batch-size must be 1…100000") }
+        guard let (format, files) = resolved else { throw ValidationError("--format is required (or 'routerbench FILE…')") }
         guard !files.isEmpty else { throw ValidationError("give at least one file") }
         switch format {
         case .edgelist, .csv, .graphml:
@@ -78,16 +97,23 @@ struct ImportCommand: AsyncParsableCommand {
             if format == .csv, sourceColumn == nil || targetColumn == nil {
                 throw ValidationError("--format csv needs --source-column and --target-column")
             }
-        case .lightgcn, .jsonl: break
+        case .lightgcn, .jsonl, .routerbench: break
         }
         guard delimiter.utf8.count == 1 else { throw ValidationError("--delimiter must be one byte") }
     }
 
     func run() async throws {
+        guard let (format, files) = resolved else { throw ValidationError("--format is required") }
         let start = ContinuousClock.now
+        let policy = try QueryTextPolicy(defaultMode: text, overrides: taskText)
         let totals = try await connection.withClient { client in
             let sink = ImportSink(client: client, batchSize: batchSize)
-            try await declareEdgeType(client)
+            if format == .routerbench {
+                try await RouterBenchImport.run(files: files, policy: policy, client: client, sink: sink)
+                try await sink.flush()
+                return sink.totals
+            }
+            try await declareEdgeType(client, format: format)
             for file in files {
                 guard FileManager.default.isReadableFile(atPath: file) else {
                     throw fail(message: "cannot read \(file)", code: GraphctlExit.noInput)
@@ -98,6 +124,7 @@ struct ImportCommand: AsyncParsableCommand {
                 case .csv: try await importCSV(file, sink)
                 case .graphml: try await importGraphML(file, sink)
                 case .jsonl: try await importJSONL(file, sink)
+                case .routerbench: break
                 }
             }
             try await sink.flush()
@@ -113,7 +140,7 @@ struct ImportCommand: AsyncParsableCommand {
         }
     }
 
-    private func declareEdgeType(_ client: GraphClient) async throws {
+    private func declareEdgeType(_ client: GraphClient, format: ImportFormat) async throws {
         guard let edgeType, format != .jsonl else { return }
         let types = try await client.listTypes()
         guard !types.edgeTypes.contains(where: { $0.name == edgeType }) else { return }

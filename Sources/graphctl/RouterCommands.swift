@@ -1,0 +1,321 @@
+import ArgumentParser
+import Foundation
+import GraphdClient
+import GraphdProto
+
+// MARK: route
+
+struct RouteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "route", abstract: "Ask graphd which LLM should answer a query (graphd.v1.Router/Route).",
+        discussion: """
+        The objective is --performance-weight · effect − --cost-weight · normalised cost \
+        (default 1, 0), or effect − cost / --willingness-to-pay when that is given (US dollars \
+        per unit of effect). Without --task, graphd picks the task whose queries are closest.
+
+        Examples:
+          graphctl route "Write a function to reverse a list." --task mbpp
+          graphctl route "Which gas do plants absorb?" --performance-weight 0.5 --cost-weight 0.5
+          graphctl route "…" --allow gpt-3.5-turbo-1106 --allow claude-instant-v1 --max-cost 0.001 --format json
+        """)
+
+    @Argument(help: "The query text.")
+    var query: String
+    @Option(help: "Task name.")
+    var task: String?
+    @Option(help: "Weight on predicted effect.")
+    var performanceWeight: Double = 1
+    @Option(help: "Weight on normalised cost.")
+    var costWeight: Double = 0
+    @Option(help: "US dollars per unit of effect (replaces the weights).")
+    var willingnessToPay: Double?
+    @Option(name: .customLong("allow"), help: "Candidate LLM (repeatable; default all).")
+    var allowed: [String] = []
+    @Option(help: "Leave out LLMs whose predicted cost exceeds this (US dollars).")
+    var maxCost: Double?
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        var request = Graphd_V1_RouteRequest()
+        request.query = query
+        request.task = task ?? ""
+        request.performanceWeight = performanceWeight
+        request.costWeight = costWeight
+        request.willingnessToPay = willingnessToPay ?? 0
+        request.allowedLlms = allowed
+        request.maxCost = maxCost ?? 0
+        let response = try await connection.withClient { try await $0.route(request) }
+        switch output.format {
+        case .json:
+            printJSON([
+                "llm": response.llm, "task": response.task, "task_inferred": response.taskInferred, "model": response.model,
+                "decision_micros": response.decisionMicros, "fallback": response.fallback,
+                "ranked": response.ranked.map { ["llm": $0.llm, "effect": $0.effect, "cost": $0.cost,
+                                                 "normalized_cost": $0.normalizedCost, "score": $0.score] as [String: Any] },
+            ] as [String: Any])
+        case .text:
+            print("\(response.llm)  (task \(response.task)\(response.taskInferred ? ", inferred" : ""), model \(response.model))")
+            for c in response.ranked {
+                print(String(format: "  %-40@ effect %.3f  cost $%.6f  score %+.4f", c.llm as NSString, c.effect, c.cost, c.score))
+            }
+            print("fallback: \(response.fallback.joined(separator: ", "))")
+        }
+    }
+}
+
+// MARK: feedback
+
+struct FeedbackCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "feedback", abstract: "Record what an LLM did with a query (graphd.v1.Router/Feedback).",
+        discussion: """
+        Adds the query (when new), its task edge and a query_llm edge with the observed effect, \
+        cost and latency, then updates the router model with a few online steps.
+
+        Example:
+          graphctl feedback "Write a function to reverse a list." --task mbpp --llm gpt-4-1106-preview --effect 1 --cost 0.009
+        """)
+
+    @Argument(help: "The query text.")
+    var query: String
+    @Option(help: "Key of the query node (default: derived from the text).")
+    var queryKey: String?
+    @Option(help: "Task name.")
+    var task: String?
+    @Option(help: "The LLM that answered.")
+    var llm: String
+    @Option(help: "Observed quality in [0, 1].")
+    var effect: Double
+    @Option(help: "Observed cost, US dollars.")
+    var cost: Double?
+    @Option(help: "Observed latency, milliseconds.")
+    var latencyMs: Double?
+    @Option(help: "Online update steps (0: none).")
+    var updateSteps: UInt32 = 5
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        var request = Graphd_V1_FeedbackRequest()
+        request.query = query
+        request.queryKey = queryKey ?? ""
+        request.task = task ?? ""
+        var outcome = Graphd_V1_Outcome()
+        outcome.llm = llm
+        outcome.effect = effect
+        if let cost { outcome.cost = cost }
+        if let latencyMs { outcome.latencyMs = latencyMs }
+        request.outcomes = [outcome]
+        request.updateSteps = updateSteps
+        let response = try await connection.withClient { try await $0.feedback(request) }
+        switch output.format {
+        case .json: printJSON(["query_key": response.queryKey, "edges_written": response.edgesWritten, "model_updated": response.modelUpdated] as [String: Any])
+        case .text: print("recorded \(response.edgesWritten) edges for \(response.queryKey)\(response.modelUpdated ? "; model updated" : "")")
+        }
+    }
+}
+
+// MARK: llm add | list | remove
+
+struct LLMCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "llm", abstract: "Register, list and remove routable LLMs.",
+        subcommands: [LLMAdd.self, LLMList.self, LLMRemove.self])
+}
+
+struct LLMAdd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Register an LLM (or update it): routable at once through its description.",
+        discussion: """
+        Example:
+          graphctl llm add mistral-large --description "Mistral Large: strong reasoning and code, 123B" \\
+                   --price-per-input-token 2e-6 --price-per-output-token 6e-6 --context-window 128000 --tag code
+        """)
+
+    @Argument(help: "LLM name (unique).")
+    var name: String
+    @Option(help: "What the model is good at; embedded and used to route it before any feedback.")
+    var description: String = ""
+    @Option(help: "US dollars per call.")
+    var pricePerCall: Double = 0
+    @Option(help: "US dollars per prompt token.")
+    var pricePerInputToken: Double = 0
+    @Option(help: "US dollars per completion token.")
+    var pricePerOutputToken: Double = 0
+    @Option(help: "Context window in tokens.")
+    var contextWindow: UInt32 = 0
+    @Option(name: .customLong("tag"), help: "Tag (repeatable).")
+    var tags: [String] = []
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        var request = Graphd_V1_AddLLMRequest()
+        request.llm.name = name
+        request.llm.description_p = description
+        request.llm.price.perCall = pricePerCall
+        request.llm.price.perInputToken = pricePerInputToken
+        request.llm.price.perOutputToken = pricePerOutputToken
+        request.llm.contextWindow = contextWindow
+        request.llm.tags = tags
+        let response = try await connection.withClient { try await $0.addLLM(request) }
+        switch output.format {
+        case .json: printJSON(["name": name, "created": response.created] as [String: Any])
+        case .text: print(response.created ? "added \(name)" : "updated \(name)")
+        }
+    }
+}
+
+struct LLMList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List registered LLMs and the router model's status.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        let response = try await connection.withClient { try await $0.listLLMs() }
+        switch output.format {
+        case .json:
+            printJSON([
+                "model_trained": response.modelTrained, "model_trained_at_ms": response.modelTrainedAtMs,
+                "validation_loss": response.validationLoss, "prior_only_validation_loss": response.priorOnlyValidationLoss,
+                "embedder": response.embedder,
+                "llms": response.llms.map { l in
+                    ["name": l.name, "description": l.description_p, "observed_outcomes": l.observedOutcomes,
+                     "price": ["per_call": l.price.perCall, "per_input_token": l.price.perInputToken, "per_output_token": l.price.perOutputToken],
+                     "context_window": l.contextWindow, "tags": l.tags] as [String: Any]
+                },
+            ] as [String: Any])
+        case .text:
+            for l in response.llms {
+                print("\(l.name)  outcomes \(l.observedOutcomes)  price/call $\(l.price.perCall)  \(l.description_p)")
+            }
+            print(response.modelTrained
+                  ? "model: trained (validation loss \(response.validationLoss), per-task rates alone \(response.priorOnlyValidationLoss)), embedder \(response.embedder)"
+                  : "model: not trained; routing uses per-task success rates (graphctl train router)")
+        }
+    }
+}
+
+struct LLMRemove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove an LLM and its outcome edges.")
+
+    @Argument(help: "LLM name.")
+    var name: String
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        var request = Graphd_V1_RemoveLLMRequest()
+        request.name = name
+        _ = try await connection.withClient { try await $0.removeLLM(request) }
+        print("removed \(name)")
+    }
+}
+
+// MARK: train router
+
+struct TrainCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train", abstract: "Train graphd's models.", subcommands: [TrainRouter.self])
+}
+
+struct TrainRouter: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "router", abstract: "Train the router GNN on every outcome in the graph (graphd.v1.Router/Train).",
+        discussion: """
+        graphd holds out a validation share of the queries, stops early when the validation \
+        loss stops improving, stores the weights and logs progress every 20 epochs. The result \
+        compares the GNN's validation loss with the per-task success rates alone.
+        """)
+
+    @Option(help: "Maximum epochs (default 400).")
+    var epochs: UInt32 = 0
+    @Option(help: "Seed for the validation split and initial weights.")
+    var seed: UInt64 = 0
+    @Option(help: "Adam learning rate (default 1e-3).")
+    var learningRate: Float = 0
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        var request = Graphd_V1_TrainRouterRequest()
+        request.maxEpochs = epochs
+        request.seed = seed
+        request.learningRate = learningRate
+        var options = connection
+        options.timeout = max(options.timeout, 3600)
+        let r = try await options.withClient { try await $0.trainRouter(request) }
+        switch output.format {
+        case .json:
+            printJSON(["epochs": r.epochs, "best_epoch": r.bestEpoch, "validation_loss": r.validationLoss,
+                       "prior_only_validation_loss": r.priorOnlyValidationLoss, "training_queries": r.trainingQueries,
+                       "validation_queries": r.validationQueries, "seconds": r.seconds] as [String: Any])
+        case .text:
+            print("trained \(r.epochs) epochs (best \(r.bestEpoch)) on \(r.trainingQueries) queries in \(String(format: "%.1f", r.seconds)) s")
+            print("validation loss \(r.validationLoss) on \(r.validationQueries) queries; per-task rates alone \(r.priorOnlyValidationLoss)")
+        }
+    }
+}
+
+// MARK: import routerbench
+
+enum RouterBenchImport {
+    static func run(files: [String], policy: QueryTextPolicy, client: GraphClient, sink: ImportSink) async throws {
+        let parsed = try files.map(RouterBenchFile.init(path:))
+        let types = try await client.listTypes()
+        var define = Graphd_V1_DefineTypesRequest()
+        for (name, source, target) in [("task_query", "task", "query"), ("query_llm", "query", "llm")]
+        where !types.edgeTypes.contains(where: { $0.name == name }) {
+            var spec = Graphd_V1_EdgeTypeSpec()
+            spec.name = name
+            spec.directed = true
+            spec.sourceType = source
+            spec.targetType = target
+            define.edgeTypes.append(spec)
+        }
+        if !define.edgeTypes.isEmpty { try await sink.define(define) }
+        let existing = Set(try await client.listLLMs().llms.map(\.name))
+        for llm in Set(parsed.flatMap(\.llms)).sorted() where !existing.contains(llm) {
+            var request = Graphd_V1_AddLLMRequest()
+            request.llm.name = llm
+            request.llm.description_p = RouterBenchDefaults.llmDescription(llm)
+            _ = try await client.addLLM(request)
+        }
+        for task in Set(parsed.flatMap { $0.rows.map(\.task) }).sorted() {
+            var node = Graphd_V1_Node()
+            node.type = "task"
+            node.key = task
+            node.text = RouterBenchDefaults.taskDescription(task)
+            try await sink.add(node)
+        }
+        for file in parsed {
+            for row in file.rows {
+                var node = Graphd_V1_Node()
+                node.type = "query"
+                node.key = "\(row.task)/\(row.key)"
+                node.text = policy.text(row.prompt, task: row.task)
+                try await sink.add(node)
+            }
+        }
+        for file in parsed {
+            for row in file.rows {
+                let query = Graphd_V1_NodeRef(type: "query", key: "\(row.task)/\(row.key)")
+                var taskEdge = Graphd_V1_Edge()
+                taskEdge.type = "task_query"
+                taskEdge.source = Graphd_V1_NodeRef(type: "task", key: row.task)
+                taskEdge.target = query
+                try await sink.add(taskEdge)
+                for (j, llm) in file.llms.enumerated() {
+                    var edge = Graphd_V1_Edge()
+                    edge.type = "query_llm"
+                    edge.source = query
+                    edge.target = Graphd_V1_NodeRef(type: "llm", key: llm)
+                    edge.attributes = ["effect": Double(row.effects[j]), "cost": row.costs[j]]
+                    try await sink.add(edge)
+                }
+            }
+        }
+        log("routerbench: \(parsed.reduce(0) { $0 + $1.rows.count }) queries from \(files.count) files")
+    }
+}

@@ -1,0 +1,209 @@
+import Foundation
+import GraphdClient
+import GraphdProto
+import Testing
+import TTRPC
+
+/// graphd.v1.Router against a real daemon: registration, routing, feedback,
+/// training, persistence, and bad input.
+@Suite(.serialized) struct RouterTests {
+    private func addLLM(_ client: GraphClient, _ name: String, _ description: String, perCall: Double) async throws -> Bool {
+        var request = Graphd_V1_AddLLMRequest()
+        request.llm.name = name
+        request.llm.description_p = description
+        request.llm.price.perCall = perCall
+        return try await client.addLLM(request).created
+    }
+
+    private func route(_ client: GraphClient, _ text: String, task: String = "", weights: (Double, Double) = (1, 0),
+                       allowed: [String] = [], maxCost: Double = 0) async throws -> Graphd_V1_RouteResponse {
+        var request = Graphd_V1_RouteRequest()
+        request.query = text
+        request.task = task
+        request.performanceWeight = weights.0
+        request.costWeight = weights.1
+        request.allowedLlms = allowed
+        request.maxCost = maxCost
+        return try await client.route(request)
+    }
+
+    private func feedback(_ client: GraphClient, _ text: String, task: String, _ outcomes: [(String, Double, Double)],
+                          steps: UInt32? = nil) async throws -> Graphd_V1_FeedbackResponse {
+        var request = Graphd_V1_FeedbackRequest()
+        request.query = text
+        request.task = task
+        request.outcomes = outcomes.map { llm, effect, cost in
+            var outcome = Graphd_V1_Outcome()
+            outcome.llm = llm
+            outcome.effect = effect
+            outcome.cost = cost
+            return outcome
+        }
+        if let steps { request.updateSteps = steps }
+        return try await client.feedback(request)
+    }
+
+    /// Arithmetic questions: "solver" always right, "guesser" right one time in
+    /// four, "premium" always right at ten times solver's price.
+    private func loadOutcomes(_ client: GraphClient, count: Int = 40) async throws {
+        for i in 0..<count {
+            let text = "What is \(i) plus \(i * 3)? Answer with a number."
+            _ = try await feedback(client, text, task: "math", [("solver", 1, 0.001), ("guesser", i % 4 == 0 ? 1 : 0, 0.0002),
+                                                                ("premium", 1, 0.01)], steps: 0)
+        }
+    }
+
+    @Test func routeFeedbackTrainAndRestart() async throws {
+        let scratch = Scratch()
+        var daemon = try Daemon(socket: scratch.path("r.sock"), store: scratch.path("r.sqlite"))
+        try await daemon.waitUntilServing()
+        var client = try await daemon.client()
+
+        await expectCode(.failedPrecondition, "route with no LLMs") { _ = try await route(client, "hello") }
+        #expect(try await addLLM(client, "solver", "a careful arithmetic model", perCall: 0.001))
+        #expect(try await addLLM(client, "guesser", "a tiny fast model that guesses", perCall: 0.0002))
+        #expect(try await addLLM(client, "premium", "a very large general model", perCall: 0.01))
+        #expect(try await addLLM(client, "premium", "a very large general model, updated", perCall: 0.01) == false)
+
+        // Routable at once, before any outcome: the declared prices decide a cost-first request.
+        let untrained = try await route(client, "What is 2 plus 2?", weights: (0, 1))
+        #expect(untrained.model == "rates")
+        #expect(untrained.llm == "guesser")
+        #expect(untrained.ranked.count == 3)
+
+        try await loadOutcomes(client)
+        let listed = try await client.listLLMs()
+        #expect(listed.llms.count == 3)
+        #expect(listed.llms.allSatisfy { $0.observedOutcomes == 40 })
+
+        // Performance first: solver and premium tie on effect, solver is cheaper.
+        let best = try await route(client, "What is 7 plus 21? Answer with a number.", task: "math")
+        #expect(best.llm == "solver", "\(best)")
+        #expect(best.fallback.count == 2)
+        #expect(best.ranked.first?.effect ?? 0 > 0.8)
+        // Cost first must never pick premium, which solver dominates.
+        let costFirst = try await route(client, "What is 7 plus 21? Answer with a number.", task: "math", weights: (0.2, 0.8))
+        #expect(costFirst.llm != "premium")
+        // Allow-list and cost cap.
+        let allowed = try await route(client, "What is 7 plus 21?", task: "math", allowed: ["premium", "guesser"])
+        #expect(allowed.llm == "premium")
+        #expect(Set(allowed.ranked.map(\.llm)) == ["premium", "guesser"])
+        let capped = try await route(client, "What is 7 plus 21?", task: "math", maxCost: 0.0005)
+        #expect(capped.ranked.map(\.llm) == ["guesser"])
+
+        var train = Graphd_V1_TrainRouterRequest()
+        train.maxEpochs = 60
+        let trained = try await client.trainRouter(train)
+        #expect(trained.epochs > 0 && trained.trainingQueries + trained.validationQueries == 40)
+        let afterTraining = try await route(client, "What is 9 plus 27? Answer with a number.", task: "math")
+        #expect(afterTraining.model == "gnn")
+        // Performance first may take either perfect LLM (cost does not count); never the guesser.
+        #expect(afterTraining.llm != "guesser", "\(afterTraining)")
+        let balancedAfterTraining = try await route(client, "What is 9 plus 27? Answer with a number.", task: "math", weights: (0.5, 0.5))
+        #expect(balancedAfterTraining.llm == "solver", "\(balancedAfterTraining)")
+
+        // Feedback moves the prediction in the observed direction.
+        let before = try #require(try await route(client, "What is 5 plus 15? Answer with a number.", task: "math").ranked.first { $0.llm == "guesser" })
+        for i in 100..<130 {
+            let response = try await feedback(client, "What is \(i) plus \(i)? Answer with a number.", task: "math", [("guesser", 1, 0.0002)])
+            #expect(response.edgesWritten >= 1)
+            if i == 100 { #expect(response.modelUpdated) }
+        }
+        let after = try #require(try await route(client, "What is 5 plus 15? Answer with a number.", task: "math").ranked.first { $0.llm == "guesser" })
+        #expect(after.effect > before.effect, "guesser: \(before.effect) → \(after.effect)")
+
+        // A new LLM is routable at once through its description.
+        _ = try await addLLM(client, "newcomer", "a new arithmetic model", perCall: 0.0005)
+        let withNew = try await route(client, "What is 3 plus 4?", task: "math")
+        #expect(withNew.ranked.contains { $0.llm == "newcomer" })
+
+        // Everything survives a restart: LLMs with prices, outcomes, the trained model.
+        await client.close()
+        #expect(await daemon.terminate() == 0)
+        daemon = try Daemon(socket: scratch.path("r.sock"), store: scratch.path("r.sqlite"))
+        try await daemon.waitUntilServing()
+        client = try await daemon.client()
+        let relisted = try await client.listLLMs()
+        #expect(relisted.modelTrained)
+        #expect(relisted.llms.count == 4)
+        #expect(relisted.llms.first { $0.name == "premium" }?.price.perCall == 0.01)
+        #expect(relisted.llms.first { $0.name == "premium" }?.description_p == "a very large general model, updated")
+        #expect(try await route(client, "What is 9 plus 27? Answer with a number.", task: "math").model == "gnn")
+
+        var remove = Graphd_V1_RemoveLLMRequest()
+        remove.name = "newcomer"
+        _ = try await client.removeLLM(remove)
+        #expect(try await client.listLLMs().llms.count == 3)
+        await expectCode(.notFound, "remove a removed LLM") { _ = try await client.removeLLM(remove) }
+        await client.close()
+        _ = await daemon.terminate()
+    }
+
+    @Test func badInputGetsClearStatuses() async throws {
+        let scratch = Scratch()
+        let daemon = try Daemon(socket: scratch.path("b.sock"), store: scratch.path("b.sqlite"))
+        try await daemon.waitUntilServing()
+        let client = try await daemon.client()
+        _ = try await addLLM(client, "m1", "model one", perCall: 0.001)
+        _ = try await addLLM(client, "m2", "model two", perCall: 0.002)
+
+        await expectCode(.invalidArgument, "negative weight") { _ = try await route(client, "q", weights: (-1, 0)) }
+        await expectCode(.invalidArgument, "both weights zero") { _ = try await route(client, "q", weights: (0, 0)) }
+        await expectCode(.invalidArgument, "unknown allowed LLM") { _ = try await route(client, "q", allowed: ["m1", "nope"]) }
+        await expectCode(.invalidArgument, "empty text, no vector") { _ = try await route(client, "") }
+        await expectCode(.invalidArgument, "unknown task") { _ = try await route(client, "q", task: "nope") }
+        await expectCode(.invalidArgument, "negative max cost") { _ = try await route(client, "q", maxCost: -1) }
+        var wrongDimension = Graphd_V1_RouteRequest()
+        wrongDimension.vector = [1, 2, 3]
+        wrongDimension.performanceWeight = 1
+        await expectCode(.invalidArgument, "vector of the wrong dimension") { _ = try await client.route(wrongDimension) }
+        let dimension = 384  // hashed and MiniLM both give 384 values
+        var withNaN = Graphd_V1_RouteRequest()
+        withNaN.vector = [Float](repeating: 0.1, count: dimension)
+        withNaN.vector[3] = .nan
+        withNaN.performanceWeight = 1
+        await expectCode(.invalidArgument, "vector with NaN") { _ = try await client.route(withNaN) }
+        await expectCode(.invalidArgument, "effect outside [0, 1]") { _ = try await feedback(client, "q", task: "t", [("m1", 2, 0)]) }
+        await expectCode(.notFound, "feedback for an unknown LLM") { _ = try await feedback(client, "q", task: "t", [("ghost", 1, 0)]) }
+        await expectCode(.invalidArgument, "negative price") {
+            var request = Graphd_V1_AddLLMRequest()
+            request.llm.name = "bad"
+            request.llm.price.perCall = -1
+            _ = try await client.addLLM(request)
+        }
+        await expectCode(.failedPrecondition, "training without outcomes") { _ = try await client.trainRouter(Graphd_V1_TrainRouterRequest()) }
+        // Nothing was written by the rejected requests.
+        #expect(try await client.listLLMs().llms.map(\.name).sorted() == ["m1", "m2"])
+        await client.close()
+        _ = await daemon.terminate()
+    }
+
+    @Test func graphctlImportsRouterBenchCSVsAndRoutes() async throws {
+        let scratch = Scratch()
+        let daemon = try Daemon(socket: scratch.path("i.sock"), store: scratch.path("i.sqlite"))
+        try await daemon.waitUntilServing()
+        // RouterDC layout, with a prompt that spans lines and holds quotes and commas.
+        var csv = ",sample_id,prompt,eval_name,fast,slow,fast|model_response,slow|model_response,fast|total_cost,slow|total_cost,oracle_model_to_route_to\n"
+        for i in 0..<12 {
+            let prompt = "\"['Example, with \"\"quotes\"\".\\n\\nQuestion \(i): what is \(i)+1?']\""
+            csv += "\(100 + i),toy.\(i),\(prompt),toy,\(i % 3 == 0 ? "" : "1.0"),1.0,\"a\nb\",x,0.0001,0.002,slow\n"
+        }
+        let file = scratch.path("toy_train.csv")
+        try csv.write(toFile: file, atomically: true, encoding: .utf8)
+        let imported = try run(Products.graphctl, ["import", "routerbench", file, "--socket", daemon.socket, "--output-format", "json"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let listed = try run(Products.graphctl, ["llm", "list", "--socket", daemon.socket, "--format", "json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [String: Any])
+        let llms = try #require(object["llms"] as? [[String: Any]])
+        #expect(Set(llms.compactMap { $0["name"] as? String }) == ["fast", "slow"])
+        #expect(llms.allSatisfy { ($0["observed_outcomes"] as? Int) == 12 })
+        // The query node holds the block after the blank line, not the shared example.
+        let node = try run(Products.graphctl, ["node", "get", "query:toy/105", "--socket", daemon.socket, "--format", "json"])
+        #expect(node.stdout.contains("Question 5: what is 5+1?"), "\(node.stdout) \(node.stderr)")
+        #expect(!node.stdout.contains("Example"))
+        let routed = try run(Products.graphctl, ["route", "Question 20: what is 20+1?", "--task", "toy", "--socket", daemon.socket, "--format", "json"])
+        #expect(routed.status == 0, "\(routed.stderr)")
+        #expect(routed.stdout.contains("\"llm\":\"slow\"") || routed.stdout.contains("\"llm\" : \"slow\""), "\(routed.stdout)")
+        _ = await daemon.terminate()
+    }
+}
