@@ -29,7 +29,6 @@ struct LLMMetadata: Codable, Equatable {
 /// The router's view of one snapshot, with the predictor built on it.
 struct RouterView {
     var version: UInt64
-    var modelIdentity: Int
     var predictor: RouterPredictor
     var taskIndex: [String: Int]
     var llmIndex: [String: Int]
@@ -154,20 +153,21 @@ public final class RouterService: Sendable {
         return try embedder.embed([text])[0]
     }
 
-    /// The cached view, rebuilt when the graph or the model changed.
+    /// The cached view, rebuilt when the graph or the model changed: every
+    /// write, document writes included, publishes a new snapshot version, and
+    /// documents change before the snapshot that carries them is published.
     private func currentView() throws -> RouterView {
         let snapshot = database.snapshot
-        let modelBytes = database.document(RouterSchema.modelDocument)
-        let identity = modelBytes.map { $0.count &* 31 &+ $0.hashValue } ?? 0
+        if let cached = view.withLock({ $0 }), cached.version == snapshot.version { return cached }
         return try view.withLock { cached in
-            if let cached, cached.version == snapshot.version, cached.modelIdentity == identity { return cached }
-            let built = try buildView(snapshot: snapshot, modelBytes: modelBytes, identity: identity)
+            if let cached, cached.version == snapshot.version { return cached }
+            let built = try buildView(snapshot: snapshot, modelBytes: database.document(RouterSchema.modelDocument))
             cached = built
             return built
         }
     }
 
-    private func buildView(snapshot: GraphSnapshot, modelBytes: [UInt8]?, identity: Int) throws -> RouterView {
+    private func buildView(snapshot: GraphSnapshot, modelBytes: [UInt8]?) throws -> RouterView {
         let model = try modelBytes.map { bytes throws(RoutingError) in try RouterModel(serialized: bytes) }
         let defaultEmbedder = embedding.nodeTextProvider ?? .hashed
         let embedderName = model?.header.embedder ?? defaultEmbedder.rawValue
@@ -189,7 +189,7 @@ public final class RouterService: Sendable {
             parameters = untrained
         }
         let predictor = try RouterPredictor(model: parameters, graph: extracted.graph, config: config)
-        return RouterView(version: snapshot.version, modelIdentity: identity, predictor: predictor,
+        return RouterView(version: snapshot.version, predictor: predictor,
                           taskIndex: extracted.taskIndex, llmIndex: extracted.llmIndex, embedder: embedderName,
                           trained: model != nil)
     }

@@ -16,7 +16,7 @@ struct BenchCommand: AsyncParsableCommand {
         temporary socket and store. Build with 'swift build -c release' first; debug builds \
         measure nothing useful.
         """,
-        subcommands: [BenchRPC.self, BenchIngest.self, BenchScale.self, BenchPPR.self, BenchRecommend.self, BenchEmbed.self, BenchRouter.self])
+        subcommands: [BenchRPC.self, BenchIngest.self, BenchScale.self, BenchPPR.self, BenchRecommend.self, BenchEmbed.self, BenchRouter.self, BenchRoute.self])
 }
 
 /// Options shared by the benchmarks.
@@ -276,8 +276,8 @@ struct BenchRPC: AsyncParsableCommand {
         ]
         for round in 0..<rounds {
             for transport in transports {
-                let echo = try blockingSeries(fd: try transport.echo(), frame: frame, ttrpc: false)
-                let ttrpc = try blockingSeries(fd: try transport.connect(), frame: frame, ttrpc: true)
+                let echo = try blockingSeries(fd: try transport.echo(), frame: frame, ttrpc: false, requests: requests)
+                let ttrpc = try blockingSeries(fd: try transport.connect(), frame: frame, ttrpc: true, requests: requests)
                 let client = try await GraphClient.connect(to: transport.endpoint)
                 for _ in 0..<min(1000, requests) { _ = try await client.health() }
                 var samples: [Double] = []
@@ -314,39 +314,41 @@ struct BenchRPC: AsyncParsableCommand {
         case .text: lines.forEach { print($0) }
         }
     }
+}
 
-    /// Blocking round trips on `fd`: echo (same bytes back) or ttrpc (a response frame back).
-    private func blockingSeries(fd: Int32, frame: [UInt8], ttrpc: Bool) throws -> [Double] {
-        defer { close(fd) }
-        var samples: [Double] = []
-        samples.reserveCapacity(requests)
-        var header = [UInt8](repeating: 0, count: 10)
-        var payload = [UInt8](repeating: 0, count: 65536)
-        var streamID: UInt32 = 1
-        var frame = frame
-        for i in 0..<(requests + min(1000, requests)) {
-            if ttrpc {
-                // A new odd stream id for every request, as a ttrpc client must use.
-                frame.withUnsafeMutableBytes { $0.storeBytes(of: streamID.bigEndian, toByteOffset: 4, as: UInt32.self) }
-                streamID &+= 2
-            }
-            let start = nowNanos()
-            guard frame.withUnsafeBytes({ Raw.writeAll(fd, $0) }) else { throw RawSocketError.system("write failed") }
-            if ttrpc {
-                guard header.withUnsafeMutableBytes({ Raw.readAll(fd, $0, count: 10) }) else { throw RawSocketError.system("read failed") }
-                let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
-                guard length <= payload.count, payload.withUnsafeMutableBytes({ Raw.readAll(fd, $0, count: length) }) else {
-                    throw RawSocketError.system("read failed")
-                }
-                let response = try Ttrpc_Response(serializedBytes: Array(payload[0..<length]))
-                guard response.status.code == 0 else { throw RPCError(status: response.status) }
-            } else {
-                guard payload.withUnsafeMutableBytes({ Raw.readAll(fd, $0, count: frame.count) }) else { throw RawSocketError.system("read failed") }
-            }
-            if i >= min(1000, requests) { samples.append(Double(nowNanos() - start) / 1000) }
+/// Round trips of one frame on a blocking socket, in microseconds, after a warm-up of
+/// min(1000, requests). With `ttrpc`, each request gets a new odd stream id and the
+/// response must carry status OK; otherwise the peer is an echo of the same bytes.
+func blockingSeries(fd: Int32, frame: [UInt8], ttrpc: Bool, requests: Int) throws -> [Double] {
+    defer { close(fd) }
+    var samples: [Double] = []
+    samples.reserveCapacity(requests)
+    var header = [UInt8](repeating: 0, count: 10)
+    var payload = [UInt8](repeating: 0, count: 65536)
+    var streamID: UInt32 = 1
+    var frame = frame
+    for i in 0..<(requests + min(1000, requests)) {
+        if ttrpc {
+            // A new odd stream id for every request, as a ttrpc client must use.
+            frame.withUnsafeMutableBytes { $0.storeBytes(of: streamID.bigEndian, toByteOffset: 4, as: UInt32.self) }
+            streamID &+= 2
         }
-        return samples
+        let start = nowNanos()
+        guard frame.withUnsafeBytes({ Raw.writeAll(fd, $0) }) else { throw RawSocketError.system("write failed") }
+        if ttrpc {
+            guard header.withUnsafeMutableBytes({ Raw.readAll(fd, $0, count: 10) }) else { throw RawSocketError.system("read failed") }
+            let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
+            guard length <= payload.count, payload.withUnsafeMutableBytes({ Raw.readAll(fd, $0, count: length) }) else {
+                throw RawSocketError.system("read failed")
+            }
+            let response = try Ttrpc_Response(serializedBytes: Array(payload[0..<length]))
+            guard response.status.code == 0 else { throw RPCError(status: response.status) }
+        } else {
+            guard payload.withUnsafeMutableBytes({ Raw.readAll(fd, $0, count: frame.count) }) else { throw RawSocketError.system("read failed") }
+        }
+        if i >= min(1000, requests) { samples.append(Double(nowNanos() - start) / 1000) }
     }
+    return samples
 }
 
 // MARK: bench ingest

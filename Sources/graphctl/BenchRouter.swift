@@ -3,6 +3,9 @@ import Foundation
 import GraphCore
 import Routing
 import TextEmbedding
+import GraphdClient
+import GraphdProto
+import TTRPC
 
 /// The three reward weightings of the GraphRouter protocol.
 let routerWeightings: [(name: String, performance: Double, cost: Double)] = [
@@ -16,7 +19,9 @@ struct BenchRouter: AsyncParsableCommand {
         Trains in-process (the same code graphd runs for 'graphctl train router') on the \
         --train files, then routes every row of the --test files under the three GraphRouter \
         weightings and writes DIR/performance_first.jsonl, DIR/balance.jsonl and \
-        DIR/cost_first.jsonl, one line per test row: {"row", "sample_id", "model", "weighting"}. \
+        DIR/cost_first.jsonl, one line per test row: {"row", "sample_id", "model", "weighting"}, \
+        and DIR/estimates.jsonl with every LLM's predicted effect and cost per row (for AIQ: \
+        Benchmarks/router-aiq.py). \
         Only the query text and task of a test row reach the model. Score them with \
         ../shared/bench/router_eval.py score --train … --test … --pred DIR/balance.jsonl.
 
@@ -133,8 +138,7 @@ struct BenchRouter: AsyncParsableCommand {
         ]
         if hiddenLLMs.isEmpty {
             let predictor = try RouterPredictor(model: result.parameters, graph: trainingGraph, config: config.gnn)
-            let seconds = try writePredictions(predictor, directory: predictions, testRows: testRows, testVectors: testVectors, tasks: tasks)
-            summary["decision_seconds_per_query"] = seconds
+            try writePredictions(predictor, directory: predictions, testRows: testRows, testVectors: testVectors, tasks: tasks)
         } else {
             // Add the hidden LLMs by description and price: routable at once, no retraining.
             var withNew = graph(llmNames: llms) { _, name in !hiddenLLMs.contains(name) }
@@ -143,7 +147,7 @@ struct BenchRouter: AsyncParsableCommand {
                 withNew.llms[m].pricing = LLMPricing(perCall: costs.reduce(0, +) / Double(max(costs.count, 1)))
             }
             let before = try RouterPredictor(model: result.parameters, graph: withNew, config: config.gnn)
-            _ = try writePredictions(before, directory: predictions + "/before", testRows: testRows, testVectors: testVectors, tasks: tasks)
+            try writePredictions(before, directory: predictions + "/before", testRows: testRows, testVectors: testVectors, tasks: tasks)
             // Replay feedback: a few training queries' outcomes with the new LLMs, then an online update.
             var rng = SplitMix(seed: seed &+ 7)
             var replayed = Set<Int>()
@@ -158,7 +162,7 @@ struct BenchRouter: AsyncParsableCommand {
             }
             let tuned = try RouterTrainer.fineTune(result.parameters, graph: afterGraph, queries: replayed, steps: 5, config: config)
             let after = try RouterPredictor(model: tuned, graph: afterGraph, config: config.gnn)
-            _ = try writePredictions(after, directory: predictions + "/after", testRows: testRows, testVectors: testVectors, tasks: tasks)
+            try writePredictions(after, directory: predictions + "/after", testRows: testRows, testVectors: testVectors, tasks: tasks)
             summary["hidden_llms"] = hiddenLLMs
             summary["replayed_queries"] = replayed.count
         }
@@ -167,9 +171,6 @@ struct BenchRouter: AsyncParsableCommand {
         case .text:
             print("router: \(trainRows.count) training rows, \(testRows.count) test rows, embedder \(embedder.name)")
             print("  validation loss \(result.validationLoss) (per-task rates alone \(result.priorOnlyValidationLoss)), best epoch \(result.bestEpoch) of \(result.epochs)")
-            if let s = summary["decision_seconds_per_query"] as? Double {
-                print("  decision (3 weightings) \(String(format: "%.1f", s * 1e6)) µs per test query, in-process")
-            }
             print("  predictions in \(predictions)")
         }
     }
@@ -186,13 +187,13 @@ struct BenchRouter: AsyncParsableCommand {
         return out
     }
 
-    /// Routes every test row under each weighting; returns the mean decision time per row.
+    /// Routes every test row under each weighting (decision latency: 'graphctl bench route').
     private func writePredictions(_ predictor: RouterPredictor, directory: String,
                                   testRows: [(RouterBenchFile, RouterBenchFile.Row)], testVectors: [[Float]],
-                                  tasks: [String]) throws -> Double {
+                                  tasks: [String]) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var lines = [String: [String]]()
-        let start = ContinuousClock.now
+        var estimates: [String] = []
         for (i, (_, row)) in testRows.enumerated() {
             for weighting in routerWeightings {
                 let decision = try predictor.route(RouteQuestion(
@@ -200,18 +201,27 @@ struct BenchRouter: AsyncParsableCommand {
                     promptTokens: Double(row.prompt.utf8.count) / 4,
                     objective: .weights(performance: weighting.performance, cost: weighting.cost)))
                 guard let choice = decision.ranked.first else { continue }
+                if weighting.name == routerWeightings[0].name {
+                    // Every LLM's predicted effect and cost, for AIQ (Benchmarks/router-aiq.py).
+                    var effects: [String: Double] = [:], costs: [String: Double] = [:]
+                    for c in decision.ranked {
+                        effects[predictor.graph.llms[c.llm].name] = Double(c.effect)
+                        costs[predictor.graph.llms[c.llm].name] = c.cost
+                    }
+                    let object: [String: Any] = ["row": row.key, "sample_id": row.sampleID, "effects": effects, "costs": costs]
+                    estimates.append(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                }
                 let object: [String: Any] = ["row": row.key, "sample_id": row.sampleID,
                                              "model": predictor.graph.llms[choice.llm].name, "weighting": weighting.name]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
                 lines[weighting.name, default: []].append(String(decoding: data, as: UTF8.self))
             }
         }
-        let seconds = (ContinuousClock.now - start).seconds / Double(max(testRows.count, 1))
+        try (estimates.joined(separator: "\n") + "\n").write(toFile: directory + "/estimates.jsonl", atomically: true, encoding: .utf8)
         for weighting in routerWeightings {
             let text = (lines[weighting.name] ?? []).joined(separator: "\n") + "\n"
             try text.write(toFile: directory + "/\(weighting.name).jsonl", atomically: true, encoding: .utf8)
         }
-        return seconds
     }
 }
 
@@ -265,5 +275,104 @@ struct FNV1a {
     var value: UInt64 = 0xcbf2_9ce4_8422_2325
     mutating func add(_ text: String) {
         for byte in text.utf8 { value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+    }
+}
+
+// MARK: bench route
+
+struct BenchRoute: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "route", abstract: "Route latency over the Unix socket against a raw socket echo.",
+        discussion: """
+        Starts graphd (built-in hashed embedder for node texts), imports the --train RouterBench \
+        files, trains the router, then measures, alternated over --rounds rounds on blocking \
+        clients: a raw echo of the text request's bytes (baseline), Route with a vector (the \
+        decision alone) and Route with text (embedding + decision). Also reports the server-side \
+        decision time Route returns. Medians over rounds of each round's p50/p99.
+        """)
+
+    @Option(parsing: .upToNextOption, help: "RouterBench training CSVs to load.")
+    var train: [String]
+    @Option(help: "Query text to route.")
+    var query = "Write a function to find the shared elements from the given two lists."
+    @Option(help: "Task of the query (default: the first file's).")
+    var task: String?
+    @Option(help: "Round trips per client per round.")
+    var requests: Int = 5000
+    @Option(help: "Rounds (medians are taken over rounds).")
+    var rounds: Int = 5
+    @OptionGroup var options: BenchOptions
+
+    func run() async throws {
+        let scratch = try options.makeScratch()
+        let daemon = try BenchDaemon(graphd: options.graphdPath, socket: scratch + "/route.sock", store: scratch + "/route.sqlite",
+                                     arguments: ["--node-text-embedder", "hashed", "--sync", "normal"])
+        defer { daemon.stop() }
+        try await daemon.waitUntilServing()
+        let client = try await GraphClient.connect(to: .unix(path: daemon.socket))
+        let files = try train.map(RouterBenchFile.init(path:))
+        let sink = ImportSink(client: client, batchSize: 10_000)
+        try await RouterBenchImport.run(files: train, policy: QueryTextPolicy(defaultMode: .last, overrides: []), client: client, sink: sink)
+        try await sink.flush()
+        let trained = try await client.trainRouter(Graphd_V1_TrainRouterRequest(), timeout: .seconds(3600))
+        log("trained \(trained.epochs) epochs in \(String(format: "%.1f", trained.seconds)) s")
+
+        var textRequest = Graphd_V1_RouteRequest()
+        textRequest.query = query
+        textRequest.task = task ?? files.first?.rows.first?.task ?? ""
+        textRequest.performanceWeight = 0.5
+        textRequest.costWeight = 0.5
+        var embed = Graphd_V1_EmbedRequest()
+        embed.texts = [query]
+        embed.provider = .hashed
+        var vectorRequest = textRequest
+        vectorRequest.query = ""
+        vectorRequest.vector = try await client.embed(embed).vectors[0].values
+        var decisionMicros: [Double] = []
+        for _ in 0..<2000 { decisionMicros.append(try await client.route(vectorRequest).decisionMicros) }
+        let chosen = try await client.route(textRequest).llm
+        await client.close()
+
+        func frame(_ request: Graphd_V1_RouteRequest) throws -> [UInt8] {
+            var envelope = Ttrpc_Request()
+            envelope.service = GraphdServiceName.router
+            envelope.method = "Route"
+            envelope.payload = try request.serializedData()
+            let body: [UInt8] = try envelope.serializedBytes()
+            return withUnsafeBytes(of: UInt32(body.count).bigEndian, Array.init) + withUnsafeBytes(of: UInt32(1).bigEndian, Array.init)
+                + [1, 0] + body
+        }
+        let textFrame = try frame(textRequest), vectorFrame = try frame(vectorRequest)
+        let echo = try EchoServer(unixPath: scratch + "/echo.sock")
+        defer { echo.stop() }
+        var p50: [String: [Double]] = [:], p99: [String: [Double]] = [:]
+        for round in 0..<rounds {
+            let series: [(String, [Double])] = [
+                ("echo", try blockingSeries(fd: try Raw.connectUnix(scratch + "/echo.sock"), frame: textFrame, ttrpc: false, requests: requests)),
+                ("route_vector", try blockingSeries(fd: try Raw.connectUnix(daemon.socket), frame: vectorFrame, ttrpc: true, requests: requests)),
+                ("route_text_hashed", try blockingSeries(fd: try Raw.connectUnix(daemon.socket), frame: textFrame, ttrpc: true, requests: requests)),
+            ]
+            for (name, samples) in series {
+                let summary = LatencySummary(samples)
+                p50[name, default: []].append(summary.p50)
+                p99[name, default: []].append(summary.p99)
+            }
+            log("round \(round + 1)/\(rounds) done")
+        }
+        let echo50 = median(p50["echo"]!), echo99 = median(p99["echo"]!)
+        let decision = LatencySummary(decisionMicros)
+        var json: [String: Any] = ["requests_per_round": requests, "rounds": rounds, "llms": 11, "chosen": chosen,
+                                   "server_decision_us": ["p50": decision.p50, "p99": decision.p99]]
+        var lines = ["route (Unix socket, \(requests) requests × \(rounds) rounds; choice \(chosen))",
+                     String(format: "  server-side decision, vector in: p50 %.1f µs  p99 %.1f µs", decision.p50, decision.p99)]
+        for name in ["echo", "route_vector", "route_text_hashed"] {
+            let a = median(p50[name]!), b = median(p99[name]!)
+            json[name] = ["p50_us": a, "p99_us": b, "p50_ratio_to_echo": a / echo50, "p99_ratio_to_echo": b / echo99]
+            lines.append(String(format: "  %-18@ p50 %7.1f µs  p99 %7.1f µs  (p50 ×%.2f the echo)", name as NSString, a, b, a / echo50))
+        }
+        switch options.format {
+        case .json: printJSON(json)
+        case .text: lines.forEach { print($0) }
+        }
     }
 }
