@@ -96,7 +96,8 @@ public nonisolated struct Graphd_V1_RouteRequest: Sendable {
 
   public var vector: [Float] = []
 
-  /// Task name; empty: the task whose queries are closest to this one.
+  /// Task name; empty or not in the graph yet: the task whose queries are
+  /// closest to this one (the response names the task used).
   public var task: String = String()
 
   /// Candidate LLM names; empty: every registered LLM.

@@ -92,13 +92,12 @@ public final class RouterService: Sendable {
             }
             allowed = set
         }
-        var task: Int?
-        if !request.task.isEmpty {
-            guard let index = current.taskIndex[request.task] else {
-                throw RPCError(.invalidArgument, "task '\(request.task)' is not in the graph (known: \(current.taskIndex.keys.sorted().prefix(20).joined(separator: ", ")))")
-            }
-            task = index
+        guard request.task.utf8.count <= GraphLimits.maxKeyLength else {
+            throw RPCError(.invalidArgument, "task is longer than \(GraphLimits.maxKeyLength) bytes")
         }
+        // A task the graph has not seen yet (Feedback creates it) counts as absent:
+        // the closest task is used, and the response says which.
+        let task = request.task.isEmpty ? nil : current.taskIndex[request.task]
         let features = try queryVector(text: request.query, vector: request.vector, embedderName: current.embedder,
                                        dimension: current.predictor.graph.dimension)
         let tokens = request.promptTokens > 0 ? Double(request.promptTokens) : Double(request.query.utf8.count) / 4

@@ -5,7 +5,7 @@ import threading
 import time
 
 from google.rpc import status_pb2  # noqa: F401  (registers google.rpc.Status for ttrpc_pb2)
-from graphd.v1 import graph_pb2, recommend_pb2
+from graphd.v1 import graph_pb2, recommend_pb2, router_pb2
 from ttrpc import ttrpc_pb2
 
 from .errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable, error_for
@@ -16,6 +16,7 @@ MAX_MESSAGE = 4 << 20
 
 GRAPH = "graphd.v1.Graph"
 RECOMMEND = "graphd.v1.Recommend"
+ROUTER = "graphd.v1.Router"
 
 
 class GraphdClient:
@@ -155,3 +156,23 @@ class GraphdClient:
 
     def personalized_pagerank(self, request, **kw):
         return self.call(RECOMMEND, "PersonalizedPageRank", request, recommend_pb2.PersonalizedPageRankResponse, **kw)
+
+    # -------------------------------------------------- graphd.v1.Router
+
+    def route(self, request, **kw):
+        return self.call(ROUTER, "Route", request, router_pb2.RouteResponse, **kw)
+
+    def feedback(self, request, **kw):
+        return self.call(ROUTER, "Feedback", request, router_pb2.FeedbackResponse, **kw)
+
+    def add_llm(self, request, **kw):
+        return self.call(ROUTER, "AddLLM", request, router_pb2.AddLLMResponse, **kw)
+
+    def list_llms(self, **kw):
+        return self.call(ROUTER, "ListLLMs", router_pb2.ListLLMsRequest(), router_pb2.ListLLMsResponse, **kw)
+
+    def remove_llm(self, request, **kw):
+        return self.call(ROUTER, "RemoveLLM", request, router_pb2.RemoveLLMResponse, **kw)
+
+    def train_router(self, request, **kw):
+        return self.call(ROUTER, "Train", request, router_pb2.TrainRouterResponse, **kw)

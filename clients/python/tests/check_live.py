@@ -10,7 +10,8 @@ import threading
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from graphd_client import (  # noqa: E402
-    GraphdClient, InvalidArgument, NotFound, Unavailable, Unimplemented, graph_pb2, recommend_pb2,
+    FailedPrecondition, GraphdClient, InvalidArgument, NotFound, Unavailable, Unimplemented, graph_pb2, recommend_pb2,
+    router_pb2,
 )
 
 
@@ -45,6 +46,18 @@ def main(path):
         assert len(ppr.top["item"].nodes) == 3
         vectors = client.embed(graph_pb2.EmbedRequest(texts=["hello", "world"]))
         assert vectors.dimension == 384 and len(vectors.vectors) == 2
+        # Routing: no LLMs yet, then two with prices; a cost-first request takes the cheap one.
+        expect_error(FailedPrecondition, lambda: client.route(router_pb2.RouteRequest(query="hi", performance_weight=1)))
+        for name, price in (("small", 0.0001), ("large", 0.01)):
+            client.add_llm(router_pb2.AddLLMRequest(llm=router_pb2.LLMInfo(
+                name=name, description=f"a {name} model", price=router_pb2.LLMPrice(per_call=price))))
+        assert {llm.name for llm in client.list_llms().llms} == {"small", "large"}
+        choice = client.route(router_pb2.RouteRequest(query="What is 2+2?", performance_weight=0.2, cost_weight=0.8))
+        assert choice.llm == "small" and len(choice.ranked) == 2, choice
+        written = client.feedback(router_pb2.FeedbackRequest(query="What is 2+2?", task="math", outcomes=[
+            router_pb2.Outcome(llm="small", effect=1.0, cost=0.0001)]))
+        assert written.edges_written == 2, written
+        expect_error(InvalidArgument, lambda: client.route(router_pb2.RouteRequest(query="x", performance_weight=-1)))
         # Typed errors, and the connection keeps working after each.
         expect_error(NotFound, lambda: client.get_node(graph_pb2.GetNodeRequest(node=graph_pb2.NodeRef(type="user", key="ghost"))))
         expect_error(InvalidArgument, lambda: client.recommend(recommend_pb2.RecommendRequest(
