@@ -81,6 +81,7 @@ public final class GraphdServer: Service, Sendable {
         let logger = self.logger
         let observer = configuration.metrics
         let tcpToken = configuration.tcpToken, allowedUIDs = configuration.allowedPeerUIDs
+        let gate = TTRPCConnectionGate(limit: limits.maxConnections)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -89,6 +90,16 @@ public final class GraphdServer: Service, Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 1)
             .childChannelInitializer { channel in
                 Self.admission(for: channel, tcpToken: tcpToken, allowedUIDs: allowedUIDs, logger: logger).flatMapThrowing { admission in
+                    var admission = admission
+                    if gate.tryAcquire() {
+                        channel.closeFuture.whenComplete { _ in gate.release() }
+                    } else {
+                        logger.warning("connection refused", metadata: ["reason": "connection limit", "limit": "\(limits.maxConnections)"])
+                        admission.exhaustedReason = "too many connections (limit \(limits.maxConnections)); retry later"
+                    }
+                    if let idle = limits.idleTimeout {
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: TimeAmount.nanoseconds(Int64(idle.components.seconds) * 1_000_000_000 + idle.components.attoseconds / 1_000_000_000)))
+                    }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(TTRPCFrameDecoder(maxLength: limits.maxMessageLength)))
                     try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(TTRPCFrameEncoder()))
                     try channel.pipeline.syncOperations.addHandler(TTRPCServerHandler(

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import SwiftProtobuf
+import Synchronization
 
 /// Limits a server connection enforces.
 public struct TTRPCServerLimits: Sendable {
@@ -11,8 +12,36 @@ public struct TTRPCServerLimits: Sendable {
     public var maxInFlightPerConnection: Int = 256
     /// Upper bound applied to client deadlines (nil: none).
     public var maxDeadline: Duration? = nil
+    /// Open connections per listener set; one more gets RESOURCE_EXHAUSTED for its
+    /// first request and is then closed.
+    public var maxConnections: Int = 1024
+    /// A connection with nothing in flight and no traffic for this long is closed (nil: never).
+    public var idleTimeout: Duration? = .seconds(300)
 
     public init() {}
+}
+
+/// Counts a server's open connections against `TTRPCServerLimits.maxConnections`.
+public final class TTRPCConnectionGate: Sendable {
+    private let open = Mutex(0)
+    public let limit: Int
+
+    public init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Takes a slot; false when all are taken.
+    public func tryAcquire() -> Bool {
+        open.withLock { count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    public func release() { open.withLock { $0 -= 1 } }
+
+    public var openConnections: Int { open.withLock { $0 } }
 }
 
 /// Who may call, decided per connection before any request is dispatched.
@@ -22,10 +51,13 @@ public struct TTRPCAdmission: Sendable {
     public var bearerToken: [UInt8]?
     /// When set, every request on this connection gets PERMISSION_DENIED with this reason.
     public var deniedReason: String?
+    /// When set, the first request gets RESOURCE_EXHAUSTED with this reason and the connection closes.
+    public var exhaustedReason: String?
 
-    public init(bearerToken: [UInt8]? = nil, deniedReason: String? = nil) {
+    public init(bearerToken: [UInt8]? = nil, deniedReason: String? = nil, exhaustedReason: String? = nil) {
         self.bearerToken = bearerToken
         self.deniedReason = deniedReason
+        self.exhaustedReason = exhaustedReason
     }
 
     public static let open = TTRPCAdmission()
@@ -45,6 +77,7 @@ public struct TTRPCAdmission: Sendable {
 
     /// The refusal for `request`, if any.
     func refusal(for request: Ttrpc_Request) -> RPCError? {
+        if let exhaustedReason { return RPCError(.resourceExhausted, exhaustedReason) }
         if let deniedReason { return RPCError(.permissionDenied, deniedReason) }
         guard let token = bearerToken else { return nil }
         guard let header = request.metadata.first(where: { $0.key.lowercased() == "authorization" })?.value else {
@@ -136,6 +169,18 @@ public final class TTRPCServerHandler: ChannelInboundHandler {
         }
     }
 
+    /// Idle connections (see `TTRPCServerLimits.idleTimeout`) close; ones with requests in flight stay.
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .all {
+            if inFlight.isEmpty {
+                logger.debug("closing idle connection")
+                context.close(promise: nil)
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("connection error: \(error)")
         context.close(promise: nil)
@@ -164,6 +209,7 @@ public final class TTRPCServerHandler: ChannelInboundHandler {
                 "service": "\(request.service)", "method": "\(request.method)", "status": "\(refusal.code)", "reason": "\(refusal.message)",
             ])
             respond(streamID: streamID, error: refusal)
+            if admission.exhaustedReason != nil { context.close(promise: nil) }
             return
         }
         guard inFlight[streamID] == nil else {

@@ -77,6 +77,12 @@ struct Graphd: AsyncParsableCommand {
     @Option(help: "Most nodes or edges in one write request (more: RESOURCE_EXHAUSTED).")
     var maxBatch: Int = 100_000
 
+    @Option(help: "Open client connections (one more: RESOURCE_EXHAUSTED on its first request, then closed).")
+    var maxConnections: Int = 1024
+
+    @Option(help: "Close a connection idle (nothing in flight, no traffic) this many seconds (0: never).")
+    var idleTimeoutSeconds: Double = 300
+
     @Option(help: ArgumentHelp("Serve Prometheus /metrics, /healthz and /readyz over HTTP on HOST:PORT (e.g. 127.0.0.1:9419). Off by default.", valueName: "host:port"))
     var metrics: String?
 
@@ -92,6 +98,9 @@ struct Graphd: AsyncParsableCommand {
         }
         guard maxMessageBytes >= 1024, maxInFlight > 0, maxBatch > 0, maxDeadlineSeconds >= 0, maxDeadlineSeconds.isFinite else {
             throw ValidationError("--max-message-bytes must be ≥ 1024, --max-in-flight and --max-batch positive, --max-deadline-seconds ≥ 0")
+        }
+        guard maxConnections > 0, idleTimeoutSeconds >= 0, idleTimeoutSeconds.isFinite else {
+            throw ValidationError("--max-connections must be positive, --idle-timeout-seconds ≥ 0")
         }
         if let metrics, TTRPCEndpoint.parseTCP(metrics) == nil { throw ValidationError("--metrics must be HOST:PORT, got '\(metrics)'") }
         guard compactDeltaEdges > 0 else { throw ValidationError("--compact-delta-edges must be positive") }
@@ -128,6 +137,8 @@ struct Graphd: AsyncParsableCommand {
         if !allowedUIDs.isEmpty { configuration.allowedPeerUIDs = Set(allowedUIDs) }
         configuration.connectionLimits.maxMessageLength = maxMessageBytes
         configuration.connectionLimits.maxInFlightPerConnection = maxInFlight
+        configuration.connectionLimits.maxConnections = maxConnections
+        configuration.connectionLimits.idleTimeout = idleTimeoutSeconds > 0 ? .milliseconds(Int64(idleTimeoutSeconds * 1000)) : nil
         if maxDeadlineSeconds > 0 { configuration.connectionLimits.maxDeadline = .milliseconds(Int64(maxDeadlineSeconds * 1000)) }
         configuration.serviceLimits.maxBatchSize = maxBatch
         if let metrics, case .tcp(let host, let port)? = TTRPCEndpoint.parseTCP(metrics) {

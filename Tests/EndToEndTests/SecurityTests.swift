@@ -59,4 +59,37 @@ import Testing
         await ok.close()
         _ = await allowed.terminate()
     }
+
+    @Test func connectionsBeyondTheLimitAreRefusedAndIdleOnesClosed() async throws {
+        let scratch = Scratch()
+        let daemon = try Daemon(socket: scratch.path("c.sock"), store: scratch.path("c.sqlite"),
+                                extraArguments: ["--max-connections", "2", "--idle-timeout-seconds", "1"])
+        try await daemon.waitUntilServing()
+        let first = try await daemon.client(), second = try await daemon.client()
+        _ = try await first.health()
+        _ = try await second.health()
+        let third = try await daemon.client()
+        await expectCode(.resourceExhausted, "third connection") { _ = try await third.health() }
+        await third.close()
+        // Closing one frees its slot.
+        await second.close()
+        var admitted = false
+        for _ in 0..<50 where !admitted {
+            let next = try await daemon.client()
+            admitted = (try? await next.health()) != nil
+            await next.close()
+            if !admitted { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(admitted, "a freed slot was not reused")
+        // Idle for longer than the timeout: the server closes the connection.
+        try await Task.sleep(for: .milliseconds(2500))
+        do {
+            _ = try await first.health()
+            Issue.record("an idle connection was still open after the idle timeout")
+        } catch let error as RPCError {
+            #expect(error.code == .unavailable, "\(error)")
+        }
+        await first.close()
+        _ = await daemon.terminate()
+    }
 }
