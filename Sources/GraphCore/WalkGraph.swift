@@ -191,8 +191,16 @@ public struct WalkView: Sendable {
     /// The base's mixing-class weights with the changed rows' weights in place
     /// of the base rows' (nodes added since the base have no class).
     public let classWeights: [Double]
+    /// Delta edges and removals of the snapshot this view was built from: a later
+    /// snapshot with the same removals only appends delta edges (in slot order),
+    /// so only their endpoints' rows change.
+    let deltaEdgeCount: Int
+    let removedCount: Int
 
-    init(base: WalkGraph, changedRows: [UInt32: Row], nodeCount: Int, version: UInt64, filter: WalkFilter, isSymmetric: Bool) {
+    init(base: WalkGraph, changedRows: [UInt32: Row], nodeCount: Int, version: UInt64, filter: WalkFilter, isSymmetric: Bool,
+         deltaEdgeCount: Int, removedCount: Int) {
+        self.deltaEdgeCount = deltaEdgeCount
+        self.removedCount = removedCount
         self.base = base
         self.changedRows = changedRows
         self.nodeCount = nodeCount
@@ -246,20 +254,44 @@ extension GraphSnapshot {
     /// the base topology; the changed rows are computed here (use `WalkViewCache`
     /// to share them between queries on the same snapshot).
     public func walkView(_ filter: WalkFilter) -> WalkView {
+        walkView(filter, extending: nil)
+    }
+
+    /// With `earlier` — a view of an older snapshot on the same base whose removals
+    /// this snapshot shares — only the rows of the endpoints of delta edges added
+    /// since are recomputed; the rest of its changed rows carry over.
+    func walkView(_ filter: WalkFilter, extending earlier: WalkView?) -> WalkView {
         let baseGraph = base.walkGraph(filter, nodes: nodes, schema: schema)
         var touched = Set<UInt32>()
-        for chunk in delta {
-            for node in chunk.bySource.keys { touched.insert(node) }
-            for node in chunk.byTarget.keys { touched.insert(node) }
+        var rows: [UInt32: WalkView.Row]
+        if let earlier, earlier.base === baseGraph, earlier.removedCount == removed.count, earlier.deltaEdgeCount <= deltaEdgeCount {
+            rows = earlier.changedRows
+            // Chunks merge (a small last chunk absorbs the next write), so count edges, not chunks.
+            var chunkStart = 0
+            for chunk in delta {
+                let count = chunk.records.count
+                defer { chunkStart += count }
+                guard chunkStart + count > earlier.deltaEdgeCount else { continue }
+                for record in chunk.records[max(earlier.deltaEdgeCount - chunkStart, 0)...] {
+                    touched.insert(record.source)
+                    touched.insert(record.target)
+                }
+            }
+        } else {
+            rows = [:]
+            for node in removedEndpoints { touched.insert(node) }
+            for chunk in delta {
+                for node in chunk.bySource.keys { touched.insert(node) }
+                for node in chunk.byTarget.keys { touched.insert(node) }
+            }
         }
-        for node in removedEndpoints { touched.insert(node) }
-        var rows: [UInt32: WalkView.Row] = [:]
-        rows.reserveCapacity(touched.count)
+        rows.reserveCapacity(rows.count + touched.count)
         for node in touched {
             rows[node] = walkRow(of: node, filter: filter)
         }
         let symmetric = schema.edgeTypes.allSatisfy { !filter.admits(edgeType: $0.id) || !$0.directed }
-        return WalkView(base: baseGraph, changedRows: rows, nodeCount: nodes.idCount, version: version, filter: filter, isSymmetric: symmetric)
+        return WalkView(base: baseGraph, changedRows: rows, nodeCount: nodes.idCount, version: version, filter: filter, isSymmetric: symmetric,
+                        deltaEdgeCount: deltaEdgeCount, removedCount: removed.count)
     }
 
     /// `node`'s steps, read through the snapshot (delta and removals applied).
@@ -300,11 +332,13 @@ public final class WalkViewCache: Sendable {
     public init() {}
 
     public func view(of snapshot: GraphSnapshot, filter: WalkFilter) -> WalkView {
-        if let cached = views.withLock({ $0[filter] }), cached.version == snapshot.version,
+        let cached = views.withLock { $0[filter] }
+        if let cached, cached.version == snapshot.version,
            cached.base === snapshot.base.walkGraph(filter, nodes: snapshot.nodes, schema: snapshot.schema) {
             return cached
         }
-        let view = snapshot.walkView(filter)
+        // A newer snapshot usually differs by a few delta chunks: extend the cached view.
+        let view = snapshot.walkView(filter, extending: cached.flatMap { $0.version < snapshot.version ? $0 : nil })
         views.withLock { cache in
             if cache.count >= 16 { cache.removeAll() }
             if (cache[filter]?.version ?? 0) <= view.version { cache[filter] = view }
