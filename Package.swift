@@ -154,3 +154,16 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// MARK: Fuzz targets (libFuzzer), built only by scripts/fuzz: they need -sanitize=fuzzer,
+// which supplies their main.
+if Context.environment["GRAPHD_FUZZ"] != nil {
+    package.targets += [
+        .executableTarget(name: "FuzzFrames", dependencies: ["TTRPC", .product(name: "NIOCore", package: "swift-nio")],
+                          path: "Fuzz/FuzzFrames"),
+        .executableTarget(name: "FuzzDispatch",
+                          dependencies: ["GraphdServer", "TTRPC", .product(name: "NIOCore", package: "swift-nio"),
+                                         .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+                          path: "Fuzz/FuzzDispatch"),
+    ]
+}
