@@ -11,8 +11,8 @@ struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export", abstract: "Write the whole graph to a file or stdout.",
         discussion: """
-        jsonl writes types, nodes (with text and features) and edges (with attributes), one JSON \
-        object per line, in the form 'graphctl import --format jsonl' reads back. edgelist writes \
+        jsonl writes a header with the source's versions (graphd, store schema, graph version), \
+        types, nodes (with text and features) and edges (with attributes), one JSON object per line, in the form 'graphctl import --format jsonl' reads back. edgelist writes \
         'EDGE_TYPE SOURCE_TYPE:KEY TARGET_TYPE:KEY WEIGHT' lines.
         Example: graphctl export --format jsonl --output backup.jsonl
         """)
@@ -57,6 +57,10 @@ struct ExportCommand: AsyncParsableCommand {
         let counts = try await connection.withClient { client in
             var nodes = 0, edges = 0
             if format == .jsonl {
+                // The source's versions first: a replica booting from this file knows what it replays from.
+                let stats = try await client.stats()
+                emitJSON(["export": ["graphd": stats.version, "schema_version": stats.schemaVersion,
+                                     "graph_version": stats.graphVersion, "edges": stats.edges, "nodes": stats.nodes] as [String: Any]])
                 let types = try await client.listTypes()
                 for type in types.nodeTypes where !type.builtin || type.featureDimension > 0 {
                     emitJSON(["node_type": ["name": type.name, "feature_dimension": type.featureDimension] as [String: Any]])

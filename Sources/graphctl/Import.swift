@@ -293,8 +293,11 @@ struct ImportCommand: AsyncParsableCommand {
                 if let timestamp = spec["timestamp_ms"] as? Int64 { edge.timestampMs = timestamp }
                 if let attributes = spec["attributes"] as? [String: Double] { edge.attributes = attributes }
                 try await sink.add(edge)
+            } else if let header = object["export"] as? [String: Any] {
+                // Written by 'graphctl export': where the data came from (informational).
+                log("importing an export of graph version \(header["graph_version"] ?? "?") (store schema \(header["schema_version"] ?? "?"), graphd \(header["graphd"] ?? "?"))")
             } else {
-                throw bad("expected one of node_type, edge_type, node, edge")
+                throw bad("expected one of export, node_type, edge_type, node, edge")
             }
         }
     }
