@@ -1,5 +1,9 @@
 import GraphdProto
 import SwiftProtobuf
+import NIOSSL
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 @_exported import TTRPC
 
@@ -27,10 +31,24 @@ public struct GraphClient: Sendable {
         self.metadata = metadata
     }
 
+    /// `tls`: speak TLS on a TCP endpoint (graphd --tls-cert/--tls-key), checking the
+    /// server's certificate against the configuration's trust roots.
     public static func connect(to endpoint: TTRPCEndpoint, group: (any EventLoopGroup)? = nil,
-                               defaultTimeout: Duration? = nil, bearerToken: String? = nil) async throws -> GraphClient {
-        GraphClient(connection: try await TTRPCClient.connect(to: endpoint, group: group), defaultTimeout: defaultTimeout,
-                    metadata: bearerToken.map { [("authorization", "Bearer \($0)")] } ?? [])
+                               defaultTimeout: Duration? = nil, bearerToken: String? = nil,
+                               tls: TLSConfiguration? = nil) async throws -> GraphClient {
+        var transport: (@Sendable (any Channel) throws -> Void)?
+        if let tls {
+            guard case .tcp(let host, _) = endpoint else {
+                throw RPCError(.invalidArgument, "TLS applies to TCP endpoints only")
+            }
+            let context = try NIOSSLContext(configuration: tls)
+            transport = { channel in
+                try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: host.isIPAddress ? nil : host))
+            }
+        }
+        return GraphClient(connection: try await TTRPCClient.connect(to: endpoint, group: group, transport: transport),
+                           defaultTimeout: defaultTimeout,
+                           metadata: bearerToken.map { [("authorization", "Bearer \($0)")] } ?? [])
     }
 
     public func close() async { await connection.close() }
@@ -140,5 +158,13 @@ extension Graphd_V1_NodeRef {
         self.init()
         self.type = type
         self.key = key
+    }
+}
+
+extension String {
+    /// An IPv4 or IPv6 literal (no SNI for those).
+    var isIPAddress: Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, self, &v4) == 1 || inet_pton(AF_INET6, self, &v6) == 1
     }
 }

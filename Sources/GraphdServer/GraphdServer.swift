@@ -4,6 +4,7 @@ import GraphdProto
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import TTRPC
 
@@ -32,6 +33,8 @@ public struct GraphdConfiguration: Sendable {
     public var tcpToken: [UInt8]? = nil
     /// Unix-socket peers allowed by uid (SO_PEERCRED); nil: any (the socket is 0600).
     public var allowedPeerUIDs: Set<UInt32>? = nil
+    /// TLS on the TCP listener (certificate chain and key); nil: plain TCP.
+    public var tcpTLS: TLSConfiguration? = nil
 
     public init(storePath: String) {
         self.storePath = storePath
@@ -82,6 +85,12 @@ public final class GraphdServer: Service, Sendable {
         let observer = configuration.metrics
         let tcpToken = configuration.tcpToken, allowedUIDs = configuration.allowedPeerUIDs
         let gate = TTRPCConnectionGate(limit: limits.maxConnections)
+        let tlsContext: NIOSSLContext?
+        do {
+            tlsContext = try configuration.tcpTLS.map { try NIOSSLContext(configuration: $0) }
+        } catch {
+            throw GraphdStartupError("cannot set up TLS for the TCP listener: \(error)")
+        }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -91,6 +100,9 @@ public final class GraphdServer: Service, Sendable {
             .childChannelInitializer { channel in
                 Self.admission(for: channel, tcpToken: tcpToken, allowedUIDs: allowedUIDs, logger: logger).flatMapThrowing { admission in
                     var admission = admission
+                    if let tlsContext, !Self.isUnix(channel) {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
+                    }
                     if gate.tryAcquire() {
                         channel.closeFuture.whenComplete { _ in gate.release() }
                     } else {
@@ -179,11 +191,14 @@ public final class GraphdServer: Service, Sendable {
     }
 
     /// TCP connections need the token; Unix peers must have an allowed uid.
+    private static func isUnix(_ channel: any Channel) -> Bool {
+        if case .unixDomainSocket? = channel.localAddress { return true }
+        return false
+    }
+
     private static func admission(for channel: any Channel, tcpToken: [UInt8]?, allowedUIDs: Set<UInt32>?,
                                   logger: Logger) -> EventLoopFuture<TTRPCAdmission> {
-        let isUnix: Bool
-        if case .unixDomainSocket? = channel.localAddress { isUnix = true } else { isUnix = false }
-        guard isUnix else { return channel.eventLoop.makeSucceededFuture(TTRPCAdmission(bearerToken: tcpToken)) }
+        guard isUnix(channel) else { return channel.eventLoop.makeSucceededFuture(TTRPCAdmission(bearerToken: tcpToken)) }
         guard let allowedUIDs, let provider = channel as? any SocketOptionProvider else {
             return channel.eventLoop.makeSucceededFuture(.open)
         }

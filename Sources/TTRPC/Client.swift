@@ -111,14 +111,18 @@ public final class TTRPCClient: Sendable {
     }
 
     /// Connects to a server. Fails with UNAVAILABLE when nothing listens there.
+    /// `transport` runs first on the new channel, on its event loop: it adds handlers
+    /// below the framing (TLS, for one).
     public static func connect(
-        to endpoint: TTRPCEndpoint, group: (any EventLoopGroup)? = nil
+        to endpoint: TTRPCEndpoint, group: (any EventLoopGroup)? = nil,
+        transport: (@Sendable (any Channel) throws -> Void)? = nil
     ) async throws -> TTRPCClient {
         let ownedGroup = group == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
         let bootstrap = ClientBootstrap(group: group ?? ownedGroup!)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try transport?(channel)
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(TTRPCFrameDecoder()))
                     try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(TTRPCFrameEncoder()))
                     try channel.pipeline.syncOperations.addHandler(TTRPCClientHandler())

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GraphdClient
 import GraphdProto
+import NIOSSL
 
 /// Exit codes graphctl uses, so scripts can tell failures apart (sysexits.h values).
 enum GraphctlExit {
@@ -43,8 +44,15 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("File holding the bearer token a TCP listener requires (default: $GRAPHD_TOKEN_FILE).", valueName: "file"))
     var tokenFile: String?
 
+    @Flag(help: "Speak TLS to the TCP listener (graphd --tls-cert), checking its certificate.")
+    var tls = false
+
+    @Option(help: ArgumentHelp("PEM file of the CA certificates to trust for --tls (default: the system's).", valueName: "file"))
+    var tlsCA: String?
+
     func validate() throws {
         if let tcp, TTRPCEndpoint.parseTCP(tcp) == nil { throw ValidationError("--tcp must be HOST:PORT, got '\(tcp)'") }
+        if (tls || tlsCA != nil) && tcp == nil { throw ValidationError("--tls applies to --tcp connections") }
         guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout must be a positive number of seconds") }
     }
 
@@ -62,7 +70,20 @@ struct ConnectionOptions: ParsableArguments {
             }
             token = text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        return try await GraphClient.connect(to: endpoint, defaultTimeout: .milliseconds(Int64(timeout * 1000)), bearerToken: token)
+        var tlsConfiguration: TLSConfiguration?
+        if tls || tlsCA != nil {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            if let tlsCA {
+                do {
+                    configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(tlsCA))
+                } catch {
+                    throw fail(message: "cannot read CA certificates from \(tlsCA): \(error)", code: GraphctlExit.noInput)
+                }
+            }
+            tlsConfiguration = configuration
+        }
+        return try await GraphClient.connect(to: endpoint, defaultTimeout: .milliseconds(Int64(timeout * 1000)), bearerToken: token,
+                                             tls: tlsConfiguration)
     }
 
     /// Connects, runs `body`, closes; RPC errors become messages and exit codes.

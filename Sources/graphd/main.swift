@@ -9,6 +9,7 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 import TTRPC
+import NIOSSL
 
 @main
 struct Graphd: AsyncParsableCommand {
@@ -62,6 +63,12 @@ struct Graphd: AsyncParsableCommand {
     @Flag(help: "Accept TCP requests without a token (a trusted loopback or test network only).")
     var tcpInsecure = false
 
+    @Option(help: ArgumentHelp("PEM certificate chain for TLS on the TCP listener (with --tls-key).", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("PEM private key for TLS on the TCP listener (with --tls-cert).", valueName: "file"))
+    var tlsKey: String?
+
     @Option(name: .customLong("allow-uid"), help: ArgumentHelp("Unix-socket peers allowed, by uid (repeatable; default: any, the socket being 0600).", valueName: "uid"))
     var allowedUIDs: [UInt32] = []
 
@@ -102,6 +109,8 @@ struct Graphd: AsyncParsableCommand {
         guard maxConnections > 0, idleTimeoutSeconds >= 0, idleTimeoutSeconds.isFinite else {
             throw ValidationError("--max-connections must be positive, --idle-timeout-seconds ≥ 0")
         }
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if tlsCert != nil && tcp == nil { throw ValidationError("--tls-cert applies to the TCP listener: add --tcp") }
         if let metrics, TTRPCEndpoint.parseTCP(metrics) == nil { throw ValidationError("--metrics must be HOST:PORT, got '\(metrics)'") }
         guard compactDeltaEdges > 0 else { throw ValidationError("--compact-delta-edges must be positive") }
         guard compactAfterSeconds > 0, compactAfterSeconds.isFinite else { throw ValidationError("--compact-after-seconds must be positive") }
@@ -133,6 +142,16 @@ struct Graphd: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             configuration.tcpToken = Array(token.utf8)
+        }
+        if let tlsCert, let tlsKey {
+            do {
+                configuration.tcpTLS = TLSConfiguration.makeServerConfiguration(
+                    certificateChain: try NIOSSLCertificate.fromPEMFile(tlsCert).map { .certificate($0) },
+                    privateKey: .privateKey(try NIOSSLPrivateKey(file: tlsKey, format: .pem)))
+            } catch {
+                logger.critical("cannot load the TLS certificate \(tlsCert) or key \(tlsKey): \(error)")
+                throw ExitCode(1)
+            }
         }
         if !allowedUIDs.isEmpty { configuration.allowedPeerUIDs = Set(allowedUIDs) }
         configuration.connectionLimits.maxMessageLength = maxMessageBytes

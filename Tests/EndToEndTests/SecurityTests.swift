@@ -1,6 +1,7 @@
 import Foundation
 import GraphdClient
 import GraphdProto
+import NIOSSL
 import Testing
 
 /// TCP bearer tokens, Unix peer uids and the startup rule for TCP.
@@ -90,6 +91,46 @@ import Testing
             #expect(error.code == .unavailable, "\(error)")
         }
         await first.close()
+        _ = await daemon.terminate()
+    }
+
+    @Test func tlsOnTheTCPListener() async throws {
+        let scratch = Scratch()
+        let cert = scratch.path("cert.pem"), key = scratch.path("key.pem"), tokenFile = scratch.path("token")
+        let made = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+                                                "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        try #require(made.status == 0, "openssl: \(made.stderr)")
+        let token = "tls-test-token-0123456789"
+        try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let port = freePort()
+        let daemon = try Daemon(socket: scratch.path("t.sock"), store: scratch.path("t.sqlite"), tcpPort: port,
+                                extraArguments: ["--tcp-token-file", tokenFile, "--tls-cert", cert, "--tls-key", key])
+        try await daemon.waitUntilServing()
+
+        var trusting = TLSConfiguration.makeClientConfiguration()
+        trusting.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(cert))
+        let client = try await GraphClient.connect(to: .tcp(host: "localhost", port: port), bearerToken: token, tls: trusting)
+        #expect(try await client.health().status == .serving)
+        // TLS does not replace the token.
+        let tokenless = try await GraphClient.connect(to: .tcp(host: "localhost", port: port), tls: trusting)
+        await expectCode(.unauthenticated, "TLS without the token") { _ = try await tokenless.stats() }
+        await tokenless.close()
+        await client.close()
+
+        // Plain TCP to the TLS port, and TLS that does not trust this certificate, both fail.
+        let plain = try await GraphClient.connect(to: .tcp(host: "127.0.0.1", port: port), defaultTimeout: .seconds(3), bearerToken: token)
+        await #expect(throws: (any Error).self) { _ = try await plain.health() }
+        await plain.close()
+        var untrusting = TLSConfiguration.makeClientConfiguration()
+        untrusting.trustRoots = .certificates([])
+        let stranger = try await GraphClient.connect(to: .tcp(host: "localhost", port: port), defaultTimeout: .seconds(3),
+                                                     bearerToken: token, tls: untrusting)
+        await #expect(throws: (any Error).self) { _ = try await stranger.health() }
+        await stranger.close()
+
+        // graphctl with --tls and the CA file.
+        let health = try run(Products.graphctl, ["health", "--tcp", "localhost:\(port)", "--tls", "--tls-ca", cert, "--token-file", tokenFile])
+        #expect(health.status == 0, "\(health.stderr)")
         _ = await daemon.terminate()
     }
 }
