@@ -39,11 +39,17 @@ private final class FuzzHarness: Sendable {
         if dispatcher.dispatchInline(request, context: context) != nil { return }
         let done = DispatchSemaphore(value: 0)
         let dispatcher = self.dispatcher
+        let start = ContinuousClock.now
         Task.detached {
             _ = await dispatcher.dispatch(request, context: context)
             done.signal()
         }
-        done.wait()
+        // Name a slow request before libFuzzer's timeout reports only the whole input.
+        if done.wait(timeout: .now() + 5) == .timedOut {
+            FileHandle.standardError.write(Data("slow request: \(request.service)/\(request.method), payload \(request.payload.count) bytes: \(Array(request.payload.prefix(64)))\n".utf8))
+            done.wait()
+            FileHandle.standardError.write(Data("  … finished after \(ContinuousClock.now - start)\n".utf8))
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 #include "graphd_client.h"
 #include "graphd/v1/graph.pb-c.h"
 #include "graphd/v1/recommend.pb-c.h"
+#include "graphd/v1/router.pb-c.h"
 
 #define CHECK(condition, ...) do { if (!(condition)) { fprintf(stderr, "FAILED %s:%d: ", __FILE__, __LINE__); \
     fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); exit(1); } } while (0)
@@ -87,6 +88,30 @@ int main(int argc, char **argv) {
     code = graphd_call(client, "graphd.v1.Graph", "Stats", &stats_request.base, &graphd__v1__stats_response__descriptor, 2000, (ProtobufCMessage **)&stats);
     CHECK(code == GRAPHD_OK, "Stats after errors: %d %s", code, graphd_last_error(client));
     protobuf_c_message_free_unpacked(&stats->base, NULL);
+
+    /* Routing: register an LLM by description and price, then ask for a decision. */
+    Graphd__V1__LLMPrice price = GRAPHD__V1__LLMPRICE__INIT;
+    price.per_call = 0.001;
+    Graphd__V1__LLMInfo llm = GRAPHD__V1__LLMINFO__INIT;
+    llm.name = "c-model";
+    llm.description = "a model registered from C";
+    llm.price = &price;
+    Graphd__V1__AddLLMRequest add_llm = GRAPHD__V1__ADD_LLMREQUEST__INIT;
+    add_llm.llm = &llm;
+    Graphd__V1__AddLLMResponse *llm_added = NULL;
+    code = graphd_call(client, "graphd.v1.Router", "AddLLM", &add_llm.base, &graphd__v1__add_llmresponse__descriptor, 2000, (ProtobufCMessage **)&llm_added);
+    CHECK(code == GRAPHD_OK && llm_added->created, "AddLLM: %d %s", code, graphd_last_error(client));
+    protobuf_c_message_free_unpacked(&llm_added->base, NULL);
+    Graphd__V1__RouteRequest route = GRAPHD__V1__ROUTE_REQUEST__INIT;
+    route.query = "What is the capital of France?";
+    route.performance_weight = 1;
+    Graphd__V1__RouteResponse *routed = NULL;
+    code = graphd_call(client, "graphd.v1.Router", "Route", &route.base, &graphd__v1__route_response__descriptor, 2000, (ProtobufCMessage **)&routed);
+    CHECK(code == GRAPHD_OK && strcmp(routed->llm, "c-model") == 0 && routed->n_ranked == 1, "Route: %d %s", code, graphd_last_error(client));
+    protobuf_c_message_free_unpacked(&routed->base, NULL);
+    route.performance_weight = -1;
+    code = graphd_call(client, "graphd.v1.Router", "Route", &route.base, &graphd__v1__route_response__descriptor, 2000, (ProtobufCMessage **)&routed);
+    CHECK(code == GRAPHD_INVALID_ARGUMENT, "Route with a negative weight: %d", code);
     graphd_close(client);
 
     graphd_client *missing;
