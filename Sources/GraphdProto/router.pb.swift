@@ -361,7 +361,9 @@ public nonisolated struct Graphd_V1_TrainRouterRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// 0 = defaults (400 epochs, seed 1, learning rate 1e-3).
+  /// 0 = defaults (400 epochs, seed 1, learning rate 1e-3); at most 10,000
+  /// epochs. Training stops at the request's deadline (DEADLINE_EXCEEDED;
+  /// the stored model is unchanged).
   public var maxEpochs: UInt32 = 0
 
   public var seed: UInt64 = 0

@@ -17,6 +17,7 @@ enum RouterSchema {
     static let maxQueryBytes = 65_536
     static let maxOutcomes = 1024
     static let maxAllowed = 1024
+    static let maxEpochs: UInt32 = 10_000
 }
 
 /// The LLM metadata that is not the node itself (its description is the node's text).
@@ -387,7 +388,7 @@ public final class RouterService: Sendable {
 
     func train(_ request: Graphd_V1_TrainRouterRequest) async throws -> Graphd_V1_TrainRouterResponse {
         var config = RouterTrainingConfig()
-        if request.maxEpochs > 0 { config.maxEpochs = Int(min(request.maxEpochs, 100_000)) }
+        if request.maxEpochs > 0 { config.maxEpochs = Int(min(request.maxEpochs, RouterSchema.maxEpochs)) }
         if request.seed > 0 { config.seed = request.seed }
         if request.learningRate != 0 {
             guard request.learningRate.isFinite, request.learningRate > 0, request.learningRate < 1 else {
@@ -405,7 +406,7 @@ public final class RouterService: Sendable {
             let start = ContinuousClock.now
             let extracted = try RouterGraphExtractor.extract(snapshot: database.snapshot, dimension: dimension, database: database)
             let logger = self.logger
-            let result = try RouterTrainer.train(extracted.graph, config: config) { p in
+            let result = try RouterTrainer.train(extracted.graph, config: config, isCancelled: { Task.isCancelled }) { p in
                 if p.epoch % 20 == 0 {
                     logger.info("router training", metadata: ["epoch": "\(p.epoch)", "training_loss": "\(p.trainingLoss)",
                                                               "validation_loss": "\(p.validationLoss)", "best": "\(p.bestValidationLoss)"])
@@ -516,6 +517,7 @@ extension RoutingError: RPCStatusConvertible {
         case .invalidArgument: RPCError(.invalidArgument, description)
         case .failedPrecondition: RPCError(.failedPrecondition, description)
         case .notFound: RPCError(.notFound, description)
+        case .cancelled: RPCError(.deadlineExceeded, description)
         case .internalError: RPCError(.internal, description)
         }
     }

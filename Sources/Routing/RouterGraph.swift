@@ -121,7 +121,7 @@ public struct RouterGraph: Sendable {
 
 /// A routing failure, mapped to an RPC status at the service boundary.
 public struct RoutingError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case invalidArgument, failedPrecondition, notFound, internalError }
+    public enum Kind: Sendable { case invalidArgument, failedPrecondition, notFound, cancelled, internalError }
     public var kind: Kind
     public var description: String
     public init(_ kind: Kind, _ description: String) {

@@ -70,7 +70,9 @@ public struct RouterTrainingResult: Sendable {
 /// training queries' outcomes from message passing and predicts them, as a
 /// query routed later has no outcomes of its own yet.
 public enum RouterTrainer {
+    /// `isCancelled` is asked once per epoch: true stops training with a `.cancelled` error.
     public static func train(_ graph: RouterGraph, config: RouterTrainingConfig = RouterTrainingConfig(),
+                             isCancelled: () -> Bool = { false },
                              progress: (RouterTrainingProgress) -> Void = { _ in }) throws(RoutingError) -> RouterTrainingResult {
         try graph.validate()
         guard !graph.llms.isEmpty else { throw RoutingError(.failedPrecondition, "no LLMs to train on") }
@@ -100,6 +102,7 @@ public enum RouterTrainer {
             var adam = AdamOptimizer(like: parameters, learningRate: config.learningRate)
             var epoch = 0
             while epoch < config.maxEpochs, epoch - bestEpoch < config.patience {
+                if isCancelled() { throw RoutingError(.cancelled, "training stopped after \(epoch) epochs: the request was cancelled or ran out of time") }
                 epoch += 1
                 training.shuffle(using: &rng)
                 let half = training.count / 2
@@ -127,6 +130,8 @@ public enum RouterTrainer {
             return RouterTrainingResult(parameters: best, epochs: epoch, bestEpoch: bestEpoch, validationLoss: bestLoss,
                                         priorOnlyValidationLoss: priorOnlyLoss, trainingQueries: training.count,
                                         validationQueries: validation.count)
+        } catch let error as RoutingError {
+            throw error
         } catch {
             throw RoutingError(.internalError, "training failed: \(error)")
         }

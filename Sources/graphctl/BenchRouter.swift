@@ -122,11 +122,11 @@ struct BenchRouter: AsyncParsableCommand {
         config.gnn.headHidden = hidden
         let trainingGraph = graph(llmNames: visible) { _, _ in true }
         let trainStart = ContinuousClock.now
-        let result = try RouterTrainer.train(trainingGraph, config: config) { p in
+        let result = try RouterTrainer.train(trainingGraph, config: config, progress: { p in
             if p.epoch % 20 == 0 {
                 log("epoch \(p.epoch): training loss \(String(format: "%.4f", p.trainingLoss)), validation \(String(format: "%.4f", p.validationLoss)) (best \(String(format: "%.4f", p.bestValidationLoss)))")
             }
-        }
+        })
         let trainSeconds = (ContinuousClock.now - trainStart).seconds
         log("trained \(result.epochs) epochs (best \(result.bestEpoch)) in \(String(format: "%.1f", trainSeconds)) s: validation loss \(result.validationLoss), per-task rates alone \(result.priorOnlyValidationLoss)")
 

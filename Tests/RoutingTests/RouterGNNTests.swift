@@ -92,6 +92,17 @@ func fixtureGraph(queriesPerKind: Int = 40, dimension: Int = 6, seed: UInt64 = 3
         #expect(decision.fallback.count == 2)
     }
 
+    @Test func trainingStopsWhenCancelled() throws {
+        var asked = 0
+        do {
+            _ = try RouterTrainer.train(fixtureGraph(), isCancelled: { asked += 1; return asked > 3 })
+            Issue.record("training ignored cancellation")
+        } catch {
+            #expect(error.kind == .cancelled)
+            #expect(asked == 4)
+        }
+    }
+
     @Test func modelRoundTripsAndRejectsDamagedBytes() throws {
         let graph = fixtureGraph(queriesPerKind: 8)
         var config = RouterTrainingConfig()

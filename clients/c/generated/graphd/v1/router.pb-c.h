@@ -320,7 +320,9 @@ struct  Graphd__V1__TrainRouterRequest
 {
   ProtobufCMessage base;
   /*
-   * 0 = defaults (400 epochs, seed 1, learning rate 1e-3).
+   * 0 = defaults (400 epochs, seed 1, learning rate 1e-3); at most 10,000
+   * epochs. Training stops at the request's deadline (DEADLINE_EXCEEDED;
+   * the stored model is unchanged).
    */
   uint32_t max_epochs;
   uint64_t seed;
