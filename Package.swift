@@ -165,10 +165,11 @@ let package = Package(
 // which supplies their main.
 if Context.environment["GRAPHD_FUZZ"] != nil {
     package.targets += [
-        .executableTarget(name: "FuzzFrames", dependencies: ["TTRPC", .product(name: "NIOCore", package: "swift-nio")],
+        .target(name: "FuzzDriver", path: "Fuzz/FuzzDriver"),
+        .executableTarget(name: "FuzzFrames", dependencies: ["FuzzDriver", "TTRPC", .product(name: "NIOCore", package: "swift-nio")],
                           path: "Fuzz/FuzzFrames"),
         .executableTarget(name: "FuzzDispatch",
-                          dependencies: ["GraphdServer", "TTRPC", .product(name: "NIOCore", package: "swift-nio"),
+                          dependencies: ["FuzzDriver", "GraphdServer", "TTRPC", .product(name: "NIOCore", package: "swift-nio"),
                                          .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
                           path: "Fuzz/FuzzDispatch"),
     ]

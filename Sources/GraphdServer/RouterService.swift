@@ -309,7 +309,7 @@ public final class RouterService: Sendable {
         var key = request.queryKey
         if key.isEmpty {
             guard !request.query.isEmpty else { throw RPCError(.invalidArgument, "query_key or query text is required") }
-            var hasher = StableHasher()
+            var hasher = StableHash()
             hasher.add(request.query)
             key = "q-" + String(hasher.value, radix: 16)
         }
@@ -430,14 +430,6 @@ public final class RouterService: Sendable {
             response.seconds = seconds
             return response
         }
-    }
-}
-
-/// A deterministic 64-bit FNV-1a hash (Swift's Hasher is seeded per process).
-struct StableHasher {
-    var value: UInt64 = 0xcbf2_9ce4_8422_2325
-    mutating func add(_ text: String) {
-        for byte in text.utf8 { value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
     }
 }
 

@@ -245,7 +245,7 @@ enum EmbeddingCache {
     static func vectors(_ texts: [String], embedder: any TextEmbedder, path: String?,
                         compute: ([String]) throws -> [[Float]]) throws -> [[Float]] {
         guard let path else { return try compute(texts) }
-        var hasher = FNV1a()
+        var hasher = StableHash()
         hasher.add(embedder.name)
         for text in texts { hasher.add(text); hasher.add("\u{0}") }
         let key = hasher.value, d = embedder.dimension
@@ -268,13 +268,6 @@ enum EmbeddingCache {
         for v in vectors { for x in v { let b = x.bitPattern; for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: b >> (8 * UInt32(i)))) } } }
         FileManager.default.createFile(atPath: path, contents: Data(out))
         return vectors
-    }
-}
-
-struct FNV1a {
-    var value: UInt64 = 0xcbf2_9ce4_8422_2325
-    mutating func add(_ text: String) {
-        for byte in text.utf8 { value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
     }
 }
 
