@@ -15,21 +15,35 @@ public final class RecommendationModels: Sendable {
     private struct Entry: Sendable {
         var model: RecommendationModel?
         var building: Task<RecommendationModel, any Error>?
+        var lastUsed = ContinuousClock.now
     }
 
     private let entries = Mutex<[Key: Entry]>([:])
     public let maxStaleness: Duration
+    /// Interaction specs with a model kept at once: each model holds eigenvectors
+    /// for every item, so a client cycling through specs must not grow memory
+    /// without bound. The least recently used one makes room.
+    public let maxModels: Int
 
-    public init(maxStaleness: Duration = .seconds(30)) {
+    public init(maxStaleness: Duration = .seconds(30), maxModels: Int = 4) {
         self.maxStaleness = maxStaleness
+        self.maxModels = maxModels
     }
 
     /// A model for `spec` on (or recently before) `snapshot`.
     func model(for spec: InteractionSpec, database: GraphDatabase) async throws -> RecommendationModel {
         let key = spec
         let snapshot = database.snapshot
-        let (model, task) = entries.withLock { table -> (RecommendationModel?, Task<RecommendationModel, any Error>?) in
+        let (model, task) = try entries.withLock { table throws -> (RecommendationModel?, Task<RecommendationModel, any Error>?) in
+            if table[key] == nil, table.count >= maxModels {
+                guard let evict = table.filter({ $0.value.building == nil }).min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key else {
+                    throw GraphError(.resourceExhausted, "\(maxModels) recommendation models are being built; retry when one is done")
+                }
+                table[evict] = nil
+            }
             var entry = table[key] ?? Entry()
+            entry.lastUsed = .now
+            table[key] = entry
             if let model = entry.model, !isStale(model, snapshot: snapshot) { return (model, nil) }
             if entry.building == nil {
                 entry.building = Task.detached(priority: .utility) { [self] in

@@ -168,4 +168,38 @@ import Testing
         #expect(!(try await recommend(client, "u1")).isEmpty)
         await client.close()
     }
+
+    /// Graph-filter models are kept for a bounded number of interaction specs: a
+    /// client cycling through specs gets answers, and memory does not grow with it.
+    @Test func graphFilterModelsAreBoundedPerSpec() async throws {
+        let scratch = Scratch()
+        let daemon = try Daemon(socket: scratch.path("m.sock"), store: scratch.path("m.sqlite"))
+        try await daemon.waitUntilServing()
+        let client = try await daemon.client()
+        var define = Graphd_V1_DefineTypesRequest()
+        for t in 0..<6 {
+            var spec = Graphd_V1_EdgeTypeSpec()
+            spec.name = "e\(t)"
+            spec.sourceType = "user"
+            spec.targetType = "item"
+            define.edgeTypes.append(spec)
+        }
+        _ = try await client.defineTypes(define)
+        var edges = Graphd_V1_AddEdgesRequest()
+        for t in 0..<6 {
+            for u in 0..<8 { for j in 0..<3 { edges.edges.append(makeEdge("e\(t)", ("user", "u\(u)"), ("item", "i\((u + j) % 10)"))) } }
+        }
+        _ = try await client.addEdges(edges)
+        for t in 0..<6 {
+            var request = Graphd_V1_RecommendRequest()
+            request.user = Graphd_V1_NodeRef(type: "user", key: "u1")
+            request.k = 3
+            request.scorer = .graphFilter
+            request.edgeTypes = ["e\(t)"]
+            #expect(!(try await client.recommend(request).items.isEmpty), "spec e\(t)")
+        }
+        #expect(try await client.stats().models.count <= 4)
+        await client.close()
+        _ = await daemon.terminate()
+    }
 }
