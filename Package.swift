@@ -65,6 +65,9 @@ let package = Package(
             dependencies: ["GraphCore", "MessagePassing", .product(name: "RealModule", package: "swift-numerics")]
         ),
 
+        // MARK: Conversational recommendation (G-CRS): INSPIRED data, conversation–entity–item graph, retrieval
+        .target(name: "Conversational", dependencies: ["GraphCore", "GraphAlgorithms"]),
+
         // MARK: Storage: SQLite store of record and the single-writer database actor
         .target(name: "GraphStore", dependencies: ["GraphCore", "CSQLite", .product(name: "Metrics", package: "swift-metrics")]),
 
@@ -126,7 +129,7 @@ let package = Package(
         .executableTarget(
             name: "graphctl",
             dependencies: [
-                "GraphdClient", "GraphCore", "GraphStore", "GraphAlgorithms", "Recommendation", "Routing", "TextEmbedding", "TTRPC", "GraphdProto", "CBLAS",
+                "GraphdClient", "GraphCore", "GraphStore", "GraphAlgorithms", "Recommendation", "Routing", "Conversational", "TextEmbedding", "TTRPC", "GraphdProto", "CBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -140,6 +143,7 @@ let package = Package(
         .testTarget(name: "GraphAlgorithmsTests", dependencies: ["GraphAlgorithms", "GraphCore"]),
         .testTarget(name: "TextEmbeddingTests", dependencies: ["TextEmbedding"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RecommendationTests", dependencies: ["Recommendation", "GraphAlgorithms", "GraphCore"]),
+        .testTarget(name: "ConversationalTests", dependencies: ["Conversational", "GraphCore"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "GraphCore", "MessagePassing"]),
         .testTarget(name: "GraphStoreTests", dependencies: ["GraphStore", "GraphCore"]),
         .testTarget(

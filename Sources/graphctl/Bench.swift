@@ -16,7 +16,7 @@ struct BenchCommand: AsyncParsableCommand {
         temporary socket and store. Build with 'swift build -c release' first; debug builds \
         measure nothing useful.
         """,
-        subcommands: [BenchRPC.self, BenchIngest.self, BenchScale.self, BenchPPR.self, BenchRecommend.self, BenchEmbed.self, BenchRouter.self, BenchRoute.self, BenchLoad.self, BenchCrash.self])
+        subcommands: [BenchRPC.self, BenchIngest.self, BenchScale.self, BenchPPR.self, BenchRecommend.self, BenchEmbed.self, BenchRouter.self, BenchRoute.self, BenchLoad.self, BenchCrash.self, BenchCRS.self])
 }
 
 /// Options shared by the benchmarks.
