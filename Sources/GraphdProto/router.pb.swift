@@ -134,9 +134,13 @@ public nonisolated struct Graphd_V1_RouteCandidate: Sendable {
   /// Predicted probability that the LLM answers well (expected effect).
   public var effect: Float = 0
 
-  /// Predicted cost, US dollars.
+  /// Predicted cost, US dollars: observed mean on the task, else the declared
+  /// price, else the observed mean over all tasks. An LLM with none of these
+  /// counts as the dearest known (normalized_cost 1) and is left out by max_cost.
   public var cost: Double = 0
 
+  /// Cost scaled to [0, 1] by the task's observed costs (else all observed
+  /// costs, else the predicted costs of the candidates).
   public var normalizedCost: Double = 0
 
   /// The objective's value; candidates are ranked by it.

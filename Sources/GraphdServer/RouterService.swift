@@ -29,12 +29,36 @@ struct LLMMetadata: Codable, Equatable {
 
 /// The router's view of one snapshot, with the predictor built on it.
 struct RouterView {
-    var version: UInt64
+    var fingerprint: RouterFingerprint
     var predictor: RouterPredictor
     var taskIndex: [String: Int]
     var llmIndex: [String: Int]
     var embedder: String
     var trained: Bool
+}
+
+/// What the router's view depends on, cheap to read from a snapshot: the
+/// counts of task, LLM and query nodes and of the router's edges, removals
+/// (an upsert removes the edge it replaces), and the router's own write
+/// generation (descriptions, prices, outcomes and weights it stored). Writes to
+/// the rest of the graph leave it alone, so they do not rebuild the predictor.
+struct RouterFingerprint: Equatable {
+    var nodeCounts: [Int]
+    var edgeCounts: [Int]
+    var removed: Int
+    var generation: UInt64
+
+    init(_ snapshot: GraphSnapshot, generation: UInt64) {
+        let schema = snapshot.schema
+        nodeCounts = [RouterSchema.taskType, RouterSchema.llmType, RouterSchema.queryType].map { name in
+            schema.nodeTypeID(name).map { snapshot.nodes.countByType[$0] ?? 0 } ?? 0
+        }
+        edgeCounts = [RouterSchema.taskQuery, RouterSchema.queryLLM].map { name in
+            schema.edgeTypeID(name).map { snapshot.edgeCountByType[$0] ?? 0 } ?? 0
+        }
+        removed = snapshot.removedSinceCompaction
+        self.generation = generation
+    }
 }
 
 /// graphd.v1.Router: GraphRouter-style routing over the task–query–LLM part
@@ -46,6 +70,8 @@ public final class RouterService: Sendable {
     let embedding: EmbeddingConfiguration
     let logger: Logger
     private let view = Mutex<RouterView?>(nil)
+    /// Bumped after every write this service makes (see `RouterFingerprint`).
+    private let generation = Atomic<UInt64>(0)
     /// Set while a training job or an online update runs: one at a time, so none overwrites another's weights.
     private let modelJobRunning = Mutex(false)
 
@@ -133,10 +159,7 @@ public final class RouterService: Sendable {
     /// The query's vector: the one sent (checked), else the text embedded with `embedderName`.
     private func queryVector(text: String, vector: [Float], embedderName: String, dimension: Int) throws -> [Float] {
         if !vector.isEmpty {
-            guard vector.count == dimension else {
-                throw RPCError(.invalidArgument, "vector has \(vector.count) values; the router's features have \(dimension)")
-            }
-            guard vector.allSatisfy(\.isFinite) else { throw RPCError(.invalidArgument, "vector holds a non-finite value") }
+            try SuppliedVectors.validate([vector], dimension: dimension)
             return vector
         }
         guard !text.isEmpty else { throw RPCError(.invalidArgument, "query text or vector is required") }
@@ -153,21 +176,22 @@ public final class RouterService: Sendable {
         return try embedder.embed([text])[0]
     }
 
-    /// The cached view, rebuilt when the graph or the model changed: every
-    /// write, document writes included, publishes a new snapshot version, and
-    /// documents change before the snapshot that carries them is published.
+    /// The cached view, rebuilt when the router's part of the graph or its model
+    /// changed (`RouterFingerprint`).
     private func currentView() throws -> RouterView {
         let snapshot = database.snapshot
-        if let cached = view.withLock({ $0 }), cached.version == snapshot.version { return cached }
+        let fingerprint = RouterFingerprint(snapshot, generation: generation.load(ordering: .acquiring))
+        if let cached = view.withLock({ $0 }), cached.fingerprint == fingerprint { return cached }
         return try view.withLock { cached in
-            if let cached, cached.version == snapshot.version { return cached }
-            let built = try buildView(snapshot: snapshot, modelBytes: database.document(RouterSchema.modelDocument))
+            if let cached, cached.fingerprint == fingerprint { return cached }
+            let built = try buildView(snapshot: snapshot, fingerprint: fingerprint,
+                                      modelBytes: database.document(RouterSchema.modelDocument))
             cached = built
             return built
         }
     }
 
-    private func buildView(snapshot: GraphSnapshot, modelBytes: [UInt8]?) throws -> RouterView {
+    private func buildView(snapshot: GraphSnapshot, fingerprint: RouterFingerprint, modelBytes: [UInt8]?) throws -> RouterView {
         let model = try modelBytes.map { bytes throws(RoutingError) in try RouterModel(serialized: bytes) }
         let defaultEmbedder = embedding.nodeTextProvider ?? .hashed
         let embedderName = model?.header.embedder ?? defaultEmbedder.rawValue
@@ -189,7 +213,7 @@ public final class RouterService: Sendable {
             parameters = untrained
         }
         let predictor = try RouterPredictor(model: parameters, graph: extracted.graph, config: config)
-        return RouterView(version: snapshot.version, predictor: predictor,
+        return RouterView(fingerprint: fingerprint, predictor: predictor,
                           taskIndex: extracted.taskIndex, llmIndex: extracted.llmIndex, embedder: embedderName,
                           trained: model != nil)
     }
@@ -227,6 +251,7 @@ public final class RouterService: Sendable {
         try embedding.fillNodeVectors(&nodes, schema: database.snapshot.schema)
         let metadata = try JSONEncoder().encode(LLMMetadata(price: price, contextWindow: info.contextWindow, tags: info.tags))
         let plan = try await database.addNodes(nodes, documents: [(RouterSchema.llmDocumentPrefix + info.name, Array(metadata))])
+        wrote()
         var response = Graphd_V1_AddLLMResponse()
         response.created = plan.created > 0
         return response
@@ -240,6 +265,7 @@ public final class RouterService: Sendable {
         }
         _ = try await database.removeNodes([NodeRefInput(type: RouterSchema.llmType, key: request.name)],
                                            documents: [(RouterSchema.llmDocumentPrefix + request.name, nil)])
+        wrote()
         return Graphd_V1_RemoveLLMResponse()
     }
 
@@ -336,6 +362,7 @@ public final class RouterService: Sendable {
         if !nodes.isEmpty {
             try embedding.fillNodeVectors(&nodes, schema: database.snapshot.schema)
             _ = try await database.addNodes(nodes)
+            wrote()
         }
         let queryRef = NodeRefInput(type: RouterSchema.queryType, key: key)
         var edges: [EdgeInput] = []
@@ -350,6 +377,7 @@ public final class RouterService: Sendable {
                                    target: NodeRefInput(type: RouterSchema.llmType, key: outcome.llm), attributes: attributes))
         }
         let plan = try await database.addEdges(edges, requireExistingNodes: true)
+        wrote()
         var response = Graphd_V1_FeedbackResponse()
         response.queryKey = key
         response.edgesWritten = UInt32(plan.insertedEdges.count)
@@ -361,6 +389,9 @@ public final class RouterService: Sendable {
         }
         return response
     }
+
+    /// Marks the cached view stale after a write of this service.
+    private func wrote() { generation.wrappingAdd(1, ordering: .releasing) }
 
     private func beginModelJob() -> Bool {
         modelJobRunning.withLock { running in
@@ -381,6 +412,7 @@ public final class RouterService: Sendable {
         model.parameters = try RouterTrainer.fineTune(model.parameters, graph: extracted.graph, queries: [query], steps: steps,
                                                       config: model.header.training)
         try await database.putDocuments([(RouterSchema.modelDocument, try model.serialized())])
+        wrote()
         return true
     }
 
@@ -415,6 +447,7 @@ public final class RouterService: Sendable {
             let model = RouterModel(result: result, embedder: provider.rawValue, training: config,
                                     trainedAtMs: Int64(Date().timeIntervalSince1970 * 1000))
             try await database.putDocuments([(RouterSchema.modelDocument, try model.serialized())])
+            wrote()
             let seconds = (ContinuousClock.now - start).seconds
             logger.info("router trained", metadata: ["epochs": "\(result.epochs)", "best_epoch": "\(result.bestEpoch)",
                                                           "validation_loss": "\(result.validationLoss)",

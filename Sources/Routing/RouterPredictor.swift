@@ -145,15 +145,16 @@ public struct RouterPredictor: Sendable {
     }
 
     /// Predicted cost of one call: the mean of the costs observed for the LLM on
-    /// the task, else its declared price, else its mean over all tasks.
-    public func predictedCost(llm m: Int, task: Int?, promptTokens: Double) -> Double {
+    /// the task, else its declared price, else its mean over all tasks; nil when
+    /// nothing is known.
+    public func predictedCost(llm m: Int, task: Int?, promptTokens: Double) -> Double? {
         let pricing = graph.llms[m].pricing
         if let t = task, costCount[t * graph.llms.count + m] > 0 {
             let i = t * graph.llms.count + m
             return costSum[i] / costCount[i]
         }
         if pricing.isKnown { return pricing.estimate(promptTokens: promptTokens) }
-        return llmCostCount[m] > 0 ? llmCostSum[m] / llmCostCount[m] : 0
+        return llmCostCount[m] > 0 ? llmCostSum[m] / llmCostCount[m] : nil
     }
 
     /// Predicted probability that each LLM answers well, in LLM order.
@@ -208,13 +209,21 @@ public struct RouterPredictor: Sendable {
         }
         let task = question.task ?? nearestTask(question.features)
         let effects = try predictedEffects(features: question.features, task: task)
-        let range = task.flatMap { taskCostRange[$0] }.flatMap { $0.max > $0.min ? $0 : nil }
-            ?? globalCostRange.flatMap { $0.max > $0.min ? $0 : nil }
+        let known = graph.llms.indices.map { predictedCost(llm: $0, task: task, promptTokens: question.promptTokens) }
+        // Normalise by the task's observed costs, else all observed costs, else the
+        // predicted costs of this question (prices only, before any outcome).
+        let predictedRange = known.compactMap { $0 }.reduce(nil as (min: Double, max: Double)?) { range, c in
+            (Swift.min(range?.min ?? c, c), Swift.max(range?.max ?? c, c))
+        }
+        let range = [task.flatMap { taskCostRange[$0] }, globalCostRange, predictedRange]
+            .lazy.compactMap { $0 }.first { $0.max > $0.min }
         var candidates: [RouteCandidate] = []
         for m in graph.llms.indices where question.allowed?.contains(m) ?? true {
-            let cost = predictedCost(llm: m, task: task, promptTokens: question.promptTokens)
-            if let maxCost = question.maxCost, cost > maxCost { continue }
-            let normalized = range.map { Swift.min(Swift.max((cost - $0.min) / ($0.max - $0.min), 0), 1) } ?? 0
+            // An LLM with no price and no observed cost counts as the dearest: it
+            // never wins on cost, and a cost cap leaves it out.
+            let cost = known[m] ?? range?.max ?? predictedRange?.max ?? 0
+            if let maxCost = question.maxCost, known[m] == nil || cost > maxCost { continue }
+            let normalized = known[m] == nil ? 1 : range.map { Swift.min(Swift.max((cost - $0.min) / ($0.max - $0.min), 0), 1) } ?? 0
             let effect = Double(effects[m])
             let score: Double
             switch question.objective {

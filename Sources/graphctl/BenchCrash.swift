@@ -124,7 +124,6 @@ struct BenchCrash: AsyncParsableCommand {
     @discardableResult
     private func verify(socket: String, ledger: CrashLedger, cycle: Int) async throws -> (complete: Int, absent: Int) {
         let client = try await GraphClient.connect(to: .unix(path: socket))
-        defer { Task { await client.close() } }
         let sent = ledger.sent.withLock { $0 }, acknowledged = ledger.acknowledged.withLock { $0 }
         var complete = 0, absent = 0
         for key in sent {
@@ -136,18 +135,24 @@ struct BenchCrash: AsyncParsableCommand {
                 degree = node.outDegree  // 'interacted' is undirected: every edge counts as out (and in)
             } catch let error as RPCError where error.code == .notFound {
                 degree = 0
+            } catch {
+                await client.close()
+                throw error
             }
             if degree == UInt64(batchSize) {
                 complete += 1
             } else if degree == 0 {
                 absent += 1
                 if acknowledged.contains(key) {
-                    throw fail(message: "cycle \(cycle): acknowledged batch \(key) is missing", code: GraphctlExit.software)
+                    await client.close()
+                throw fail(message: "cycle \(cycle): acknowledged batch \(key) is missing", code: GraphctlExit.software)
                 }
             } else {
+                await client.close()
                 throw fail(message: "cycle \(cycle): batch \(key) is partial (\(degree) of \(batchSize) edges)", code: GraphctlExit.software)
             }
         }
+        await client.close()
         return (complete, absent)
     }
 }

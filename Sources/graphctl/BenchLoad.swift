@@ -74,10 +74,9 @@ struct BenchLoad: AsyncParsableCommand {
             for try await client in group { all.append(client) }
             return all
         }
-        defer { Task { for client in clients { await client.close() } } }
-
         let baseline = try await drive(clients: clients, writeShare: -1, itemCount: itemCount)
         let load = try await drive(clients: clients, writeShare: writeShare, itemCount: itemCount)
+        for client in clients { await client.close() }
         let peak = Self.peakResidentBytes(pid: daemon.process.processIdentifier)
 
         let kinds = ["health", "write", "neighbors", "get_node", "recommend"]

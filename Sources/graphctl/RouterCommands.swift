@@ -56,10 +56,11 @@ struct RouteCommand: AsyncParsableCommand {
             ] as [String: Any])
         case .text:
             print("\(response.llm)  (task \(response.task)\(response.taskInferred ? ", inferred" : ""), model \(response.model))")
-            for c in response.ranked {
+            for c in response.ranked.prefix(5) {
                 print(String(format: "  %-40@ effect %.3f  cost $%.6f  score %+.4f", c.llm as NSString, c.effect, c.cost, c.score))
             }
-            print("fallback: \(response.fallback.joined(separator: ", "))")
+            if response.ranked.count > 5 { print("  … \(response.ranked.count - 5) more (--format json lists all)") }
+            print("fallback: \(response.fallback.prefix(5).joined(separator: ", "))\(response.fallback.count > 5 ? ", …" : "")")
         }
     }
 }

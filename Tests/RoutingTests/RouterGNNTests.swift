@@ -156,6 +156,24 @@ func fixtureGraph(queriesPerKind: Int = 40, dimension: Int = 6, seed: UInt64 = 3
         #expect(wtpHigh.ranked.first?.llm == 1)
     }
 
+    /// Before any outcome, declared prices alone set the cost scale, and an LLM
+    /// with neither price nor observed cost counts as the dearest.
+    @Test func pricesAloneWeighCostAndUnpricedLLMsNeverWinOnCost() throws {
+        var g = RouterGraph(dimension: 2)
+        g.tasks = [RouterGraph.Task(name: "t", features: [1, 0])]
+        g.llms = [RouterGraph.LLM(name: "dear", features: [0, 1], pricing: LLMPricing(perCall: 0.01)),
+                  RouterGraph.LLM(name: "cheap", features: [1, 1], pricing: LLMPricing(perCall: 0.001)),
+                  RouterGraph.LLM(name: "unpriced", features: [1, -1])]
+        let predictor = try ratesOnly(g)
+        let d = try predictor.route(RouteQuestion(features: [1, 0.5], task: 0, objective: .weights(performance: 0.5, cost: 0.5)))
+        let byName = Dictionary(uniqueKeysWithValues: d.ranked.map { (g.llms[$0.llm].name, $0) })
+        #expect(byName["cheap"]?.normalizedCost == 0 && byName["dear"]?.normalizedCost == 1, "\(d.ranked)")
+        #expect(byName["unpriced"]?.normalizedCost == 1 && byName["unpriced"]?.cost == 0.01)
+        #expect(d.ranked.first?.llm == 1)
+        let capped = try predictor.route(RouteQuestion(features: [1, 0.5], task: 0, objective: .weights(performance: 1, cost: 0), maxCost: 1))
+        #expect(!capped.ranked.contains { $0.llm == 2 }, "a cost cap leaves out an LLM of unknown cost")
+    }
+
     @Test func allowListAndMaximumCostAreHonoured() throws {
         let predictor = try ratesOnly(dominatedGraph())
         let allowed = try predictor.route(RouteQuestion(features: [1, 0.5], task: 0, allowed: [0, 2],

@@ -136,9 +136,15 @@ struct  Graphd__V1__RouteCandidate
    */
   float effect;
   /*
-   * Predicted cost, US dollars.
+   * Predicted cost, US dollars: observed mean on the task, else the declared
+   * price, else the observed mean over all tasks. An LLM with none of these
+   * counts as the dearest known (normalized_cost 1) and is left out by max_cost.
    */
   double cost;
+  /*
+   * Cost scaled to [0, 1] by the task's observed costs (else all observed
+   * costs, else the predicted costs of the candidates).
+   */
   double normalized_cost;
   /*
    * The objective's value; candidates are ranked by it.
