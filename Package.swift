@@ -173,7 +173,7 @@ if Context.environment["GRAPHD_FUZZ"] != nil {
         .executableTarget(name: "FuzzFrames", dependencies: ["FuzzDriver", "TTRPC", .product(name: "NIOCore", package: "swift-nio")],
                           path: "Fuzz/FuzzFrames"),
         .executableTarget(name: "FuzzDispatch",
-                          dependencies: ["FuzzDriver", "GraphdServer", "TTRPC", .product(name: "NIOCore", package: "swift-nio"),
+                          dependencies: ["FuzzDriver", "GraphdServer", "GraphdProto", "TTRPC", .product(name: "NIOCore", package: "swift-nio"),
                                          .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
                           path: "Fuzz/FuzzDispatch"),
     ]

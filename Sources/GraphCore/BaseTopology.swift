@@ -189,20 +189,56 @@ struct NodeIndex: Sendable {
     private let positions: [UInt32]
 
     init(_ keys: [UInt32]) {
-        // Sort (node, position) pairs packed into one integer: stable by construction.
-        var packed = [UInt64](repeating: 0, count: keys.count)
-        for (position, key) in keys.enumerated() { packed[position] = UInt64(key) << 32 | UInt64(position) }
-        packed.sort()
-        let order = packed.map { UInt32(truncatingIfNeeded: $0) }
+        let order = Self.stableOrder(of: keys)
         var nodes: [UInt32] = [], offsets: [UInt32] = []
-        for (i, entry) in packed.enumerated() where nodes.last != UInt32(entry >> 32) {
-            nodes.append(UInt32(entry >> 32))
+        for (i, position) in order.enumerated() where nodes.last != keys[Int(position)] {
+            nodes.append(keys[Int(position)])
             offsets.append(UInt32(i))
         }
         offsets.append(UInt32(order.count))
         self.nodes = nodes
         self.offsets = offsets
         self.positions = order
+    }
+
+    /// Positions 0..<keys.count ordered by key, equal keys in position order.
+    /// An LSD radix sort on the key's significant bytes: ingest builds two of
+    /// these per batch, and a comparison sort cost more than the rest of the index.
+    static func stableOrder(of keys: [UInt32]) -> [UInt32] {
+        let count = keys.count
+        if count < 256 {
+            var packed = keys.enumerated().map { UInt64($0.element) << 32 | UInt64($0.offset) }
+            packed.sort()
+            return packed.map { UInt32(truncatingIfNeeded: $0) }
+        }
+        var order = [UInt32](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for i in 0..<count { buffer[i] = UInt32(i) }
+            initialized = count
+        }
+        var scratch = [UInt32](repeating: 0, count: count)
+        let largest = keys.max() ?? 0
+        var shift: UInt32 = 0
+        keys.withUnsafeBufferPointer { keys in
+            while shift < 32, shift == 0 || largest >> shift != 0 {
+                var starts = [Int](repeating: 0, count: 257)
+                order.withUnsafeBufferPointer { order in
+                    for position in order { starts[Int((keys[Int(position)] >> shift) & 0xFF) + 1] += 1 }
+                }
+                for digit in 1...256 { starts[digit] += starts[digit - 1] }
+                order.withUnsafeBufferPointer { order in
+                    scratch.withUnsafeMutableBufferPointer { scratch in
+                        for position in order {
+                            let digit = Int((keys[Int(position)] >> shift) & 0xFF)
+                            scratch[starts[digit]] = position
+                            starts[digit] += 1
+                        }
+                    }
+                }
+                swap(&order, &scratch)
+                shift += 8
+            }
+        }
+        return order
     }
 
     /// The nodes that have entries, ascending.

@@ -28,8 +28,10 @@ public struct GraphState: Sendable {
 
     /// A graph loaded from the store: `columns`, `sources` and `targets` hold
     /// every edge in id order; `topology` must already hold the same edges.
+    /// `nextEdgeID` (when given) is above every id the store has used, so
+    /// that ids of removed edges are never handed out again.
     public init(schema: GraphSchema, nodes: [NodeRecord], columns: EdgeColumns, sources: [UInt32],
-                targets: [UInt32], topology: IgraphTopology) throws {
+                targets: [UInt32], topology: IgraphTopology, nextEdgeID: Int64? = nil) throws {
         var snapshot = GraphSnapshot(schema: schema)
         for node in nodes { snapshot.nodes.insert(node) }
         snapshot.nodes.reindex()
@@ -40,7 +42,7 @@ public struct GraphState: Sendable {
         snapshot.base = BaseTopology(vertexCount: snapshot.nodes.idCount, sources: sources, targets: targets, columns: columns)
         for type in columns.types { snapshot.edgeCountByType[type, default: 0] += 1 }
         self.snapshot = snapshot
-        self.nextEdgeID = (columns.ids.last ?? 0) + 1
+        self.nextEdgeID = max((columns.ids.last ?? 0) + 1, nextEdgeID ?? 1)
     }
 
     public var schema: GraphSchema { snapshot.schema }
@@ -168,7 +170,10 @@ public struct GraphState: Sendable {
         var plan = WritePlan()
         var schema = snapshot.schema
         var newNodes: [NodeKey: UInt32] = [:]
+        newNodes.reserveCapacity(min(inputs.count, 1 << 16))
         var nextNodeID = UInt32(snapshot.nodes.idCount)
+        // Node type names seen in this batch (an edge type has at most two).
+        var typeNames: [(name: String, id: NodeTypeID)] = []
         var batchIndex = EdgeKeyTable(capacity: inputs.count)
         // Consecutive edges often share a source (a user's items): resolve it once.
         var lastSource: (ref: NodeRefInput, expected: NodeTypeID?, id: UInt32)? = nil
@@ -177,7 +182,13 @@ public struct GraphState: Sendable {
         var lastTypeName = "", lastType: EdgeTypeInfo? = nil
 
         func resolve(_ ref: NodeRefInput, expected: NodeTypeID?, role: String, context: @autoclosure () -> String) throws -> UInt32 {
-            let type = try schema.requireNodeType(ref.type)
+            let type: NodeTypeID
+            if let known = typeNames.first(where: { $0.name == ref.type }) {
+                type = known.id
+            } else {
+                type = try schema.requireNodeType(ref.type)
+                if typeNames.count < 4 { typeNames.append((ref.type, type)) }
+            }
             if let expected, expected != type {
                 throw GraphError.invalid("\(context()): \(role) must be a '\(schema.nodeType(expected).name)' node, not '\(ref.type)'")
             }

@@ -72,7 +72,8 @@ public actor GraphDatabase {
         try topology.addVertices(loaded.nodes.last.map { Int($0.id) + 1 } ?? 0)
         try topology.addEdges(sources: loaded.sources, targets: loaded.targets)
         let state = try GraphState(schema: loaded.schema, nodes: loaded.nodes, columns: loaded.columns,
-                                   sources: loaded.sources, targets: loaded.targets, topology: topology)
+                                   sources: loaded.sources, targets: loaded.targets, topology: topology,
+                                   nextEdgeID: loaded.nextEdgeID)
         self.store = store
         self.topology = TopologyOwner(topology)
         self.state = state

@@ -20,9 +20,15 @@ public enum StoreSynchronous: String, Sendable, CaseIterable {
 /// Not thread-safe: owned by the database actor.
 final class GraphStore {
     /// Current schema version; `migrations[i]` moves a store from version i to i+1.
-    static let schemaVersion = 2
+    static let schemaVersion = 3
 
-    static let migrations: [String] = [
+    /// One schema step: SQL, then (for steps that move data) Swift code.
+    struct Migration: Sendable {
+        var sql: String
+        var move: (@Sendable (GraphStore) throws(SQLiteError) -> Void)? = nil
+    }
+
+    static let migrations: [Migration] = [Migration(sql: 
         """
         CREATE TABLE node_types(
             id INTEGER PRIMARY KEY,
@@ -57,43 +63,69 @@ final class GraphStore {
             weight REAL NOT NULL,
             ts INTEGER NOT NULL,
             attrs BLOB);
-        """,
+        """),
         // v2: named documents (router model, LLM catalogue) committed with the graph writes.
-        """
+        Migration(sql: """
         CREATE TABLE documents(
             name TEXT PRIMARY KEY,
             value BLOB NOT NULL);
-        """,
+        """),
+        // v3: edges stored as one segment row per write batch (EdgeSegment), and
+        // no (type, key) index on nodes: the in-memory node table keeps keys
+        // unique, and the index cost more than the row on every new node.
+        Migration(sql: """
+        CREATE TABLE edge_segments(
+            first_id INTEGER PRIMARY KEY,
+            count INTEGER NOT NULL,
+            live INTEGER NOT NULL,
+            data BLOB NOT NULL);
+        CREATE TABLE removed_edges(id INTEGER PRIMARY KEY);
+        CREATE TABLE nodes_v3(
+            id INTEGER PRIMARY KEY,
+            type INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            text TEXT,
+            features BLOB);
+        INSERT INTO nodes_v3(id, type, key, text, features) SELECT id, type, key, text, features FROM nodes;
+        DROP TABLE nodes;
+        ALTER TABLE nodes_v3 RENAME TO nodes;
+        """, move: { store throws(SQLiteError) in try store.moveEdgeRowsIntoSegments() }),
     ]
 
     let connection: SQLiteConnection
     private var statements: [String: SQLiteStatement] = [:]
+    /// The stored edge segments; changed only after a commit succeeds.
+    private var segments = EdgeSegmentIndex()
 
-    init(path: String, synchronous: StoreSynchronous = .full) throws(SQLiteError) {
+    /// Opens (creating if missing) the store at `path` and migrates it to
+    /// `version` (the current one but in migration tests).
+    init(path: String, synchronous: StoreSynchronous = .full, migratingTo version: Int = GraphStore.schemaVersion) throws(SQLiteError) {
         connection = try SQLiteConnection(path: path)
         try connection.execute("PRAGMA journal_mode=WAL")
         try connection.execute("PRAGMA synchronous=\(synchronous.rawValue.uppercased())")
         try connection.execute("PRAGMA foreign_keys=ON")
         // 16 MiB of page cache: enough for batched inserts; the start-up scan is sequential.
         try connection.execute("PRAGMA cache_size=-16384")
-        try migrate()
+        try migrate(to: version)
+        if version >= 3 { try loadSegmentIndex() }
     }
 
     var userVersion: Int { Int((try? connection.scalarInt("PRAGMA user_version")) ?? 0) }
 
-    private func migrate() throws(SQLiteError) {
+    private func migrate(to target: Int) throws(SQLiteError) {
         let version = userVersion
         guard version <= Self.schemaVersion else {
             throw SQLiteError(code: SQLITE_MISMATCH, message: "store schema version \(version) is newer than this graphd (\(Self.schemaVersion)); upgrade graphd", context: "open")
         }
-        guard version < Self.schemaVersion else { return }
+        guard version < target else { return }
         do {
             try connection.transaction {
-                for step in version..<Self.schemaVersion {
-                    try connection.execute(Self.migrations[step])
+                for step in version..<target {
+                    try connection.execute(Self.migrations[step].sql)
+                    try Self.migrations[step].move?(self)
                 }
                 if version == 0 { try writeSchema(.builtin()) }
-                try connection.execute("PRAGMA user_version=\(Self.schemaVersion)")
+                try connection.execute("PRAGMA user_version=\(target)")
             }
         } catch let error as SQLiteError {
             throw error
@@ -134,16 +166,28 @@ final class GraphStore {
     /// Commits a plan as one transaction: all of it or, on any error, none of it.
     func commit(_ plan: WritePlan) throws(SQLiteError) {
         guard !plan.isEmpty else { return }
+        var changes = SegmentChanges()
         do {
-            try connection.transaction { try write(plan) }
+            try connection.transaction { try write(plan, segmentChanges: &changes) }
         } catch let error as SQLiteError {
             throw error
         } catch {
             throw SQLiteError(code: SQLITE_ERROR, message: "\(error)", context: "commit")
         }
+        // Committed: now the index may follow (positions are from before the drops).
+        for (position, entry) in changes.changed { segments[position] = entry }
+        segments.remove(firstIDs: changes.dropped)
+        for entry in changes.appended { segments.append(entry) }
     }
 
-    private func write(_ plan: WritePlan) throws(SQLiteError) {
+    /// What a transaction does to the segment index, applied once it commits.
+    private struct SegmentChanges {
+        var changed: [Int: EdgeSegmentIndex.Entry] = [:]
+        var dropped: Set<Int64> = []
+        var appended: [EdgeSegmentIndex.Entry] = []
+    }
+
+    private func write(_ plan: WritePlan, segmentChanges: inout SegmentChanges) throws(SQLiteError) {
         for (name, value) in plan.documents {
             if let value {
                 let s = try statement("INSERT INTO documents(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value")
@@ -185,13 +229,7 @@ final class GraphStore {
                 try s.run()
             }
         }
-        if !plan.removedEdges.isEmpty {
-            let s = try statement("DELETE FROM edges WHERE id = ?")
-            for edge in plan.removedEdges {
-                s.bind(1, edge.record.id)
-                try s.run()
-            }
-        }
+        if !plan.removedEdges.isEmpty { try removeFromSegments(plan.removedEdges.map(\.record.id), changes: &segmentChanges) }
         if !plan.removedNodes.isEmpty {
             let s = try statement("DELETE FROM nodes WHERE id = ?")
             for id in plan.removedNodes {
@@ -199,15 +237,137 @@ final class GraphStore {
                 try s.run()
             }
         }
-        if !plan.insertedEdges.isEmpty {
-            let s = try statement("INSERT INTO edges(id, type, source, target, weight, ts, attrs) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            for edge in plan.insertedEdges {
-                s.bind(1, edge.id); s.bind(2, Int64(edge.type)); s.bind(3, Int64(edge.source)); s.bind(4, Int64(edge.target))
-                s.bind(5, Double(edge.weight)); s.bind(6, edge.timestampMs)
-                s.bind(7, blob: edge.attributes.isEmpty ? nil : Self.encode(attributes: edge.attributes))
-                try s.run()
+        if !plan.insertedEdges.isEmpty { try appendSegments(plan.insertedEdges, changes: &segmentChanges) }
+    }
+
+    // MARK: Edge segments
+
+    /// Stores new edges as segments: one per run of increasing ids (a plan is one run).
+    private func appendSegments(_ records: [EdgeRecord], changes: inout SegmentChanges) throws(SQLiteError) {
+        let insert = try statement("INSERT INTO edge_segments(first_id, count, live, data) VALUES (?, ?, ?, ?)")
+        var start = 0
+        while start < records.count {
+            let firstID = records[start].id
+            if let last = changes.appended.last ?? segments.entries.last, firstID <= last.firstID {
+                throw SQLiteError(code: SQLITE_INTERNAL, message: "edge id \(firstID) is not above the last stored segment (\(last.firstID))", context: "commit")
             }
+            var end = start + 1
+            while end < records.count, records[end].id > records[end - 1].id, records[end].id - firstID <= Int64(UInt32.max) { end += 1 }
+            let run = records[start..<end]
+            insert.bind(1, firstID); insert.bind(2, Int64(run.count)); insert.bind(3, Int64(run.count))
+            insert.bind(4, blob: EdgeSegment.encode(run, firstID: firstID))
+            try insert.run()
+            changes.appended.append(.init(firstID: firstID, count: run.count, live: run.count))
+            start = end
         }
+    }
+
+    /// Records removed edges. A segment with no live edge left is dropped; one
+    /// with at most half its edges live (and at least 64 dead) is rewritten
+    /// without them; otherwise the ids go to `removed_edges`.
+    private func removeFromSegments(_ ids: [Int64], changes: inout SegmentChanges) throws(SQLiteError) {
+        var bySegment: [Int: [Int64]] = [:]
+        for id in ids {
+            guard let position = segments.position(of: id) else {
+                throw SQLiteError(code: SQLITE_CORRUPT, message: "edge \(id) is in no stored segment", context: "commit")
+            }
+            bySegment[position, default: []].append(id)
+        }
+        for (position, removed) in bySegment.sorted(by: { $0.key < $1.key }) {
+            var entry = segments[position]
+            let end = position + 1 < segments.entries.count ? segments[position + 1].firstID : Int64.max
+            entry.live -= removed.count
+            if entry.live <= 0 {
+                let drop = try statement("DELETE FROM edge_segments WHERE first_id = ?")
+                drop.bind(1, entry.firstID)
+                try drop.run()
+                try deleteRemovedIDs(from: entry.firstID, to: end)
+                changes.dropped.insert(entry.firstID)
+                continue
+            }
+            let add = try statement("INSERT INTO removed_edges(id) VALUES (?)")
+            for id in removed {
+                add.bind(1, id)
+                try add.run()
+            }
+            if entry.live * 2 <= entry.count, entry.count - entry.live >= 64 {
+                entry.count = try rewriteSegment(firstID: entry.firstID, end: end)
+                entry.live = entry.count
+            } else {
+                let update = try statement("UPDATE edge_segments SET live = ? WHERE first_id = ?")
+                update.bind(1, Int64(entry.live)); update.bind(2, entry.firstID)
+                try update.run()
+            }
+            changes.changed[position] = entry
+        }
+    }
+
+    /// Rewrites a segment without its removed edges; returns how many it keeps.
+    private func rewriteSegment(firstID: Int64, end: Int64) throws(SQLiteError) -> Int {
+        var removed = Set<Int64>()
+        let query = try statement("SELECT id FROM removed_edges WHERE id >= ? AND id < ?")
+        query.bind(1, firstID); query.bind(2, end)
+        defer { query.reset() }
+        while try query.step() { removed.insert(query.int64(0)) }
+        let read = try statement("SELECT data FROM edge_segments WHERE first_id = ?")
+        read.bind(1, firstID)
+        defer { read.reset() }
+        guard try read.step(), let blob = read.blob(0) else {
+            throw SQLiteError(code: SQLITE_CORRUPT, message: "segment \(firstID) vanished", context: "commit")
+        }
+        var kept: [EdgeRecord] = []
+        do {
+            try EdgeSegment.decode(blob, firstID: firstID) { record in
+                if !removed.contains(record.id) { kept.append(record) }
+            }
+        } catch {
+            throw SQLiteError(code: SQLITE_CORRUPT, message: "segment \(firstID): \(error)", context: "commit")
+        }
+        let update = try statement("UPDATE edge_segments SET count = ?, live = ?, data = ? WHERE first_id = ?")
+        update.bind(1, Int64(kept.count)); update.bind(2, Int64(kept.count))
+        update.bind(3, blob: EdgeSegment.encode(kept, firstID: firstID)); update.bind(4, firstID)
+        try update.run()
+        try deleteRemovedIDs(from: firstID, to: end)
+        return kept.count
+    }
+
+    private func deleteRemovedIDs(from start: Int64, to end: Int64) throws(SQLiteError) {
+        let delete = try statement("DELETE FROM removed_edges WHERE id >= ? AND id < ?")
+        delete.bind(1, start); delete.bind(2, end)
+        try delete.run()
+    }
+
+    private func loadSegmentIndex() throws(SQLiteError) {
+        var index = EdgeSegmentIndex()
+        let rows = try connection.prepare("SELECT first_id, count, live FROM edge_segments ORDER BY first_id")
+        while try rows.step() {
+            index.append(.init(firstID: rows.int64(0), count: Int(rows.int64(1)), live: Int(rows.int64(2))))
+        }
+        segments = index
+    }
+
+    /// v3 migration: the v1 edge rows, in id order, become segments.
+    private func moveEdgeRowsIntoSegments() throws(SQLiteError) {
+        let rows = try connection.prepare("SELECT id, type, source, target, weight, ts, attrs FROM edges ORDER BY id")
+        var run: [EdgeRecord] = []
+        var changes = SegmentChanges()
+        func flush() throws(SQLiteError) {
+            guard !run.isEmpty else { return }
+            try appendSegments(run, changes: &changes)
+            for entry in changes.appended { segments.append(entry) }
+            changes.appended = []
+            run.removeAll(keepingCapacity: true)
+        }
+        while try rows.step() {
+            let id = rows.int64(0)
+            if let first = run.first, run.count >= 65_536 || id - first.id > Int64(UInt32.max) { try flush() }
+            run.append(EdgeRecord(id: id, type: EdgeTypeID(truncatingIfNeeded: rows.int64(1)),
+                                  source: UInt32(truncatingIfNeeded: rows.int64(2)), target: UInt32(truncatingIfNeeded: rows.int64(3)),
+                                  weight: Float(rows.double(4)), timestampMs: rows.int64(5),
+                                  attributes: rows.blob(6).map { Self.decodeAttributes($0) } ?? []))
+        }
+        try flush()
+        try connection.execute("DROP TABLE edges")
     }
 
     // MARK: Load
@@ -228,6 +388,8 @@ final class GraphStore {
         var columns: EdgeColumns
         var sources: [UInt32]
         var targets: [UInt32]
+        /// Above every edge id the store has used, removed ones included.
+        var nextEdgeID: Int64
     }
 
     /// Reads the whole graph back, validating what it reads.
@@ -269,29 +431,51 @@ final class GraphStore {
         }
         let nodeLimit = Int64(nodes.last.map { Int($0.id) + 1 } ?? 0)
 
-        let edgeCount = Int(try connection.scalarInt("SELECT count(*) FROM edges"))
+        let edgeCount = Int(try connection.scalarInt("SELECT coalesce(sum(live), 0) FROM edge_segments"))
         var columns = EdgeColumns()
         columns.reserveCapacity(edgeCount)
         var sources: [UInt32] = [], targets: [UInt32] = []
         sources.reserveCapacity(edgeCount)
         targets.reserveCapacity(edgeCount)
-        let edgeRows = try connection.prepare("SELECT id, type, source, target, weight, ts, attrs FROM edges ORDER BY id")
-        while try edgeRows.step() {
-            let type = edgeRows.int64(1), source = edgeRows.int64(2), target = edgeRows.int64(3)
-            guard type >= 0, type < Int64(schema.edgeTypes.count), source >= 0, source < nodeLimit, target >= 0, target < nodeLimit else {
-                throw corrupt("edge row \(edgeRows.int64(0)) refers to an unknown type or node")
+        var removed: [Int64] = []
+        let removedRows = try connection.prepare("SELECT id FROM removed_edges ORDER BY id")
+        while try removedRows.step() { removed.append(removedRows.int64(0)) }
+        // Ids only grow: the next one is above every id a segment or tombstone holds.
+        var highestID: Int64 = removed.last ?? 0
+        var nextRemoved = 0
+        let segmentRows = try connection.prepare("SELECT first_id, count, live, data FROM edge_segments ORDER BY first_id")
+        while try segmentRows.step() {
+            let firstID = segmentRows.int64(0), count = segmentRows.int64(1), live = segmentRows.int64(2)
+            var seen: Int64 = 0, kept: Int64 = 0
+            do {
+                try EdgeSegment.decode(segmentRows.blob(3) ?? UnsafeRawBufferPointer(start: nil, count: 0), firstID: firstID) { record in
+                    seen += 1
+                    highestID = max(highestID, record.id)
+                    while nextRemoved < removed.count, removed[nextRemoved] < record.id { nextRemoved += 1 }
+                    if nextRemoved < removed.count, removed[nextRemoved] == record.id { return }
+                    guard Int(record.type) < schema.edgeTypes.count, Int64(record.source) < nodeLimit, Int64(record.target) < nodeLimit else {
+                        throw corrupt("edge \(record.id) refers to an unknown type or node")
+                    }
+                    kept += 1
+                    if !record.attributes.isEmpty { columns.attributes[UInt32(columns.count)] = record.attributes }
+                    columns.ids.append(record.id)
+                    columns.types.append(record.type)
+                    columns.weights.append(record.weight)
+                    columns.timestamps.append(record.timestampMs)
+                    sources.append(record.source)
+                    targets.append(record.target)
+                }
+            } catch let error as EdgeSegment.Malformed {
+                throw corrupt("edge segment \(firstID) is malformed: \(error.reason)")
             }
-            if let blob = edgeRows.blob(6) { columns.attributes[UInt32(columns.count)] = Self.decodeAttributes(blob) }
-            columns.ids.append(edgeRows.int64(0))
-            columns.types.append(EdgeTypeID(type))
-            columns.weights.append(Float(edgeRows.double(4)))
-            columns.timestamps.append(edgeRows.int64(5))
-            sources.append(UInt32(source))
-            targets.append(UInt32(target))
+            guard seen == count, kept == live else {
+                throw corrupt("edge segment \(firstID) holds \(seen) edges with \(kept) live; its row says \(count) with \(live) live")
+            }
+            highestID = max(highestID, firstID)
         }
         // The scan filled the page cache with rows that now live in memory.
         try? connection.execute("PRAGMA shrink_memory")
-        return Loaded(schema: schema, nodes: nodes, columns: columns, sources: sources, targets: targets)
+        return Loaded(schema: schema, nodes: nodes, columns: columns, sources: sources, targets: targets, nextEdgeID: highestID + 1)
     }
 
     private func corrupt(_ message: String) -> GraphError {

@@ -48,8 +48,7 @@ public final class RecommendationModels: Sendable {
             if entry.building == nil {
                 entry.building = Task.detached(priority: .utility) { [self] in
                     defer { finishBuild(key) }
-                    let current = database.snapshot
-                    let built = try RecommendationModel(snapshot: current, spec: spec, builtAtMs: Int64(Date().timeIntervalSince1970 * 1000))
+                    let built = try await Self.build(spec: spec, on: database.snapshot)
                     entries.withLock { $0[key, default: Entry()].model = built }
                     return built
                 }
@@ -74,6 +73,22 @@ public final class RecommendationModels: Sendable {
                 }
             }
             for spec in stale { _ = try? await model(for: spec, database: database) }
+        }
+    }
+
+    /// Builds run one at a time on their own thread, never on the shared
+    /// cooperative pool: a build takes seconds on a large graph, and several at
+    /// once (a client cycling through specs) would otherwise hold every pool
+    /// thread and stall unrelated requests behind them.
+    private static let buildQueue = DispatchQueue(label: "graphd.recommend.model-build", qos: .utility)
+
+    private static func build(spec: InteractionSpec, on snapshot: GraphSnapshot) async throws -> RecommendationModel {
+        try await withCheckedThrowingContinuation { continuation in
+            buildQueue.async {
+                continuation.resume(with: Result {
+                    try RecommendationModel(snapshot: snapshot, spec: spec, builtAtMs: Int64(Date().timeIntervalSince1970 * 1000))
+                })
+            }
         }
     }
 
