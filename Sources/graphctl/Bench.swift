@@ -358,9 +358,11 @@ struct BenchIngest: AsyncParsableCommand {
         commandName: "ingest", abstract: "Durable ingest: AddEdges batches over the socket against SQLite's batched insert alone.",
         discussion: """
         For each batch size, a fresh graphd (synchronous=FULL) receives --edges new user–item \
-        edges in AddEdges batches from --connections concurrent clients; the baseline inserts \
-        the same number of rows into the same edges table, one transaction per batch, with the \
-        same durability, in this process. Medians over --rounds.
+        edges in AddEdges batches from --connections concurrent clients. The baseline is the \
+        classic way to store them: one row per edge in an edges table (id, type, source, \
+        target, weight, timestamp, attributes), one transaction per batch, same WAL mode and \
+        durability, in this process. graphd itself stores a batch as one segment row (store \
+        schema v3). Medians over --rounds.
         """)
 
     @Option(help: "Edges per run.")
