@@ -2,71 +2,103 @@ import Foundation
 import GraphAlgorithms
 import GraphCore
 
-/// The conversation–entity–item graph of G-CRS, held in a `GraphState`:
-/// `item` nodes for recommendable entities, `entity` nodes for the rest (keys
-/// are the entity ids), one undirected edge type per KG relation (`kg_<name>`, lower-cased),
-/// and a `conversation` node per training dialogue joined by `mentions` edges
-/// (weight = mention count) to every entity and item it names.
-public struct ConversationGraph: Sendable {
-    public static let mentions = "mentions"
+/// The content of the conversation–entity–item graph of G-CRS, as graph
+/// inputs (see Proto/graphd/v1/conversation.proto for the conventions):
+/// `item` nodes for recommendable entities and `entity` nodes for the rest
+/// (keys are entity ids, text the DBpedia name), one undirected edge type per
+/// KG relation (`kg_<name>`, lower-cased), a `conversation` node per training
+/// dialogue (text: its turns) joined by `mentions` edges (weight = mention
+/// count) to what it names and by `recommended` edges to the items a
+/// recommender named, and `alias` nodes for surface forms seen at least
+/// `minAliasCount` times in training dialogues, joined by `alias_of` edges.
+///
+/// `graphctl import inspired` sends it to graphd; `ConversationGraph` builds it in process.
+public struct ConversationGraphContent: Sendable {
+    public var nodeTypes: [NodeTypeInput] = []
+    public var edgeTypes: [EdgeTypeInput] = []
+    public var nodes: [NodeInput] = []
+    public var edges: [EdgeInput] = []
 
-    public let state: GraphState
-    public let view: WalkView
-    /// Graph node → entity id, for items.
-    let itemOfNode: [UInt32: Int]
-    /// Entity id → graph node (entities and items).
-    let nodeOfEntity: [Int: UInt32]
-    /// Items by the number of training conversations that mention them (cold start).
-    public let popularItems: [Int]
-
-    public init(knowledge: InspiredKnowledge, training dialogues: [[DialogueTurn]]) throws {
-        var state = GraphState()
+    public init(knowledge: InspiredKnowledge, training dialogues: [[DialogueTurn]], conversationPrefix: String = "train/",
+                minAliasCount: Int = 2) {
+        typealias S = ConversationSchema
         func ref(_ id: Int) -> NodeRefInput {
-            NodeRefInput(type: knowledge.items.contains(id) ? "item" : "entity", key: String(id))
+            NodeRefInput(type: knowledge.items.contains(id) ? S.item : S.entity, key: String(id))
         }
-        let relationIDs = Set(knowledge.triples.map(\.relation)).sorted()
-        state.apply(try state.planDefineTypes(nodeTypes: [], edgeTypes:
-            relationIDs.map { EdgeTypeInput(name: "kg_" + Self.typeName(knowledge.relationName[$0] ?? String($0)), directed: false) }
-            + [EdgeTypeInput(name: Self.mentions, directed: false, sourceType: "conversation")]))
-        var edges = knowledge.triples.map { triple in
-            EdgeInput(type: "kg_" + Self.typeName(knowledge.relationName[triple.relation] ?? String(triple.relation)),
-                      source: ref(triple.head), target: ref(triple.tail))
+        func relationType(_ relation: Int) -> String {
+            S.relationPrefix + ConversationGraph.typeName(knowledge.relationName[relation] ?? String(relation))
         }
-        var mentionCount: [Int: Int] = [:]
+        nodeTypes = [NodeTypeInput(name: S.alias)]
+        edgeTypes = Set(knowledge.triples.map(\.relation)).sorted().map { EdgeTypeInput(name: relationType($0), directed: false) }
+            + [EdgeTypeInput(name: S.mentions, directed: false, sourceType: S.conversation),
+               EdgeTypeInput(name: S.recommended, directed: true, sourceType: S.conversation, targetType: S.item),
+               EdgeTypeInput(name: S.aliasOf, directed: true, sourceType: S.alias)]
+        for (iri, id) in knowledge.entityID.sorted(by: { $0.value < $1.value }) {
+            let ref = ref(id)
+            nodes.append(NodeInput(type: ref.type, key: ref.key, text: EntityLinker.displayName(iri: iri)))
+        }
+        edges = knowledge.triples.map { EdgeInput(type: relationType($0.relation), source: ref($0.head), target: ref($0.tail)) }
+        var aliasCounts: [String: [Int: Int]] = [:]
         for (d, turns) in dialogues.enumerated() {
-            var counts: [Int: Int] = [:], order: [Int] = []
+            let conversation = NodeRefInput(type: S.conversation, key: conversationPrefix + String(d))
+            nodes.append(NodeInput(type: S.conversation, key: conversation.key,
+                                   text: turns.map { "\($0.role): \($0.text)" }.joined(separator: "\n")))
+            var counts: [Int: Int] = [:], order: [Int] = [], recommended: [Int] = []
             for turn in turns {
                 for id in turn.entityIDs + turn.movieIDs {
                     if counts[id] == nil { order.append(id) }
                     counts[id, default: 0] += 1
                 }
+                if turn.role == "RECOMMENDER" {
+                    for id in turn.movieIDs where knowledge.items.contains(id) && !recommended.contains(id) { recommended.append(id) }
+                }
+                for (id, surface) in turn.namedMentions {
+                    let phrase = EntityLinker.words(surface).joined(separator: " ")
+                    if !phrase.isEmpty { aliasCounts[phrase, default: [:]][id, default: 0] += 1 }
+                }
             }
-            for id in order {
-                edges.append(EdgeInput(type: Self.mentions, source: NodeRefInput(type: "conversation", key: "c\(d)"),
-                                       target: ref(id), weight: Double(counts[id]!)))
-                if knowledge.items.contains(id) { mentionCount[id, default: 0] += 1 }
+            for id in order { edges.append(EdgeInput(type: S.mentions, source: conversation, target: ref(id), weight: Double(counts[id] ?? 1))) }
+            for id in recommended { edges.append(EdgeInput(type: S.recommended, source: conversation, target: ref(id))) }
+        }
+        for (phrase, targets) in aliasCounts.sorted(by: { $0.key < $1.key }) {
+            for (id, count) in targets.sorted(by: { $0.key < $1.key }) where count >= minAliasCount {
+                edges.append(EdgeInput(type: S.aliasOf, source: NodeRefInput(type: S.alias, key: phrase), target: ref(id), weight: Double(count)))
             }
+        }
+    }
+}
+
+extension ConversationGraphContent {
+    /// Leaves out the entity and item nodes and the KG edges (sent once already).
+    public mutating func dropKnowledge() {
+        nodes.removeAll { $0.type == ConversationSchema.item || $0.type == ConversationSchema.entity }
+        edges.removeAll { $0.type.hasPrefix(ConversationSchema.relationPrefix) }
+    }
+}
+
+/// The conversation–entity–item graph held in process (benchmarks, tests):
+/// the same content and the same retrieval code as graphd's Conversation service.
+public struct ConversationGraph: Sendable {
+    public let state: GraphState
+    public let index: ConversationIndex
+    public let view: WalkView
+
+    public init(knowledge: InspiredKnowledge, training dialogues: [[DialogueTurn]]) throws {
+        let content = ConversationGraphContent(knowledge: knowledge, training: dialogues)
+        var state = GraphState()
+        state.apply(try state.planDefineTypes(nodeTypes: content.nodeTypes, edgeTypes: content.edgeTypes))
+        for start in stride(from: 0, to: content.nodes.count, by: 50_000) {
+            state.apply(try state.planAddNodes(Array(content.nodes[start..<min(start + 50_000, content.nodes.count)])))
         }
         // Duplicate (type, source, target) triples are upserts: the last weight wins.
-        for start in stride(from: 0, to: edges.count, by: 50_000) {
-            state.apply(try state.planAddEdges(Array(edges[start..<min(start + 50_000, edges.count)]), requireExistingNodes: false, nowMs: 1))
+        for start in stride(from: 0, to: content.edges.count, by: 50_000) {
+            state.apply(try state.planAddEdges(Array(content.edges[start..<min(start + 50_000, content.edges.count)]),
+                                               requireExistingNodes: false, nowMs: 1))
         }
         try state.compact(topology: try IgraphTopology())
-        let snapshot = state.snapshot
-        var itemOfNode: [UInt32: Int] = [:], nodeOfEntity: [Int: UInt32] = [:]
-        for type in ["item", "entity"] {
-            guard let typeID = snapshot.schema.nodeTypeID(type) else { continue }
-            for id in knowledge.entityID.values {
-                guard let node = snapshot.nodes.id(of: NodeKey(type: typeID, key: String(id))) else { continue }
-                nodeOfEntity[id] = node
-                if type == "item" { itemOfNode[node] = id }
-            }
-        }
         self.state = state
-        self.view = snapshot.walkView(.all)
-        self.itemOfNode = itemOfNode
-        self.nodeOfEntity = nodeOfEntity
-        self.popularItems = knowledge.items.sorted { (mentionCount[$0] ?? 0, -$0) > (mentionCount[$1] ?? 0, -$1) }
+        index = try ConversationIndex(snapshot: state.snapshot)
+        view = state.snapshot.walkView(index.walkFilter)
     }
 
     /// A KG relation name as an edge type name: lower case, other characters as '_'.
@@ -74,27 +106,20 @@ public struct ConversationGraph: Sendable {
         String(relation.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" })
     }
 
-    /// Items ranked by personalized PageRank from the context ids (each seed
-    /// weighted `recencyDecay`^(positions from the end)), then by popularity.
-    public func rankItems(context: [Int], count: Int, restart: Double = 0.15, recencyDecay: Double = 1,
-                          engine: PersonalizedPageRank = PersonalizedPageRank()) throws -> [Int] {
-        var seeds: [PPRSeed] = []
-        for (position, id) in context.enumerated() {
-            guard let node = nodeOfEntity[id] else { continue }
-            seeds.append(PPRSeed(node: node, weight: pow(recencyDecay, Double(context.count - 1 - position))))
+    /// The graph node of an entity id, if the graph has it.
+    public func node(ofEntity id: Int) -> UInt32? {
+        let snapshot = state.snapshot
+        for type in [ConversationSchema.item, ConversationSchema.entity] {
+            if let typeID = snapshot.schema.nodeTypeID(type), let node = snapshot.nodes.id(of: NodeKey(type: typeID, key: String(id))) { return node }
         }
-        var ranked: [Int] = []
-        var taken = Set<Int>()
-        if !seeds.isEmpty {
-            let scores = try engine.scores(view: view, seeds: seeds, parameters: PPRParameters(restart: restart, tolerance: 1e-6))
-            var items: [(Int, Double)] = []
-            for (i, node) in scores.nodes.enumerated() {
-                if let item = itemOfNode[node], scores.scores[i] > 0 { items.append((item, scores.scores[i])) }
-            }
-            items.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
-            for (item, _) in items.prefix(count) where taken.insert(item).inserted { ranked.append(item) }
-        }
-        for item in popularItems where ranked.count < count && taken.insert(item).inserted { ranked.append(item) }
-        return ranked
+        return nil
+    }
+
+    /// The entity id of an item or entity node.
+    public func entity(ofNode node: UInt32) -> Int? { Int(state.snapshot.nodes.key(of: node)) }
+
+    /// Retrieval for a dialogue, as the Conversation service does it.
+    public func retrieve(_ query: RetrievalQuery) throws -> Retrieval {
+        try ConversationRetriever.retrieve(query, snapshot: state.snapshot, index: index, view: view)
     }
 }

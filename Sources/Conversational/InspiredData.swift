@@ -8,6 +8,9 @@ public struct DialogueTurn: Sendable {
     public var entityIDs: [Int]
     /// `movie_link` ids, in order (unknown URIs dropped).
     public var movieIDs: [Int]
+    /// (id, surface form) from `entity_link`/`entity_name` and
+    /// `movie_link`/`movie_name` where the two lists line up.
+    public var namedMentions: [(id: Int, surface: String)] = []
 }
 
 /// A conversational-recommendation sample (CRS_PROTOCOL.md §2): a recommender
@@ -71,9 +74,15 @@ public struct InspiredKnowledge: Sendable {
                 throw CRSDataError("\(path):\(number + 1): not a list of turns")
             }
             dialogues.append(turns.map { turn in
-                DialogueTurn(role: turn["role"] as? String ?? "", text: turn["text"] as? String ?? "",
-                             entityIDs: (turn["entity_link"] as? [String] ?? []).compactMap { entityID[$0] },
-                             movieIDs: (turn["movie_link"] as? [String] ?? []).compactMap { entityID[$0] })
+                let entityLinks = turn["entity_link"] as? [String] ?? [], movieLinks = turn["movie_link"] as? [String] ?? []
+                var named: [(id: Int, surface: String)] = []
+                for (links, names) in [(entityLinks, turn["entity_name"] as? [String] ?? []), (movieLinks, turn["movie_name"] as? [String] ?? [])]
+                where links.count == names.count {
+                    for (link, name) in zip(links, names) { if let id = entityID[link] { named.append((id, name)) } }
+                }
+                return DialogueTurn(role: turn["role"] as? String ?? "", text: turn["text"] as? String ?? "",
+                                    entityIDs: entityLinks.compactMap { entityID[$0] }, movieIDs: movieLinks.compactMap { entityID[$0] },
+                                    namedMentions: named)
             })
         }
         return dialogues

@@ -36,6 +36,8 @@ public struct NodeTable: Sendable {
 
     public func key(of id: UInt32) -> String { keys[Int(id)] }
 
+    public func text(of id: UInt32) -> String? { texts[id] }
+
     public func record(_ id: UInt32) -> NodeRecord? {
         guard isLive(id) else { return nil }
         return NodeRecord(id: id, type: types[Int(id)], key: keys[Int(id)], text: texts[id], features: features[id])

@@ -151,6 +151,12 @@ public struct GraphClient: Sendable {
     public func trainRouter(_ request: Graphd_V1_TrainRouterRequest, timeout: Duration? = nil) async throws -> Graphd_V1_TrainRouterResponse {
         try await call("Train", request, service: GraphdServiceName.router, timeout: timeout)
     }
+
+    // MARK: graphd.v1.Conversation
+
+    public func retrieve(_ request: Graphd_V1_RetrieveRequest, timeout: Duration? = nil) async throws -> Graphd_V1_RetrieveResponse {
+        try await call("Retrieve", request, service: GraphdServiceName.conversation, timeout: timeout)
+    }
 }
 
 extension Graphd_V1_NodeRef {

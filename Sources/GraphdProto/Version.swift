@@ -8,4 +8,5 @@ public enum GraphdServiceName {
     public static let graph = "graphd.v1.Graph"
     public static let recommend = "graphd.v1.Recommend"
     public static let router = "graphd.v1.Router"
+    public static let conversation = "graphd.v1.Conversation"
 }

@@ -75,6 +75,7 @@ public final class GraphdServer: Service, Sendable {
         GraphService(database: database, limits: configuration.serviceLimits, models: models, embedding: configuration.embedding).register(into: &dispatcher)
         RecommendService(database: database, models: models).register(into: &dispatcher)
         router.register(into: &dispatcher)
+        ConversationService(database: database).register(into: &dispatcher)
         return dispatcher
     }
 

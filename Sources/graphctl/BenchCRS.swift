@@ -1,21 +1,37 @@
 import ArgumentParser
 import Conversational
 import Foundation
+import GraphdClient
+import GraphdProto
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // MARK: bench crs
+
+enum EntityLinking: String, ExpressibleByArgument, CaseIterable {
+    /// The dataset's own links (`entity_link`, `movie_link`), as CRS_PROTOCOL.md gives them.
+    case oracle
+    /// graphd's entity linking of the raw turn text.
+    case text
+}
 
 struct BenchCRS: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crs", abstract: "Conversational-recommendation retrieval on INSPIRED: write the protocol's prediction JSONL.",
         discussion: """
-        Builds the conversation–entity–item graph in process (DBpedia sub-KG relations as edge \
-        types, one conversation node per --train dialogue linked to what it mentions) and ranks \
-        items for every sample of --dialogs (CRS_PROTOCOL.md §2) by personalized PageRank from \
-        the sample's context ids (oracle links), padded by popularity. Only --train dialogues \
-        enter the graph; only each sample's context is read from --dialogs. Writes one line per \
-        sample: {"dialog", "turn", "items"} with 50 + context-size items. Score with \
-        ../shared/bench/crs_eval.py score DIALOGS OUT. This is the retrieval stage without the \
-        reasoner or entity linking (issue 6 in progress).
+        Builds the conversation–entity–item graph of 'graphctl import inspired' from --train \
+        (DBpedia sub-KG relations as edge types, one conversation node per training dialogue \
+        linked to what it mentions, aliases seen in training dialogues) and, for every sample of \
+        --dialogs (CRS_PROTOCOL.md §2), retrieves candidates from the turns before it: with \
+        --linking oracle from the dataset's entity and movie links, with --linking text from \
+        graphd's own entity linking of the turn texts. Only --train dialogues enter the graph; \
+        only each sample's earlier turns are read from --dialogs. In process by default (the \
+        same retrieval code as the Conversation service); with --daemon, a fresh graphd is \
+        started on a scratch store, the graph is imported over the socket and every sample is \
+        a Retrieve call, whose latency is reported. Writes one line per sample: {"dialog", \
+        "turn", "items"} with 50 + context-size items (mentioned items included, as the \
+        protocol asks). Score with ../shared/bench/crs_eval.py score DIALOGS OUT.
         """)
 
     @Option(help: "Directory with entity2id.json, item_ids.json, dbpedia_subkg.json, relation2id.json.")
@@ -26,12 +42,15 @@ struct BenchCRS: AsyncParsableCommand {
     var dialogs: String
     @Option(help: "Prediction JSONL to write.")
     var predictions: String
+    @Option(help: "Entity links: oracle (the dataset's) or text (graphd's linking).")
+    var linking: EntityLinking = .oracle
     @Option(help: "PPR restart probability (0.3: best of 0.15/0.3/0.5 on the valid split).")
     var restart: Double = 0.3
-    @Option(help: "Seed weight decay per earlier mention (1: all context ids alike).")
+    @Option(help: "Seed weight decay per earlier turn (1: all context alike).")
     var recencyDecay: Double = 1
-    @Option(help: "Output: text or json.")
-    var format: OutputFormat = .text
+    @Flag(help: "Serve the graph from a fresh graphd and call Retrieve over its Unix socket.")
+    var daemon = false
+    @OptionGroup var options: BenchOptions
 
     func validate() throws {
         guard restart > 0, restart < 1 else { throw ValidationError("--restart must be in (0, 1)") }
@@ -49,30 +68,83 @@ struct BenchCRS: AsyncParsableCommand {
         } catch {
             throw fail(message: "\(error)", code: GraphctlExit.noInput)
         }
-        let graph = try ConversationGraph(knowledge: knowledge, training: history)
-        let built = (ContinuousClock.now - start).seconds
         let samples = knowledge.samples(targets)
         var lines: [String] = []
         var latencies: [Double] = []
-        for sample in samples {
-            let t0 = ContinuousClock.now
-            let items = try graph.rankItems(context: sample.contextIDs, count: 50 + sample.contextIDs.count,
-                                            restart: restart, recencyDecay: recencyDecay)
-            latencies.append((ContinuousClock.now - t0).seconds * 1e6)
+        var summary: [String: Any] = ["samples": samples.count, "linking": linking.rawValue, "daemon": daemon]
+        func record(_ sample: CRSSample, items: [Int]) throws {
             let data = try JSONSerialization.data(withJSONObject: ["dialog": sample.dialog, "turn": sample.turn, "items": items] as [String: Any],
                                                   options: [.sortedKeys])
             lines.append(String(decoding: data, as: UTF8.self))
         }
+        if daemon {
+            let scratch = try options.makeScratch()
+            for suffix in ["", "-wal", "-shm"] { unlink(scratch + "/crs.sqlite" + suffix) }
+            let server = try BenchDaemon(graphd: options.graphdPath, socket: scratch + "/crs.sock", store: scratch + "/crs.sqlite",
+                                         arguments: ["--sync", "normal"])
+            defer { server.stop() }
+            try await server.waitUntilServing()
+            let client = try await GraphClient.connect(to: .unix(path: server.socket), defaultTimeout: .seconds(600))
+            let sink = ImportSink(client: client, batchSize: 10_000)
+            try await InspiredImport.send(ConversationGraphContent(knowledge: knowledge, training: history), to: sink)
+            try await sink.flush()
+            // As graphd does on its own within --compact-after-seconds: serve from the compacted base.
+            _ = try await client.compact()
+            summary["build_seconds"] = (ContinuousClock.now - start).seconds
+            for sample in samples {
+                var request = Graphd_V1_RetrieveRequest()
+                request.turns = targets[sample.dialog][..<sample.turn].map { turn in
+                    var message = Graphd_V1_DialogueTurn()
+                    message.role = turn.role
+                    message.text = turn.text
+                    if linking == .oracle { message.entityKeys = (turn.entityIDs + turn.movieIDs).map(String.init) }
+                    return message
+                }
+                request.k = UInt32(min(ConversationRetriever.maxK, 50 + sample.contextIDs.count))
+                request.skipTextLinking = linking == .oracle
+                request.includeMentioned = true
+                request.restart = restart
+                request.recencyDecay = recencyDecay
+                let t0 = ContinuousClock.now
+                let response: Graphd_V1_RetrieveResponse
+                do { response = try await client.retrieve(request) } catch {
+                    // Oracle keys the graph lacks (ids outside the KG) are refused: send the known ones only.
+                    throw fail(message: "Retrieve for dialog \(sample.dialog) turn \(sample.turn): \(error)", code: GraphctlExit.software)
+                }
+                latencies.append((ContinuousClock.now - t0).seconds * 1e6)
+                try record(sample, items: response.candidates.compactMap { Int($0.item.key) })
+            }
+            await client.close()
+        } else {
+            let graph = try ConversationGraph(knowledge: knowledge, training: history)
+            summary["build_seconds"] = (ContinuousClock.now - start).seconds
+            summary["graph_nodes"] = graph.state.snapshot.nodeCount
+            summary["graph_edges"] = graph.state.snapshot.edgeCount
+            for sample in samples {
+                var query = RetrievalQuery(turns: targets[sample.dialog][..<sample.turn].map { turn in
+                    RetrievalTurn(role: turn.role, text: turn.text,
+                                  linkedNodes: linking == .oracle ? (turn.entityIDs + turn.movieIDs).compactMap(graph.node(ofEntity:)) : [])
+                })
+                query.k = min(ConversationRetriever.maxK, 50 + sample.contextIDs.count)
+                query.linkText = linking == .text
+                query.includeMentioned = true
+                query.restart = restart
+                query.recencyDecay = recencyDecay
+                let t0 = ContinuousClock.now
+                let result = try graph.retrieve(query)
+                latencies.append((ContinuousClock.now - t0).seconds * 1e6)
+                try record(sample, items: result.candidates.compactMap { graph.entity(ofNode: $0.node) })
+            }
+        }
         try (lines.joined(separator: "\n") + "\n").write(toFile: predictions, atomically: true, encoding: .utf8)
         let latency = LatencySummary(latencies)
-        let summary: [String: Any] = ["samples": samples.count, "graph_nodes": graph.state.snapshot.nodeCount,
-                                      "graph_edges": graph.state.snapshot.edgeCount, "build_seconds": built,
-                                      "rank_p50_us": latency.p50, "rank_p99_us": latency.p99]
-        switch format {
+        summary["retrieve_p50_us"] = latency.p50
+        summary["retrieve_p99_us"] = latency.p99
+        switch options.format {
         case .json: printJSON(summary)
         case .text:
-            print("crs: \(samples.count) samples; graph \(graph.state.snapshot.nodeCount) nodes, \(graph.state.snapshot.edgeCount) edges, built in \(String(format: "%.1f", built)) s")
-            print(String(format: "  ranking p50 %.0f µs, p99 %.0f µs (in process); predictions in %@", latency.p50, latency.p99, predictions))
+            print("crs: \(samples.count) samples, \(linking.rawValue) links, \(daemon ? "Retrieve over the Unix socket" : "in process"); built in \(String(format: "%.1f", summary["build_seconds"] as? Double ?? 0)) s")
+            print(String(format: "  retrieval p50 %.0f µs, p99 %.0f µs; predictions in %@", latency.p50, latency.p99, predictions))
         }
     }
 }

@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 enum ImportFormat: String, ExpressibleByArgument, CaseIterable {
-    case lightgcn, edgelist, csv, graphml, jsonl, routerbench
+    case lightgcn, edgelist, csv, graphml, jsonl, routerbench, inspired
 }
 
 struct ImportCommand: AsyncParsableCommand {
@@ -31,6 +31,13 @@ struct ImportCommand: AsyncParsableCommand {
                     part of the prompt --text selects, and edges task_query and query_llm with
                     attributes effect and cost. Query, task and LLM texts are embedded by graphd's
                     node-text embedder (graphd --node-text-embedder).
+          inspired  INSPIRED dialogues in the UniCRS layout (also 'graphctl import inspired FILE…'),
+                    with --data-dir holding entity2id.json, item_ids.json, relation2id.json and
+                    dbpedia_subkg.json: item and entity nodes (keys: entity ids, text: DBpedia
+                    names), kg_<relation> edges, a conversation node per dialogue (key
+                    FILE-STEM/INDEX, text: the turns) with mentions and recommended edges, and
+                    alias nodes for surface forms seen --min-alias-count times (alias_of edges).
+                    The graph graphd.v1.Conversation/Retrieve reads. Import training dialogues only.
         A missing --edge-type is declared first (directed unless --undirected).
         Progress goes to stderr; a summary to stdout.
 
@@ -41,9 +48,10 @@ struct ImportCommand: AsyncParsableCommand {
                           --source-column user_id --target-column movie_id --attr-column rating ratings.csv
           graphctl import --format jsonl Graphs/demo.jsonl
           graphctl import routerbench ../data/routerbench/*_train.csv
+          graphctl import inspired --data-dir ../data/inspired ../data/inspired/train_data_dbpedia.jsonl
         """)
 
-    @Option(help: "Input format: lightgcn, edgelist, csv, graphml, jsonl or routerbench.")
+    @Option(help: "Input format: lightgcn, edgelist, csv, graphml, jsonl, routerbench or inspired.")
     var format: ImportFormat?
     @Argument(help: "Files to import, in order ('routerbench FILE…' is short for --format routerbench FILE…).")
     var files: [String]
@@ -51,6 +59,11 @@ struct ImportCommand: AsyncParsableCommand {
     var text: QueryTextMode = .last
     @Option(name: .customLong("task-text"), help: "routerbench: per-task override, TASK=full|last (repeatable).")
     var taskText: [String] = []
+
+    @Option(help: "inspired: directory with entity2id.json, item_ids.json, relation2id.json, dbpedia_subkg.json.")
+    var dataDir: String?
+    @Option(help: "inspired: times a surface form must name an entity in the dialogues to become an alias.")
+    var minAliasCount: Int = 2
 
     @Option(help: "Edges per AddEdges request (1…100000).")
     var batchSize: Int = 10_000
@@ -81,13 +94,15 @@ struct ImportCommand: AsyncParsableCommand {
     /// The format and files, with 'routerbench FILE…' read as --format routerbench.
     private var resolved: (format: ImportFormat, files: [String])? {
         if let format { return (format, files) }
-        if files.first == ImportFormat.routerbench.rawValue { return (.routerbench, Array(files.dropFirst())) }
+        for shorthand in [ImportFormat.routerbench, .inspired] where files.first == shorthand.rawValue {
+            return (shorthand, Array(files.dropFirst()))
+        }
         return nil
     }
 
     func validate() throws {
         guard (1...100_000).contains(batchSize) else { throw ValidationError("--batch-size must be 1…100000") }
-        guard let (format, files) = resolved else { throw ValidationError("--format is required (or 'routerbench FILE…')") }
+        guard let (format, files) = resolved else { throw ValidationError("--format is required (or 'routerbench FILE…', 'inspired FILE…')") }
         guard !files.isEmpty else { throw ValidationError("give at least one file") }
         switch format {
         case .edgelist, .csv, .graphml:
@@ -97,6 +112,9 @@ struct ImportCommand: AsyncParsableCommand {
             if format == .csv, sourceColumn == nil || targetColumn == nil {
                 throw ValidationError("--format csv needs --source-column and --target-column")
             }
+        case .inspired:
+            guard dataDir != nil else { throw ValidationError("--format inspired needs --data-dir") }
+            guard minAliasCount >= 1 else { throw ValidationError("--min-alias-count must be at least 1") }
         case .lightgcn, .jsonl, .routerbench: break
         }
         guard delimiter.utf8.count == 1 else { throw ValidationError("--delimiter must be one byte") }
@@ -113,6 +131,11 @@ struct ImportCommand: AsyncParsableCommand {
                 try await sink.flush()
                 return sink.totals
             }
+            if format == .inspired, let dataDir {
+                try await InspiredImport.run(dataDirectory: dataDir, files: files, minAliasCount: minAliasCount, sink: sink)
+                try await sink.flush()
+                return sink.totals
+            }
             try await declareEdgeType(client, format: format)
             for file in files {
                 guard FileManager.default.isReadableFile(atPath: file) else {
@@ -124,7 +147,7 @@ struct ImportCommand: AsyncParsableCommand {
                 case .csv: try await importCSV(file, sink)
                 case .graphml: try await importGraphML(file, sink)
                 case .jsonl: try await importJSONL(file, sink)
-                case .routerbench: break
+                case .routerbench, .inspired: break
                 }
             }
             try await sink.flush()

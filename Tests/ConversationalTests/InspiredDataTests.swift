@@ -54,10 +54,95 @@ private func fixture() throws -> (directory: String, knowledge: InspiredKnowledg
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let dialogues = try knowledge.dialogues(path: directory + "/train.jsonl")
     let graph = try ConversationGraph(knowledge: knowledge, training: dialogues)
+    func ranked(_ context: [Int], count: Int) throws -> [Int] {
+        var query = RetrievalQuery(turns: [RetrievalTurn(role: "SEEKER", text: "", linkedNodes: context.compactMap(graph.node(ofEntity:)))])
+        query.k = count
+        query.linkText = false
+        return try graph.retrieve(query).candidates.compactMap { graph.entity(ofNode: $0.node) }
+    }
     // From Rian Johnson, his two films come before Joker, which no walk from him reaches.
-    let ranked = try graph.rankItems(context: [3], count: 3)
-    #expect(Set(ranked.prefix(2)) == [0, 5])
-    #expect(ranked.count == 3 && ranked[2] == 1)
-    // No context: popularity (Knives Out is mentioned in one conversation, like Joker; ties by id).
-    #expect(try graph.rankItems(context: [], count: 2) == [0, 1])
+    let fromDirector = try ranked([3], count: 3)
+    #expect(Set(fromDirector.prefix(2)) == [0, 5])
+    #expect(fromDirector.count == 3 && fromDirector[2] == 1)
+    // No context: popularity (Knives Out and Looper are recommended once each, Joker never; ties by node).
+    #expect(try ranked([], count: 2) == [0, 5])
+}
+
+@Suite struct RetrievalTests {
+    private func graph() throws -> (ConversationGraph, String) {
+        let (directory, knowledge) = try fixture()
+        let dialogues = try knowledge.dialogues(path: directory + "/train.jsonl")
+        return (try ConversationGraph(knowledge: knowledge, training: dialogues), directory)
+    }
+
+    @Test func candidatesAreItemsRankedFromLinkedText() throws {
+        let (graph, directory) = try graph()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var query = RetrievalQuery(turns: [
+            RetrievalTurn(role: "RECOMMENDER", text: "Hi! What do you like?"),
+            RetrievalTurn(role: "SEEKER", text: "Anything by Rian Johnson."),
+        ])
+        query.k = 3
+        query.n = 1
+        let result = try graph.retrieve(query)
+        #expect(result.linked.map(\.surface) == ["rian johnson"] && result.linked.first?.turn == 1)
+        let snapshot = graph.state.snapshot
+        let itemType = try #require(snapshot.schema.nodeTypeID("item"))
+        #expect(result.candidates.allSatisfy { snapshot.nodes.type(of: $0.node) == itemType })
+        #expect(result.candidates.map(\.name) == ["Knives Out", "Looper", "Joker"] || result.candidates.map(\.name) == ["Looper", "Knives Out", "Joker"])
+        #expect(result.candidates.map(\.provenance) == [.ppr, .ppr, .popularity])
+        #expect(result.candidates[0].description.contains("director: Rian Johnson"))
+        // The training conversation that talks about Rian Johnson, with what was recommended in it.
+        let similar = try #require(result.similar.first)
+        #expect(snapshot.nodes.key(of: similar.node) == "train/0")
+        #expect(Set(similar.recommended.map { snapshot.nodes.key(of: $0) }) == ["0", "5"])
+    }
+
+    @Test func thePromptHoldsTheDialogueAndOnlyCandidateItems() throws {
+        let (graph, directory) = try graph()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var query = RetrievalQuery(turns: [RetrievalTurn(role: "SEEKER", text: "I like films by Rian Johnson and mystery fiction.")])
+        query.k = 1
+        query.n = 2
+        let result = try graph.retrieve(query)
+        let prompt = result.prompt.text
+        #expect(prompt.contains("SEEKER: I like films by Rian Johnson and mystery fiction."))
+        #expect(result.candidates.count == 1)
+        #expect(prompt.contains(result.candidates[0].name))
+        let snapshot = graph.state.snapshot
+        let itemType = try #require(snapshot.schema.nodeTypeID("item"))
+        let outside = (0..<UInt32(snapshot.nodes.idCount)).filter {
+            snapshot.nodes.type(of: $0) == itemType && $0 != result.candidates[0].node
+        }.map { ConversationIndex.name(of: $0, in: snapshot) }
+        #expect(outside.count == 2)
+        for name in outside { #expect(!prompt.contains(name), "\(name) is not a candidate") }
+        #expect(prompt.contains("Recommend only from the candidate list"))
+    }
+
+    @Test func mentionedItemsAreLeftOutUnlessAsked() throws {
+        let (graph, directory) = try graph()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var query = RetrievalQuery(turns: [RetrievalTurn(role: "SEEKER", text: "Knives Out was great.")])
+        query.k = 3
+        #expect(!(try graph.retrieve(query)).candidates.contains { $0.name == "Knives Out" })
+        query.includeMentioned = true
+        #expect(try graph.retrieve(query).candidates.contains { $0.name == "Knives Out" })
+    }
+
+    @Test(arguments: ["no turns", "k = 0", "k too large", "n too large", "restart 1", "decay 0", "long turn"])
+    func badQueriesAreRefused(_ name: String) throws {
+        let (graph, directory) = try graph()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var query = RetrievalQuery(turns: [RetrievalTurn(role: "SEEKER", text: "hello")])
+        switch name {
+        case "no turns": query.turns = []
+        case "k = 0": query.k = 0
+        case "k too large": query.k = 201
+        case "n too large": query.n = 51
+        case "restart 1": query.restart = 1
+        case "decay 0": query.recencyDecay = 0
+        default: query.turns[0].text = String(repeating: "a", count: 20_000)
+        }
+        #expect(throws: RetrievalError.self, "\(name)") { try graph.retrieve(query) }
+    }
 }

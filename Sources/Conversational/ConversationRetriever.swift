@@ -1,0 +1,322 @@
+import Foundation
+import GraphAlgorithms
+import GraphCore
+
+/// Names of the graph conventions of the conversation–entity–item graph
+/// (see Proto/graphd/v1/conversation.proto).
+public enum ConversationSchema {
+    public static let item = "item"
+    public static let entity = "entity"
+    public static let conversation = "conversation"
+    public static let alias = "alias"
+    public static let mentions = "mentions"
+    public static let recommended = "recommended"
+    public static let aliasOf = "alias_of"
+    public static let relationPrefix = "kg_"
+}
+
+/// What retrieval needs from one graph, built once per node set: the entity
+/// linker, the edge types PPR walks, and the items by popularity.
+public struct ConversationIndex: Sendable {
+    public let linker: EntityLinker
+    /// The KG relations plus `mentions`: what the PPR walks.
+    public let walkFilter: WalkFilter
+    public let itemType: NodeTypeID
+    public let conversationType: NodeTypeID?
+    let entityType: NodeTypeID?
+    let relationTypes: Set<EdgeTypeID>
+    let recommendedType: EdgeTypeID?
+    let mentionsType: EdgeTypeID?
+    /// Items by the number of conversations that recommend (else mention) them.
+    let popularItems: [UInt32]
+    /// The node set it was built from (id count, live count).
+    public let builtFor: (ids: Int, live: Int)
+
+    /// Scans every entity, item and alias node of `snapshot`.
+    public init(snapshot: GraphSnapshot) throws(RetrievalError) {
+        let schema = snapshot.schema
+        guard let itemType = schema.nodeTypeID(ConversationSchema.item) else { throw RetrievalError(.failedPrecondition, "the graph has no item node type") }
+        self.itemType = itemType
+        let entityType = schema.nodeTypeID(ConversationSchema.entity)
+        self.entityType = entityType
+        conversationType = schema.nodeTypeID(ConversationSchema.conversation)
+        let aliasType = schema.nodeTypeID(ConversationSchema.alias)
+        let aliasOf = schema.edgeTypeID(ConversationSchema.aliasOf)
+        var relations = Set<EdgeTypeID>()
+        for info in schema.edgeTypes where info.name.hasPrefix(ConversationSchema.relationPrefix) { relations.insert(info.id) }
+        relationTypes = relations
+        var walked = relations
+        mentionsType = schema.edgeTypeID(ConversationSchema.mentions)
+        if let mentionsType { walked.insert(mentionsType) }
+        walkFilter = WalkFilter(edgeTypes: walked)
+        recommendedType = schema.edgeTypeID(ConversationSchema.recommended)
+        let popularityType = recommendedType ?? schema.edgeTypeID(ConversationSchema.mentions)
+
+        var linker = EntityLinker()
+        var popularity: [(node: UInt32, count: Int)] = []
+        for id in 0..<UInt32(snapshot.nodes.idCount) where snapshot.nodes.isLive(id) {
+            let type = snapshot.nodes.type(of: id)
+            if type == itemType || type == entityType {
+                linker.add(name: Self.name(of: id, in: snapshot), node: id)
+                if type == itemType {
+                    var count = 0
+                    if let popularityType {
+                        snapshot.forEachEdge(of: id, direction: .both) { edge, _ in
+                            if edge.record.type == popularityType { count += 1 }
+                            return true
+                        }
+                    }
+                    popularity.append((id, count))
+                }
+            } else if type == aliasType, let aliasOf {
+                let surface = snapshot.nodes.key(of: id)
+                snapshot.forEachEdge(of: id, direction: .both) { edge, nodeIsSource in
+                    if edge.record.type == aliasOf {
+                        let other = nodeIsSource ? edge.record.target : edge.record.source
+                        let otherType = snapshot.nodes.type(of: other)
+                        if otherType == itemType || otherType == entityType { linker.add(name: surface, node: other) }
+                    }
+                    return true
+                }
+            }
+        }
+        self.linker = linker
+        popularItems = popularity.sorted { $0.count != $1.count ? $0.count > $1.count : $0.node < $1.node }.map(\.node)
+        builtFor = (snapshot.nodes.idCount, snapshot.nodes.liveCount)
+    }
+
+    /// Whether this index still describes `snapshot`'s nodes (texts changed in
+    /// place are not noticed; adding or removing nodes is).
+    public func isCurrent(for snapshot: GraphSnapshot) -> Bool {
+        builtFor.ids == snapshot.nodes.idCount && builtFor.live == snapshot.nodes.liveCount
+    }
+
+    /// The node's display name: the first line of its text, else its key.
+    static func name(of node: UInt32, in snapshot: GraphSnapshot) -> String {
+        guard let text = snapshot.nodes.text(of: node), !text.isEmpty else { return snapshot.nodes.key(of: node) }
+        return text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? text
+    }
+}
+
+public struct RetrievalError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable { case invalidArgument, failedPrecondition }
+    public var kind: Kind
+    public var description: String
+    public init(_ kind: Kind, _ description: String) {
+        self.kind = kind
+        self.description = description
+    }
+}
+
+/// One dialogue turn as the retriever sees it.
+public struct RetrievalTurn: Sendable {
+    public var role: String
+    public var text: String
+    /// Entity or item nodes the caller linked itself.
+    public var linkedNodes: [UInt32]
+
+    public init(role: String, text: String, linkedNodes: [UInt32] = []) {
+        self.role = role
+        self.text = text
+        self.linkedNodes = linkedNodes
+    }
+}
+
+public struct RetrievalQuery: Sendable {
+    public var turns: [RetrievalTurn]
+    public var k = 20
+    public var n = 0
+    public var linkText = true
+    public var includeMentioned = false
+    public var restart = 0.3
+    public var recencyDecay = 1.0
+
+    public init(turns: [RetrievalTurn]) { self.turns = turns }
+}
+
+/// What `retrieve` found.
+public struct Retrieval: Sendable {
+    public enum Provenance: Sendable, Equatable { case ppr, reasoner, both, popularity }
+
+    public struct Candidate: Sendable {
+        public var node: UInt32
+        public var name: String
+        public var score: Double
+        public var provenance: Provenance
+        public var description: String
+    }
+
+    public struct Similar: Sendable {
+        public var node: UInt32
+        public var score: Double
+        public var recommended: [UInt32]
+        /// Non-item entities the conversation mentions (genres, people, …), most mentioned first.
+        public var topics: [UInt32]
+        public var excerpt: String
+    }
+
+    public struct Linked: Sendable, Equatable {
+        public var node: UInt32
+        public var surface: String
+        public var turn: Int
+    }
+
+    public var candidates: [Candidate] = []
+    public var similar: [Similar] = []
+    public var linked: [Linked] = []
+    public var prompt = ConversationPrompt()
+}
+
+/// G-CRS retrieval over a conversation–entity–item graph: link the dialogue to
+/// entities, run personalized PageRank from them (later mentions may weigh
+/// more), and return the top items, the most similar past conversations and a
+/// prompt. Items nothing reaches are filled in by popularity.
+public enum ConversationRetriever {
+    public static let maxTurns = 200
+    public static let maxTurnBytes = 16 * 1024
+    public static let maxK = 200
+    public static let maxN = 50
+
+    public static func retrieve(_ query: RetrievalQuery, snapshot: GraphSnapshot, index: ConversationIndex, view: WalkView,
+                                engine: PersonalizedPageRank = PersonalizedPageRank()) throws(RetrievalError) -> Retrieval {
+        guard !query.turns.isEmpty else { throw RetrievalError(.invalidArgument, "turns is empty: send the dialogue so far (at least one turn)") }
+        guard query.turns.count <= maxTurns else { throw RetrievalError(.invalidArgument, "\(query.turns.count) turns; at most \(maxTurns)") }
+        for (i, turn) in query.turns.enumerated() where turn.text.utf8.count > maxTurnBytes {
+            throw RetrievalError(.invalidArgument, "turns[\(i)].text has \(turn.text.utf8.count) bytes; at most \(maxTurnBytes)")
+        }
+        guard (1...maxK).contains(query.k) else { throw RetrievalError(.invalidArgument, "k = \(query.k) is outside 1…\(maxK)") }
+        guard (0...maxN).contains(query.n) else { throw RetrievalError(.invalidArgument, "n = \(query.n) is outside 0…\(maxN)") }
+        guard query.restart > 0, query.restart < 1 else { throw RetrievalError(.invalidArgument, "restart = \(query.restart) must be in (0, 1)") }
+        guard query.recencyDecay > 0, query.recencyDecay <= 1 else {
+            throw RetrievalError(.invalidArgument, "recency_decay = \(query.recencyDecay) must be in (0, 1]")
+        }
+
+        var result = Retrieval()
+        var seedWeight: [UInt32: Double] = [:]
+        var mentioned = Set<UInt32>()
+        let last = query.turns.count - 1
+        for (t, turn) in query.turns.enumerated() {
+            var nodes: [(UInt32, String)] = turn.linkedNodes.map { ($0, snapshot.nodes.key(of: $0)) }
+            if query.linkText { nodes += index.linker.link(turn.text).map { ($0.node, $0.surface) } }
+            let weight = pow(query.recencyDecay, Double(last - t))
+            for (node, surface) in nodes {
+                result.linked.append(.init(node: node, surface: surface, turn: t))
+                mentioned.insert(node)
+                seedWeight[node] = max(seedWeight[node] ?? 0, weight)
+            }
+        }
+
+        var scores: SparseScores? = nil
+        if !seedWeight.isEmpty {
+            let seeds = seedWeight.sorted { $0.key < $1.key }.map { PPRSeed(node: $0.key, weight: $0.value) }
+            do {
+                scores = try engine.scores(view: view, seeds: seeds, parameters: PPRParameters(restart: query.restart, tolerance: 1e-6))
+            } catch {
+                throw RetrievalError(.invalidArgument, error.description)
+            }
+        }
+        let itemType = index.itemType
+        func isCandidate(_ node: UInt32) -> Bool {
+            snapshot.nodes.isLive(node) && snapshot.nodes.type(of: node) == itemType && (query.includeMentioned || !mentioned.contains(node))
+        }
+        var taken = Set<UInt32>()
+        for entry in scores?.top(query.k, where: isCandidate) ?? [] {
+            taken.insert(entry.node)
+            result.candidates.append(.init(node: entry.node, name: ConversationIndex.name(of: entry.node, in: snapshot), score: entry.score,
+                                           provenance: .ppr, description: describe(entry.node, snapshot: snapshot, index: index)))
+        }
+        for node in index.popularItems where result.candidates.count < query.k && isCandidate(node) && taken.insert(node).inserted {
+            result.candidates.append(.init(node: node, name: ConversationIndex.name(of: node, in: snapshot), score: 0,
+                                           provenance: .popularity, description: describe(node, snapshot: snapshot, index: index)))
+        }
+
+        if query.n > 0, let conversationType = index.conversationType, let scores {
+            for entry in scores.top(query.n, where: { snapshot.nodes.isLive($0) && snapshot.nodes.type(of: $0) == conversationType }) {
+                var recommended: [UInt32] = [], topics: [(node: UInt32, weight: Float)] = []
+                snapshot.forEachEdge(of: entry.node, direction: .both) { edge, nodeIsSource in
+                    let other = nodeIsSource ? edge.record.target : edge.record.source
+                    if edge.record.type == index.recommendedType, recommended.count < 20 {
+                        recommended.append(other)
+                    } else if edge.record.type == index.mentionsType, snapshot.nodes.type(of: other) == index.entityType {
+                        topics.append((other, edge.record.weight))
+                    }
+                    return true
+                }
+                topics.sort { $0.weight != $1.weight ? $0.weight > $1.weight : $0.node < $1.node }
+                result.similar.append(.init(node: entry.node, score: entry.score, recommended: recommended, topics: topics.prefix(6).map(\.node),
+                                            excerpt: excerpt(snapshot.nodes.text(of: entry.node) ?? "")))
+            }
+        }
+        result.prompt = ConversationPrompt(turns: query.turns, candidates: result.candidates, similar: result.similar, snapshot: snapshot)
+        return result
+    }
+
+    /// Up to four KG facts about an item: "director: X; starring: Y, Z".
+    static func describe(_ node: UInt32, snapshot: GraphSnapshot, index: ConversationIndex) -> String {
+        var facts: [(relation: String, values: [String])] = []
+        snapshot.forEachEdge(of: node, direction: .both) { edge, nodeIsSource in
+            guard index.relationTypes.contains(edge.record.type) else { return true }
+            let relation = String(snapshot.schema.edgeType(edge.record.type).name.dropFirst(ConversationSchema.relationPrefix.count))
+                .replacingOccurrences(of: "_", with: " ")
+            let other = nodeIsSource ? edge.record.target : edge.record.source
+            let value = ConversationIndex.name(of: other, in: snapshot)
+            if let i = facts.firstIndex(where: { $0.relation == relation }) {
+                if facts[i].values.count < 3 { facts[i].values.append(value) }
+            } else if facts.count < 4 {
+                facts.append((relation, [value]))
+            }
+            return true
+        }
+        return facts.map { "\($0.relation): \($0.values.joined(separator: ", "))" }.joined(separator: "; ")
+    }
+
+    /// The first 300 characters of a conversation's text, on one line.
+    static func excerpt(_ text: String) -> String {
+        let flat = text.split(whereSeparator: \.isNewline).joined(separator: " / ")
+        return flat.count <= 300 ? flat : String(flat.prefix(300)) + "…"
+    }
+}
+
+/// The prompt for the caller's LLM (template documented in README.md):
+/// system part, the dialogue, the candidates with descriptions, similar
+/// conversations, and the instruction to pick from the candidates only.
+public struct ConversationPrompt: Sendable, Equatable {
+    public var system = ""
+    public var dialogue = ""
+    public var candidates = ""
+    public var similar = ""
+    public var instruction = ""
+
+    public init() {}
+
+    init(turns: [RetrievalTurn], candidates: [Retrieval.Candidate], similar: [Retrieval.Similar], snapshot: GraphSnapshot) {
+        system = """
+            You are a movie recommender in a conversation with a user (the SEEKER). Recommend only \
+            from the candidate list below, which a knowledge-graph retrieval selected for this dialogue.
+            """
+        dialogue = "Dialogue so far:\n" + turns.map { "\($0.role.isEmpty ? "USER" : $0.role): \($0.text)" }.joined(separator: "\n")
+        self.candidates = "Candidates (best first):\n" + candidates.enumerated().map { i, candidate in
+            "\(i + 1). \(candidate.name)" + (candidate.description.isEmpty ? "" : " — \(candidate.description)")
+        }.joined(separator: "\n")
+        if !similar.isEmpty {
+            // Described by their topics and the candidates recommended in them, not by their
+            // text: the prompt names no item outside the candidate set.
+            let candidateNodes = Set(candidates.map(\.node))
+            self.similar = "Similar past conversations:\n" + similar.enumerated().map { i, conversation in
+                let topics = conversation.topics.map { ConversationIndex.name(of: $0, in: snapshot) }
+                let names = conversation.recommended.filter(candidateNodes.contains).map { ConversationIndex.name(of: $0, in: snapshot) }
+                return "\(i + 1). About: " + (topics.isEmpty ? "(no linked topics)" : topics.joined(separator: ", "))
+                    + (names.isEmpty ? "" : "\n   Recommended there: " + names.joined(separator: ", "))
+            }.joined(separator: "\n")
+        }
+        instruction = """
+            Reply to the SEEKER's last turn: recommend one to three movies from the candidates, by their \
+            exact names, and give a short reason for each that refers to the dialogue.
+            """
+    }
+
+    /// The parts joined by blank lines (empty parts left out).
+    public var text: String {
+        [system, dialogue, candidates, similar, instruction].filter { !$0.isEmpty }.joined(separator: "\n\n")
+    }
+}

@@ -1,0 +1,135 @@
+import ArgumentParser
+import Foundation
+import GraphdClient
+import GraphdProto
+
+// MARK: converse
+
+struct ConverseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "converse",
+        abstract: "Retrieve candidates, similar conversations and a prompt for one dialogue (graphd.v1.Conversation/Retrieve).",
+        discussion: """
+        Reads the dialogue so far from FILE (or stdin with '-' or no FILE), in one of two forms:
+          text  one turn per line, 'ROLE: text' (a line without a role is the SEEKER's);
+          json  a list of turns {"role": …, "text": …, "entity_keys": [...]} (entity_keys:
+                keys of entity or item nodes you linked yourself; optional).
+        The graph comes from 'graphctl import inspired' (see 'graphctl import --help').
+
+        Examples:
+          printf 'RECOMMENDER: What do you like?\\nSEEKER: Mysteries like Knives Out.\\n' | graphctl converse
+          graphctl converse dialogue.json -k 10 -n 3 --format json
+        """)
+
+    @Argument(help: "Dialogue file ('-' or none: stdin).")
+    var file: String?
+    @Option(name: .shortAndLong, help: "Candidate items (1…200).")
+    var k: Int = 10
+    @Option(name: .shortAndLong, help: "Similar conversations (0…50).")
+    var n: Int = 3
+    @Flag(help: "Use only entity_keys, no linking of the text.")
+    var skipTextLinking = false
+    @Flag(help: "Also return items the dialogue already mentions.")
+    var includeMentioned = false
+    @Flag(help: "Print only the prompt text (for piping into an LLM).")
+    var promptOnly = false
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        guard (1...200).contains(k) else { throw ValidationError("-k must be 1…200") }
+        guard (0...50).contains(n) else { throw ValidationError("-n must be 0…50") }
+    }
+
+    func run() async throws {
+        let data: Data
+        if let file, file != "-" {
+            guard let contents = FileManager.default.contents(atPath: file) else { throw fail(message: "cannot read \(file)", code: GraphctlExit.noInput) }
+            data = contents
+        } else {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        }
+        var request = Graphd_V1_RetrieveRequest()
+        request.turns = try Self.turns(from: data)
+        request.k = UInt32(k)
+        request.n = UInt32(n)
+        request.skipTextLinking = skipTextLinking
+        request.includeMentioned = includeMentioned
+        let response = try await connection.withClient { try await $0.retrieve(request) }
+        if promptOnly {
+            print(response.prompt.text)
+            return
+        }
+        switch output.format {
+        case .json:
+            func ref(_ node: Graphd_V1_NodeRef) -> [String: Any] { ["type": node.type, "key": node.key] }
+            printJSON([
+                "graph_version": response.graphVersion,
+                "linked": response.linked.map { ["node": ref($0.node), "surface": $0.surface, "turn": $0.turn] as [String: Any] },
+                "candidates": response.candidates.map { ["item": ref($0.item), "name": $0.name, "score": $0.score,
+                                                         "provenance": Self.provenanceName($0.provenance), "description": $0.description_p] as [String: Any] },
+                "similar": response.similar.map { ["conversation": ref($0.conversation), "score": $0.score,
+                                                   "recommended": $0.recommended.map(ref), "excerpt": $0.excerpt] as [String: Any] },
+                "prompt": ["system": response.prompt.system, "dialogue": response.prompt.dialogue, "candidates": response.prompt.candidates,
+                           "similar": response.prompt.similar, "instruction": response.prompt.instruction, "text": response.prompt.text],
+            ] as [String: Any])
+        case .text:
+            if !response.linked.isEmpty {
+                print("linked: " + response.linked.map { "'\($0.surface)' → \($0.node.type)/\($0.node.key) (turn \($0.turn))" }.joined(separator: ", "))
+            }
+            print("candidates:")
+            for (i, candidate) in response.candidates.enumerated() {
+                print(String(format: "%3d. %@  %.5f  %@", i + 1, candidate.name, candidate.score, Self.provenanceName(candidate.provenance))
+                      + (candidate.description_p.isEmpty ? "" : "\n       \(candidate.description_p)"))
+            }
+            if !response.similar.isEmpty {
+                print("similar conversations:")
+                for similar in response.similar {
+                    print("  \(similar.conversation.key) (\(String(format: "%.5f", similar.score))): recommended \(similar.recommended.map(\.key).joined(separator: ", "))")
+                }
+            }
+            print("\n--- prompt ---\n" + response.prompt.text)
+        }
+    }
+
+    static func provenanceName(_ provenance: Graphd_V1_Provenance) -> String {
+        switch provenance {
+        case .ppr: "ppr"
+        case .reasoner: "reasoner"
+        case .both: "both"
+        case .popularity: "popularity"
+        default: "unspecified"
+        }
+    }
+
+    /// Turns from JSON (a list of objects) or from 'ROLE: text' lines.
+    static func turns(from data: Data) throws -> [Graphd_V1_DialogueTurn] {
+        let text = String(decoding: data, as: UTF8.self)
+        if text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("[") {
+            guard let list = (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]] else {
+                throw fail(message: "the dialogue is not a JSON list of {\"role\", \"text\"} objects", code: GraphctlExit.rejected)
+            }
+            return try list.enumerated().map { i, object in
+                var turn = Graphd_V1_DialogueTurn()
+                turn.role = object["role"] as? String ?? "SEEKER"
+                guard let text = object["text"] as? String else { throw fail(message: "turn \(i) has no \"text\" string", code: GraphctlExit.rejected) }
+                turn.text = text
+                turn.entityKeys = (object["entity_keys"] as? [Any] ?? []).map { "\($0)" }
+                return turn
+            }
+        }
+        return text.split(whereSeparator: \.isNewline).compactMap { line in
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.isEmpty else { return nil }
+            var turn = Graphd_V1_DialogueTurn()
+            if let colon = trimmed.firstIndex(of: ":"), trimmed[..<colon].allSatisfy({ $0.isLetter || $0 == "_" }), trimmed.distance(from: trimmed.startIndex, to: colon) <= 20 {
+                turn.role = String(trimmed[..<colon]).uppercased()
+                turn.text = trimmed[trimmed.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            } else {
+                turn.role = "SEEKER"
+                turn.text = trimmed
+            }
+            return turn
+        }
+    }
+}

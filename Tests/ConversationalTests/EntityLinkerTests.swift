@@ -1,0 +1,51 @@
+import Testing
+@testable import Conversational
+
+@Suite struct EntityLinkerTests {
+    @Test func displayNamesFromDBpediaIRIs() {
+        #expect(EntityLinker.displayName(iri: "<http://dbpedia.org/resource/Hoffa_(film)>") == "Hoffa (film)")
+        #expect(EntityLinker.displayName(iri: "<http://dbpedia.org/resource/Andrew_Macdonald_(producer)__PersonFunction__1>") == "Andrew Macdonald (producer)")
+        #expect(EntityLinker.displayName(iri: "<http://dbpedia.org/resource/Am%C3%A9lie>") == "Amélie")
+    }
+
+    @Test func wordsAreFoldedAndSplitOnPunctuation() {
+        #expect(EntityLinker.words("Knives Out!! (2019), AMÉLIE's") == ["knives", "out", "2019", "amelies"])
+        #expect(EntityLinker.words("") == [])
+    }
+
+    private var linker: EntityLinker {
+        var linker = EntityLinker()
+        linker.add(name: "Knives Out (film)", node: 1)
+        linker.add(name: "Joker (2019 film)", node: 2)
+        linker.add(name: "Rian Johnson", node: 3)
+        linker.add(name: "Her (film)", node: 4)
+        linker.add(name: "Action film", node: 5)
+        linker.add(name: "action", node: 5)  // an alias
+        linker.add(name: "Star Wars", node: 6)
+        linker.add(name: "Star Wars Episode IV", node: 7)
+        linker.add(name: "Amélie", node: 8)
+        return linker
+    }
+
+    @Test func linksNamesCaseAndPunctuationInsensitively() {
+        let links = linker.link("I loved KNIVES OUT!! And Joker, by Rian Johnson? More action please. Her too; amelie was fine.")
+        #expect(links.map(\.node) == [1, 2, 3, 5, 8])
+        #expect(links.map(\.surface) == ["knives out", "joker", "rian johnson", "action", "amelie"])
+    }
+
+    @Test func theLongestMatchWinsAndMatchesDoNotOverlap() {
+        #expect(linker.link("star wars episode iv is better than star wars").map(\.node) == [7, 6])
+    }
+
+    @Test func commonWordsAndShortNamesAreNotLinkedAlone() {
+        var linker = EntityLinker()
+        linker.add(name: "Up (2009 film)", node: 1)
+        linker.add(name: "It (2017 film)", node: 2)
+        linker.add(name: "Her (film)", node: 3)
+        linker.add(name: "1917 (2019 film)", node: 4)
+        #expect(linker.link("it was up to her in 1917").isEmpty)
+        // "Her (film)" has only common words even with its qualifier; the other three keep their full names.
+        #expect(linker.phraseCount == 3)
+        #expect(linker.link("Up (2009 film)").map(\.node) == [1])
+    }
+}
