@@ -5,7 +5,8 @@
         print(client.stats().edges)
 
 Messages are the protobuf classes generated from graphd's Proto/ files
-(graphd_client.graph_pb2, graphd_client.recommend_pb2, graphd_client.router_pb2). Every failure that
+(graphd_client.graph_pb2, graphd_client.recommend_pb2, graphd_client.router_pb2,
+graphd_client.conversation_pb2). Every failure that
 graphd reports is a GraphdError subclass named after its google.rpc code.
 """
 import os
@@ -16,7 +17,7 @@ _GEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_gen")
 if _GEN not in sys.path:
     sys.path.insert(0, _GEN)
 
-from graphd.v1 import graph_pb2, recommend_pb2, router_pb2  # noqa: E402
+from graphd.v1 import conversation_pb2, graph_pb2, recommend_pb2, router_pb2  # noqa: E402
 
 from .client import GraphdClient  # noqa: E402
 from .errors import (  # noqa: E402
@@ -26,7 +27,7 @@ from .errors import (  # noqa: E402
 )
 
 __all__ = [
-    "GraphdClient", "graph_pb2", "recommend_pb2", "router_pb2", "GraphdError", "Cancelled", "Unknown", "InvalidArgument",
+    "GraphdClient", "conversation_pb2", "graph_pb2", "recommend_pb2", "router_pb2", "GraphdError", "Cancelled", "Unknown", "InvalidArgument",
     "DeadlineExceeded", "NotFound", "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
     "Aborted", "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated",
 ]

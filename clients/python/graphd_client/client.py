@@ -5,7 +5,7 @@ import threading
 import time
 
 from google.rpc import status_pb2  # noqa: F401  (registers google.rpc.Status for ttrpc_pb2)
-from graphd.v1 import graph_pb2, recommend_pb2, router_pb2
+from graphd.v1 import conversation_pb2, graph_pb2, recommend_pb2, router_pb2
 from ttrpc import ttrpc_pb2
 
 from .errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable, error_for
@@ -17,6 +17,7 @@ MAX_MESSAGE = 4 << 20
 GRAPH = "graphd.v1.Graph"
 RECOMMEND = "graphd.v1.Recommend"
 ROUTER = "graphd.v1.Router"
+CONVERSATION = "graphd.v1.Conversation"
 
 
 class GraphdClient:
@@ -176,3 +177,8 @@ class GraphdClient:
 
     def train_router(self, request, **kw):
         return self.call(ROUTER, "Train", request, router_pb2.TrainRouterResponse, **kw)
+
+    # -------------------------------------------------- graphd.v1.Conversation
+
+    def retrieve(self, request, **kw):
+        return self.call(CONVERSATION, "Retrieve", request, conversation_pb2.RetrieveResponse, **kw)

@@ -10,8 +10,8 @@ import threading
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from graphd_client import (  # noqa: E402
-    FailedPrecondition, GraphdClient, InvalidArgument, NotFound, Unavailable, Unimplemented, graph_pb2, recommend_pb2,
-    router_pb2,
+    FailedPrecondition, GraphdClient, InvalidArgument, NotFound, Unavailable, Unimplemented, conversation_pb2, graph_pb2,
+    recommend_pb2, router_pb2,
 )
 
 
@@ -58,6 +58,15 @@ def main(path):
             router_pb2.Outcome(llm="small", effect=1.0, cost=0.0001)]))
         assert written.edges_written == 2, written
         expect_error(InvalidArgument, lambda: client.route(router_pb2.RouteRequest(query="x", performance_weight=-1)))
+        # Conversational retrieval: no conversation graph here, so popular items (none) and a prompt;
+        # an empty dialogue and an unknown entity key are refused.
+        answer = client.retrieve(conversation_pb2.RetrieveRequest(
+            turns=[conversation_pb2.DialogueTurn(role="SEEKER", text="Any good thrillers?")], k=5))
+        assert "SEEKER: Any good thrillers?" in answer.prompt.text, answer.prompt.text
+        assert all(c.item.type == "item" for c in answer.candidates)
+        expect_error(InvalidArgument, lambda: client.retrieve(conversation_pb2.RetrieveRequest()))
+        expect_error(InvalidArgument, lambda: client.retrieve(conversation_pb2.RetrieveRequest(
+            turns=[conversation_pb2.DialogueTurn(text="hi", entity_keys=["nope"])])))
         # Typed errors, and the connection keeps working after each.
         expect_error(NotFound, lambda: client.get_node(graph_pb2.GetNodeRequest(node=graph_pb2.NodeRef(type="user", key="ghost"))))
         expect_error(InvalidArgument, lambda: client.recommend(recommend_pb2.RecommendRequest(
