@@ -66,7 +66,7 @@ let package = Package(
         ),
 
         // MARK: Conversational recommendation (G-CRS): INSPIRED data, conversation–entity–item graph, retrieval
-        .target(name: "Conversational", dependencies: ["GraphCore", "GraphAlgorithms"]),
+        .target(name: "Conversational", dependencies: ["GraphCore", "GraphAlgorithms", "MessagePassing"]),
 
         // MARK: Storage: SQLite store of record and the single-writer database actor
         .target(name: "GraphStore", dependencies: ["GraphCore", "CSQLite", .product(name: "Metrics", package: "swift-metrics")]),
@@ -143,7 +143,7 @@ let package = Package(
         .testTarget(name: "GraphAlgorithmsTests", dependencies: ["GraphAlgorithms", "GraphCore"]),
         .testTarget(name: "TextEmbeddingTests", dependencies: ["TextEmbedding"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RecommendationTests", dependencies: ["Recommendation", "GraphAlgorithms", "GraphCore"]),
-        .testTarget(name: "ConversationalTests", dependencies: ["Conversational", "GraphCore"]),
+        .testTarget(name: "ConversationalTests", dependencies: ["Conversational", "GraphCore", "MessagePassing"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "GraphCore", "MessagePassing"]),
         .testTarget(name: "GraphStoreTests", dependencies: ["GraphStore", "GraphCore"]),
         .testTarget(

@@ -119,7 +119,17 @@ public struct ConversationGraph: Sendable {
     public func entity(ofNode node: UInt32) -> Int? { Int(state.snapshot.nodes.key(of: node)) }
 
     /// Retrieval for a dialogue, as the Conversation service does it.
-    public func retrieve(_ query: RetrievalQuery) throws -> Retrieval {
-        try ConversationRetriever.retrieve(query, snapshot: state.snapshot, index: index, view: view)
+    public func retrieve(_ query: RetrievalQuery, reasoner: ReasonerModel? = nil) throws -> Retrieval {
+        try ConversationRetriever.retrieve(query, snapshot: state.snapshot, index: index, view: view, reasoner: reasoner)
+    }
+
+    /// Trains the graph reasoner on this graph's conversations.
+    public func trainReasoner(config: ReasonerTrainingConfig = ReasonerTrainingConfig(),
+                              progress: (_ epoch: Int, _ trainingLoss: Float, _ validationLoss: Float) -> Void = { _, _, _ in }) throws
+        -> (graph: ReasonerGraph, result: ReasonerTrainingResult) {
+        let graph = try ReasonerGraph(snapshot: state.snapshot, index: index)
+        let result = try ReasonerTrainer.train(graph: graph, samples: graph.samples(snapshot: state.snapshot, index: index),
+                                               config: config, progress: progress)
+        return (graph, result)
     }
 }

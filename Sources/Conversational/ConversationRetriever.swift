@@ -23,7 +23,7 @@ public struct ConversationIndex: Sendable {
     public let walkFilter: WalkFilter
     public let itemType: NodeTypeID
     public let conversationType: NodeTypeID?
-    let entityType: NodeTypeID?
+    public let entityType: NodeTypeID?
     let relationTypes: Set<EdgeTypeID>
     let recommendedType: EdgeTypeID?
     let mentionsType: EdgeTypeID?
@@ -99,7 +99,7 @@ public struct ConversationIndex: Sendable {
 }
 
 public struct RetrievalError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case invalidArgument, failedPrecondition }
+    public enum Kind: Sendable { case invalidArgument, failedPrecondition, cancelled }
     public var kind: Kind
     public var description: String
     public init(_ kind: Kind, _ description: String) {
@@ -177,7 +177,10 @@ public enum ConversationRetriever {
     public static let maxK = 200
     public static let maxN = 50
 
+    /// With a `reasoner`, its top items for the linked context join the PPR seeds
+    /// (candidates among them have provenance `.both`).
     public static func retrieve(_ query: RetrievalQuery, snapshot: GraphSnapshot, index: ConversationIndex, view: WalkView,
+                                reasoner: ReasonerModel? = nil,
                                 engine: PersonalizedPageRank = PersonalizedPageRank()) throws(RetrievalError) -> Retrieval {
         guard !query.turns.isEmpty else { throw RetrievalError(.invalidArgument, "turns is empty: send the dialogue so far (at least one turn)") }
         guard query.turns.count <= maxTurns else { throw RetrievalError(.invalidArgument, "\(query.turns.count) turns; at most \(maxTurns)") }
@@ -206,6 +209,13 @@ public enum ConversationRetriever {
             }
         }
 
+        var reasonerItems = Set<UInt32>()
+        if let reasoner {
+            for (node, weight) in reasoner.topItems(context: seedWeight.keys.sorted()) {
+                reasonerItems.insert(node)
+                seedWeight[node] = (seedWeight[node] ?? 0) + weight
+            }
+        }
         var scores: SparseScores? = nil
         if !seedWeight.isEmpty {
             let seeds = seedWeight.sorted { $0.key < $1.key }.map { PPRSeed(node: $0.key, weight: $0.value) }
@@ -223,7 +233,8 @@ public enum ConversationRetriever {
         for entry in scores?.top(query.k, where: isCandidate) ?? [] {
             taken.insert(entry.node)
             result.candidates.append(.init(node: entry.node, name: ConversationIndex.name(of: entry.node, in: snapshot), score: entry.score,
-                                           provenance: .ppr, description: describe(entry.node, snapshot: snapshot, index: index)))
+                                           provenance: reasonerItems.contains(entry.node) ? .both : .ppr,
+                                           description: describe(entry.node, snapshot: snapshot, index: index)))
         }
         for node in index.popularItems where result.candidates.count < query.k && isCandidate(node) && taken.insert(node).inserted {
             result.candidates.append(.init(node: node, name: ConversationIndex.name(of: node, in: snapshot), score: 0,

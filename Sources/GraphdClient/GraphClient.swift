@@ -157,6 +157,10 @@ public struct GraphClient: Sendable {
     public func retrieve(_ request: Graphd_V1_RetrieveRequest, timeout: Duration? = nil) async throws -> Graphd_V1_RetrieveResponse {
         try await call("Retrieve", request, service: GraphdServiceName.conversation, timeout: timeout)
     }
+
+    public func trainReasoner(_ request: Graphd_V1_TrainReasonerRequest, timeout: Duration? = nil) async throws -> Graphd_V1_TrainReasonerResponse {
+        try await call("TrainReasoner", request, service: GraphdServiceName.conversation, timeout: timeout)
+    }
 }
 
 extension Graphd_V1_NodeRef {

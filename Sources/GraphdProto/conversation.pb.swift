@@ -151,12 +151,30 @@ public nonisolated struct Graphd_V1_RetrieveRequest: Sendable {
   /// Clears the value of `recencyDecay`. Subsequent reads from it will return its default value.
   public mutating func clearRecencyDecay() {self._recencyDecay = nil}
 
+  /// Let the trained reasoner's top items join the PPR seeds (FAILED_PRECONDITION
+  /// when none is trained). Off by default: on INSPIRED it does not help (README).
+  public var useReasoner: Bool = false
+
+  /// Items the reasoner adds: 1…100 (0: 5).
+  public var reasonerSeeds: UInt32 = 0
+
+  /// Seed weight of its best item relative to a context seed, > 0; unset: 0.3.
+  public var reasonerWeight: Double {
+    get {_reasonerWeight ?? 0}
+    set {_reasonerWeight = newValue}
+  }
+  /// Returns true if `reasonerWeight` has been explicitly set.
+  public var hasReasonerWeight: Bool {self._reasonerWeight != nil}
+  /// Clears the value of `reasonerWeight`. Subsequent reads from it will return its default value.
+  public mutating func clearReasonerWeight() {self._reasonerWeight = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _restart: Double? = nil
   fileprivate var _recencyDecay: Double? = nil
+  fileprivate var _reasonerWeight: Double? = nil
 }
 
 public nonisolated struct Graphd_V1_Candidate: Sendable {
@@ -299,6 +317,67 @@ public nonisolated struct Graphd_V1_RetrieveResponse: Sendable {
   fileprivate var _prompt: Graphd_V1_Prompt? = nil
 }
 
+public nonisolated struct Graphd_V1_TrainReasonerRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Full-batch epochs at most: 1…2000 (0: 200); early stopping on a held-out 10 %.
+  public var maxEpochs: UInt32 = 0
+
+  /// Embedding dimension: 2…256 (0: 32).
+  public var dimension: UInt32 = 0
+
+  /// Adam learning rate, > 0 (0: 0.003).
+  public var learningRate: Float = 0
+
+  /// L2 on the node embeddings, ≥ 0 (unset: 0.01).
+  public var embeddingDecay: Float {
+    get {_embeddingDecay ?? 0}
+    set {_embeddingDecay = newValue}
+  }
+  /// Returns true if `embeddingDecay` has been explicitly set.
+  public var hasEmbeddingDecay: Bool {self._embeddingDecay != nil}
+  /// Clears the value of `embeddingDecay`. Subsequent reads from it will return its default value.
+  public mutating func clearEmbeddingDecay() {self._embeddingDecay = nil}
+
+  public var seed: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _embeddingDecay: Float? = nil
+}
+
+public nonisolated struct Graphd_V1_TrainReasonerResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var trainingExamples: UInt32 = 0
+
+  public var validationExamples: UInt32 = 0
+
+  public var epochs: UInt32 = 0
+
+  public var bestEpoch: UInt32 = 0
+
+  /// Cross-entropy on the held-out examples before and after training.
+  public var initialValidationLoss: Float = 0
+
+  public var validationLoss: Float = 0
+
+  /// Share of held-out examples whose item the reasoner alone ranks in its top 10.
+  public var validationHitsAt10: Double = 0
+
+  public var seconds: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "graphd.v1"
@@ -349,7 +428,7 @@ nonisolated extension Graphd_V1_DialogueTurn: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Graphd_V1_RetrieveRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RetrieveRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}turns\0\u{1}k\0\u{1}n\0\u{3}skip_text_linking\0\u{3}include_mentioned\0\u{1}restart\0\u{3}recency_decay\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}turns\0\u{1}k\0\u{1}n\0\u{3}skip_text_linking\0\u{3}include_mentioned\0\u{1}restart\0\u{3}recency_decay\0\u{3}use_reasoner\0\u{3}reasoner_seeds\0\u{3}reasoner_weight\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -364,6 +443,9 @@ nonisolated extension Graphd_V1_RetrieveRequest: SwiftProtobuf.Message, SwiftPro
       case 5: try { try decoder.decodeSingularBoolField(value: &self.includeMentioned) }()
       case 6: try { try decoder.decodeSingularDoubleField(value: &self._restart) }()
       case 7: try { try decoder.decodeSingularDoubleField(value: &self._recencyDecay) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.useReasoner) }()
+      case 9: try { try decoder.decodeSingularUInt32Field(value: &self.reasonerSeeds) }()
+      case 10: try { try decoder.decodeSingularDoubleField(value: &self._reasonerWeight) }()
       default: break
       }
     }
@@ -395,6 +477,15 @@ nonisolated extension Graphd_V1_RetrieveRequest: SwiftProtobuf.Message, SwiftPro
     try { if let v = self._recencyDecay {
       try visitor.visitSingularDoubleField(value: v, fieldNumber: 7)
     } }()
+    if self.useReasoner != false {
+      try visitor.visitSingularBoolField(value: self.useReasoner, fieldNumber: 8)
+    }
+    if self.reasonerSeeds != 0 {
+      try visitor.visitSingularUInt32Field(value: self.reasonerSeeds, fieldNumber: 9)
+    }
+    try { if let v = self._reasonerWeight {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 10)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -406,6 +497,9 @@ nonisolated extension Graphd_V1_RetrieveRequest: SwiftProtobuf.Message, SwiftPro
     if lhs.includeMentioned != rhs.includeMentioned {return false}
     if lhs._restart != rhs._restart {return false}
     if lhs._recencyDecay != rhs._recencyDecay {return false}
+    if lhs.useReasoner != rhs.useReasoner {return false}
+    if lhs.reasonerSeeds != rhs.reasonerSeeds {return false}
+    if lhs._reasonerWeight != rhs._reasonerWeight {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -662,6 +756,125 @@ nonisolated extension Graphd_V1_RetrieveResponse: SwiftProtobuf.Message, SwiftPr
     if lhs.linked != rhs.linked {return false}
     if lhs._prompt != rhs._prompt {return false}
     if lhs.graphVersion != rhs.graphVersion {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Graphd_V1_TrainReasonerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TrainReasonerRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_epochs\0\u{1}dimension\0\u{3}learning_rate\0\u{3}embedding_decay\0\u{1}seed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.maxEpochs) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.dimension) }()
+      case 3: try { try decoder.decodeSingularFloatField(value: &self.learningRate) }()
+      case 4: try { try decoder.decodeSingularFloatField(value: &self._embeddingDecay) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.seed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.maxEpochs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxEpochs, fieldNumber: 1)
+    }
+    if self.dimension != 0 {
+      try visitor.visitSingularUInt32Field(value: self.dimension, fieldNumber: 2)
+    }
+    if self.learningRate.bitPattern != 0 {
+      try visitor.visitSingularFloatField(value: self.learningRate, fieldNumber: 3)
+    }
+    try { if let v = self._embeddingDecay {
+      try visitor.visitSingularFloatField(value: v, fieldNumber: 4)
+    } }()
+    if self.seed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.seed, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Graphd_V1_TrainReasonerRequest, rhs: Graphd_V1_TrainReasonerRequest) -> Bool {
+    if lhs.maxEpochs != rhs.maxEpochs {return false}
+    if lhs.dimension != rhs.dimension {return false}
+    if lhs.learningRate != rhs.learningRate {return false}
+    if lhs._embeddingDecay != rhs._embeddingDecay {return false}
+    if lhs.seed != rhs.seed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Graphd_V1_TrainReasonerResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TrainReasonerResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}training_examples\0\u{3}validation_examples\0\u{1}epochs\0\u{3}best_epoch\0\u{3}initial_validation_loss\0\u{3}validation_loss\0\u{3}validation_hits_at_10\0\u{1}seconds\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.trainingExamples) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.validationExamples) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.epochs) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.bestEpoch) }()
+      case 5: try { try decoder.decodeSingularFloatField(value: &self.initialValidationLoss) }()
+      case 6: try { try decoder.decodeSingularFloatField(value: &self.validationLoss) }()
+      case 7: try { try decoder.decodeSingularDoubleField(value: &self.validationHitsAt10) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self.seconds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.trainingExamples != 0 {
+      try visitor.visitSingularUInt32Field(value: self.trainingExamples, fieldNumber: 1)
+    }
+    if self.validationExamples != 0 {
+      try visitor.visitSingularUInt32Field(value: self.validationExamples, fieldNumber: 2)
+    }
+    if self.epochs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.epochs, fieldNumber: 3)
+    }
+    if self.bestEpoch != 0 {
+      try visitor.visitSingularUInt32Field(value: self.bestEpoch, fieldNumber: 4)
+    }
+    if self.initialValidationLoss.bitPattern != 0 {
+      try visitor.visitSingularFloatField(value: self.initialValidationLoss, fieldNumber: 5)
+    }
+    if self.validationLoss.bitPattern != 0 {
+      try visitor.visitSingularFloatField(value: self.validationLoss, fieldNumber: 6)
+    }
+    if self.validationHitsAt10.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.validationHitsAt10, fieldNumber: 7)
+    }
+    if self.seconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.seconds, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Graphd_V1_TrainReasonerResponse, rhs: Graphd_V1_TrainReasonerResponse) -> Bool {
+    if lhs.trainingExamples != rhs.trainingExamples {return false}
+    if lhs.validationExamples != rhs.validationExamples {return false}
+    if lhs.epochs != rhs.epochs {return false}
+    if lhs.bestEpoch != rhs.bestEpoch {return false}
+    if lhs.initialValidationLoss != rhs.initialValidationLoss {return false}
+    if lhs.validationLoss != rhs.validationLoss {return false}
+    if lhs.validationHitsAt10 != rhs.validationHitsAt10 {return false}
+    if lhs.seconds != rhs.seconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

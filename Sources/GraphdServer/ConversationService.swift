@@ -1,8 +1,11 @@
 import Conversational
+import Dispatch
+import Foundation
 import GraphAlgorithms
 import GraphCore
 import GraphStore
 import GraphdProto
+import Logging
 import Synchronization
 import TTRPC
 
@@ -12,6 +15,10 @@ import TTRPC
 public final class ConversationService: Sendable {
     public let database: GraphDatabase
     private let index = Mutex<ConversationIndex?>(nil)
+    /// The reasoner laid onto the current graph, with the stored bytes and index it came from.
+    private let reasoner = Mutex<(stored: [UInt8], builtFor: (ids: Int, live: Int), model: ReasonerModel)?>(nil)
+    /// Training runs here, one at a time, off the event loops and the cooperative pool.
+    private static let trainingQueue = DispatchQueue(label: "graphd.conversation.reasoner-training", qos: .utility)
     private let walks = WalkViewCache()
     private let engine = PersonalizedPageRank()
 
@@ -22,6 +29,9 @@ public final class ConversationService: Sendable {
     public func register(into dispatcher: inout TTRPCDispatcher) {
         dispatcher.register(service: GraphdServiceName.conversation, method: "Retrieve") { [self] (request: Graphd_V1_RetrieveRequest, _) in
             try retrieve(request)
+        }
+        dispatcher.register(service: GraphdServiceName.conversation, method: "TrainReasoner") { [self] (request: Graphd_V1_TrainReasonerRequest, context) in
+            try await trainReasoner(request, deadline: context.deadline)
         }
     }
 
@@ -47,8 +57,17 @@ public final class ConversationService: Sendable {
         query.includeMentioned = request.includeMentioned
         if request.hasRestart { query.restart = request.restart }
         if request.hasRecencyDecay { query.recencyDecay = request.recencyDecay }
+        var model: ReasonerModel? = nil
+        if request.useReasoner {
+            guard request.reasonerSeeds <= 100 else { throw RPCError(.invalidArgument, "reasoner_seeds = \(request.reasonerSeeds) is outside 1…100") }
+            let weight = request.hasReasonerWeight ? request.reasonerWeight : 0.3
+            guard weight.isFinite, weight > 0 else { throw RPCError(.invalidArgument, "reasoner_weight = \(weight) must be positive") }
+            model = try currentReasoner(for: snapshot, index: index)
+            model?.seedCount = request.reasonerSeeds == 0 ? 5 : Int(request.reasonerSeeds)
+            model?.seedWeight = weight
+        }
         let view = walks.view(of: snapshot, filter: index.walkFilter)
-        let result = try ConversationRetriever.retrieve(query, snapshot: snapshot, index: index, view: view, engine: engine)
+        let result = try ConversationRetriever.retrieve(query, snapshot: snapshot, index: index, view: view, reasoner: model, engine: engine)
 
         var response = Graphd_V1_RetrieveResponse()
         response.candidates = result.candidates.map { candidate in
@@ -100,6 +119,65 @@ public final class ConversationService: Sendable {
         return built
     }
 
+    /// The stored reasoner on `snapshot`'s graph, rebuilt when the stored weights or the nodes change.
+    private func currentReasoner(for snapshot: GraphSnapshot, index: ConversationIndex) throws -> ReasonerModel {
+        guard let stored = database.document(StoredReasoner.documentName) else {
+            throw RPCError(.failedPrecondition, "no reasoner is trained: run 'graphctl train reasoner' (graphd.v1.Conversation/TrainReasoner)")
+        }
+        if let cached = reasoner.withLock({ $0 }), cached.stored == stored, cached.builtFor == index.builtFor { return cached.model }
+        let decoded = try StoredReasoner(serialized: stored)
+        let graph = try ReasonerGraph(snapshot: snapshot, index: index)
+        let model = try ReasonerModel(graph: graph, parameters: decoded.parameters(for: graph, snapshot: snapshot))
+        reasoner.withLock { $0 = (stored, index.builtFor, model) }
+        return model
+    }
+
+    func trainReasoner(_ request: Graphd_V1_TrainReasonerRequest, deadline: ContinuousClock.Instant?) async throws -> Graphd_V1_TrainReasonerResponse {
+        var config = ReasonerTrainingConfig()
+        config.learningRate = 0.003
+        config.embeddingDecay = 0.01
+        if request.maxEpochs != 0 { config.maxEpochs = Int(request.maxEpochs) }
+        if request.dimension != 0 { config.dimension = Int(request.dimension) }
+        if request.learningRate != 0 { config.learningRate = request.learningRate }
+        if request.hasEmbeddingDecay { config.embeddingDecay = request.embeddingDecay }
+        config.seed = request.seed
+        guard (1...2000).contains(config.maxEpochs) else { throw RPCError(.invalidArgument, "max_epochs = \(config.maxEpochs) is outside 1…2000") }
+        guard (2...256).contains(config.dimension) else { throw RPCError(.invalidArgument, "dimension = \(config.dimension) is outside 2…256") }
+        guard config.learningRate.isFinite, config.learningRate > 0 else { throw RPCError(.invalidArgument, "learning_rate must be positive") }
+        guard config.embeddingDecay.isFinite, config.embeddingDecay >= 0 else { throw RPCError(.invalidArgument, "embedding_decay must be ≥ 0") }
+        let snapshot = database.snapshot
+        let index = try currentIndex(for: snapshot)
+        let start = ContinuousClock.now
+        let settings = config
+        let logger = Logger(label: "graphd.conversation")
+        let (graph, result): (ReasonerGraph, ReasonerTrainingResult) = try await withCheckedThrowingContinuation { continuation in
+            Self.trainingQueue.async {
+                continuation.resume(with: Result {
+                    let graph = try ReasonerGraph(snapshot: snapshot, index: index)
+                    let result = try ReasonerTrainer.train(
+                        graph: graph, samples: graph.samples(snapshot: snapshot, index: index), config: settings,
+                        isCancelled: { deadline.map { .now >= $0 } ?? false },
+                        progress: { epoch, loss, validation in
+                            if epoch % 20 == 0 { logger.info("reasoner training", metadata: ["epoch": "\(epoch)", "loss": "\(loss)", "validation_loss": "\(validation)"]) }
+                        })
+                    return (graph, result)
+                })
+            }
+        }
+        let stored = StoredReasoner(graph: graph, snapshot: snapshot, result: result, trainedAtMs: Int64(Date().timeIntervalSince1970 * 1000))
+        try await database.putDocuments([(StoredReasoner.documentName, try stored.serialized())])
+        var response = Graphd_V1_TrainReasonerResponse()
+        response.trainingExamples = UInt32(result.trainingSamples)
+        response.validationExamples = UInt32(result.validationSamples)
+        response.epochs = UInt32(result.epochs)
+        response.bestEpoch = UInt32(result.bestEpoch)
+        response.initialValidationLoss = result.initialValidationLoss
+        response.validationLoss = result.validationLoss
+        response.validationHitsAt10 = result.validationHitsAt10
+        response.seconds = (ContinuousClock.now - start).seconds
+        return response
+    }
+
     /// An entity or item node by key; anything else is INVALID_ARGUMENT.
     static func entityNode(_ key: String, in snapshot: GraphSnapshot, index: ConversationIndex, field: String) throws -> UInt32 {
         for typeName in [ConversationSchema.item, ConversationSchema.entity] {
@@ -115,6 +193,7 @@ extension RetrievalError: RPCStatusConvertible {
         switch kind {
         case .invalidArgument: RPCError(.invalidArgument, description)
         case .failedPrecondition: RPCError(.failedPrecondition, description)
+        case .cancelled: RPCError(.cancelled, description)
         }
     }
 }

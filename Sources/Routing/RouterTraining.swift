@@ -17,34 +17,6 @@ public struct RouterTrainingConfig: Sendable, Equatable, Codable {
     public init() {}
 }
 
-/// Adam on a parameter set.
-struct AdamOptimizer {
-    var learningRate: Float
-    let beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8
-    var m: RouterParameters, v: RouterParameters
-    var step = 0
-
-    init(like p: RouterParameters, learningRate: Float) {
-        self.learningRate = learningRate
-        m = .zeros(like: p)
-        v = .zeros(like: p)
-    }
-
-    mutating func update(_ p: inout RouterParameters, gradient g: RouterParameters) {
-        step += 1
-        let c1 = 1 - Float.pow(beta1, Float(step)), c2 = 1 - Float.pow(beta2, Float(step))
-        for t in p.tensors.indices {
-            for i in p.tensors[t].values.indices {
-                let gi = g.tensors[t].values[i]
-                m.tensors[t].values[i] = beta1 * m.tensors[t].values[i] + (1 - beta1) * gi
-                v.tensors[t].values[i] = beta2 * v.tensors[t].values[i] + (1 - beta2) * gi * gi
-                let mHat = m.tensors[t].values[i] / c1, vHat = v.tensors[t].values[i] / c2
-                p.tensors[t].values[i] -= learningRate * mHat / (vHat.squareRoot() + epsilon)
-            }
-        }
-    }
-}
-
 /// One epoch's figures, for progress reports.
 public struct RouterTrainingProgress: Sendable {
     public var epoch: Int
@@ -99,7 +71,7 @@ public enum RouterTrainer {
 
             var parameters = RouterParameters(dimension: graph.dimension, config: config.gnn, seed: config.seed)
             var best = parameters, bestLoss = Float.infinity, bestEpoch = 0
-            var adam = AdamOptimizer(like: parameters, learningRate: config.learningRate)
+            var adam = AdamOptimizer(like: parameters.tensors, learningRate: config.learningRate)
             var epoch = 0
             while epoch < config.maxEpochs, epoch - bestEpoch < config.patience {
                 if isCancelled() { throw RoutingError(.cancelled, "training stopped after \(epoch) epochs: the request was cancelled or ran out of time") }
@@ -114,7 +86,7 @@ public enum RouterTrainer {
                 let (loss, gradient) = try RouterGNN.lossAndGradient(
                     parameters, inputs: inputs, messages: messages, queries: batch.queries, llms: batch.llms,
                     priors: batch.priors, targets: batch.targets, weightDecay: config.weightDecay)
-                if let gradient { adam.update(&parameters, gradient: gradient) }
+                if let gradient { adam.update(&parameters.tensors, gradient: gradient.tensors) }
                 let validationLoss = try RouterGNN.lossAndGradient(
                     parameters, inputs: inputs, messages: validationMessages, queries: validationPairs.queries,
                     llms: validationPairs.llms, priors: validationPairs.priors, targets: validationPairs.targets,
@@ -149,12 +121,12 @@ public enum RouterTrainer {
             let messages = try MessageGraph(graph: graph, messageOutcomes: messageOutcomes)
             let batch = pairs(targets, graph: graph, priors: priors(graph, messages: messageOutcomes, config: config.gnn))
             var p = parameters
-            var adam = AdamOptimizer(like: p, learningRate: config.learningRate / 3)
+            var adam = AdamOptimizer(like: p.tensors, learningRate: config.learningRate / 3)
             for _ in 0..<steps {
                 let (_, gradient) = try RouterGNN.lossAndGradient(
                     p, inputs: inputs, messages: messages, queries: batch.queries, llms: batch.llms,
                     priors: batch.priors, targets: batch.targets, weightDecay: config.weightDecay)
-                if let gradient { adam.update(&p, gradient: gradient) }
+                if let gradient { adam.update(&p.tensors, gradient: gradient.tensors) }
             }
             return p
         } catch {

@@ -218,7 +218,7 @@ struct LLMRemove: AsyncParsableCommand {
 
 struct TrainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "train", abstract: "Train graphd's models.", subcommands: [TrainRouter.self])
+        commandName: "train", abstract: "Train graphd's models.", subcommands: [TrainRouter.self, TrainReasoner.self])
 }
 
 struct TrainRouter: AsyncParsableCommand {

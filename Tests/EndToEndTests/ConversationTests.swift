@@ -29,6 +29,8 @@ import TTRPC
              turn("RECOMMENDER", "Brick is a great whodunit.", entities: [("Mystery_film", "whodunit")], movies: [("Brick_(film)", "Brick")])],
             [turn("SEEKER", "Something for kids?"),
              turn("RECOMMENDER", "Paddington!", movies: [("Paddington_(film)", "Paddington")])],
+            [turn("SEEKER", "I liked Looper.", movies: [("Looper_(film)", "Looper")]),
+             turn("RECOMMENDER", "Then Brick.", movies: [("Brick_(film)", "Brick")])],
         ]
         let lines = try dialogues.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
         try (lines.joined(separator: "\n") + "\n").write(toFile: directory + "/train_data_dbpedia.jsonl", atomically: true, encoding: .utf8)
@@ -106,7 +108,31 @@ import TTRPC
         #expect(candidates.count == 2)
         #expect(candidates.first?["name"] as? String == "Brick (film)", "Looper's neighbour through Rian Johnson; Looper itself is mentioned")
         #expect((json?["prompt"] as? [String: Any])?["text"] as? String != nil)
+
+        // The reasoner: refused before training, trained by graphctl, then used, and kept across a restart.
+        var withReasoner = Graphd_V1_RetrieveRequest()
+        withReasoner.turns = [turn("SEEKER", "I liked Looper.")]
+        withReasoner.k = 2
+        withReasoner.useReasoner = true
+        await expectCode(.failedPrecondition, "reasoner not trained") { _ = try await client.retrieve(withReasoner) }
+        let trained = try run(Products.graphctl, ["train", "reasoner", "--epochs", "30", "--socket", daemon.socket, "--format", "json"])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let figures = try JSONSerialization.jsonObject(with: Data(trained.stdout.utf8)) as? [String: Any]
+        #expect((figures?["training_examples"] as? Int ?? 0) + (figures?["validation_examples"] as? Int ?? 0) == 2)
+        response = try await client.retrieve(withReasoner)
+        #expect(response.candidates.contains { $0.provenance == .both }, "the reasoner's items are among the candidates")
+        await expectCode(.invalidArgument, "too many reasoner seeds") {
+            var bad = withReasoner
+            bad.reasonerSeeds = 1000
+            _ = try await client.retrieve(bad)
+        }
         await client.close()
         _ = await daemon.terminate()
+        let restarted = try Daemon(socket: scratch.path("c.sock"), store: scratch.path("c.sqlite"))
+        try await restarted.waitUntilServing()
+        let again = try await restarted.client()
+        #expect(try await again.retrieve(withReasoner).candidates.contains { $0.provenance == .both })
+        await again.close()
+        _ = await restarted.terminate()
     }
 }

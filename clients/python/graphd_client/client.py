@@ -182,3 +182,6 @@ class GraphdClient:
 
     def retrieve(self, request, **kw):
         return self.call(CONVERSATION, "Retrieve", request, conversation_pb2.RetrieveResponse, **kw)
+
+    def train_reasoner(self, request, **kw):
+        return self.call(CONVERSATION, "TrainReasoner", request, conversation_pb2.TrainReasonerResponse, **kw)
