@@ -12,10 +12,10 @@ import sys
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(root, "clients", "python", "graphd_client", "_gen"))
 from google.rpc import status_pb2  # noqa: E402,F401
-from graphd.v1 import graph_pb2 as g, recommend_pb2 as r, router_pb2 as rt  # noqa: E402
+from graphd.v1 import conversation_pb2 as cv, graph_pb2 as g, recommend_pb2 as r, router_pb2 as rt  # noqa: E402
 from ttrpc import ttrpc_pb2  # noqa: E402
 
-GRAPH, RECOMMEND, ROUTER = "graphd.v1.Graph", "graphd.v1.Recommend", "graphd.v1.Router"
+GRAPH, RECOMMEND, ROUTER, CONVERSATION = "graphd.v1.Graph", "graphd.v1.Recommend", "graphd.v1.Router", "graphd.v1.Conversation"
 
 
 def frame(service, method, message, stream=1, timeout=0):
@@ -53,6 +53,25 @@ requests = {
         (GRAPH, "RemoveEdges", g.RemoveEdgesRequest(edges=[g.EdgeRef(type="interacted", source=ref("user", "u1"), target=ref("item", "i1"))])),
         (GRAPH, "RemoveNodes", g.RemoveNodesRequest(nodes=[ref("item", "i2")]))],
     "embed": [(GRAPH, "Embed", g.EmbedRequest(texts=["hello world", ""]))],
+    "conversation": [(GRAPH, "DefineTypes", g.DefineTypesRequest(
+        node_types=[g.NodeTypeSpec(name="alias")],
+        edge_types=[g.EdgeTypeSpec(name="kg_director", directed=False),
+                    g.EdgeTypeSpec(name="mentions", directed=False, source_type="conversation"),
+                    g.EdgeTypeSpec(name="recommended", directed=True, source_type="conversation", target_type="item")])),
+        (GRAPH, "AddNodes", g.AddNodesRequest(nodes=[
+            g.Node(type="item", key="0", text="Knives Out (film)"), g.Node(type="item", key="1", text="Looper (film)"),
+            g.Node(type="entity", key="2", text="Rian Johnson"), g.Node(type="conversation", key="c0", text="SEEKER: hi")])),
+        (GRAPH, "AddEdges", g.AddEdgesRequest(edges=[
+            g.Edge(type="kg_director", source=ref("item", "0"), target=ref("entity", "2")),
+            g.Edge(type="kg_director", source=ref("item", "1"), target=ref("entity", "2")),
+            g.Edge(type="mentions", source=ref("conversation", "c0"), target=ref("entity", "2")),
+            g.Edge(type="mentions", source=ref("conversation", "c0"), target=ref("item", "1")),
+            g.Edge(type="recommended", source=ref("conversation", "c0"), target=ref("item", "0"))])),
+        (CONVERSATION, "Retrieve", cv.RetrieveRequest(turns=[
+            cv.DialogueTurn(role="RECOMMENDER", text="What do you like?"),
+            cv.DialogueTurn(role="SEEKER", text="Anything by Rian Johnson, like Looper", entity_keys=["2"])], k=2, n=1)),
+        (CONVERSATION, "TrainReasoner", cv.TrainReasonerRequest(max_epochs=3, dimension=4)),
+        (CONVERSATION, "Retrieve", cv.RetrieveRequest(turns=[cv.DialogueTurn(text="Looper")], k=1, use_reasoner=True))],
     "recommend": [(GRAPH, "AddEdges", g.AddEdgesRequest(edges=[
         edge("interacted", ref("user", f"u{u}"), ref("item", f"i{(u * 3 + j) % 7}")) for u in range(5) for j in range(3)])),
         (RECOMMEND, "Recommend", r.RecommendRequest(user=ref("user", "u1"), k=3, explain=True)),

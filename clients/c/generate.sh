@@ -18,6 +18,7 @@ mkdir -p "$out"
 mkdir -p "$work/google/protobuf"
 cp /usr/include/google/protobuf/any.proto "$work/google/protobuf/any.proto"
 protoc-c -I "$work" --c_out="$out" \
-  "$work/graphd/v1/graph.proto" "$work/graphd/v1/recommend.proto" "$work/graphd/v1/router.proto" "$work/ttrpc/ttrpc.proto" \
+  "$work/graphd/v1/graph.proto" "$work/graphd/v1/recommend.proto" "$work/graphd/v1/router.proto" \
+  "$work/graphd/v1/conversation.proto" "$work/ttrpc/ttrpc.proto" \
   "$work/google/rpc/status.proto" "$work/google/protobuf/any.proto"
 echo "generated: $(cd "$out" && find . -name '*.pb-c.[ch]' | sort | tr '\n' ' ')"

@@ -9,6 +9,7 @@
 #include "graphd/v1/graph.pb-c.h"
 #include "graphd/v1/recommend.pb-c.h"
 #include "graphd/v1/router.pb-c.h"
+#include "graphd/v1/conversation.pb-c.h"
 
 #define CHECK(condition, ...) do { if (!(condition)) { fprintf(stderr, "FAILED %s:%d: ", __FILE__, __LINE__); \
     fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); exit(1); } } while (0)
@@ -112,6 +113,24 @@ int main(int argc, char **argv) {
     route.performance_weight = -1;
     code = graphd_call(client, "graphd.v1.Router", "Route", &route.base, &graphd__v1__route_response__descriptor, 2000, (ProtobufCMessage **)&routed);
     CHECK(code == GRAPHD_INVALID_ARGUMENT, "Route with a negative weight: %d", code);
+
+    /* Conversational retrieval: a prompt that holds the dialogue; no turns is INVALID_ARGUMENT. */
+    Graphd__V1__DialogueTurn turn = GRAPHD__V1__DIALOGUE_TURN__INIT;
+    turn.role = "SEEKER";
+    turn.text = "Any good thrillers?";
+    Graphd__V1__DialogueTurn *turns[1] = {&turn};
+    Graphd__V1__RetrieveRequest retrieve = GRAPHD__V1__RETRIEVE_REQUEST__INIT;
+    retrieve.n_turns = 1;
+    retrieve.turns = turns;
+    retrieve.k = 3;
+    Graphd__V1__RetrieveResponse *retrieved = NULL;
+    code = graphd_call(client, "graphd.v1.Conversation", "Retrieve", &retrieve.base, &graphd__v1__retrieve_response__descriptor, 2000, (ProtobufCMessage **)&retrieved);
+    CHECK(code == GRAPHD_OK && retrieved->prompt && strstr(retrieved->prompt->text, "SEEKER: Any good thrillers?") != NULL,
+          "Retrieve: %d %s", code, graphd_last_error(client));
+    protobuf_c_message_free_unpacked(&retrieved->base, NULL);
+    retrieve.n_turns = 0;
+    code = graphd_call(client, "graphd.v1.Conversation", "Retrieve", &retrieve.base, &graphd__v1__retrieve_response__descriptor, 2000, (ProtobufCMessage **)&retrieved);
+    CHECK(code == GRAPHD_INVALID_ARGUMENT, "Retrieve without turns: %d", code);
     graphd_close(client);
 
     graphd_client *missing;
