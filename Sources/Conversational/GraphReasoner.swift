@@ -243,12 +243,13 @@ public enum GraphReasoner {
     }
 }
 
+/// Defaults chosen on INSPIRED's valid split (README).
 public struct ReasonerTrainingConfig: Sendable, Equatable {
     public var dimension = 32
-    public var learningRate: Float = 0.01
+    public var learningRate: Float = 0.003
     public var weightDecay: Float = 1e-4
     /// L2 on the node embeddings, which outnumber the examples by far.
-    public var embeddingDecay: Float = 0
+    public var embeddingDecay: Float = 0.01
     public var maxEpochs = 200
     public var patience = 20
     public var validationShare = 0.1
@@ -322,7 +323,12 @@ public struct ReasonerModel: Sendable {
     public var seedCount: Int
     public var seedWeight: Double
 
-    public init(graph: ReasonerGraph, parameters: ReasonerParameters, seedCount: Int = 10, seedWeight: Double = 1) throws(RetrievalError) {
+    /// Seeds the reasoner adds by default, and their weight (chosen on INSPIRED's valid split).
+    public static let defaultSeedCount = 5
+    public static let defaultSeedWeight = 0.3
+
+    public init(graph: ReasonerGraph, parameters: ReasonerParameters, seedCount: Int = defaultSeedCount,
+                seedWeight: Double = defaultSeedWeight) throws(RetrievalError) {
         guard parameters.tensors.count == graph.relations.count + 2, parameters.tensors[0].rowCount == graph.nodeCount else {
             throw RetrievalError(.failedPrecondition, "the reasoner's weights do not fit this graph (\(parameters.tensors[0].rowCount) nodes, \(parameters.tensors.count - 2) relations; the graph has \(graph.nodeCount) and \(graph.relations.count)): retrain it")
         }

@@ -60,10 +60,10 @@ public final class ConversationService: Sendable {
         var model: ReasonerModel? = nil
         if request.useReasoner {
             guard request.reasonerSeeds <= 100 else { throw RPCError(.invalidArgument, "reasoner_seeds = \(request.reasonerSeeds) is outside 1…100") }
-            let weight = request.hasReasonerWeight ? request.reasonerWeight : 0.3
+            let weight = request.hasReasonerWeight ? request.reasonerWeight : ReasonerModel.defaultSeedWeight
             guard weight.isFinite, weight > 0 else { throw RPCError(.invalidArgument, "reasoner_weight = \(weight) must be positive") }
             model = try currentReasoner(for: snapshot, index: index)
-            model?.seedCount = request.reasonerSeeds == 0 ? 5 : Int(request.reasonerSeeds)
+            model?.seedCount = request.reasonerSeeds == 0 ? ReasonerModel.defaultSeedCount : Int(request.reasonerSeeds)
             model?.seedWeight = weight
         }
         let view = walks.view(of: snapshot, filter: index.walkFilter)
@@ -134,8 +134,6 @@ public final class ConversationService: Sendable {
 
     func trainReasoner(_ request: Graphd_V1_TrainReasonerRequest, deadline: ContinuousClock.Instant?) async throws -> Graphd_V1_TrainReasonerResponse {
         var config = ReasonerTrainingConfig()
-        config.learningRate = 0.003
-        config.embeddingDecay = 0.01
         if request.maxEpochs != 0 { config.maxEpochs = Int(request.maxEpochs) }
         if request.dimension != 0 { config.dimension = Int(request.dimension) }
         if request.learningRate != 0 { config.learningRate = request.learningRate }

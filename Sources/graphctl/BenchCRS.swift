@@ -51,17 +51,17 @@ struct BenchCRS: AsyncParsableCommand {
     @Flag(help: "Train the graph reasoner (R-GCN) on the training conversations and let its top items seed the PPR (in process only).")
     var reasoner = false
     @Option(help: "Reasoner: items it adds as seeds.")
-    var reasonerSeeds: Int = 5
+    var reasonerSeeds: Int = ReasonerModel.defaultSeedCount
     @Option(help: "Reasoner: weight of its best item relative to a context seed.")
-    var reasonerWeight: Double = 0.3
+    var reasonerWeight: Double = ReasonerModel.defaultSeedWeight
     @Option(help: "Reasoner: embedding dimension.")
-    var reasonerDimension: Int = 32
+    var reasonerDimension: Int = ReasonerTrainingConfig().dimension
     @Option(help: "Reasoner: maximum epochs (full batch; early stopping on a held-out 10 %).")
-    var reasonerEpochs: Int = 200
+    var reasonerEpochs: Int = ReasonerTrainingConfig().maxEpochs
     @Option(help: "Reasoner: Adam learning rate.")
-    var reasonerLearningRate: Float = 0.003
+    var reasonerLearningRate: Float = ReasonerTrainingConfig().learningRate
     @Option(help: "Reasoner: L2 on the node embeddings.")
-    var reasonerEmbeddingDecay: Float = 0.01
+    var reasonerEmbeddingDecay: Float = ReasonerTrainingConfig().embeddingDecay
     @Flag(help: "Serve the graph from a fresh graphd and call Retrieve over its Unix socket.")
     var daemon = false
     @OptionGroup var options: BenchOptions
