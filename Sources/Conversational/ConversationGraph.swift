@@ -107,13 +107,7 @@ public struct ConversationGraph: Sendable {
     }
 
     /// The graph node of an entity id, if the graph has it.
-    public func node(ofEntity id: Int) -> UInt32? {
-        let snapshot = state.snapshot
-        for type in [ConversationSchema.item, ConversationSchema.entity] {
-            if let typeID = snapshot.schema.nodeTypeID(type), let node = snapshot.nodes.id(of: NodeKey(type: typeID, key: String(id))) { return node }
-        }
-        return nil
-    }
+    public func node(ofEntity id: Int) -> UInt32? { index.entityNode(key: String(id), in: state.snapshot) }
 
     /// The entity id of an item or entity node.
     public func entity(ofNode node: UInt32) -> Int? { Int(state.snapshot.nodes.key(of: node)) }

@@ -91,6 +91,14 @@ public struct ConversationIndex: Sendable {
         builtFor.ids == snapshot.nodes.idCount && builtFor.live == snapshot.nodes.liveCount
     }
 
+    /// The item or entity node with `key`, if any.
+    public func entityNode(key: String, in snapshot: GraphSnapshot) -> UInt32? {
+        for type in [itemType, entityType].compactMap({ $0 }) {
+            if let node = snapshot.nodes.id(of: NodeKey(type: type, key: key)) { return node }
+        }
+        return nil
+    }
+
     /// The node's display name: the first line of its text, else its key.
     static func name(of node: UInt32, in snapshot: GraphSnapshot) -> String {
         guard let text = snapshot.nodes.text(of: node), !text.isEmpty else { return snapshot.nodes.key(of: node) }
@@ -174,6 +182,7 @@ public struct Retrieval: Sendable {
 public enum ConversationRetriever {
     public static let maxTurns = 200
     public static let maxTurnBytes = 16 * 1024
+    public static let maxRoleBytes = 64
     public static let maxK = 200
     public static let maxN = 50
 
@@ -184,8 +193,13 @@ public enum ConversationRetriever {
                                 engine: PersonalizedPageRank = PersonalizedPageRank()) throws(RetrievalError) -> Retrieval {
         guard !query.turns.isEmpty else { throw RetrievalError(.invalidArgument, "turns is empty: send the dialogue so far (at least one turn)") }
         guard query.turns.count <= maxTurns else { throw RetrievalError(.invalidArgument, "\(query.turns.count) turns; at most \(maxTurns)") }
-        for (i, turn) in query.turns.enumerated() where turn.text.utf8.count > maxTurnBytes {
-            throw RetrievalError(.invalidArgument, "turns[\(i)].text has \(turn.text.utf8.count) bytes; at most \(maxTurnBytes)")
+        for (i, turn) in query.turns.enumerated() {
+            guard turn.text.utf8.count <= maxTurnBytes else {
+                throw RetrievalError(.invalidArgument, "turns[\(i)].text has \(turn.text.utf8.count) bytes; at most \(maxTurnBytes)")
+            }
+            guard turn.role.utf8.count <= maxRoleBytes else {
+                throw RetrievalError(.invalidArgument, "turns[\(i)].role has \(turn.role.utf8.count) bytes; at most \(maxRoleBytes)")
+            }
         }
         guard (1...maxK).contains(query.k) else { throw RetrievalError(.invalidArgument, "k = \(query.k) is outside 1…\(maxK)") }
         guard (0...maxN).contains(query.n) else { throw RetrievalError(.invalidArgument, "n = \(query.n) is outside 0…\(maxN)") }

@@ -20,8 +20,9 @@ public struct ReasonerGraph: Sendable {
     /// Rows of the items, and each item row's position among them.
     public let itemRows: [Int32]
     let itemPosition: [Int32: Int]
-    /// One N×N adjacency per relation, row-normalised.
+    /// One N×N adjacency per relation, row-normalised, and its transpose (for backpropagation).
     let relations: [SparseMatrix]
+    let transposedRelations: [SparseMatrix]
     public let relationNames: [String]
 
     /// Entity and item nodes of `snapshot`, with the `kg_` relations among them.
@@ -57,6 +58,7 @@ public struct ReasonerGraph: Sendable {
         } catch {
             throw RetrievalError(.failedPrecondition, "reasoner graph: \(error)")
         }
+        transposedRelations = relations.map { $0.transposed() }
         self.nodes = nodes
         self.rowOfNode = rowOfNode
         self.itemRows = itemRows
@@ -154,6 +156,17 @@ public enum GraphReasoner {
     /// `embeddingDecay`/2 · ‖E‖², and its gradient.
     public static func lossAndGradient(_ p: ReasonerParameters, graph: ReasonerGraph, samples: [ReasonerGraph.Sample],
                                        weightDecay: Float, embeddingDecay: Float = 0) throws(MatrixError) -> (loss: Float, gradient: ReasonerParameters) {
+        let (loss, gradient) = try evaluate(p, graph: graph, samples: samples, weightDecay: weightDecay, embeddingDecay: embeddingDecay, wantGradient: true)
+        return (loss, gradient ?? ReasonerParameters(tensors: []))
+    }
+
+    /// The loss alone (no backward pass), as for held-out examples.
+    public static func loss(_ p: ReasonerParameters, graph: ReasonerGraph, samples: [ReasonerGraph.Sample]) throws(MatrixError) -> Float {
+        try evaluate(p, graph: graph, samples: samples, weightDecay: 0, embeddingDecay: 0, wantGradient: false).loss
+    }
+
+    private static func evaluate(_ p: ReasonerParameters, graph: ReasonerGraph, samples: [ReasonerGraph.Sample],
+                                 weightDecay: Float, embeddingDecay: Float, wantGradient: Bool) throws(MatrixError) -> (loss: Float, gradient: ReasonerParameters?) {
         let d = p.dimension, b = samples.count, itemCount = graph.itemRows.count
         let f = try forward(p, graph: graph)
         let h = f.states
@@ -189,6 +202,7 @@ public enum GraphReasoner {
         loss /= Float(b)
         for w in p.tensors.dropFirst() { for value in w.values { loss += weightDecay / 2 * value * value } }
         for value in p.tensors[0].values { loss += embeddingDecay / 2 * value * value }
+        guard wantGradient else { return (loss, nil) }
 
         // Back through the scores.
         let du = try scores.multiplied(by: items)  // B×d
@@ -215,13 +229,13 @@ public enum GraphReasoner {
         for i in de.values.indices { de.values[i] += fromSelf.values[i] }
         for i in dw0.values.indices { dw0.values[i] += weightDecay * p.tensors[1].values[i] }
         gradient.append(dw0)
-        for (r, adjacency) in graph.relations.enumerated() {
+        for r in graph.relations.indices {
             let w = p.tensors[2 + r]
             var dw = try f.messages[r].multiplied(by: dz, transposeSelf: true)
             for i in dw.values.indices { dw.values[i] += weightDecay * w.values[i] }
             gradient.append(dw)
             let dm = try dz.multiplied(by: w, transposeOther: true)
-            let back = try adjacency.transposed().multiply(dm)
+            let back = try graph.transposedRelations[r].multiply(dm)
             for i in de.values.indices { de.values[i] += back.values[i] }
         }
         if embeddingDecay != 0 { for i in de.values.indices { de.values[i] += embeddingDecay * e.values[i] } }
@@ -284,7 +298,7 @@ public enum ReasonerTrainer {
         let validation = Array(shuffled.prefix(validationCount)), training = Array(shuffled.dropFirst(validationCount))
         var parameters = ReasonerParameters(nodeCount: graph.nodeCount, relationCount: graph.relations.count, dimension: config.dimension, seed: config.seed)
         do {
-            let initialLoss = try GraphReasoner.lossAndGradient(parameters, graph: graph, samples: validation, weightDecay: 0).loss
+            let initialLoss = try GraphReasoner.loss(parameters, graph: graph, samples: validation)
             var best = parameters, bestLoss = initialLoss, bestEpoch = 0, epoch = 0
             var adam = AdamOptimizer(like: parameters.tensors, learningRate: config.learningRate)
             while epoch < config.maxEpochs, epoch - bestEpoch < config.patience {
@@ -293,7 +307,7 @@ public enum ReasonerTrainer {
                 let (loss, gradient) = try GraphReasoner.lossAndGradient(parameters, graph: graph, samples: training, weightDecay: config.weightDecay,
                                                                          embeddingDecay: config.embeddingDecay)
                 adam.update(&parameters.tensors, gradient: gradient.tensors)
-                let validationLoss = try GraphReasoner.lossAndGradient(parameters, graph: graph, samples: validation, weightDecay: 0).loss
+                let validationLoss = try GraphReasoner.loss(parameters, graph: graph, samples: validation)
                 progress(epoch, loss, validationLoss)
                 if validationLoss < bestLoss { best = parameters; bestLoss = validationLoss; bestEpoch = epoch }
             }

@@ -97,7 +97,7 @@ public nonisolated struct Graphd_V1_DialogueTurn: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// "SEEKER" or "RECOMMENDER" (any text is accepted and shown in the prompt).
+  /// "SEEKER" or "RECOMMENDER" (any text of ≤ 64 bytes is accepted and shown in the prompt).
   public var role: String = String()
 
   public var text: String = String()

@@ -46,7 +46,10 @@ public final class ConversationService: Sendable {
             guard turn.entityKeys.count <= 1000 else { throw RPCError(.invalidArgument, "turns[\(t)].entity_keys: more than 1000 keys") }
             var nodes: [UInt32] = []
             for (i, key) in turn.entityKeys.enumerated() {
-                nodes.append(try Self.entityNode(key, in: snapshot, index: index, field: "turns[\(t)].entity_keys[\(i)]"))
+                guard let node = index.entityNode(key: key, in: snapshot) else {
+                    throw RPCError(.invalidArgument, "turns[\(t)].entity_keys[\(i)]: no entity or item node has key '\(key.prefix(200))'")
+                }
+                nodes.append(node)
             }
             turns.append(RetrievalTurn(role: turn.role, text: turn.text, linkedNodes: nodes))
         }
@@ -174,15 +177,6 @@ public final class ConversationService: Sendable {
         response.validationHitsAt10 = result.validationHitsAt10
         response.seconds = (ContinuousClock.now - start).seconds
         return response
-    }
-
-    /// An entity or item node by key; anything else is INVALID_ARGUMENT.
-    static func entityNode(_ key: String, in snapshot: GraphSnapshot, index: ConversationIndex, field: String) throws -> UInt32 {
-        for typeName in [ConversationSchema.item, ConversationSchema.entity] {
-            guard let type = snapshot.schema.nodeTypeID(typeName) else { continue }
-            if let node = snapshot.nodes.id(of: NodeKey(type: type, key: key)) { return node }
-        }
-        throw RPCError(.invalidArgument, "\(field): no entity or item node has key '\(key.prefix(200))'")
     }
 }
 

@@ -126,7 +126,6 @@ struct BenchCRS: AsyncParsableCommand {
                 let t0 = ContinuousClock.now
                 let response: Graphd_V1_RetrieveResponse
                 do { response = try await client.retrieve(request) } catch {
-                    // Oracle keys the graph lacks (ids outside the KG) are refused: send the known ones only.
                     throw fail(message: "Retrieve for dialog \(sample.dialog) turn \(sample.turn): \(error)", code: GraphctlExit.software)
                 }
                 latencies.append((ContinuousClock.now - t0).seconds * 1e6)

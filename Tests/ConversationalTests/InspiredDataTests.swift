@@ -131,7 +131,7 @@ private func fixture() throws -> (directory: String, knowledge: InspiredKnowledg
         #expect(try graph.retrieve(query).candidates.contains { $0.name == "Knives Out" })
     }
 
-    @Test(arguments: ["no turns", "k = 0", "k too large", "n too large", "restart 1", "decay 0", "long turn"])
+    @Test(arguments: ["no turns", "k = 0", "k too large", "n too large", "restart 1", "decay 0", "long turn", "long role"])
     func badQueriesAreRefused(_ name: String) throws {
         let (graph, directory) = try graph()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -143,6 +143,7 @@ private func fixture() throws -> (directory: String, knowledge: InspiredKnowledg
         case "n too large": query.n = 51
         case "restart 1": query.restart = 1
         case "decay 0": query.recencyDecay = 0
+        case "long role": query.turns[0].role = String(repeating: "R", count: 65)
         default: query.turns[0].text = String(repeating: "a", count: 20_000)
         }
         #expect(throws: RetrievalError.self, "\(name)") { try graph.retrieve(query) }

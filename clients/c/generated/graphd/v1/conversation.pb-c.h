@@ -59,7 +59,7 @@ struct  Graphd__V1__DialogueTurn
 {
   ProtobufCMessage base;
   /*
-   * "SEEKER" or "RECOMMENDER" (any text is accepted and shown in the prompt).
+   * "SEEKER" or "RECOMMENDER" (any text of ≤ 64 bytes is accepted and shown in the prompt).
    */
   char *role;
   char *text;
