@@ -29,8 +29,30 @@ public struct ConversationIndex: Sendable {
     let mentionsType: EdgeTypeID?
     /// Items by the number of conversations that recommend (else mention) them.
     let popularItems: [UInt32]
-    /// The node set it was built from (id count, live count).
-    public let builtFor: (ids: Int, live: Int)
+    /// What of the graph it was built from.
+    public let builtFor: Version
+
+    /// The counts an index depends on: entity, item and alias nodes, and the
+    /// edges of every type it reads. Other nodes and edges (users, queries,
+    /// conversations' text) come and go without a rebuild; a node whose text
+    /// changes in place is not noticed.
+    public struct Version: Equatable, Sendable {
+        var nodeCounts: [Int]
+        var edgeCounts: [Int]
+        var edgeTypeCount: Int
+
+        public init(of snapshot: GraphSnapshot) {
+            let schema = snapshot.schema
+            nodeCounts = [ConversationSchema.item, ConversationSchema.entity, ConversationSchema.alias].map { name in
+                schema.nodeTypeID(name).map { snapshot.nodes.countByType[$0] ?? 0 } ?? -1
+            }
+            edgeCounts = schema.edgeTypes.filter { info in
+                info.name.hasPrefix(ConversationSchema.relationPrefix)
+                    || [ConversationSchema.mentions, ConversationSchema.recommended, ConversationSchema.aliasOf].contains(info.name)
+            }.map { snapshot.edgeCountByType[$0.id] ?? 0 }
+            edgeTypeCount = schema.edgeTypes.count
+        }
+    }
 
     /// Scans every entity, item and alias node of `snapshot`.
     public init(snapshot: GraphSnapshot) throws(RetrievalError) {
@@ -82,14 +104,11 @@ public struct ConversationIndex: Sendable {
         }
         self.linker = linker
         popularItems = popularity.sorted { $0.count != $1.count ? $0.count > $1.count : $0.node < $1.node }.map(\.node)
-        builtFor = (snapshot.nodes.idCount, snapshot.nodes.liveCount)
+        builtFor = Version(of: snapshot)
     }
 
-    /// Whether this index still describes `snapshot`'s nodes (texts changed in
-    /// place are not noticed; adding or removing nodes is).
-    public func isCurrent(for snapshot: GraphSnapshot) -> Bool {
-        builtFor.ids == snapshot.nodes.idCount && builtFor.live == snapshot.nodes.liveCount
-    }
+    /// Whether this index still describes `snapshot` (see `Version`).
+    public func isCurrent(for snapshot: GraphSnapshot) -> Bool { builtFor == Version(of: snapshot) }
 
     /// The item or entity node with `key`, if any.
     public func entityNode(key: String, in snapshot: GraphSnapshot) -> UInt32? {

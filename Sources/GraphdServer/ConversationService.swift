@@ -11,12 +11,12 @@ import TTRPC
 
 /// graphd.v1.Conversation: G-CRS retrieval for a dialogue (candidates, similar
 /// conversations, prompt) over the conversation–entity–item graph. Reads a
-/// snapshot only; the entity index is rebuilt when nodes are added or removed.
+/// snapshot only; the entity index is rebuilt when the parts of the graph it reads change.
 public final class ConversationService: Sendable {
     public let database: GraphDatabase
     private let index = Mutex<ConversationIndex?>(nil)
     /// The reasoner laid onto the current graph, with the stored bytes and index it came from.
-    private let reasoner = Mutex<(stored: [UInt8], builtFor: (ids: Int, live: Int), model: ReasonerModel)?>(nil)
+    private let reasoner = Mutex<(stored: [UInt8], builtFor: ConversationIndex.Version, model: ReasonerModel)?>(nil)
     /// Training runs here, one at a time, off the event loops and the cooperative pool.
     private static let trainingQueue = DispatchQueue(label: "graphd.conversation.reasoner-training", qos: .utility)
     private let walks = WalkViewCache()

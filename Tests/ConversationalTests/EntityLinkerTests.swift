@@ -1,3 +1,4 @@
+import GraphCore
 import Testing
 @testable import Conversational
 
@@ -47,5 +48,27 @@ import Testing
         // "Her (film)" has only common words even with its qualifier; the other three keep their full names.
         #expect(linker.phraseCount == 3)
         #expect(linker.link("Up (2009 film)").map(\.node) == [1])
+    }
+}
+
+@Suite struct ConversationIndexTests {
+    /// Unrelated writes keep the index; new entities, aliases or KG edges make it stale.
+    @Test func theIndexIsRebuiltOnlyWhenWhatItReadsChanges() throws {
+        var state = GraphState()
+        state.apply(try state.planDefineTypes(nodeTypes: [NodeTypeInput(name: "alias")],
+                                              edgeTypes: [EdgeTypeInput(name: "kg_genre", directed: false), EdgeTypeInput(name: "alias_of", directed: true)]))
+        state.apply(try state.planAddNodes([NodeInput(type: "item", key: "1", text: "Brick (film)"), NodeInput(type: "entity", key: "2", text: "Mystery film")]))
+        let index = try ConversationIndex(snapshot: state.snapshot)
+        state.apply(try state.planAddEdges([EdgeInput(type: "interacted", source: NodeRefInput(type: "user", key: "u"),
+                                                      target: NodeRefInput(type: "item", key: "1"))], requireExistingNodes: false, nowMs: 1))
+        #expect(index.isCurrent(for: state.snapshot), "a user and an interaction do not concern the index")
+        state.apply(try state.planAddEdges([EdgeInput(type: "alias_of", source: NodeRefInput(type: "alias", key: "whodunit"),
+                                                      target: NodeRefInput(type: "entity", key: "2"))], requireExistingNodes: false, nowMs: 1))
+        #expect(!index.isCurrent(for: state.snapshot))
+        let rebuilt = try ConversationIndex(snapshot: state.snapshot)
+        #expect(rebuilt.linker.link("a whodunit").map(\.surface) == ["whodunit"])
+        state.apply(try state.planAddEdges([EdgeInput(type: "kg_genre", source: NodeRefInput(type: "item", key: "1"),
+                                                      target: NodeRefInput(type: "entity", key: "2"))], requireExistingNodes: false, nowMs: 1))
+        #expect(!rebuilt.isCurrent(for: state.snapshot))
     }
 }
