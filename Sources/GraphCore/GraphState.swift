@@ -13,10 +13,10 @@ public struct GraphState: Sendable {
     public private(set) var nextEdgeID: Int64
     /// Delta edges by (type, source, target), for upserts.
     private var deltaIndex = EdgeKeyTable()
-    /// The writer's copy of the snapshot's recent-node map, as a hash table:
-    /// ingest looks up two nodes per edge, and the persistent map readers need
-    /// is several times slower to search.
-    private var recentNodeIDs: [NodeKey: UInt32] = [:]
+    /// Nodes added since the base index was built, in one mutable hash table:
+    /// ingest looks up two nodes per edge, and the snapshot's recent levels
+    /// (immutable, for readers) would take a probe per level.
+    private var recentNodeIDs = RecentNodeKeys()
     /// Delta chunks captured by a running compaction: never merged into.
     private var sealedChunkCount = 0
 
@@ -49,8 +49,10 @@ public struct GraphState: Sendable {
 
     /// The writer's node lookup: recent nodes from its hash table, older ones
     /// from the snapshot's base index.
-    private func nodeID(_ key: NodeKey) -> UInt32? {
-        recentNodeIDs[key] ?? snapshot.nodes.baseIndex.find(key, in: snapshot.nodes)
+    func nodeID(_ key: NodeKey) -> UInt32? {
+        let hash = NodeKeyIndex.hash(type: key.type, key: key.key)
+        let nodes = snapshot.nodes
+        return recentNodeIDs.find(key, hash: hash) ?? nodes.baseIndex.find(key, hash: hash, in: nodes)
     }
 
     // MARK: Planning
@@ -166,127 +168,18 @@ public struct GraphState: Sendable {
         return plan
     }
 
-    public func planAddEdges(_ inputs: [EdgeInput], requireExistingNodes: Bool, nowMs: Int64) throws -> WritePlan {
-        var plan = WritePlan()
-        var schema = snapshot.schema
-        var newNodes: [NodeKey: UInt32] = [:]
-        newNodes.reserveCapacity(min(inputs.count, 1 << 16))
-        var nextNodeID = UInt32(snapshot.nodes.idCount)
-        // Node type names seen in this batch (an edge type has at most two).
-        var typeNames: [(name: String, id: NodeTypeID)] = []
-        var batchIndex = EdgeKeyTable(capacity: inputs.count)
-        // Consecutive edges often share a source (a user's items): resolve it once.
-        var lastSource: (ref: NodeRefInput, expected: NodeTypeID?, id: UInt32)? = nil
-        var records: [EdgeRecord] = []
-        records.reserveCapacity(inputs.count)
-        var lastTypeName = "", lastType: EdgeTypeInfo? = nil
-
-        func resolve(_ ref: NodeRefInput, expected: NodeTypeID?, role: String, context: @autoclosure () -> String) throws -> UInt32 {
-            let type: NodeTypeID
-            if let known = typeNames.first(where: { $0.name == ref.type }) {
-                type = known.id
-            } else {
-                type = try schema.requireNodeType(ref.type)
-                if typeNames.count < 4 { typeNames.append((ref.type, type)) }
-            }
-            if let expected, expected != type {
-                throw GraphError.invalid("\(context()): \(role) must be a '\(schema.nodeType(expected).name)' node, not '\(ref.type)'")
-            }
-            let key = NodeKey(type: type, key: ref.key)
-            if let id = nodeID(key) ?? newNodes[key] { return id }
-            try GraphLimits.validateKey(ref.key)
-            if requireExistingNodes {
-                throw GraphError.notFound("\(context()): \(role) node \(ref.type)/\(ref.key) does not exist (require_existing_nodes is set)")
-            }
-            guard Int(nextNodeID) < GraphLimits.maxNodes else { throw GraphError(.resourceExhausted, "the graph holds the maximum number of nodes") }
-            let id = nextNodeID
-            nextNodeID += 1
-            newNodes[key] = id
-            plan.insertedNodes.append(NodeRecord(id: id, type: type, key: ref.key))
-            return id
-        }
-
-        for (position, input) in inputs.enumerated() {
-            let info: EdgeTypeInfo
-            if input.type == lastTypeName, let lastType {
-                info = lastType
-            } else {
-                info = schema.edgeType(try schema.requireEdgeType(input.type))
-                lastTypeName = input.type
-                lastType = info
-            }
-            // Built only when a message needs it: this loop runs once per edge.
-            func context() -> String {
-                "edge \(position) (\(input.type) \(input.source.type)/\(input.source.key.prefix(64)) → \(input.target.type)/\(input.target.key.prefix(64)))"
-            }
-            // An undirected edge may name its ends in either order; it is stored in the declared one.
-            let swapped = !info.directed && !info.ordersEndpointsByID
-                && input.source.type == info.targetType.map { schema.nodeType($0).name }
-                && input.target.type == info.sourceType.map { schema.nodeType($0).name }
-            let (sourceRef, targetRef) = swapped ? (input.target, input.source) : (input.source, input.target)
-            let source: UInt32
-            if let last = lastSource, last.expected == info.sourceType, last.ref == sourceRef {
-                source = last.id
-            } else {
-                source = try resolve(sourceRef, expected: info.sourceType, role: "source", context: context())
-                lastSource = (sourceRef, info.sourceType, source)
-            }
-            let target = try resolve(targetRef, expected: info.targetType, role: "target", context: context())
-            let weight = Float(input.weight ?? 1)
-            guard weight.isFinite else { throw GraphError.invalid("\(context()): weight \(input.weight ?? 1) is not a finite 32-bit float") }
-            guard input.timestampMs >= 0 else { throw GraphError.invalid("\(context()): timestamp_ms must not be negative") }
-            guard input.attributes.count <= GraphLimits.maxAttributesPerEdge else {
-                throw GraphError.invalid("\(context()): more than \(GraphLimits.maxAttributesPerEdge) attributes")
-            }
-            var attributes: [EdgeAttribute] = []
-            for (name, value) in input.attributes {
-                guard value.isFinite else { throw GraphError.invalid("\(context()): attribute '\(name)' is not finite") }
-                let id: AttributeID
-                if let existing = schema.attributeID(name) {
-                    id = existing
-                } else {
-                    try GraphLimits.validateName(name, what: "attribute")
-                    guard schema.attributeNames.count < GraphLimits.maxTypes else {
-                        throw GraphError(.resourceExhausted, "at most \(GraphLimits.maxTypes) attribute names")
-                    }
-                    id = schema.insertAttribute(name)
-                    plan.newAttributes.append((id, name))
-                }
-                attributes.append(EdgeAttribute(id: id, value: value))
-            }
-            attributes.sort { $0.id < $1.id }
-            let (from, to) = (info.ordersEndpointsByID && target < source) ? (target, source) : (source, target)
-            let record = EdgeRecord(id: 0, type: info.id, source: from, target: to, weight: weight,
-                                    timestampMs: input.timestampMs == 0 ? nowMs : input.timestampMs, attributes: attributes)
-            if let index = batchIndex[info.id, from, to] {
-                records[Int(index)] = record  // the last occurrence in a batch wins
-            } else {
-                batchIndex.set(type: info.id, source: from, target: to, value: UInt32(records.count))
-                records.append(record)
-            }
-        }
-        guard snapshot.edgeCount + records.count <= GraphLimits.maxEdges else {
-            throw GraphError(.resourceExhausted, "the graph would exceed \(GraphLimits.maxEdges) edges")
-        }
-        var edgeID = nextEdgeID
-        let firstNewNode = UInt32(snapshot.nodes.idCount)
-        for var record in records {
-            record.id = edgeID
-            edgeID += 1
-            if record.source >= firstNewNode || record.target >= firstNewNode {
-                plan.created += 1  // a node created by this batch has no edges yet
-            } else if let existing = existingEdge(type: record.type, source: record.source, target: record.target) {
-                plan.removedEdges.append(existing)
-                plan.updated += 1
-            } else {
-                plan.created += 1
-            }
-            plan.insertedEdges.append(record)
-        }
-        return plan
+    /// Plans an AddEdges batch: `inputs` in order, then each block's rows in
+    /// order (see `EdgeBatchPlanner` for the rules).
+    public func planAddEdges(_ inputs: [EdgeInput], blocks: [EdgeBlockInput] = [], requireExistingNodes: Bool,
+                             nowMs: Int64) throws -> WritePlan {
+        var planner = EdgeBatchPlanner(state: self, capacity: inputs.count + blocks.reduce(0) { $0 + $1.count },
+                                       requireExistingNodes: requireExistingNodes, nowMs: nowMs)
+        for (position, input) in inputs.enumerated() { try planner.add(input, position: position) }
+        for (index, block) in blocks.enumerated() { try planner.add(block, index: index) }
+        return try planner.finish()
     }
 
-    private func existingEdge(type: EdgeTypeID, source: UInt32, target: UInt32) -> EdgeView? {
+    func existingEdge(type: EdgeTypeID, source: UInt32, target: UInt32) -> EdgeView? {
         if let slot = deltaIndex[type, source, target], let (chunk, index) = snapshot.deltaLocation(of: slot) {
             return EdgeView(slot: slot, record: chunk.records[index])
         }
@@ -349,8 +242,10 @@ public struct GraphState: Sendable {
         for (_, name) in plan.newAttributes { _ = snapshot.schema.insertAttribute(name) }
         for node in plan.insertedNodes {
             snapshot.nodes.insert(node)
-            recentNodeIDs[NodeKey(type: node.type, key: node.key)] = node.id
+            let key = NodeKey(type: node.type, key: node.key)
+            recentNodeIDs.insert(key, id: node.id, hash: NodeKeyIndex.hash(type: key.type, key: key.key))
         }
+        if !plan.insertedNodes.isEmpty { snapshot.nodes.indexNewNodes() }
         for node in plan.updatedNodes { snapshot.nodes.update(node.id, text: node.text, features: node.features) }
         for edge in plan.removedEdges {
             snapshot.removed.insert(edge.slot)
@@ -362,7 +257,8 @@ public struct GraphState: Sendable {
             }
         }
         for id in plan.removedNodes {
-            recentNodeIDs[NodeKey(type: snapshot.nodes.type(of: id), key: snapshot.nodes.key(of: id))] = nil
+            let key = NodeKey(type: snapshot.nodes.type(of: id), key: snapshot.nodes.key(of: id))
+            recentNodeIDs.remove(key, hash: NodeKeyIndex.hash(type: key.type, key: key.key))
             snapshot.nodes.remove(id)
         }
         if !plan.insertedEdges.isEmpty { appendDelta(plan.insertedEdges) }
@@ -444,7 +340,12 @@ public struct GraphState: Sendable {
         }
         snapshot.base = built.base
         snapshot.nodes.install(built.nodeIndex)
-        recentNodeIDs = recentNodeIDs.filter { Int($0.value) >= built.nodeIndex.coverage }
+        var recent = RecentNodeKeys(capacity: snapshot.nodes.idCount - built.nodeIndex.coverage)
+        for id in built.nodeIndex.coverage..<snapshot.nodes.idCount where snapshot.nodes.isLive(UInt32(id)) {
+            let key = NodeKey(type: snapshot.nodes.types[id], key: snapshot.nodes.keys[id])
+            recent.insert(key, id: UInt32(id), hash: NodeKeyIndex.hash(type: key.type, key: key.key))
+        }
+        recentNodeIDs = recent
         snapshot.delta = delta
         snapshot.deltaEdgeCount = deltaCount
         snapshot.removed = removed
@@ -523,7 +424,7 @@ public struct CompactionJob: Sendable {
         let merged = newSources.count
         return CompactedBase(
             base: BaseTopology(vertexCount: vertexCount, sources: sources, targets: targets, columns: columns),
-            nodeIndex: NodeKeyIndex(nodes: nodes, coverage: vertexCount),
+            nodeIndex: NodeKeyIndex(nodes: nodes, ids: 0..<vertexCount),
             slotMap: slotMap, mergedEdges: merged, removedEdges: removed.count)
     }
 }

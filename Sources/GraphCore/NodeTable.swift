@@ -1,8 +1,10 @@
 import HashTreeCollections
 
 /// Nodes by id, with a key index in two parts: a compact immutable hash index
-/// of the nodes that existed at the last compaction, and a persistent map of
-/// the nodes added since. Copying the table for a snapshot is O(1), and a write
+/// of the nodes that existed at the last compaction (`baseIndex`), and a few
+/// smaller immutable indexes of the nodes added since (`recentLevels`), one
+/// per write batch and merged like an LSM tree so that there are only
+/// logarithmically many. Copying the table for a snapshot is O(1), and a write
 /// copies only what it touches.
 public struct NodeTable: Sendable {
     /// Type of each node id; `removed` marks a deleted node (its id is not reused
@@ -11,8 +13,11 @@ public struct NodeTable: Sendable {
     var keys = ChunkedColumn<String>()
     /// Nodes with ids below `baseIndex.coverage`.
     var baseIndex = NodeKeyIndex.empty
-    /// Nodes added since `baseIndex` was built.
-    var recent = TreeDictionary<NodeKey, UInt32>()
+    /// Nodes with ids from `baseIndex.coverage` up to `indexedCount`, newest
+    /// level last; nodes above `indexedCount` wait for `indexNewNodes`.
+    var recentLevels: [NodeKeyIndex] = []
+    /// One past the largest id any index covers.
+    private(set) var indexedCount = 0
     var texts = TreeDictionary<UInt32, String>()
     var features = TreeDictionary<UInt32, [Float]>()
     public private(set) var countByType: [NodeTypeID: Int] = [:]
@@ -26,8 +31,11 @@ public struct NodeTable: Sendable {
     public var idCount: Int { types.count }
 
     public func id(of key: NodeKey) -> UInt32? {
-        if let id = recent[key] { return id }
-        return baseIndex.find(key, in: self)
+        let hash = NodeKeyIndex.hash(type: key.type, key: key.key)
+        for level in recentLevels.reversed() {
+            if let id = level.find(key, hash: hash, in: self) { return id }
+        }
+        return baseIndex.find(key, hash: hash, in: self)
     }
 
     public func isLive(_ id: UInt32) -> Bool { Int(id) < types.count && types[Int(id)] != Self.removed }
@@ -43,7 +51,8 @@ public struct NodeTable: Sendable {
         return NodeRecord(id: id, type: types[Int(id)], key: keys[Int(id)], text: texts[id], features: features[id])
     }
 
-    /// Places a node at `record.id`, growing the id space with removed placeholders.
+    /// Places a node at `record.id`, growing the id space with removed
+    /// placeholders. `id(of:)` finds it once `indexNewNodes` has run.
     mutating func insert(_ record: NodeRecord) {
         while types.count < Int(record.id) {
             types.append(Self.removed)
@@ -57,7 +66,6 @@ public struct NodeTable: Sendable {
             types[Int(record.id)] = record.type
             keys[Int(record.id)] = record.key
         }
-        if Int(record.id) >= baseIndex.coverage { recent[NodeKey(type: record.type, key: record.key)] = record.id }
         if let text = record.text { texts[record.id] = text }
         if let vector = record.features { features[record.id] = vector }
         countByType[record.type, default: 0] += 1
@@ -72,8 +80,7 @@ public struct NodeTable: Sendable {
     mutating func remove(_ id: UInt32) {
         guard isLive(id) else { return }
         let type = types[Int(id)]
-        // Ids under the base index need nothing more: lookups check liveness.
-        if Int(id) >= baseIndex.coverage { recent[NodeKey(type: type, key: keys[Int(id)])] = nil }
+        // The key indexes need nothing: a hit is confirmed against the (now removed) type.
         texts[id] = nil
         features[id] = nil
         types[Int(id)] = Self.removed
@@ -82,77 +89,80 @@ public struct NodeTable: Sendable {
         liveCount -= 1
     }
 
-    /// Moves every node into a new base index (start-up).
-    mutating func reindex() {
-        install(NodeKeyIndex(nodes: self, coverage: idCount))
+    /// Indexes the nodes inserted since the last call as one new recent level,
+    /// then merges levels while the newest is at least half the size of the
+    /// one before it: each node is re-indexed O(log n) times, and a lookup
+    /// probes O(log n) levels.
+    mutating func indexNewNodes() {
+        let start = max(indexedCount, baseIndex.coverage)
+        guard start < idCount else { return }
+        var level = NodeKeyIndex(nodes: self, ids: start..<idCount)
+        while let previous = recentLevels.last, previous.ids.count <= 2 * level.ids.count {
+            recentLevels.removeLast()
+            level = NodeKeyIndex(nodes: self, ids: previous.ids.lowerBound..<level.ids.upperBound)
+        }
+        recentLevels.append(level)
+        indexedCount = idCount
     }
 
-    /// Installs a base index built from an earlier copy of this table; nodes
-    /// added after that copy stay in `recent`.
+    /// Moves every node into a new base index (start-up).
+    mutating func reindex() {
+        install(NodeKeyIndex(nodes: self, ids: 0..<idCount))
+    }
+
+    /// Installs a base index built from an earlier copy of this table; levels
+    /// that reach past it stay.
     mutating func install(_ index: NodeKeyIndex) {
         baseIndex = index
-        recent = recent.filter { Int($0.value) >= index.coverage }
+        recentLevels.removeAll { $0.ids.upperBound <= index.coverage }
+        indexedCount = max(indexedCount, index.coverage)
     }
 
     public var approximateByteCount: Int {
-        types.approximateByteCount + keys.approximateByteCount + baseIndex.byteCount + recent.count * 96
+        types.approximateByteCount + keys.approximateByteCount + baseIndex.byteCount
+            + recentLevels.reduce(0) { $0 + $1.byteCount }
             + texts.reduce(0) { $0 + $1.value.utf8.count + 64 }
             + features.reduce(0) { $0 + $1.value.count * 4 + 64 }
     }
 }
 
-/// An immutable open-addressing index from node key to node id, for the nodes
-/// with ids below `coverage`. It stores only a 32-bit fingerprint and the id per
-/// slot (8 bytes) and confirms a hit against the node table's key column.
+/// An immutable index from node key to node id for the nodes with ids in
+/// `ids` (the base index: 0 up to its coverage).
 final class NodeKeyIndex: Sendable {
-    let coverage: Int
-    private let fingerprints: [UInt32]
-    private let ids: [UInt32]
-    private let mask: Int
+    let ids: Range<Int>
+    private let table: NodeIDHashTable
+
+    /// One past the largest id covered.
+    var coverage: Int { ids.upperBound }
 
     static let empty = NodeKeyIndex()
 
     private init() {
-        coverage = 0
-        fingerprints = [0]
-        ids = [UInt32.max]
-        mask = 0
+        ids = 0..<0
+        table = NodeIDHashTable()
     }
 
-    init(nodes: NodeTable, coverage: Int) {
-        self.coverage = coverage
-        let size = max(16, (coverage + coverage / 2 + 1).nextPowerOfTwo)
-        var fingerprints = [UInt32](repeating: 0, count: size)
-        var ids = [UInt32](repeating: UInt32.max, count: size)
-        let mask = size - 1
-        for id in 0..<coverage where nodes.isLive(UInt32(id)) {
-            let hash = Self.hash(type: nodes.types[id], key: nodes.keys[id])
-            var slot = Int(truncatingIfNeeded: hash) & mask
-            while ids[slot] != UInt32.max { slot = (slot + 1) & mask }
-            fingerprints[slot] = UInt32(truncatingIfNeeded: hash >> 32)
-            ids[slot] = UInt32(id)
-        }
-        self.fingerprints = fingerprints
+    init(nodes: NodeTable, ids: Range<Int>) {
         self.ids = ids
-        self.mask = mask
+        var table = NodeIDHashTable(capacity: ids.count)
+        for id in ids where nodes.isLive(UInt32(id)) {
+            table.insert(UInt32(id), hash: Self.hash(type: nodes.types[id], key: nodes.keys[id]))
+        }
+        self.table = table
     }
 
     func find(_ key: NodeKey, in nodes: NodeTable) -> UInt32? {
-        guard coverage > 0 else { return nil }
-        let hash = Self.hash(type: key.type, key: key.key)
-        let fingerprint = UInt32(truncatingIfNeeded: hash >> 32)
-        var slot = Int(truncatingIfNeeded: hash) & mask
-        while true {
-            let id = ids[slot]
-            if id == UInt32.max { return nil }
-            if fingerprints[slot] == fingerprint, nodes.types[Int(id)] == key.type, nodes.keys[Int(id)] == key.key {
-                return id
-            }
-            slot = (slot + 1) & mask
-        }
+        find(key, hash: Self.hash(type: key.type, key: key.key), in: nodes)
     }
 
-    var byteCount: Int { ids.count * 8 }
+    /// `hash` is `NodeKeyIndex.hash` of `key`, computed once for several indexes.
+    @inline(__always)
+    func find(_ key: NodeKey, hash: UInt64, in nodes: NodeTable) -> UInt32? {
+        guard !ids.isEmpty else { return nil }
+        return table.find(hash: hash) { nodes.types[Int($0)] == key.type && nodes.keys[Int($0)] == key.key }
+    }
+
+    var byteCount: Int { table.byteCount }
 
     /// FNV-1a over the type and the key's UTF-8, then a final mix: stable across
     /// runs (unlike Swift's seeded Hasher) and cheap for short keys.
@@ -166,5 +176,64 @@ final class NodeKeyIndex: Sendable {
         hash &*= 0xFF51_AFD7_ED55_8CCD
         hash ^= hash >> 33
         return hash
+    }
+}
+
+/// Node key hash → node id, by open addressing with linear probing. A slot
+/// holds the hash's upper 32 bits (which also pick the first slot, so the
+/// table can grow without the keys) and the id; the caller confirms a
+/// candidate against its own copy of the key, so the table stores no keys.
+/// Entries are never deleted: a removed node fails the caller's check.
+struct NodeIDHashTable: Sendable {
+    private var fingerprints: [UInt32]
+    private var slots: [UInt32]
+    private var mask: Int
+    private(set) var count = 0
+
+    private static let empty = UInt32.max
+
+    init(capacity: Int = 0) {
+        let size = max(16, (capacity + capacity / 2 + 1).nextPowerOfTwo)
+        fingerprints = [UInt32](repeating: 0, count: size)
+        slots = [UInt32](repeating: Self.empty, count: size)
+        mask = size - 1
+    }
+
+    var byteCount: Int { slots.count * 8 }
+
+    @inline(__always)
+    func find(hash: UInt64, matches: (UInt32) -> Bool) -> UInt32? {
+        let fingerprint = UInt32(truncatingIfNeeded: hash >> 32)
+        var slot = Int(fingerprint) & mask
+        while true {
+            let id = slots[slot]
+            if id == Self.empty { return nil }
+            if fingerprints[slot] == fingerprint, matches(id) { return id }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    /// Adds `id` under `hash`; the caller knows the key is not present.
+    mutating func insert(_ id: UInt32, hash: UInt64) {
+        if (count + 1) * 3 > slots.count * 2 { grow() }
+        place(id, fingerprint: UInt32(truncatingIfNeeded: hash >> 32))
+        count += 1
+    }
+
+    private mutating func place(_ id: UInt32, fingerprint: UInt32) {
+        var slot = Int(fingerprint) & mask
+        while slots[slot] != Self.empty { slot = (slot + 1) & mask }
+        fingerprints[slot] = fingerprint
+        slots[slot] = id
+    }
+
+    private mutating func grow() {
+        let (oldFingerprints, oldSlots) = (fingerprints, slots)
+        fingerprints = [UInt32](repeating: 0, count: oldSlots.count * 2)
+        slots = [UInt32](repeating: Self.empty, count: oldSlots.count * 2)
+        mask = slots.count - 1
+        for (fingerprint, id) in zip(oldFingerprints, oldSlots) where id != Self.empty {
+            place(id, fingerprint: fingerprint)
+        }
     }
 }

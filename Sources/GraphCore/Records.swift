@@ -121,6 +121,38 @@ public struct EdgeInput: Sendable {
     }
 }
 
+/// Edges of one type in columns, the compact form of an AddEdges batch: row i
+/// is `sourceKeys[i]` → `targetKeys[i]`, the sources of type `sourceType`, the
+/// targets of type `targetType`. `weights`, `timestampsMs` and each attribute
+/// column are empty or hold one value per row.
+public struct EdgeBlockInput: Sendable {
+    public var type: String
+    public var sourceType: String
+    public var targetType: String
+    public var sourceKeys: [String]
+    public var targetKeys: [String]
+    /// Empty means every weight is 1.
+    public var weights: [Double]
+    /// Empty means the time of the write (as does a 0 entry).
+    public var timestampsMs: [Int64]
+    public var attributes: [(name: String, values: [Double])]
+
+    public init(type: String, sourceType: String, targetType: String, sourceKeys: [String], targetKeys: [String],
+                weights: [Double] = [], timestampsMs: [Int64] = [], attributes: [(name: String, values: [Double])] = []) {
+        self.type = type
+        self.sourceType = sourceType
+        self.targetType = targetType
+        self.sourceKeys = sourceKeys
+        self.targetKeys = targetKeys
+        self.weights = weights
+        self.timestampsMs = timestampsMs
+        self.attributes = attributes
+    }
+
+    /// Rows in the block (the length of `sourceKeys`).
+    public var count: Int { sourceKeys.count }
+}
+
 public struct EdgeRefInput: Sendable {
     public var type: String
     public var source: NodeRefInput

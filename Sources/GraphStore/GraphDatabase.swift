@@ -105,8 +105,10 @@ public actor GraphDatabase {
         try write(state.planAddNodes(nodes))
     }
 
-    public func addEdges(_ edges: [EdgeInput], requireExistingNodes: Bool = false) throws -> WritePlan {
-        try write(state.planAddEdges(edges, requireExistingNodes: requireExistingNodes, nowMs: Self.wallClockMilliseconds()))
+    /// Upserts `edges`, then each block's rows, as one transaction.
+    public func addEdges(_ edges: [EdgeInput], blocks: [EdgeBlockInput] = [], requireExistingNodes: Bool = false) throws -> WritePlan {
+        try write(state.planAddEdges(edges, blocks: blocks, requireExistingNodes: requireExistingNodes,
+                                     nowMs: Self.wallClockMilliseconds()))
     }
 
     public func removeNodes(_ nodes: [NodeRefInput], ignoreMissing: Bool = false) throws -> WritePlan {

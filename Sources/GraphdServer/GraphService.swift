@@ -150,7 +150,7 @@ public struct GraphService: Sendable {
     }
 
     func addEdges(_ request: Graphd_V1_AddEdgesRequest) async throws -> Graphd_V1_AddEdgesResponse {
-        try checkBatch(request.edges.count, "edges")
+        try checkBatch(request.edges.count + request.blocks.reduce(0) { $0 + $1.sourceKeys.count }, "edges")
         var inputs: [EdgeInput] = []
         inputs.reserveCapacity(request.edges.count)
         for (i, edge) in request.edges.enumerated() {
@@ -162,7 +162,12 @@ public struct GraphService: Sendable {
                 timestampMs: edge.timestampMs,
                 attributes: edge.attributes.isEmpty ? [] : edge.attributes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
         }
-        let plan = try await database.addEdges(inputs, requireExistingNodes: request.requireExistingNodes)
+        let blocks = request.blocks.map { block in
+            EdgeBlockInput(type: block.type, sourceType: block.sourceType, targetType: block.targetType,
+                           sourceKeys: block.sourceKeys, targetKeys: block.targetKeys, weights: block.weights,
+                           timestampsMs: block.timestampsMs, attributes: block.attributes.map { ($0.name, $0.values) })
+        }
+        let plan = try await database.addEdges(inputs, blocks: blocks, requireExistingNodes: request.requireExistingNodes)
         var response = Graphd_V1_AddEdgesResponse()
         response.created = UInt32(plan.created)
         response.updated = UInt32(plan.updated)

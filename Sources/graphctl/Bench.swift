@@ -357,8 +357,10 @@ struct BenchIngest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest", abstract: "Durable ingest: AddEdges batches over the socket against SQLite's batched insert alone.",
         discussion: """
-        For each batch size, a fresh graphd (synchronous=FULL) receives --edges new user–item \
-        edges in AddEdges batches from --connections concurrent clients. The baseline is the \
+        For each batch size and request form, a fresh graphd (synchronous=FULL) receives --edges \
+        new user–item edges in AddEdges batches from --connections concurrent clients: "rows" \
+        sends one Edge message per edge, "blocks" the same edges as one columnar EdgeBlock per \
+        request. The baseline is the \
         classic way to store them: one row per edge in an edges table (id, type, source, \
         target, weight, timestamp, attributes), one transaction per batch, same WAL mode and \
         durability, in this process. graphd itself stores a batch as one segment row (store \
@@ -375,11 +377,17 @@ struct BenchIngest: AsyncParsableCommand {
     var rounds: Int = 3
     @Option(help: "Distinct users (items: 4× as many).")
     var users: Int = 50_000
+    @Option(help: "Comma-separated request forms: rows (an Edge message per edge), blocks (columnar EdgeBlock).")
+    var forms: String = "rows,blocks"
     @OptionGroup var options: BenchOptions
 
     func run() async throws {
         let sizes = batchSizes.split(separator: ",").compactMap { Int($0) }
         guard !sizes.isEmpty, sizes.allSatisfy({ (1...100_000).contains($0) }) else { throw ValidationError("--batch-sizes: numbers in 1…100000") }
+        let formList = forms.split(separator: ",").map(String.init)
+        guard !formList.isEmpty, formList.allSatisfy({ $0 == "rows" || $0 == "blocks" }) else {
+            throw ValidationError("--forms: rows and/or blocks")
+        }
         let scratch = try options.makeScratch()
         var generator = SplitMix(seed: 42)
         var pairs = Set<UInt64>()
@@ -395,16 +403,28 @@ struct BenchIngest: AsyncParsableCommand {
         }
         var json: [String: Any] = ["edges": edges, "connections": connections, "rounds": rounds]
         for size in sizes {
+          for form in formList {
             var requests: [Graphd_V1_AddEdgesRequest] = []
             var index = 0
             while index < edges {
                 var request = Graphd_V1_AddEdgesRequest()
-                request.edges = (index..<min(index + size, edges)).map { i in
-                    var edge = Graphd_V1_Edge()
-                    edge.type = "interacted"
-                    edge.source = Graphd_V1_NodeRef(type: "user", key: String(sources[i]))
-                    edge.target = Graphd_V1_NodeRef(type: "item", key: String(targets[i]))
-                    return edge
+                let rows = index..<min(index + size, edges)
+                if form == "rows" {
+                    request.edges = rows.map { i in
+                        var edge = Graphd_V1_Edge()
+                        edge.type = "interacted"
+                        edge.source = Graphd_V1_NodeRef(type: "user", key: String(sources[i]))
+                        edge.target = Graphd_V1_NodeRef(type: "item", key: String(targets[i]))
+                        return edge
+                    }
+                } else {
+                    var block = Graphd_V1_EdgeBlock()
+                    block.type = "interacted"
+                    block.sourceType = "user"
+                    block.targetType = "item"
+                    block.sourceKeys = rows.map { String(sources[$0]) }
+                    block.targetKeys = rows.map { String(targets[$0]) }
+                    request.blocks = [block]
                 }
                 requests.append(request)
                 index += size
@@ -437,13 +457,15 @@ struct BenchIngest: AsyncParsableCommand {
                 for client in clients { await client.close() }
                 daemon.stop()
                 graphdRates.append(Double(edges) / seconds)
-                log(String(format: "batch %d round %d: graphd %.0f edges/s, SQLite alone %.0f rows/s", size, round + 1, graphdRates.last!, sqliteRates.last!))
+                log("batch \(size) \(form) round \(round + 1): " + String(format: "graphd %.0f edges/s, SQLite alone %.0f rows/s", graphdRates.last!, sqliteRates.last!))
             }
             let g = median(graphdRates), s = median(sqliteRates)
-            json["batch_\(size)"] = ["graphd_edges_per_s": g, "sqlite_rows_per_s": s, "ratio": g / s]
+            json["batch_\(size)_\(form)"] = ["graphd_edges_per_s": g, "sqlite_rows_per_s": s, "ratio": g / s]
             if options.format == .text {
-                print(String(format: "batch %6d: graphd %10.0f edges/s   SQLite batched insert alone %10.0f rows/s   (graphd = %.2f× SQLite)", size, g, s, g / s))
+                print(String(format: "batch %6d ", size) + form.padding(toLength: 7, withPad: " ", startingAt: 0)
+                      + String(format: "graphd %10.0f edges/s   SQLite batched insert alone %10.0f rows/s   (graphd = %.2f× SQLite)", g, s, g / s))
             }
+          }
         }
         if options.format == .json { printJSON(json) }
     }

@@ -62,6 +62,47 @@ import Testing
         request.edges = [makeEdge()]
         request.requireExistingNodes = true
         await expectCode(.notFound, "require_existing_nodes") { _ = try await client.addEdges(request) }
+        request.requireExistingNodes = false
+
+        // The columnar form: every column checked, and a bad block fails the whole batch.
+        func block(_ change: (inout Graphd_V1_EdgeBlock) -> Void) -> Graphd_V1_AddEdgesRequest {
+            var block = Graphd_V1_EdgeBlock()
+            block.type = "interacted"
+            block.sourceType = "user"
+            block.targetType = "item"
+            block.sourceKeys = ["bu1", "bu2"]
+            block.targetKeys = ["bi1", "bi2"]
+            change(&block)
+            var request = Graphd_V1_AddEdgesRequest()
+            request.edges = [makeEdge("interacted", ("user", "ok"), ("item", "ok"))]
+            request.blocks = [block]
+            return request
+        }
+        let badBlocks: [(RPCStatusCode, String, (inout Graphd_V1_EdgeBlock) -> Void)] = [
+            (.invalidArgument, "block: fewer target keys", { $0.targetKeys = ["bi1"] }),
+            (.invalidArgument, "block: weights not one per row", { $0.weights = [1] }),
+            (.invalidArgument, "block: timestamps not one per row", { $0.timestampsMs = [1, 2, 3] }),
+            (.invalidArgument, "block: NaN weight", { $0.weights = [1, .nan] }),
+            (.invalidArgument, "block: negative timestamp", { $0.timestampsMs = [1, -1] }),
+            (.invalidArgument, "block: attribute column too short", {
+                var column = Graphd_V1_AttributeColumn(); column.name = "rating"; column.values = [1]; $0.attributes = [column] }),
+            (.invalidArgument, "block: infinite attribute", {
+                var column = Graphd_V1_AttributeColumn(); column.name = "rating"; column.values = [1, .infinity]; $0.attributes = [column] }),
+            (.invalidArgument, "block: empty key", { $0.sourceKeys = ["bu1", ""] }),
+            (.invalidArgument, "block: empty type", { $0.type = "" }),
+            (.invalidArgument, "block: endpoint of the wrong type", { $0.sourceType = "llm" }),
+            (.notFound, "block: unknown edge type", { $0.type = "no_such_type" }),
+            (.notFound, "block: unknown node type", { $0.targetType = "no_such_node_type" }),
+        ]
+        let edgesBefore = try await client.stats().edges
+        for (code, label, change) in badBlocks {
+            await expectCode(code, label) { _ = try await client.addEdges(block(change)) }
+        }
+        #expect(try await client.stats().edges == edgesBefore, "a refused block left edges behind")
+        var tooMany = block { _ in }
+        tooMany.blocks[0].sourceKeys = (0..<100_000).map { String($0) }
+        tooMany.blocks[0].targetKeys = tooMany.blocks[0].sourceKeys
+        await expectCode(.resourceExhausted, "rows and blocks together over the batch limit") { _ = try await client.addEdges(tooMany) }
 
         var nodes = Graphd_V1_AddNodesRequest()
         var node = Graphd_V1_Node()

@@ -65,6 +65,35 @@ private func jsonObject(_ text: String) throws -> [String: Any] {
         let incoming = try await client.neighbors(neighbors)
         #expect(incoming.neighbors.map(\.node.key) == ["2"])
         #expect(incoming.neighbors.first?.weight == 0.25)
+        // The columnar form: same upsert rules (the last occurrence in a batch wins, an existing edge is replaced).
+        var block = Graphd_V1_EdgeBlock()
+        block.type = "follows"
+        block.sourceType = "user"
+        block.targetType = "user"
+        block.sourceKeys = ["b10", "b10", "b12", "b12"]
+        block.targetKeys = ["b11", "b12", "b11", "b11"]
+        block.weights = [0.5, 2, 1, 3]
+        var rating = Graphd_V1_AttributeColumn()
+        rating.name = "rating"
+        rating.values = [5, 4, 3, 2]
+        block.attributes = [rating]
+        var columnar = Graphd_V1_AddEdgesRequest()
+        columnar.blocks = [block]
+        let added = try await client.addEdges(columnar)
+        #expect(added.created == 3 && added.updated == 0 && added.nodesCreated == 3)
+        block.sourceKeys = ["b10"]
+        block.targetKeys = ["b11"]
+        block.weights = [4]
+        block.attributes = []
+        columnar.blocks = [block]
+        let replaced = try await client.addEdges(columnar)
+        #expect(replaced.created == 0 && replaced.updated == 1 && replaced.nodesCreated == 0)
+        neighbors.node = Graphd_V1_NodeRef(type: "user", key: "b11")
+        let intoEleven = try await client.neighbors(neighbors).neighbors
+        #expect(Dictionary(uniqueKeysWithValues: intoEleven.map { ($0.node.key, $0.weight) }) == ["b10": 4, "b12": 3])
+        #expect(intoEleven.first { $0.node.key == "b12" }?.attributes == ["rating": 2])
+        #expect(intoEleven.first { $0.node.key == "b10" }?.attributes == [:])
+        neighbors.node = Graphd_V1_NodeRef(type: "user", key: "0")
         _ = try await client.compact()
         var get = Graphd_V1_GetNodeRequest()
         get.node = Graphd_V1_NodeRef(type: "llm", key: "gpt-4o")

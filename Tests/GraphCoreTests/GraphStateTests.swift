@@ -186,6 +186,125 @@ private func edges(of snapshot: GraphSnapshot) -> [ModelEdge: Float] {
         #expect(reversed.insertedEdges.first?.source == user)
     }
 
+    @Test func blocksPlanExactlyWhatRowsPlan() throws {
+        // The same random edges, as rows and as blocks (some naming the undirected
+        // type's ends item first), applied batch by batch to two graphs.
+        var rowsState = GraphState(), blocksState = GraphState()
+        var generator = SplitMix(seed: 7)
+        for round in 0..<8 {
+            var rows: [EdgeInput] = []
+            var blocks: [EdgeBlockInput] = []
+            for part in 0..<3 {
+                let reversed = (round + part) % 2 == 1
+                var block = EdgeBlockInput(type: "interacted", sourceType: reversed ? "item" : "user",
+                                           targetType: reversed ? "user" : "item", sourceKeys: [], targetKeys: [],
+                                           attributes: [("rating", []), ("effect", [])])
+                for _ in 0..<Int(generator.next() % 200) {
+                    let user = "u\(generator.next() % 60)", item = "i\(generator.next() % 90)"
+                    let weight = Double(generator.next() % 5), timestamp = Int64(generator.next() % 3)
+                    let attributes = [("rating", Double(generator.next() % 5)), ("effect", 0.5)]
+                    let (source, target) = reversed ? (item, user) : (user, item)
+                    rows.append(EdgeInput(type: "interacted", source: NodeRefInput(type: block.sourceType, key: source),
+                                          target: NodeRefInput(type: block.targetType, key: target), weight: weight,
+                                          timestampMs: timestamp, attributes: attributes))
+                    block.sourceKeys.append(source)
+                    block.targetKeys.append(target)
+                    block.weights.append(weight)
+                    block.timestampsMs.append(timestamp)
+                    block.attributes[0].values.append(attributes[0].1)
+                    block.attributes[1].values.append(attributes[1].1)
+                }
+                blocks.append(block)
+            }
+            let fromRows = try rowsState.planAddEdges(rows, requireExistingNodes: false, nowMs: 9)
+            let fromBlocks = try blocksState.planAddEdges([], blocks: blocks, requireExistingNodes: false, nowMs: 9)
+            #expect(fromRows.insertedEdges == fromBlocks.insertedEdges, "round \(round)")
+            #expect(fromRows.insertedNodes == fromBlocks.insertedNodes, "round \(round)")
+            #expect(fromRows.removedEdges.map(\.slot) == fromBlocks.removedEdges.map(\.slot), "round \(round)")
+            #expect(fromRows.created == fromBlocks.created && fromRows.updated == fromBlocks.updated, "round \(round)")
+            #expect(fromRows.updated > 0 || round == 0)
+            rowsState.apply(fromRows)
+            blocksState.apply(fromBlocks)
+        }
+        #expect(edges(of: rowsState.snapshot) == edges(of: blocksState.snapshot))
+        #expect(rowsState.snapshot.edgeCount > 1000)
+    }
+
+    @Test func badBlocksAreRefusedWhole() throws {
+        var state = GraphState()
+        state.apply(try state.planAddEdges([edge("interacted", "user:u", "item:i")], requireExistingNodes: false, nowMs: 1))
+        func block(_ change: (inout EdgeBlockInput) -> Void) -> EdgeBlockInput {
+            var block = EdgeBlockInput(type: "interacted", sourceType: "user", targetType: "item",
+                                       sourceKeys: ["a", "b"], targetKeys: ["x", "y"])
+            change(&block)
+            return block
+        }
+        let bad: [(GraphError.Kind, String, (inout EdgeBlockInput) -> Void)] = [
+            (.invalidArgument, "target_keys", { $0.targetKeys = ["x"] }),
+            (.invalidArgument, "weights", { $0.weights = [1] }),
+            (.invalidArgument, "timestamps_ms", { $0.timestampsMs = [1, 2, 3] }),
+            (.invalidArgument, "not a finite", { $0.weights = [1, .infinity] }),
+            (.invalidArgument, "negative", { $0.timestampsMs = [0, -1] }),
+            (.invalidArgument, "has 1 values", { $0.attributes = [("rating", [1])] }),
+            (.invalidArgument, "not finite", { $0.attributes = [("rating", [1, .nan])] }),
+            (.invalidArgument, "appears twice", { $0.attributes = [("rating", [1, 2]), ("rating", [3, 4])] }),
+            (.invalidArgument, "empty", { $0.targetKeys = ["x", ""] }),
+            (.invalidArgument, "must be a 'user' node", { $0.sourceType = "llm" }),
+            (.notFound, "edge type", { $0.type = "nope" }),
+            (.notFound, "node type", { $0.targetType = "nope" }),
+        ]
+        let version = state.snapshot.version
+        for (kind, fragment, change) in bad {
+            do {
+                _ = try state.planAddEdges([edge("interacted", "user:fine", "item:fine")], blocks: [block(change)],
+                                           requireExistingNodes: false, nowMs: 1)
+                Issue.record("\(fragment): accepted")
+            } catch let error as GraphError {
+                #expect(error.kind == kind, "\(fragment): \(error)")
+                #expect(error.message.contains(fragment), "\(fragment): \(error.message)")
+                #expect(error.message.contains("blocks[0]"), "\(fragment): \(error.message)")
+            }
+        }
+        #expect(throws: GraphError.notFound("blocks[0] row 0 (interacted user/a → item/x): source node user/a does not exist (require_existing_nodes is set)")) {
+            try state.planAddEdges([], blocks: [block { _ in }], requireExistingNodes: true, nowMs: 1)
+        }
+        #expect(try state.planAddEdges([], blocks: [block { $0.sourceKeys = []; $0.targetKeys = [] }], requireExistingNodes: false, nowMs: 1).isEmpty)
+        #expect(state.snapshot.version == version)
+    }
+
+    @Test func recentNodeKeysStayFindableAsLevelsMerge() throws {
+        // Many small batches of new nodes, with removals and re-adds: every live key
+        // resolves from the snapshot, removed ones do not, and levels stay few.
+        var state = GraphState()
+        let topology = try IgraphTopology()
+        var live: [String: UInt32] = [:]
+        var generator = SplitMix(seed: 11)
+        for round in 0..<120 {
+            let count = 1 + Int(generator.next() % 40)
+            let keys = (0..<count).map { "k\(round)-\($0)" }
+            state.apply(try state.planAddEdges(keys.map { edge("interacted", "user:\($0)", "item:hub") }, requireExistingNodes: false, nowMs: 1))
+            for key in keys { live[key] = try #require(state.snapshot.nodes.id(of: NodeKey(type: 0, key: key))) }
+            if round % 7 == 3, let victim = live.keys.sorted().first {
+                state.apply(try state.planRemoveNodes([NodeRefInput(type: "user", key: victim)], ignoreMissing: false))
+                live[victim] = nil
+                #expect(state.snapshot.nodes.id(of: NodeKey(type: 0, key: victim)) == nil)
+            }
+            if round == 60 { try state.compact(topology: topology) }
+            #expect(state.snapshot.nodes.recentLevels.count <= 12, "round \(round): \(state.snapshot.nodes.recentLevels.count) levels")
+        }
+        let snapshot = state.snapshot
+        let misses = live.filter { snapshot.nodes.id(of: NodeKey(type: 0, key: $0.key)) != $0.value }
+        #expect(misses.isEmpty, "\(misses.count) keys resolve wrongly, e.g. \(misses.prefix(3))")
+        // A removed key added again gets a new id, found in place of the old one.
+        let readded = try #require(live.keys.sorted().first)
+        state.apply(try state.planRemoveNodes([NodeRefInput(type: "user", key: readded)], ignoreMissing: false))
+        state.apply(try state.planAddEdges([edge("interacted", "user:\(readded)", "item:hub")], requireExistingNodes: false, nowMs: 1))
+        let again = try #require(state.snapshot.nodes.id(of: NodeKey(type: 0, key: readded)))
+        #expect(again != live[readded])
+        let plan = try state.planAddEdges([edge("interacted", "user:\(readded)", "item:hub", weight: 2)], requireExistingNodes: true, nowMs: 1)
+        #expect(plan.insertedNodes.isEmpty && plan.updated == 1 && plan.insertedEdges.first?.source == again)
+    }
+
     @Test func invalidBatchesAreRefusedWhole() throws {
         var state = GraphState()
         state.apply(try state.planAddEdges([edge("interacted", "user:u", "item:i")], requireExistingNodes: false, nowMs: 1))

@@ -553,6 +553,96 @@ void   graphd__v1__add_edges_request__free_unpacked
   assert(message->base.descriptor == &graphd__v1__add_edges_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   graphd__v1__edge_block__init
+                     (Graphd__V1__EdgeBlock         *message)
+{
+  static const Graphd__V1__EdgeBlock init_value = GRAPHD__V1__EDGE_BLOCK__INIT;
+  *message = init_value;
+}
+size_t graphd__v1__edge_block__get_packed_size
+                     (const Graphd__V1__EdgeBlock *message)
+{
+  assert(message->base.descriptor == &graphd__v1__edge_block__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t graphd__v1__edge_block__pack
+                     (const Graphd__V1__EdgeBlock *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &graphd__v1__edge_block__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t graphd__v1__edge_block__pack_to_buffer
+                     (const Graphd__V1__EdgeBlock *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &graphd__v1__edge_block__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Graphd__V1__EdgeBlock *
+       graphd__v1__edge_block__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Graphd__V1__EdgeBlock *)
+     protobuf_c_message_unpack (&graphd__v1__edge_block__descriptor,
+                                allocator, len, data);
+}
+void   graphd__v1__edge_block__free_unpacked
+                     (Graphd__V1__EdgeBlock *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &graphd__v1__edge_block__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   graphd__v1__attribute_column__init
+                     (Graphd__V1__AttributeColumn         *message)
+{
+  static const Graphd__V1__AttributeColumn init_value = GRAPHD__V1__ATTRIBUTE_COLUMN__INIT;
+  *message = init_value;
+}
+size_t graphd__v1__attribute_column__get_packed_size
+                     (const Graphd__V1__AttributeColumn *message)
+{
+  assert(message->base.descriptor == &graphd__v1__attribute_column__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t graphd__v1__attribute_column__pack
+                     (const Graphd__V1__AttributeColumn *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &graphd__v1__attribute_column__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t graphd__v1__attribute_column__pack_to_buffer
+                     (const Graphd__V1__AttributeColumn *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &graphd__v1__attribute_column__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Graphd__V1__AttributeColumn *
+       graphd__v1__attribute_column__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Graphd__V1__AttributeColumn *)
+     protobuf_c_message_unpack (&graphd__v1__attribute_column__descriptor,
+                                allocator, len, data);
+}
+void   graphd__v1__attribute_column__free_unpacked
+                     (Graphd__V1__AttributeColumn *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &graphd__v1__attribute_column__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   graphd__v1__add_edges_response__init
                      (Graphd__V1__AddEdgesResponse         *message)
 {
@@ -2392,7 +2482,7 @@ const ProtobufCMessageDescriptor graphd__v1__add_nodes_response__descriptor =
   (ProtobufCMessageInit) graphd__v1__add_nodes_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__add_edges_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor graphd__v1__add_edges_request__field_descriptors[3] =
 {
   {
     "edges",
@@ -2418,15 +2508,28 @@ static const ProtobufCFieldDescriptor graphd__v1__add_edges_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "blocks",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Graphd__V1__AddEdgesRequest, n_blocks),
+    offsetof(Graphd__V1__AddEdgesRequest, blocks),
+    &graphd__v1__edge_block__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__add_edges_request__field_indices_by_name[] = {
+  2,   /* field[2] = blocks */
   0,   /* field[0] = edges */
   1,   /* field[1] = require_existing_nodes */
 };
 static const ProtobufCIntRange graphd__v1__add_edges_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor graphd__v1__add_edges_request__descriptor =
 {
@@ -2436,11 +2539,191 @@ const ProtobufCMessageDescriptor graphd__v1__add_edges_request__descriptor =
   "Graphd__V1__AddEdgesRequest",
   "graphd.v1",
   sizeof(Graphd__V1__AddEdgesRequest),
-  2,
+  3,
   graphd__v1__add_edges_request__field_descriptors,
   graphd__v1__add_edges_request__field_indices_by_name,
   1,  graphd__v1__add_edges_request__number_ranges,
   (ProtobufCMessageInit) graphd__v1__add_edges_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor graphd__v1__edge_block__field_descriptors[8] =
+{
+  {
+    "type",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__EdgeBlock, type),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "source_type",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__EdgeBlock, source_type),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "target_type",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__EdgeBlock, target_type),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "source_keys",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Graphd__V1__EdgeBlock, n_source_keys),
+    offsetof(Graphd__V1__EdgeBlock, source_keys),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "target_keys",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Graphd__V1__EdgeBlock, n_target_keys),
+    offsetof(Graphd__V1__EdgeBlock, target_keys),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "weights",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Graphd__V1__EdgeBlock, n_weights),
+    offsetof(Graphd__V1__EdgeBlock, weights),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "timestamps_ms",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Graphd__V1__EdgeBlock, n_timestamps_ms),
+    offsetof(Graphd__V1__EdgeBlock, timestamps_ms),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "attributes",
+    8,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Graphd__V1__EdgeBlock, n_attributes),
+    offsetof(Graphd__V1__EdgeBlock, attributes),
+    &graphd__v1__attribute_column__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned graphd__v1__edge_block__field_indices_by_name[] = {
+  7,   /* field[7] = attributes */
+  3,   /* field[3] = source_keys */
+  1,   /* field[1] = source_type */
+  4,   /* field[4] = target_keys */
+  2,   /* field[2] = target_type */
+  6,   /* field[6] = timestamps_ms */
+  0,   /* field[0] = type */
+  5,   /* field[5] = weights */
+};
+static const ProtobufCIntRange graphd__v1__edge_block__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor graphd__v1__edge_block__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "graphd.v1.EdgeBlock",
+  "EdgeBlock",
+  "Graphd__V1__EdgeBlock",
+  "graphd.v1",
+  sizeof(Graphd__V1__EdgeBlock),
+  8,
+  graphd__v1__edge_block__field_descriptors,
+  graphd__v1__edge_block__field_indices_by_name,
+  1,  graphd__v1__edge_block__number_ranges,
+  (ProtobufCMessageInit) graphd__v1__edge_block__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor graphd__v1__attribute_column__field_descriptors[2] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__AttributeColumn, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "values",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Graphd__V1__AttributeColumn, n_values),
+    offsetof(Graphd__V1__AttributeColumn, values),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned graphd__v1__attribute_column__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+  1,   /* field[1] = values */
+};
+static const ProtobufCIntRange graphd__v1__attribute_column__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor graphd__v1__attribute_column__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "graphd.v1.AttributeColumn",
+  "AttributeColumn",
+  "Graphd__V1__AttributeColumn",
+  "graphd.v1",
+  sizeof(Graphd__V1__AttributeColumn),
+  2,
+  graphd__v1__attribute_column__field_descriptors,
+  graphd__v1__attribute_column__field_indices_by_name,
+  1,  graphd__v1__attribute_column__number_ranges,
+  (ProtobufCMessageInit) graphd__v1__attribute_column__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor graphd__v1__add_edges_response__field_descriptors[3] =

@@ -1,0 +1,236 @@
+/// Builds the `WritePlan` of one AddEdges batch against a `GraphState`, edge by
+/// edge (`EdgeInput`) or block by block (`EdgeBlockInput`); both forms follow
+/// the same rules:
+///
+/// - endpoints are resolved by (type, key); a missing one is created (type and
+///   key only) unless `requireExistingNodes`, which fails the batch with
+///   NOT_FOUND;
+/// - an undirected edge may name its ends in either declared order and is
+///   stored in the declared one (or smaller id first when both ends have the
+///   same type);
+/// - within the batch the last occurrence of an edge wins; an edge that exists
+///   is replaced (counted as updated).
+///
+/// The writer runs this once per edge, so the block form resolves its edge and
+/// node types once per block and each row costs two key lookups.
+struct EdgeBatchPlanner {
+    private let state: GraphState
+    private let requireExistingNodes: Bool
+    private let nowMs: Int64
+    private var plan = WritePlan()
+    private var schema: GraphSchema
+    private var newNodes: [NodeKey: UInt32] = [:]
+    private var nextNodeID: UInt32
+    /// Node type names seen in this batch (an edge type has at most two).
+    private var typeNames: [(name: String, id: NodeTypeID)] = []
+    private var batchIndex: EdgeKeyTable
+    private var records: [EdgeRecord] = []
+    private var lastType: (name: String, info: EdgeTypeInfo)? = nil
+
+    init(state: GraphState, capacity: Int, requireExistingNodes: Bool, nowMs: Int64) {
+        self.state = state
+        self.requireExistingNodes = requireExistingNodes
+        self.nowMs = nowMs
+        schema = state.snapshot.schema
+        nextNodeID = UInt32(state.snapshot.nodes.idCount)
+        newNodes.reserveCapacity(min(capacity, 1 << 16))
+        batchIndex = EdgeKeyTable(capacity: capacity)
+        records.reserveCapacity(capacity)
+    }
+
+    // MARK: One edge at a time
+
+    mutating func add(_ input: EdgeInput, position: Int) throws {
+        let info = try edgeType(input.type)
+        // Built only when a message needs it: this runs once per edge.
+        func context() -> String {
+            "edge \(position) (\(input.type) \(input.source.type)/\(input.source.key.prefix(64)) → \(input.target.type)/\(input.target.key.prefix(64)))"
+        }
+        let sourceType = try nodeType(input.source.type), targetType = try nodeType(input.target.type)
+        let swapped = isSwapped(info, sourceType: sourceType, targetType: targetType)
+        let (fromType, fromKey) = swapped ? (targetType, input.target.key) : (sourceType, input.source.key)
+        let (toType, toKey) = swapped ? (sourceType, input.source.key) : (targetType, input.target.key)
+        try check(fromType, expected: info.sourceType, role: "source", context: context())
+        try check(toType, expected: info.targetType, role: "target", context: context())
+        let source = try resolveSource(NodeKey(type: fromType, key: fromKey), context: context())
+        let target = try resolve(NodeKey(type: toType, key: toKey), role: "target", context: context())
+        guard input.attributes.count <= GraphLimits.maxAttributesPerEdge else {
+            throw GraphError.invalid("\(context()): more than \(GraphLimits.maxAttributesPerEdge) attributes")
+        }
+        var attributes: [EdgeAttribute] = []
+        for (name, value) in input.attributes {
+            guard value.isFinite else { throw GraphError.invalid("\(context()): attribute '\(name)' is not finite") }
+            attributes.append(EdgeAttribute(id: try attributeID(name), value: value))
+        }
+        attributes.sort { $0.id < $1.id }
+        try append(info, source: source, target: target, weight: input.weight, timestampMs: input.timestampMs,
+                   attributes: attributes, context: context())
+    }
+
+    // MARK: A block of rows
+
+    mutating func add(_ block: EdgeBlockInput, index: Int) throws {
+        let name = "blocks[\(index)]"
+        let rows = block.count
+        guard block.targetKeys.count == rows else {
+            throw GraphError.invalid("\(name): \(block.targetKeys.count) target_keys for \(rows) source_keys")
+        }
+        guard block.weights.isEmpty || block.weights.count == rows else {
+            throw GraphError.invalid("\(name): \(block.weights.count) weights for \(rows) rows (give none or one per row)")
+        }
+        guard block.timestampsMs.isEmpty || block.timestampsMs.count == rows else {
+            throw GraphError.invalid("\(name): \(block.timestampsMs.count) timestamps_ms for \(rows) rows (give none or one per row)")
+        }
+        guard block.attributes.count <= GraphLimits.maxAttributesPerEdge else {
+            throw GraphError.invalid("\(name): more than \(GraphLimits.maxAttributesPerEdge) attribute columns")
+        }
+        if block.type.isEmpty { throw GraphError.invalid("\(name).type is empty") }
+        if block.sourceType.isEmpty { throw GraphError.invalid("\(name).source_type is empty") }
+        if block.targetType.isEmpty { throw GraphError.invalid("\(name).target_type is empty") }
+        guard rows > 0 else { return }
+        let info: EdgeTypeInfo, sourceType: NodeTypeID, targetType: NodeTypeID
+        do {
+            info = try edgeType(block.type)
+            (sourceType, targetType) = (try nodeType(block.sourceType), try nodeType(block.targetType))
+        } catch let error as GraphError {
+            throw GraphError(error.kind, "\(name): \(error.message)")
+        }
+        let swapped = isSwapped(info, sourceType: sourceType, targetType: targetType)
+        let (fromType, fromKeys) = swapped ? (targetType, block.targetKeys) : (sourceType, block.sourceKeys)
+        let (toType, toKeys) = swapped ? (sourceType, block.sourceKeys) : (targetType, block.targetKeys)
+        try check(fromType, expected: info.sourceType, role: "source", context: name)
+        try check(toType, expected: info.targetType, role: "target", context: name)
+        // Attribute columns, checked whole and sorted by id once for every row.
+        var columns: [(id: AttributeID, values: [Double])] = []
+        for column in block.attributes {
+            guard column.values.count == rows else {
+                throw GraphError.invalid("\(name): attribute '\(column.name)' has \(column.values.count) values for \(rows) rows")
+            }
+            if let row = column.values.firstIndex(where: { !$0.isFinite }) {
+                throw GraphError.invalid("\(name) row \(row): attribute '\(column.name)' is not finite")
+            }
+            let id = try attributeID(column.name)
+            guard !columns.contains(where: { $0.id == id }) else {
+                throw GraphError.invalid("\(name): attribute '\(column.name)' appears twice")
+            }
+            columns.append((id, column.values))
+        }
+        columns.sort { $0.id < $1.id }
+        for row in 0..<rows {
+            func context() -> String {
+                "\(name) row \(row) (\(block.type) \(block.sourceType)/\(block.sourceKeys[row].prefix(64)) → \(block.targetType)/\(block.targetKeys[row].prefix(64)))"
+            }
+            let source = try resolveSource(NodeKey(type: fromType, key: fromKeys[row]), context: context())
+            let target = try resolve(NodeKey(type: toType, key: toKeys[row]), role: "target", context: context())
+            try append(info, source: source, target: target,
+                       weight: block.weights.isEmpty ? nil : block.weights[row],
+                       timestampMs: block.timestampsMs.isEmpty ? 0 : block.timestampsMs[row],
+                       attributes: columns.map { EdgeAttribute(id: $0.id, value: $0.values[row]) }, context: context())
+        }
+    }
+
+    // MARK: The plan
+
+    /// Numbers the batch's edges and tells new edges from replaced ones.
+    mutating func finish() throws -> WritePlan {
+        let snapshot = state.snapshot
+        guard snapshot.edgeCount + records.count <= GraphLimits.maxEdges else {
+            throw GraphError(.resourceExhausted, "the graph would exceed \(GraphLimits.maxEdges) edges")
+        }
+        var edgeID = state.nextEdgeID
+        let firstNewNode = UInt32(snapshot.nodes.idCount)
+        plan.insertedEdges.reserveCapacity(records.count)
+        for var record in records {
+            record.id = edgeID
+            edgeID += 1
+            if record.source >= firstNewNode || record.target >= firstNewNode {
+                plan.created += 1  // a node created by this batch has no edges yet
+            } else if let existing = state.existingEdge(type: record.type, source: record.source, target: record.target) {
+                plan.removedEdges.append(existing)
+                plan.updated += 1
+            } else {
+                plan.created += 1
+            }
+            plan.insertedEdges.append(record)
+        }
+        return plan
+    }
+
+    // MARK: Shared steps
+
+    private mutating func edgeType(_ name: String) throws -> EdgeTypeInfo {
+        if let lastType, lastType.name == name { return lastType.info }
+        let info = schema.edgeType(try schema.requireEdgeType(name))
+        lastType = (name, info)
+        return info
+    }
+
+    private mutating func nodeType(_ name: String) throws -> NodeTypeID {
+        if let known = typeNames.first(where: { $0.name == name }) { return known.id }
+        let id = try schema.requireNodeType(name)
+        if typeNames.count < 4 { typeNames.append((name, id)) }
+        return id
+    }
+
+    /// An undirected edge named target end first (by declared types).
+    private func isSwapped(_ info: EdgeTypeInfo, sourceType: NodeTypeID, targetType: NodeTypeID) -> Bool {
+        !info.directed && !info.ordersEndpointsByID && sourceType == info.targetType && targetType == info.sourceType
+    }
+
+    private func check(_ type: NodeTypeID, expected: NodeTypeID?, role: String, context: @autoclosure () -> String) throws {
+        if let expected, expected != type {
+            throw GraphError.invalid("\(context()): \(role) must be a '\(schema.nodeType(expected).name)' node, not '\(schema.nodeType(type).name)'")
+        }
+    }
+
+    /// Consecutive edges often share a source (a user's items): resolve it once.
+    private var lastSource: (key: NodeKey, id: UInt32)? = nil
+
+    private mutating func resolveSource(_ key: NodeKey, context: @autoclosure () -> String) throws -> UInt32 {
+        if let lastSource, lastSource.key == key { return lastSource.id }
+        let id = try resolve(key, role: "source", context: context())
+        lastSource = (key, id)
+        return id
+    }
+
+    private mutating func resolve(_ key: NodeKey, role: String, context: @autoclosure () -> String) throws -> UInt32 {
+        if let id = state.nodeID(key) ?? newNodes[key] { return id }
+        do { try GraphLimits.validateKey(key.key) } catch { throw GraphError.invalid("\(context()): \(role) \(error.message)") }
+        if requireExistingNodes {
+            throw GraphError.notFound("\(context()): \(role) node \(schema.nodeType(key.type).name)/\(key.key) does not exist (require_existing_nodes is set)")
+        }
+        guard Int(nextNodeID) < GraphLimits.maxNodes else { throw GraphError(.resourceExhausted, "the graph holds the maximum number of nodes") }
+        let id = nextNodeID
+        nextNodeID += 1
+        newNodes[key] = id
+        plan.insertedNodes.append(NodeRecord(id: id, type: key.type, key: key.key))
+        return id
+    }
+
+    private mutating func attributeID(_ name: String) throws -> AttributeID {
+        if let existing = schema.attributeID(name) { return existing }
+        try GraphLimits.validateName(name, what: "attribute")
+        guard schema.attributeNames.count < GraphLimits.maxTypes else {
+            throw GraphError(.resourceExhausted, "at most \(GraphLimits.maxTypes) attribute names")
+        }
+        let id = schema.insertAttribute(name)
+        plan.newAttributes.append((id, name))
+        return id
+    }
+
+    private mutating func append(_ info: EdgeTypeInfo, source: UInt32, target: UInt32, weight: Double?, timestampMs: Int64,
+                                 attributes: [EdgeAttribute], context: @autoclosure () -> String) throws {
+        let value = Float(weight ?? 1)
+        guard value.isFinite else { throw GraphError.invalid("\(context()): weight \(weight ?? 1) is not a finite 32-bit float") }
+        guard timestampMs >= 0 else { throw GraphError.invalid("\(context()): timestamp_ms must not be negative") }
+        let (from, to) = (info.ordersEndpointsByID && target < source) ? (target, source) : (source, target)
+        let record = EdgeRecord(id: 0, type: info.id, source: from, target: to, weight: value,
+                                timestampMs: timestampMs == 0 ? nowMs : timestampMs, attributes: attributes)
+        if let index = batchIndex[info.id, from, to] {
+            records[Int(index)] = record  // the last occurrence in a batch wins
+        } else {
+            batchIndex.set(type: info.id, source: from, target: to, value: UInt32(records.count))
+            records.append(record)
+        }
+    }
+}
