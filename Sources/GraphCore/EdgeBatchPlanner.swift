@@ -116,16 +116,19 @@ struct EdgeBatchPlanner {
             columns.append((id, column.values))
         }
         columns.sort { $0.id < $1.id }
+        let weights = block.weights, timestamps = block.timestampsMs
+        // For error messages only; captures the block once, not once per row.
+        let describe = { (row: Int) in
+            "\(name) row \(row) (\(block.type) \(block.sourceType)/\(block.sourceKeys[row].prefix(64)) → \(block.targetType)/\(block.targetKeys[row].prefix(64)))"
+        }
         for row in 0..<rows {
-            func context() -> String {
-                "\(name) row \(row) (\(block.type) \(block.sourceType)/\(block.sourceKeys[row].prefix(64)) → \(block.targetType)/\(block.targetKeys[row].prefix(64)))"
-            }
-            let source = try resolveSource(NodeKey(type: fromType, key: fromKeys[row]), context: context())
-            let target = try resolve(NodeKey(type: toType, key: toKeys[row]), role: "target", context: context())
+            let source = try resolveSource(NodeKey(type: fromType, key: fromKeys[row]), context: describe(row))
+            let target = try resolve(NodeKey(type: toType, key: toKeys[row]), role: "target", context: describe(row))
             try append(info, source: source, target: target,
-                       weight: block.weights.isEmpty ? nil : block.weights[row],
-                       timestampMs: block.timestampsMs.isEmpty ? 0 : block.timestampsMs[row],
-                       attributes: columns.map { EdgeAttribute(id: $0.id, value: $0.values[row]) }, context: context())
+                       weight: weights.isEmpty ? nil : weights[row],
+                       timestampMs: timestamps.isEmpty ? 0 : timestamps[row],
+                       attributes: columns.isEmpty ? [] : columns.map { EdgeAttribute(id: $0.id, value: $0.values[row]) },
+                       context: describe(row))
         }
     }
 
