@@ -40,12 +40,19 @@ struct EdgeBatchPlanner {
 
     // MARK: One edge at a time
 
-    mutating func add(_ input: EdgeInput, position: Int) throws {
-        let info = try edgeType(input.type)
-        // Built only when a message needs it: this runs once per edge.
-        func context() -> String {
-            "edge \(position) (\(input.type) \(input.source.type)/\(input.source.key.prefix(64)) → \(input.target.type)/\(input.target.key.prefix(64)))"
+    mutating func add(_ inputs: [EdgeInput]) throws {
+        // For error messages only; captures the array once, not each edge per use.
+        let describe = { (position: Int) in
+            let input = inputs[position]
+            return "edge \(position) (\(input.type) \(input.source.type)/\(input.source.key.prefix(64)) → \(input.target.type)/\(input.target.key.prefix(64)))"
         }
+        for position in inputs.indices {
+            try add(inputs[position], context: describe(position))
+        }
+    }
+
+    private mutating func add(_ input: borrowing EdgeInput, context: @autoclosure () -> String) throws {
+        let info = try edgeType(input.type)
         let sourceType = try nodeType(input.source.type), targetType = try nodeType(input.target.type)
         let swapped = isSwapped(info, sourceType: sourceType, targetType: targetType)
         let (fromType, fromKey) = swapped ? (targetType, input.target.key) : (sourceType, input.source.key)

@@ -174,7 +174,7 @@ public struct GraphState: Sendable {
                              nowMs: Int64) throws -> WritePlan {
         var planner = EdgeBatchPlanner(state: self, capacity: inputs.count + blocks.reduce(0) { $0 + $1.count },
                                        requireExistingNodes: requireExistingNodes, nowMs: nowMs)
-        for (position, input) in inputs.enumerated() { try planner.add(input, position: position) }
+        try planner.add(inputs)
         for (index, block) in blocks.enumerated() { try planner.add(block, index: index) }
         return try planner.finish()
     }
