@@ -370,11 +370,11 @@ final class ImportSink {
 
     private func flushEdges() async throws {
         guard !edges.isEmpty else { return }
-        var request = Graphd_V1_AddEdgesRequest()
-        request.edges = edges
+        let request = Graphd_V1_AddEdgesRequest.columnar(edges)
+        let count = edges.count
         edges.removeAll(keepingCapacity: true)
         let response = try await client.addEdges(request)
-        totals.edgesSent += request.edges.count
+        totals.edgesSent += count
         totals.edgesCreated += Int(response.created)
         totals.edgesUpdated += Int(response.updated)
         totals.nodesCreated += Int(response.nodesCreated)
