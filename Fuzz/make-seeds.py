@@ -52,6 +52,13 @@ requests = {
         (GRAPH, "ListEdges", g.ListEdgesRequest(limit=5)),
         (GRAPH, "RemoveEdges", g.RemoveEdgesRequest(edges=[g.EdgeRef(type="interacted", source=ref("user", "u1"), target=ref("item", "i1"))])),
         (GRAPH, "RemoveNodes", g.RemoveNodesRequest(nodes=[ref("item", "i2")]))],
+    "blocks": [(GRAPH, "AddEdges", g.AddEdgesRequest(edges=[
+        edge("interacted", ref("user", "u1"), ref("item", "i1"))], blocks=[
+        g.EdgeBlock(type="interacted", source_type="user", target_type="item",
+                    source_keys=["u1", "u2", "u2"], target_keys=["i2", "i1", "i1"], weights=[1.0, 2.0, 3.0],
+                    timestamps_ms=[0, 5, 6], attributes=[g.AttributeColumn(name="rating", values=[1.0, 2.0, 3.0])]),
+        g.EdgeBlock(type="interacted", source_type="item", target_type="user", source_keys=["i3"], target_keys=["u3"])])),
+        (GRAPH, "Neighbors", g.NeighborsRequest(node=ref("user", "u2"), limit=5))],
     "embed": [(GRAPH, "Embed", g.EmbedRequest(texts=["hello world", ""]))],
     "conversation": [(GRAPH, "DefineTypes", g.DefineTypesRequest(
         node_types=[g.NodeTypeSpec(name="alias")],
