@@ -27,7 +27,10 @@ struct EdgeBatchPlanner {
     private var records: [EdgeRecord] = []
     private var lastType: (name: String, info: EdgeTypeInfo)? = nil
 
-    init(state: GraphState, capacity: Int, requireExistingNodes: Bool, nowMs: Int64) {
+    /// `after`, when given, is a plan of nodes (from `planAddNodes`) that this
+    /// batch extends: its new nodes resolve like existing ones, and its counts
+    /// give way to the edges'.
+    init(state: GraphState, capacity: Int, requireExistingNodes: Bool, nowMs: Int64, after nodePlan: WritePlan? = nil) {
         self.state = state
         self.requireExistingNodes = requireExistingNodes
         self.nowMs = nowMs
@@ -36,6 +39,16 @@ struct EdgeBatchPlanner {
         newNodes.reserveCapacity(min(capacity, 1 << 16))
         batchIndex = EdgeKeyTable(capacity: capacity)
         records.reserveCapacity(capacity)
+        if var nodePlan {
+            for node in nodePlan.insertedNodes {
+                newNodes[NodeKey(type: node.type, key: node.key)] = node.id
+                nextNodeID = max(nextNodeID, node.id + 1)
+            }
+            for info in nodePlan.changedNodeTypes { schema.insert(info) }
+            nodePlan.created = 0
+            nodePlan.updated = 0
+            plan = nodePlan
+        }
     }
 
     // MARK: One edge at a time

@@ -168,6 +168,16 @@ public struct GraphState: Sendable {
         return plan
     }
 
+    /// Plans nodes and then edges as one batch (one transaction): the edges may
+    /// name the nodes, which count as existing for `requireExistingNodes`.
+    public func planAddNodesAndEdges(_ nodes: [NodeInput], edges: [EdgeInput], requireExistingNodes: Bool,
+                                     nowMs: Int64) throws -> WritePlan {
+        var planner = EdgeBatchPlanner(state: self, capacity: edges.count, requireExistingNodes: requireExistingNodes,
+                                       nowMs: nowMs, after: try planAddNodes(nodes))
+        try planner.add(edges)
+        return try planner.finish()
+    }
+
     /// Plans an AddEdges batch: `inputs` in order, then each block's rows in
     /// order (see `EdgeBatchPlanner` for the rules).
     public func planAddEdges(_ inputs: [EdgeInput], blocks: [EdgeBlockInput] = [], requireExistingNodes: Bool,

@@ -111,6 +111,12 @@ public actor GraphDatabase {
                                      nowMs: Self.wallClockMilliseconds()))
     }
 
+    /// Upserts nodes, then edges that may name them, as one transaction.
+    public func addNodesAndEdges(_ nodes: [NodeInput], edges: [EdgeInput], requireExistingNodes: Bool = false) throws -> WritePlan {
+        try write(state.planAddNodesAndEdges(nodes, edges: edges, requireExistingNodes: requireExistingNodes,
+                                             nowMs: Self.wallClockMilliseconds()))
+    }
+
     public func removeNodes(_ nodes: [NodeRefInput], ignoreMissing: Bool = false) throws -> WritePlan {
         try write(state.planRemoveNodes(nodes, ignoreMissing: ignoreMissing))
     }

@@ -359,11 +359,7 @@ public final class RouterService: Sendable {
         if !request.task.isEmpty, snapshot.schema.nodeTypeID(RouterSchema.taskType).flatMap({ snapshot.nodes.id(of: NodeKey(type: $0, key: request.task)) }) == nil {
             nodes.append(NodeInput(type: RouterSchema.taskType, key: request.task, text: request.task))
         }
-        if !nodes.isEmpty {
-            try embedding.fillNodeVectors(&nodes, schema: database.snapshot.schema)
-            _ = try await database.addNodes(nodes)
-            wrote()
-        }
+        try embedding.fillNodeVectors(&nodes, schema: database.snapshot.schema)
         let queryRef = NodeRefInput(type: RouterSchema.queryType, key: key)
         var edges: [EdgeInput] = []
         if !request.task.isEmpty {
@@ -376,7 +372,8 @@ public final class RouterService: Sendable {
             edges.append(EdgeInput(type: RouterSchema.queryLLM, source: queryRef,
                                    target: NodeRefInput(type: RouterSchema.llmType, key: outcome.llm), attributes: attributes))
         }
-        let plan = try await database.addEdges(edges, requireExistingNodes: true)
+        // One transaction: a refused outcome leaves no query or task node behind.
+        let plan = try await database.addNodesAndEdges(nodes, edges: edges, requireExistingNodes: true)
         wrote()
         var response = Graphd_V1_FeedbackResponse()
         response.queryKey = key
@@ -385,7 +382,13 @@ public final class RouterService: Sendable {
         // While a training job runs, the new edges still count through the graph; the weights wait for it.
         if steps > 0, database.document(RouterSchema.modelDocument) != nil, beginModelJob() {
             defer { endModelJob() }
-            response.modelUpdated = try await onlineUpdate(queryKey: key, steps: min(steps, 100))
+            // The outcomes are stored and acknowledged whatever happens here: a failed
+            // update leaves the previous weights and says so, it does not fail the call.
+            do {
+                response.modelUpdated = try await onlineUpdate(queryKey: key, steps: min(steps, 100))
+            } catch {
+                logger.warning("router online update after feedback failed; the model keeps its weights", metadata: ["error": "\(error)"])
+            }
         }
         return response
     }

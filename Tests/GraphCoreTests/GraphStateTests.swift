@@ -305,6 +305,28 @@ private func edges(of snapshot: GraphSnapshot) -> [ModelEdge: Float] {
         #expect(plan.insertedNodes.isEmpty && plan.updated == 1 && plan.insertedEdges.first?.source == again)
     }
 
+    @Test func nodesAndEdgesPlanAsOneBatch() throws {
+        var state = GraphState()
+        state.apply(try state.planDefineTypes(nodeTypes: [], edgeTypes: [EdgeTypeInput(name: "asked", directed: true)]))
+        state.apply(try state.planAddNodes([NodeInput(type: "llm", key: "gpt")]))
+        let nodes = [NodeInput(type: "query", key: "q1", text: "what is 2+2"), NodeInput(type: "task", key: "math")]
+        // An edge to a missing LLM refuses the nodes too.
+        #expect(throws: GraphError.self) {
+            try state.planAddNodesAndEdges(nodes, edges: [edge("asked", "query:q1", "llm:nope")], requireExistingNodes: true, nowMs: 1)
+        }
+        // The batch's own nodes count as existing.
+        let plan = try state.planAddNodesAndEdges(nodes, edges: [edge("asked", "query:q1", "llm:gpt", weight: 2),
+                                                                 edge("asked", "task:math", "query:q1")],
+                                                  requireExistingNodes: true, nowMs: 1)
+        #expect(plan.insertedNodes.map(\.key) == ["q1", "math"])
+        #expect(plan.insertedEdges.count == 2 && plan.created == 2 && plan.updated == 0)
+        state.apply(plan)
+        let snapshot = state.snapshot
+        let query = try #require(snapshot.nodes.id(of: NodeKey(type: try snapshot.schema.requireNodeType("query"), key: "q1")))
+        #expect(snapshot.nodes.text(of: query) == "what is 2+2")
+        #expect(snapshot.edgeCount == 2 && snapshot.nodeCount == 3)
+    }
+
     @Test func invalidBatchesAreRefusedWhole() throws {
         var state = GraphState()
         state.apply(try state.planAddEdges([edge("interacted", "user:u", "item:i")], requireExistingNodes: false, nowMs: 1))
