@@ -19,6 +19,7 @@ if _GEN not in sys.path:
 
 from graphd.v1 import conversation_pb2, graph_pb2, recommend_pb2, router_pb2  # noqa: E402
 
+from .blocks import columnar  # noqa: E402
 from .client import GraphdClient  # noqa: E402
 from .errors import (  # noqa: E402
     Aborted, AlreadyExists, Cancelled, DataLoss, DeadlineExceeded, FailedPrecondition, GraphdError, Internal,
@@ -27,7 +28,7 @@ from .errors import (  # noqa: E402
 )
 
 __all__ = [
-    "GraphdClient", "conversation_pb2", "graph_pb2", "recommend_pb2", "router_pb2", "GraphdError", "Cancelled", "Unknown", "InvalidArgument",
+    "GraphdClient", "columnar", "conversation_pb2", "graph_pb2", "recommend_pb2", "router_pb2", "GraphdError", "Cancelled", "Unknown", "InvalidArgument",
     "DeadlineExceeded", "NotFound", "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
     "Aborted", "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated",
 ]

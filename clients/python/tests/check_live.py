@@ -10,8 +10,8 @@ import threading
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from graphd_client import (  # noqa: E402
-    FailedPrecondition, GraphdClient, InvalidArgument, NotFound, Unavailable, Unimplemented, conversation_pb2, graph_pb2,
-    recommend_pb2, router_pb2,
+    FailedPrecondition, GraphdClient, InvalidArgument, NotFound, Unavailable, Unimplemented, columnar, conversation_pb2,
+    graph_pb2, recommend_pb2, router_pb2,
 )
 
 
@@ -36,6 +36,23 @@ def main(path):
         assert client.add_edges(request).created == 100
         stats = client.stats()
         assert stats.edges == 100 and stats.nodes_by_type["user"] == 20, stats
+        # The columnar form: 30 edges in two blocks (the last ten with a rating), ten of them upserts.
+        rows = [edge(f"u{u}", f"i{(u * 3) % 40}") for u in range(10)]  # already there
+        rows += [edge(f"b{u}", f"i{u}") for u in range(10)]
+        for u in range(10):
+            rated = edge(f"b{u}", f"j{u}")
+            rated.attributes["rating"] = 4.0
+            rows.append(rated)
+        blocks = columnar(rows)
+        assert [len(b.source_keys) for b in blocks.blocks] == [20, 10] and not blocks.edges, blocks
+        written = client.add_edges(blocks)
+        assert (written.created, written.updated, written.nodes_created) == (20, 10, 20), written
+        rated = client.neighbors(graph_pb2.NeighborsRequest(node=graph_pb2.NodeRef(type="user", key="b3"), limit=10))
+        assert sorted((n.node.key, dict(n.attributes).get("rating")) for n in rated.neighbors) == [("i3", None), ("j3", 4.0)], rated
+        bad = columnar(rows)
+        del bad.blocks[0].target_keys[-1]
+        expect_error(InvalidArgument, lambda: client.add_edges(bad))
+        assert client.stats().edges == 120
         page = client.neighbors(graph_pb2.NeighborsRequest(node=graph_pb2.NodeRef(type="user", key="u1"), limit=10))
         assert len(page.neighbors) == 5
         recs = client.recommend(recommend_pb2.RecommendRequest(user=graph_pb2.NodeRef(type="user", key="u1"), k=5, explain=True))
