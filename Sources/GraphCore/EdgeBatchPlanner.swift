@@ -26,6 +26,8 @@ struct EdgeBatchPlanner {
     private var batchIndex: EdgeKeyTable
     private var records: [EdgeRecord] = []
     private var lastType: (name: String, info: EdgeTypeInfo)? = nil
+    /// Consecutive edges often share a source (a user's items): resolve it once.
+    private var lastSource: (key: NodeKey, id: UInt32)? = nil
 
     /// `after`, when given, is a plan of nodes (from `planAddNodes`) that this
     /// batch extends: its new nodes resolve like existing ones, and its counts
@@ -205,9 +207,6 @@ struct EdgeBatchPlanner {
             throw GraphError.invalid("\(context()): \(role) must be a '\(schema.nodeType(expected).name)' node, not '\(schema.nodeType(type).name)'")
         }
     }
-
-    /// Consecutive edges often share a source (a user's items): resolve it once.
-    private var lastSource: (key: NodeKey, id: UInt32)? = nil
 
     private mutating func resolveSource(_ key: NodeKey, context: @autoclosure () -> String) throws -> UInt32 {
         if let lastSource, lastSource.key == key { return lastSource.id }

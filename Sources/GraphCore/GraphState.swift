@@ -252,8 +252,7 @@ public struct GraphState: Sendable {
         for (_, name) in plan.newAttributes { _ = snapshot.schema.insertAttribute(name) }
         for node in plan.insertedNodes {
             snapshot.nodes.insert(node)
-            let key = NodeKey(type: node.type, key: node.key)
-            recentNodeIDs.insert(key, id: node.id, hash: NodeKeyIndex.hash(type: key.type, key: key.key))
+            recentNodeIDs.insert(NodeKey(type: node.type, key: node.key), id: node.id)
         }
         if !plan.insertedNodes.isEmpty { snapshot.nodes.indexNewNodes() }
         for node in plan.updatedNodes { snapshot.nodes.update(node.id, text: node.text, features: node.features) }
@@ -267,8 +266,7 @@ public struct GraphState: Sendable {
             }
         }
         for id in plan.removedNodes {
-            let key = NodeKey(type: snapshot.nodes.type(of: id), key: snapshot.nodes.key(of: id))
-            recentNodeIDs.remove(key, hash: NodeKeyIndex.hash(type: key.type, key: key.key))
+            recentNodeIDs.remove(NodeKey(type: snapshot.nodes.type(of: id), key: snapshot.nodes.key(of: id)))
             snapshot.nodes.remove(id)
         }
         if !plan.insertedEdges.isEmpty { appendDelta(plan.insertedEdges) }
@@ -352,8 +350,7 @@ public struct GraphState: Sendable {
         snapshot.nodes.install(built.nodeIndex)
         var recent = RecentNodeKeys(capacity: snapshot.nodes.idCount - built.nodeIndex.coverage)
         for id in built.nodeIndex.coverage..<snapshot.nodes.idCount where snapshot.nodes.isLive(UInt32(id)) {
-            let key = NodeKey(type: snapshot.nodes.types[id], key: snapshot.nodes.keys[id])
-            recent.insert(key, id: UInt32(id), hash: NodeKeyIndex.hash(type: key.type, key: key.key))
+            recent.insert(NodeKey(type: snapshot.nodes.types[id], key: snapshot.nodes.keys[id]), id: UInt32(id))
         }
         recentNodeIDs = recent
         snapshot.delta = delta

@@ -127,10 +127,23 @@ public struct NodeTable: Sendable {
 }
 
 /// An immutable index from node key to node id for the nodes with ids in
-/// `ids` (the base index: 0 up to its coverage).
+/// `ids` (the base index: 0 up to its coverage). A slot holds the upper half of
+/// the key's hash and the id (8 bytes); a hit is confirmed against the node
+/// table's key column, and a removed node fails that check.
 final class NodeKeyIndex: Sendable {
+    private struct Slot: ProbingSlot {
+        var fingerprint: UInt32
+        var id: UInt32
+
+        static let vacant = Slot(fingerprint: 0, id: .max)
+        static let tombstone = Slot(fingerprint: 0, id: .max - 1)  // never stored: nothing is removed
+        var isVacant: Bool { id == .max }
+        var isTombstone: Bool { id == .max - 1 }
+        var probeHash: UInt64 { UInt64(fingerprint) }
+    }
+
     let ids: Range<Int>
-    private let table: NodeIDHashTable
+    private let table: ProbingTable<Slot>
 
     /// One past the largest id covered.
     var coverage: Int { ids.upperBound }
@@ -139,14 +152,16 @@ final class NodeKeyIndex: Sendable {
 
     private init() {
         ids = 0..<0
-        table = NodeIDHashTable()
+        table = ProbingTable()
     }
 
     init(nodes: NodeTable, ids: Range<Int>) {
         self.ids = ids
-        var table = NodeIDHashTable(capacity: ids.count)
+        var table = ProbingTable<Slot>(capacity: ids.count, dense: true)
         for id in ids where nodes.isLive(UInt32(id)) {
-            table.insert(UInt32(id), hash: Self.hash(type: nodes.types[id], key: nodes.keys[id]))
+            let hash = Self.hash(type: nodes.types[id], key: nodes.keys[id])
+            // Keys are unique, so nothing already stored matches.
+            table.upsert(Slot(fingerprint: UInt32(truncatingIfNeeded: hash >> 32), id: UInt32(id))) { _ in false }
         }
         self.table = table
     }
@@ -159,7 +174,10 @@ final class NodeKeyIndex: Sendable {
     @inline(__always)
     func find(_ key: NodeKey, hash: UInt64, in nodes: NodeTable) -> UInt32? {
         guard !ids.isEmpty else { return nil }
-        return table.find(hash: hash) { nodes.types[Int($0)] == key.type && nodes.keys[Int($0)] == key.key }
+        let fingerprint = UInt32(truncatingIfNeeded: hash >> 32)
+        return table.find(hash: UInt64(fingerprint)) {
+            $0.fingerprint == fingerprint && nodes.types[Int($0.id)] == key.type && nodes.keys[Int($0.id)] == key.key
+        }?.id
     }
 
     var byteCount: Int { table.byteCount }
@@ -176,64 +194,5 @@ final class NodeKeyIndex: Sendable {
         hash &*= 0xFF51_AFD7_ED55_8CCD
         hash ^= hash >> 33
         return hash
-    }
-}
-
-/// Node key hash → node id, by open addressing with linear probing. A slot
-/// holds the hash's upper 32 bits (which also pick the first slot, so the
-/// table can grow without the keys) and the id; the caller confirms a
-/// candidate against its own copy of the key, so the table stores no keys.
-/// Entries are never deleted: a removed node fails the caller's check.
-struct NodeIDHashTable: Sendable {
-    private var fingerprints: [UInt32]
-    private var slots: [UInt32]
-    private var mask: Int
-    private(set) var count = 0
-
-    private static let empty = UInt32.max
-
-    init(capacity: Int = 0) {
-        let size = max(16, (capacity + capacity / 2 + 1).nextPowerOfTwo)
-        fingerprints = [UInt32](repeating: 0, count: size)
-        slots = [UInt32](repeating: Self.empty, count: size)
-        mask = size - 1
-    }
-
-    var byteCount: Int { slots.count * 8 }
-
-    @inline(__always)
-    func find(hash: UInt64, matches: (UInt32) -> Bool) -> UInt32? {
-        let fingerprint = UInt32(truncatingIfNeeded: hash >> 32)
-        var slot = Int(fingerprint) & mask
-        while true {
-            let id = slots[slot]
-            if id == Self.empty { return nil }
-            if fingerprints[slot] == fingerprint, matches(id) { return id }
-            slot = (slot + 1) & mask
-        }
-    }
-
-    /// Adds `id` under `hash`; the caller knows the key is not present.
-    mutating func insert(_ id: UInt32, hash: UInt64) {
-        if (count + 1) * 3 > slots.count * 2 { grow() }
-        place(id, fingerprint: UInt32(truncatingIfNeeded: hash >> 32))
-        count += 1
-    }
-
-    private mutating func place(_ id: UInt32, fingerprint: UInt32) {
-        var slot = Int(fingerprint) & mask
-        while slots[slot] != Self.empty { slot = (slot + 1) & mask }
-        fingerprints[slot] = fingerprint
-        slots[slot] = id
-    }
-
-    private mutating func grow() {
-        let (oldFingerprints, oldSlots) = (fingerprints, slots)
-        fingerprints = [UInt32](repeating: 0, count: oldSlots.count * 2)
-        slots = [UInt32](repeating: Self.empty, count: oldSlots.count * 2)
-        mask = slots.count - 1
-        for (fingerprint, id) in zip(oldFingerprints, oldSlots) where id != Self.empty {
-            place(id, fingerprint: fingerprint)
-        }
     }
 }

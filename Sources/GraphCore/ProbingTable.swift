@@ -20,12 +20,14 @@ struct ProbingTable<Slot: ProbingSlot>: Sendable {
     private var mask: Int
     /// Live entries.
     private(set) var count = 0
+    var byteCount: Int { slots.count * MemoryLayout<Slot>.stride }
     /// Live entries and tombstones.
     private var used = 0
 
-    /// Room for `capacity` entries at half load.
-    init(capacity: Int = 0) {
-        let size = max(16, (capacity * 2).nextPowerOfTwo)
+    /// Room for `capacity` entries at half load, or with `dense` at up to two
+    /// thirds (for large tables built once and only read).
+    init(capacity: Int = 0, dense: Bool = false) {
+        let size = max(16, (dense ? capacity + capacity / 2 + 1 : capacity * 2).nextPowerOfTwo)
         slots = [Slot](repeating: .vacant, count: size)
         mask = size - 1
     }

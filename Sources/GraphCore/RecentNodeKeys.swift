@@ -29,14 +29,16 @@ struct RecentNodeKeys: Sendable {
     }
 
     /// Adds a node (replacing any entry for the same key).
-    mutating func insert(_ key: NodeKey, id: UInt32, hash: UInt64) {
+    mutating func insert(_ key: NodeKey, id: UInt32) {
+        let hash = NodeKeyIndex.hash(type: key.type, key: key.key)
         table.upsert(Entry(hash: hash, id: id, type: key.type, key: key.key)) {
             $0.hash == hash && $0.type == key.type && $0.key == key.key
         }
     }
 
     /// Forgets a removed node (its key may come back with a new id).
-    mutating func remove(_ key: NodeKey, hash: UInt64) {
+    mutating func remove(_ key: NodeKey) {
+        let hash = NodeKeyIndex.hash(type: key.type, key: key.key)
         table.remove(hash: hash) { $0.hash == hash && $0.type == key.type && $0.key == key.key }
     }
 }

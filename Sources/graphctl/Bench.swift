@@ -402,31 +402,18 @@ struct BenchIngest: AsyncParsableCommand {
             }
         }
         var json: [String: Any] = ["edges": edges, "connections": connections, "rounds": rounds]
-        for size in sizes {
-          for form in formList {
+        for (size, form) in sizes.flatMap({ size in formList.map { (size, $0) } }) {
             var requests: [Graphd_V1_AddEdgesRequest] = []
             var index = 0
             while index < edges {
-                var request = Graphd_V1_AddEdgesRequest()
-                let rows = index..<min(index + size, edges)
-                if form == "rows" {
-                    request.edges = rows.map { i in
-                        var edge = Graphd_V1_Edge()
-                        edge.type = "interacted"
-                        edge.source = Graphd_V1_NodeRef(type: "user", key: String(sources[i]))
-                        edge.target = Graphd_V1_NodeRef(type: "item", key: String(targets[i]))
-                        return edge
-                    }
-                } else {
-                    var block = Graphd_V1_EdgeBlock()
-                    block.type = "interacted"
-                    block.sourceType = "user"
-                    block.targetType = "item"
-                    block.sourceKeys = rows.map { String(sources[$0]) }
-                    block.targetKeys = rows.map { String(targets[$0]) }
-                    request.blocks = [block]
+                let rows = (index..<min(index + size, edges)).map { i in
+                    var edge = Graphd_V1_Edge()
+                    edge.type = "interacted"
+                    edge.source = Graphd_V1_NodeRef(type: "user", key: String(sources[i]))
+                    edge.target = Graphd_V1_NodeRef(type: "item", key: String(targets[i]))
+                    return edge
                 }
-                requests.append(request)
+                requests.append(form == "rows" ? Graphd_V1_AddEdgesRequest.with { $0.edges = rows } : .columnar(rows))
                 index += size
             }
             var graphdRates: [Double] = [], sqliteRates: [Double] = []
@@ -465,7 +452,6 @@ struct BenchIngest: AsyncParsableCommand {
                 print(String(format: "batch %6d ", size) + form.padding(toLength: 7, withPad: " ", startingAt: 0)
                       + String(format: "graphd %10.0f edges/s   SQLite batched insert alone %10.0f rows/s   (graphd = %.2f× SQLite)", g, s, g / s))
             }
-          }
         }
         if options.format == .json { printJSON(json) }
     }
