@@ -109,7 +109,6 @@ struct EdgeBatchPlanner {
         if block.type.isEmpty { throw GraphError.invalid("\(name).type is empty") }
         if block.sourceType.isEmpty { throw GraphError.invalid("\(name).source_type is empty") }
         if block.targetType.isEmpty { throw GraphError.invalid("\(name).target_type is empty") }
-        guard rows > 0 else { return }
         let info: EdgeTypeInfo, sourceType: NodeTypeID, targetType: NodeTypeID
         do {
             info = try edgeType(block.type)
@@ -122,6 +121,7 @@ struct EdgeBatchPlanner {
         let (toType, toKeys) = swapped ? (sourceType, block.sourceKeys) : (targetType, block.targetKeys)
         try check(fromType, expected: info.sourceType, role: "source", context: name)
         try check(toType, expected: info.targetType, role: "target", context: name)
+        guard rows > 0 else { return }  // an empty block is checked like any other, and adds nothing
         // Attribute columns, checked whole and sorted by id once for every row.
         var columns: [(id: AttributeID, values: [Double])] = []
         for column in block.attributes {

@@ -269,6 +269,9 @@ private func edges(of snapshot: GraphSnapshot) -> [ModelEdge: Float] {
             try state.planAddEdges([], blocks: [block { _ in }], requireExistingNodes: true, nowMs: 1)
         }
         #expect(try state.planAddEdges([], blocks: [block { $0.sourceKeys = []; $0.targetKeys = [] }], requireExistingNodes: false, nowMs: 1).isEmpty)
+        #expect(throws: GraphError.self) {  // empty, but of a type that does not exist
+            try state.planAddEdges([], blocks: [block { $0.sourceKeys = []; $0.targetKeys = []; $0.type = "nope" }], requireExistingNodes: false, nowMs: 1)
+        }
         #expect(state.snapshot.version == version)
     }
 
