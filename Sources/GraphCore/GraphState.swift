@@ -28,12 +28,14 @@ public struct GraphState: Sendable {
 
     /// A graph loaded from the store: `columns`, `sources` and `targets` hold
     /// every edge in id order; `topology` must already hold the same edges.
-    /// `nextEdgeID` (when given) is above every id the store has used, so
-    /// that ids of removed edges are never handed out again.
-    public init(schema: GraphSchema, nodes: [NodeRecord], columns: EdgeColumns, sources: [UInt32],
+    /// `nodeIDCount` and `nextEdgeID` (when given) are above every node and
+    /// edge id the store has used, so that ids of removed nodes and edges are
+    /// never handed out again.
+    public init(schema: GraphSchema, nodes: [NodeRecord], nodeIDCount: Int = 0, columns: EdgeColumns, sources: [UInt32],
                 targets: [UInt32], topology: IgraphTopology, nextEdgeID: Int64? = nil) throws {
         var snapshot = GraphSnapshot(schema: schema)
         for node in nodes { snapshot.nodes.insert(node) }
+        snapshot.nodes.reserveIDs(upTo: nodeIDCount)
         snapshot.nodes.reindex()
         guard topology.edgeCount == columns.count else {
             throw GraphError(.internal, "igraph holds \(topology.edgeCount) edges, the store \(columns.count)")

@@ -51,13 +51,19 @@ public struct NodeTable: Sendable {
         return NodeRecord(id: id, type: types[Int(id)], key: keys[Int(id)], text: texts[id], features: features[id])
     }
 
-    /// Places a node at `record.id`, growing the id space with removed
-    /// placeholders. `id(of:)` finds it once `indexNewNodes` has run.
-    mutating func insert(_ record: NodeRecord) {
-        while types.count < Int(record.id) {
+    /// Grows the id space to `count` with removed placeholders, so that new
+    /// nodes get ids above every id the store has used.
+    mutating func reserveIDs(upTo count: Int) {
+        while types.count < count {
             types.append(Self.removed)
             keys.append("")
         }
+    }
+
+    /// Places a node at `record.id`, growing the id space with removed
+    /// placeholders. `id(of:)` finds it once `indexNewNodes` has run.
+    mutating func insert(_ record: NodeRecord) {
+        reserveIDs(upTo: Int(record.id))
         if Int(record.id) == types.count {
             types.append(record.type)
             keys.append(record.key)

@@ -4,26 +4,24 @@ import GraphCore
 #error("edge segments are written in the machine's byte order, which must be little-endian")
 #endif
 
-/// The stored form of a run of edges: one SQLite row per write batch instead of
-/// one row per edge, so that a batch costs one B-tree insert and a few
-/// sequential pages of WAL rather than thousands of row inserts.
-///
-/// A segment is keyed by the id of its first edge; its edges' ids are that id
-/// plus a 32-bit offset, increasing. Edge ids are never reused (a replaced edge
-/// gets a new id), so an id belongs to exactly one segment: the one with the
-/// largest first id not above it. Removed edges are recorded in
-/// `removed_edges` until their segment is rewritten or dropped.
+/// The stored form of a run of edges (`SegmentCodec`): table `edge_segments`,
+/// removed ids in `removed_edges`. Edge ids are never reused: a replaced edge
+/// gets a new id.
 ///
 /// Blob layout (little-endian, columnar): `count: u32`, `flags: u32` (bit 0:
 /// attributes follow), then `count` each of offset `u32`, type `u16`, source
 /// `u32`, target `u32`, weight `f32`, timestamp `i64`; then, if flagged, per
 /// edge an attribute count `u8` followed by (id `u16`, value `f64`) pairs.
-enum EdgeSegment {
+enum EdgeSegment: SegmentCodec {
+    static let segmentTable = "edge_segments"
+    static let removedTable = "removed_edges"
+    static let noun = "edge"
+    static func id(of record: EdgeRecord) -> Int64 { record.id }
+
     static let headerSize = 8
     /// Bytes per edge in the fixed columns.
     static let fixedBytesPerEdge = 4 + 2 + 4 + 4 + 4 + 8
 
-    /// Encodes `records`, whose ids must be increasing and within 2³² of `firstID`.
     static func encode(_ records: some Collection<EdgeRecord>, firstID: Int64) -> [UInt8] {
         let count = records.count
         let hasAttributes = records.contains { !$0.attributes.isEmpty }
@@ -63,30 +61,24 @@ enum EdgeSegment {
         }
     }
 
-    struct Malformed: Error {
-        var reason: String
-    }
-
-    /// Calls `body` with each edge of a segment in id order, skipping nothing;
-    /// throws `Malformed` when the blob is not a well-formed segment.
     static func decode(_ blob: UnsafeRawBufferPointer, firstID: Int64, _ body: (EdgeRecord) throws -> Void) throws {
-        guard blob.count >= headerSize else { throw Malformed(reason: "\(blob.count) bytes, shorter than a header") }
+        guard blob.count >= headerSize else { throw MalformedSegment(reason: "\(blob.count) bytes, shorter than a header") }
         let count = Int(blob.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
         let flags = blob.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
-        guard flags & ~1 == 0 else { throw Malformed(reason: "unknown flags \(flags)") }
+        guard flags & ~1 == 0 else { throw MalformedSegment(reason: "unknown flags \(flags)") }
         let hasAttributes = flags & 1 != 0
         let fixedEnd = headerSize + count * fixedBytesPerEdge
         guard count <= blob.count / fixedBytesPerEdge, fixedEnd <= blob.count else {
-            throw Malformed(reason: "\(count) edges do not fit in \(blob.count) bytes")
+            throw MalformedSegment(reason: "\(count) edges do not fit in \(blob.count) bytes")
         }
-        guard hasAttributes || fixedEnd == blob.count else { throw Malformed(reason: "\(blob.count - fixedEnd) trailing bytes") }
+        guard hasAttributes || fixedEnd == blob.count else { throw MalformedSegment(reason: "\(blob.count - fixedEnd) trailing bytes") }
         let types = headerSize + count * 4, sources = types + count * 2, targets = sources + count * 4
         let weights = targets + count * 4, timestamps = weights + count * 4
         var attributes = timestamps + count * 8
         var previousOffset: Int64 = -1
         for i in 0..<count {
             let offset = Int64(blob.loadUnaligned(fromByteOffset: headerSize + i * 4, as: UInt32.self))
-            guard offset > previousOffset else { throw Malformed(reason: "edge ids are not increasing at edge \(i)") }
+            guard offset > previousOffset else { throw MalformedSegment(reason: "edge ids are not increasing at edge \(i)") }
             previousOffset = offset
             var record = EdgeRecord(
                 id: firstID + offset,
@@ -96,10 +88,10 @@ enum EdgeSegment {
                 weight: Float(bitPattern: blob.loadUnaligned(fromByteOffset: weights + i * 4, as: UInt32.self)),
                 timestampMs: blob.loadUnaligned(fromByteOffset: timestamps + i * 8, as: Int64.self))
             if hasAttributes {
-                guard attributes < blob.count else { throw Malformed(reason: "attributes of edge \(i) are missing") }
+                guard attributes < blob.count else { throw MalformedSegment(reason: "attributes of edge \(i) are missing") }
                 let n = Int(blob.load(fromByteOffset: attributes, as: UInt8.self))
                 attributes += 1
-                guard attributes + n * 10 <= blob.count else { throw Malformed(reason: "attributes of edge \(i) are cut short") }
+                guard attributes + n * 10 <= blob.count else { throw MalformedSegment(reason: "attributes of edge \(i) are cut short") }
                 if n > 0 {
                     record.attributes = (0..<n).map { j in
                         EdgeAttribute(id: blob.loadUnaligned(fromByteOffset: attributes + j * 10, as: UInt16.self),
@@ -110,44 +102,6 @@ enum EdgeSegment {
             }
             try body(record)
         }
-        guard !hasAttributes || attributes == blob.count else { throw Malformed(reason: "\(blob.count - attributes) trailing bytes") }
-    }
-}
-
-/// Where each stored segment starts and how many of its edges are live, kept
-/// by the store so that removals find their segment without a query.
-struct EdgeSegmentIndex {
-    struct Entry: Equatable {
-        var firstID: Int64
-        var count: Int
-        var live: Int
-    }
-
-    /// Sorted by `firstID`.
-    private(set) var entries: [Entry] = []
-
-    /// The position of the segment holding edge `id`, if any.
-    func position(of id: Int64) -> Int? {
-        var low = 0, high = entries.count
-        while low < high {
-            let middle = (low + high) / 2
-            if entries[middle].firstID <= id { low = middle + 1 } else { high = middle }
-        }
-        return low == 0 ? nil : low - 1
-    }
-
-    mutating func append(_ entry: Entry) {
-        precondition(entries.last.map { $0.firstID < entry.firstID } ?? true, "segments are appended in id order")
-        entries.append(entry)
-    }
-
-    subscript(position: Int) -> Entry {
-        get { entries[position] }
-        set { entries[position] = newValue }
-    }
-
-    mutating func remove(firstIDs: Set<Int64>) {
-        guard !firstIDs.isEmpty else { return }
-        entries.removeAll { firstIDs.contains($0.firstID) }
+        guard !hasAttributes || attributes == blob.count else { throw MalformedSegment(reason: "\(blob.count - attributes) trailing bytes") }
     }
 }

@@ -69,9 +69,9 @@ public actor GraphDatabase {
         let store = try GraphStore(path: path, synchronous: synchronous)
         let loaded = try store.load()
         let topology = try IgraphTopology(vertexCount: 0)
-        try topology.addVertices(loaded.nodes.last.map { Int($0.id) + 1 } ?? 0)
+        try topology.addVertices(loaded.nodeIDCount)
         try topology.addEdges(sources: loaded.sources, targets: loaded.targets)
-        let state = try GraphState(schema: loaded.schema, nodes: loaded.nodes, columns: loaded.columns,
+        let state = try GraphState(schema: loaded.schema, nodes: loaded.nodes, nodeIDCount: loaded.nodeIDCount, columns: loaded.columns,
                                    sources: loaded.sources, targets: loaded.targets, topology: topology,
                                    nextEdgeID: loaded.nextEdgeID)
         self.store = store

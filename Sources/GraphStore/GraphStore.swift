@@ -20,7 +20,7 @@ public enum StoreSynchronous: String, Sendable, CaseIterable {
 /// Not thread-safe: owned by the database actor.
 final class GraphStore {
     /// Current schema version; `migrations[i]` moves a store from version i to i+1.
-    static let schemaVersion = 3
+    static let schemaVersion = 4
 
     /// One schema step: SQL, then (for steps that move data) Swift code.
     struct Migration: Sendable {
@@ -90,24 +90,41 @@ final class GraphStore {
         DROP TABLE nodes;
         ALTER TABLE nodes_v3 RENAME TO nodes;
         """, move: { store throws(SQLiteError) in try store.moveEdgeRowsIntoSegments() }),
+        // v4: nodes stored as segments too (NodeSegment): ingest creates a node at
+        // each new key, and a row per node cost as much as the edges' segments.
+        Migration(sql: """
+        CREATE TABLE node_segments(
+            first_id INTEGER PRIMARY KEY,
+            count INTEGER NOT NULL,
+            live INTEGER NOT NULL,
+            data BLOB NOT NULL);
+        CREATE TABLE removed_nodes(id INTEGER PRIMARY KEY);
+        -- Text and features set after a node was created; laid over its segment.
+        CREATE TABLE node_updates(
+            id INTEGER PRIMARY KEY,
+            text TEXT,
+            features BLOB);
+        """, move: { store throws(SQLiteError) in try store.moveNodeRowsIntoSegments() }),
     ]
 
     let connection: SQLiteConnection
-    private var statements: [String: SQLiteStatement] = [:]
-    /// The stored edge segments; changed only after a commit succeeds.
-    private var segments = EdgeSegmentIndex()
+    private let edges: SegmentedTable<EdgeSegment>
+    private let nodes: SegmentedTable<NodeSegment>
 
     /// Opens (creating if missing) the store at `path` and migrates it to
     /// `version` (the current one but in migration tests).
     init(path: String, synchronous: StoreSynchronous = .full, migratingTo version: Int = GraphStore.schemaVersion) throws(SQLiteError) {
         connection = try SQLiteConnection(path: path)
+        edges = SegmentedTable(connection: connection)
+        nodes = SegmentedTable(connection: connection)
         try connection.execute("PRAGMA journal_mode=WAL")
         try connection.execute("PRAGMA synchronous=\(synchronous.rawValue.uppercased())")
         try connection.execute("PRAGMA foreign_keys=ON")
         // 16 MiB of page cache: enough for batched inserts; the start-up scan is sequential.
         try connection.execute("PRAGMA cache_size=-16384")
         try migrate(to: version)
-        if version >= 3 { try loadSegmentIndex() }
+        if version >= 3 { try edges.loadIndex() }
+        if version >= 4 { try nodes.loadIndex() }
     }
 
     var userVersion: Int { Int((try? connection.scalarInt("PRAGMA user_version")) ?? 0) }
@@ -139,21 +156,14 @@ final class GraphStore {
         for info in schema.edgeTypes { try upsert(info) }
     }
 
-    private func statement(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
-        if let cached = statements[sql] { return cached }
-        let statement = try connection.prepare(sql)
-        statements[sql] = statement
-        return statement
-    }
-
     private func upsert(_ info: NodeTypeInfo) throws(SQLiteError) {
-        let s = try statement("INSERT OR REPLACE INTO node_types(id, name, feature_dim, builtin) VALUES (?, ?, ?, ?)")
+        let s = try connection.cached("INSERT OR REPLACE INTO node_types(id, name, feature_dim, builtin) VALUES (?, ?, ?, ?)")
         s.bind(1, Int64(info.id)); s.bind(2, info.name); s.bind(3, Int64(info.featureDimension)); s.bind(4, Int64(info.builtin ? 1 : 0))
         try s.run()
     }
 
     private func upsert(_ info: EdgeTypeInfo) throws(SQLiteError) {
-        let s = try statement("INSERT OR REPLACE INTO edge_types(id, name, directed, source_type, target_type, builtin) VALUES (?, ?, ?, ?, ?, ?)")
+        let s = try connection.cached("INSERT OR REPLACE INTO edge_types(id, name, directed, source_type, target_type, builtin) VALUES (?, ?, ?, ?, ?, ?)")
         s.bind(1, Int64(info.id)); s.bind(2, info.name); s.bind(3, Int64(info.directed ? 1 : 0))
         if let source = info.sourceType { s.bind(4, Int64(source)) } else { s.bind(4, nil as String?) }
         if let target = info.targetType { s.bind(5, Int64(target)) } else { s.bind(5, nil as String?) }
@@ -166,35 +176,26 @@ final class GraphStore {
     /// Commits a plan as one transaction: all of it or, on any error, none of it.
     func commit(_ plan: WritePlan) throws(SQLiteError) {
         guard !plan.isEmpty else { return }
-        var changes = SegmentChanges()
         do {
-            try connection.transaction { try write(plan, segmentChanges: &changes) }
-        } catch let error as SQLiteError {
-            throw error
+            try connection.transaction { try write(plan) }
         } catch {
+            edges.rolledBack()
+            nodes.rolledBack()
+            if let error = error as? SQLiteError { throw error }
             throw SQLiteError(code: SQLITE_ERROR, message: "\(error)", context: "commit")
         }
-        // Committed: now the index may follow (positions are from before the drops).
-        for (position, entry) in changes.changed { segments[position] = entry }
-        segments.remove(firstIDs: changes.dropped)
-        for entry in changes.appended { segments.append(entry) }
+        edges.committed()
+        nodes.committed()
     }
 
-    /// What a transaction does to the segment index, applied once it commits.
-    private struct SegmentChanges {
-        var changed: [Int: EdgeSegmentIndex.Entry] = [:]
-        var dropped: Set<Int64> = []
-        var appended: [EdgeSegmentIndex.Entry] = []
-    }
-
-    private func write(_ plan: WritePlan, segmentChanges: inout SegmentChanges) throws(SQLiteError) {
+    private func write(_ plan: WritePlan) throws(SQLiteError) {
         for (name, value) in plan.documents {
             if let value {
-                let s = try statement("INSERT INTO documents(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value")
+                let s = try connection.cached("INSERT INTO documents(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value")
                 s.bind(1, name); s.bind(2, blob: value)
                 try s.run()
             } else {
-                let s = try statement("DELETE FROM documents WHERE name = ?")
+                let s = try connection.cached("DELETE FROM documents WHERE name = ?")
                 s.bind(1, name)
                 try s.run()
             }
@@ -203,171 +204,54 @@ final class GraphStore {
         for info in plan.changedNodeTypes { try upsert(info) }
         for info in plan.newEdgeTypes { try upsert(info) }
         if !plan.newAttributes.isEmpty {
-            let s = try statement("INSERT INTO attribute_names(id, name) VALUES (?, ?)")
+            let s = try connection.cached("INSERT INTO attribute_names(id, name) VALUES (?, ?)")
             for (id, name) in plan.newAttributes {
                 s.bind(1, Int64(id)); s.bind(2, name)
                 try s.run()
             }
         }
-        if !plan.insertedNodes.isEmpty {
-            let s = try statement("INSERT INTO nodes(id, type, key, text, features) VALUES (?, ?, ?, ?, ?)")
-            for node in plan.insertedNodes {
-                s.bind(1, Int64(node.id)); s.bind(2, Int64(node.type)); s.bind(3, node.key); s.bind(4, node.text)
-                s.bind(5, blob: node.features.map(Self.encode(features:)))
+        if !plan.insertedNodes.isEmpty { try nodes.append(plan.insertedNodes) }
+        if !plan.updatedNodes.isEmpty {
+            // Only what the update sets changes; the rest keeps its stored value.
+            let s = try connection.cached("""
+                INSERT INTO node_updates(id, text, features) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET
+                    text = coalesce(excluded.text, text), features = coalesce(excluded.features, features)
+                """)
+            for node in plan.updatedNodes where node.text != nil || node.features != nil {
+                s.bind(1, Int64(node.id)); s.bind(2, node.text); s.bind(3, blob: node.features.map(Self.encode(features:)))
                 try s.run()
             }
         }
-        for node in plan.updatedNodes {
-            if let text = node.text {
-                let s = try statement("UPDATE nodes SET text = ? WHERE id = ?")
-                s.bind(1, text); s.bind(2, Int64(node.id))
-                try s.run()
-            }
-            if let features = node.features {
-                let s = try statement("UPDATE nodes SET features = ? WHERE id = ?")
-                s.bind(1, blob: Self.encode(features: features)); s.bind(2, Int64(node.id))
-                try s.run()
-            }
-        }
-        if !plan.removedEdges.isEmpty { try removeFromSegments(plan.removedEdges.map(\.record.id), changes: &segmentChanges) }
+        if !plan.removedEdges.isEmpty { try edges.remove(plan.removedEdges.map(\.record.id)) }
         if !plan.removedNodes.isEmpty {
-            let s = try statement("DELETE FROM nodes WHERE id = ?")
+            try nodes.remove(plan.removedNodes.map { Int64($0) })
+            let s = try connection.cached("DELETE FROM node_updates WHERE id = ?")
             for id in plan.removedNodes {
                 s.bind(1, Int64(id))
                 try s.run()
             }
         }
-        if !plan.insertedEdges.isEmpty { try appendSegments(plan.insertedEdges, changes: &segmentChanges) }
-    }
-
-    // MARK: Edge segments
-
-    /// Stores new edges as segments: one per run of increasing ids (a plan is one run).
-    private func appendSegments(_ records: [EdgeRecord], changes: inout SegmentChanges) throws(SQLiteError) {
-        let insert = try statement("INSERT INTO edge_segments(first_id, count, live, data) VALUES (?, ?, ?, ?)")
-        var start = 0
-        while start < records.count {
-            let firstID = records[start].id
-            if let last = changes.appended.last ?? segments.entries.last, firstID <= last.firstID {
-                throw SQLiteError(code: SQLITE_INTERNAL, message: "edge id \(firstID) is not above the last stored segment (\(last.firstID))", context: "commit")
-            }
-            var end = start + 1
-            while end < records.count, records[end].id > records[end - 1].id, records[end].id - firstID <= Int64(UInt32.max) { end += 1 }
-            let run = records[start..<end]
-            insert.bind(1, firstID); insert.bind(2, Int64(run.count)); insert.bind(3, Int64(run.count))
-            insert.bind(4, blob: EdgeSegment.encode(run, firstID: firstID))
-            try insert.run()
-            changes.appended.append(.init(firstID: firstID, count: run.count, live: run.count))
-            start = end
-        }
-    }
-
-    /// Records removed edges. A segment with no live edge left is dropped; one
-    /// with at most half its edges live (and at least 64 dead) is rewritten
-    /// without them; otherwise the ids go to `removed_edges`.
-    private func removeFromSegments(_ ids: [Int64], changes: inout SegmentChanges) throws(SQLiteError) {
-        var bySegment: [Int: [Int64]] = [:]
-        for id in ids {
-            guard let position = segments.position(of: id) else {
-                throw SQLiteError(code: SQLITE_CORRUPT, message: "edge \(id) is in no stored segment", context: "commit")
-            }
-            bySegment[position, default: []].append(id)
-        }
-        for (position, removed) in bySegment.sorted(by: { $0.key < $1.key }) {
-            var entry = segments[position]
-            let end = position + 1 < segments.entries.count ? segments[position + 1].firstID : Int64.max
-            entry.live -= removed.count
-            if entry.live <= 0 {
-                let drop = try statement("DELETE FROM edge_segments WHERE first_id = ?")
-                drop.bind(1, entry.firstID)
-                try drop.run()
-                try deleteRemovedIDs(from: entry.firstID, to: end)
-                changes.dropped.insert(entry.firstID)
-                continue
-            }
-            let add = try statement("INSERT INTO removed_edges(id) VALUES (?)")
-            for id in removed {
-                add.bind(1, id)
-                try add.run()
-            }
-            if entry.live * 2 <= entry.count, entry.count - entry.live >= 64 {
-                entry.count = try rewriteSegment(firstID: entry.firstID, end: end)
-                entry.live = entry.count
-            } else {
-                let update = try statement("UPDATE edge_segments SET live = ? WHERE first_id = ?")
-                update.bind(1, Int64(entry.live)); update.bind(2, entry.firstID)
-                try update.run()
-            }
-            changes.changed[position] = entry
-        }
-    }
-
-    /// Rewrites a segment without its removed edges; returns how many it keeps.
-    private func rewriteSegment(firstID: Int64, end: Int64) throws(SQLiteError) -> Int {
-        var removed = Set<Int64>()
-        let query = try statement("SELECT id FROM removed_edges WHERE id >= ? AND id < ?")
-        query.bind(1, firstID); query.bind(2, end)
-        defer { query.reset() }
-        while try query.step() { removed.insert(query.int64(0)) }
-        let read = try statement("SELECT data FROM edge_segments WHERE first_id = ?")
-        read.bind(1, firstID)
-        defer { read.reset() }
-        guard try read.step(), let blob = read.blob(0) else {
-            throw SQLiteError(code: SQLITE_CORRUPT, message: "segment \(firstID) vanished", context: "commit")
-        }
-        var kept: [EdgeRecord] = []
-        do {
-            try EdgeSegment.decode(blob, firstID: firstID) { record in
-                if !removed.contains(record.id) { kept.append(record) }
-            }
-        } catch {
-            throw SQLiteError(code: SQLITE_CORRUPT, message: "segment \(firstID): \(error)", context: "commit")
-        }
-        let update = try statement("UPDATE edge_segments SET count = ?, live = ?, data = ? WHERE first_id = ?")
-        update.bind(1, Int64(kept.count)); update.bind(2, Int64(kept.count))
-        update.bind(3, blob: EdgeSegment.encode(kept, firstID: firstID)); update.bind(4, firstID)
-        try update.run()
-        try deleteRemovedIDs(from: firstID, to: end)
-        return kept.count
-    }
-
-    private func deleteRemovedIDs(from start: Int64, to end: Int64) throws(SQLiteError) {
-        let delete = try statement("DELETE FROM removed_edges WHERE id >= ? AND id < ?")
-        delete.bind(1, start); delete.bind(2, end)
-        try delete.run()
-    }
-
-    private func loadSegmentIndex() throws(SQLiteError) {
-        var index = EdgeSegmentIndex()
-        let rows = try connection.prepare("SELECT first_id, count, live FROM edge_segments ORDER BY first_id")
-        while try rows.step() {
-            index.append(.init(firstID: rows.int64(0), count: Int(rows.int64(1)), live: Int(rows.int64(2))))
-        }
-        segments = index
+        if !plan.insertedEdges.isEmpty { try edges.append(plan.insertedEdges) }
     }
 
     /// v3 migration: the v1 edge rows, in id order, become segments.
     private func moveEdgeRowsIntoSegments() throws(SQLiteError) {
-        let rows = try connection.prepare("SELECT id, type, source, target, weight, ts, attrs FROM edges ORDER BY id")
-        var run: [EdgeRecord] = []
-        var changes = SegmentChanges()
-        func flush() throws(SQLiteError) {
-            guard !run.isEmpty else { return }
-            try appendSegments(run, changes: &changes)
-            for entry in changes.appended { segments.append(entry) }
-            changes.appended = []
-            run.removeAll(keepingCapacity: true)
+        try edges.moveRows("SELECT id, type, source, target, weight, ts, attrs FROM edges ORDER BY id") { rows in
+            EdgeRecord(id: rows.int64(0), type: EdgeTypeID(truncatingIfNeeded: rows.int64(1)),
+                       source: UInt32(truncatingIfNeeded: rows.int64(2)), target: UInt32(truncatingIfNeeded: rows.int64(3)),
+                       weight: Float(rows.double(4)), timestampMs: rows.int64(5),
+                       attributes: rows.blob(6).map { Self.decodeAttributes($0) } ?? [])
         }
-        while try rows.step() {
-            let id = rows.int64(0)
-            if let first = run.first, run.count >= 65_536 || id - first.id > Int64(UInt32.max) { try flush() }
-            run.append(EdgeRecord(id: id, type: EdgeTypeID(truncatingIfNeeded: rows.int64(1)),
-                                  source: UInt32(truncatingIfNeeded: rows.int64(2)), target: UInt32(truncatingIfNeeded: rows.int64(3)),
-                                  weight: Float(rows.double(4)), timestampMs: rows.int64(5),
-                                  attributes: rows.blob(6).map { Self.decodeAttributes($0) } ?? []))
-        }
-        try flush()
         try connection.execute("DROP TABLE edges")
+    }
+
+    /// v4 migration: the node rows, in id order, become segments.
+    private func moveNodeRowsIntoSegments() throws(SQLiteError) {
+        try nodes.moveRows("SELECT id, type, key, text, features FROM nodes ORDER BY id") { rows in
+            NodeRecord(id: UInt32(truncatingIfNeeded: rows.int64(0)), type: NodeTypeID(truncatingIfNeeded: rows.int64(1)),
+                       key: rows.string(2) ?? "", text: rows.string(3), features: rows.blob(4).map { Self.decodeFeatures($0) })
+        }
+        try connection.execute("DROP TABLE nodes")
     }
 
     // MARK: Load
@@ -384,7 +268,10 @@ final class GraphStore {
 
     struct Loaded {
         var schema: GraphSchema
+        /// Live nodes in id order.
         var nodes: [NodeRecord]
+        /// Above every node id the store has used, removed ones included.
+        var nodeIDCount: Int
         var columns: EdgeColumns
         var sources: [UInt32]
         var targets: [UInt32]
@@ -418,69 +305,52 @@ final class GraphStore {
         }
 
         var nodes: [NodeRecord] = []
-        nodes.reserveCapacity(Int(try connection.scalarInt("SELECT count(*) FROM nodes")))
-        let nodeRows = try connection.prepare("SELECT id, type, key, text, features FROM nodes ORDER BY id")
-        while try nodeRows.step() {
-            let id = nodeRows.int64(0), type = nodeRows.int64(1)
-            guard id >= 0, id < Int64(GraphLimits.maxNodes), type >= 0, type < Int64(schema.nodeTypes.count) else {
-                throw corrupt("node row \(id) has an invalid id or type \(type)")
-            }
-            let features = nodeRows.blob(4).map { Self.decodeFeatures($0) }
-            nodes.append(NodeRecord(id: UInt32(id), type: NodeTypeID(type), key: nodeRows.string(2) ?? "",
-                                    text: nodeRows.string(3), features: features))
+        nodes.reserveCapacity(self.nodes.index.liveCount)
+        let nodeIDCount = try self.nodes.scan { record in
+            guard Int(record.type) < schema.nodeTypes.count else { throw corrupt("node \(record.id) has an unknown type \(record.type)") }
+            nodes.append(record)
         }
-        let nodeLimit = Int64(nodes.last.map { Int($0.id) + 1 } ?? 0)
+        try layUpdates(over: &nodes)
+        guard nodeIDCount <= Int64(GraphLimits.maxNodes) else { throw corrupt("node ids reach \(nodeIDCount)") }
 
-        let edgeCount = Int(try connection.scalarInt("SELECT coalesce(sum(live), 0) FROM edge_segments"))
+        let edgeCount = edges.index.liveCount
         var columns = EdgeColumns()
         columns.reserveCapacity(edgeCount)
         var sources: [UInt32] = [], targets: [UInt32] = []
         sources.reserveCapacity(edgeCount)
         targets.reserveCapacity(edgeCount)
-        var removed: [Int64] = []
-        let removedRows = try connection.prepare("SELECT id FROM removed_edges ORDER BY id")
-        while try removedRows.step() { removed.append(removedRows.int64(0)) }
-        // Ids only grow: the next one is above every id a segment or tombstone holds.
-        var highestID: Int64 = removed.last ?? 0
-        var nextRemoved = 0
-        let segmentRows = try connection.prepare("SELECT first_id, count, live, data FROM edge_segments ORDER BY first_id")
-        while try segmentRows.step() {
-            let firstID = segmentRows.int64(0), count = segmentRows.int64(1), live = segmentRows.int64(2)
-            var seen: Int64 = 0, kept: Int64 = 0
-            do {
-                try EdgeSegment.decode(segmentRows.blob(3) ?? UnsafeRawBufferPointer(start: nil, count: 0), firstID: firstID) { record in
-                    seen += 1
-                    highestID = max(highestID, record.id)
-                    while nextRemoved < removed.count, removed[nextRemoved] < record.id { nextRemoved += 1 }
-                    if nextRemoved < removed.count, removed[nextRemoved] == record.id { return }
-                    guard Int(record.type) < schema.edgeTypes.count, Int64(record.source) < nodeLimit, Int64(record.target) < nodeLimit else {
-                        throw corrupt("edge \(record.id) refers to an unknown type or node")
-                    }
-                    kept += 1
-                    if !record.attributes.isEmpty { columns.attributes[UInt32(columns.count)] = record.attributes }
-                    columns.ids.append(record.id)
-                    columns.types.append(record.type)
-                    columns.weights.append(record.weight)
-                    columns.timestamps.append(record.timestampMs)
-                    sources.append(record.source)
-                    targets.append(record.target)
-                }
-            } catch let error as EdgeSegment.Malformed {
-                throw corrupt("edge segment \(firstID) is malformed: \(error.reason)")
+        let nextEdgeID = try edges.scan { record in
+            guard Int(record.type) < schema.edgeTypes.count, Int64(record.source) < nodeIDCount, Int64(record.target) < nodeIDCount else {
+                throw corrupt("edge \(record.id) refers to an unknown type or node")
             }
-            guard seen == count, kept == live else {
-                throw corrupt("edge segment \(firstID) holds \(seen) edges with \(kept) live; its row says \(count) with \(live) live")
-            }
-            highestID = max(highestID, firstID)
+            if !record.attributes.isEmpty { columns.attributes[UInt32(columns.count)] = record.attributes }
+            columns.ids.append(record.id)
+            columns.types.append(record.type)
+            columns.weights.append(record.weight)
+            columns.timestamps.append(record.timestampMs)
+            sources.append(record.source)
+            targets.append(record.target)
         }
         // The scan filled the page cache with rows that now live in memory.
         try? connection.execute("PRAGMA shrink_memory")
-        return Loaded(schema: schema, nodes: nodes, columns: columns, sources: sources, targets: targets, nextEdgeID: highestID + 1)
+        return Loaded(schema: schema, nodes: nodes, nodeIDCount: Int(nodeIDCount), columns: columns,
+                      sources: sources, targets: targets, nextEdgeID: nextEdgeID)
     }
 
-    private func corrupt(_ message: String) -> GraphError {
-        GraphError(.dataLoss, "store \(connection.path) is inconsistent: \(message)")
+    /// Sets the text and features that `node_updates` holds on `nodes` (sorted by id).
+    private func layUpdates(over nodes: inout [NodeRecord]) throws {
+        let rows = try connection.prepare("SELECT id, text, features FROM node_updates ORDER BY id")
+        var position = 0
+        while try rows.step() {
+            let id = rows.int64(0)
+            while position < nodes.count, Int64(nodes[position].id) < id { position += 1 }
+            guard position < nodes.count, Int64(nodes[position].id) == id else { throw corrupt("node_updates names node \(id), which is not stored") }
+            if let text = rows.string(1) { nodes[position].text = text }
+            if let features = rows.blob(2) { nodes[position].features = Self.decodeFeatures(features) }
+        }
     }
+
+    private func corrupt(_ message: String) -> GraphError { connection.inconsistency(message) }
 
     /// Bytes of the database file and its WAL.
     var byteCount: Int64 {

@@ -25,6 +25,8 @@ private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 final class SQLiteConnection {
     let handle: OpaquePointer
     let path: String
+    /// Statements prepared once and kept, by SQL text.
+    private var cachedStatements: [String: SQLiteStatement] = [:]
 
     init(path: String) throws(SQLiteError) {
         var db: OpaquePointer?
@@ -61,6 +63,14 @@ final class SQLiteConnection {
         let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
         guard rc == SQLITE_OK, let statement else { throw error(rc, "prepare \(sql.prefix(60))") }
         return SQLiteStatement(statement: statement, connection: self)
+    }
+
+    /// A prepared statement for `sql`, prepared on first use and kept.
+    func cached(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
+        if let statement = cachedStatements[sql] { return statement }
+        let statement = try prepare(sql)
+        cachedStatements[sql] = statement
+        return statement
     }
 
     /// Runs `body` in one transaction: committed if it returns, rolled back if it throws.

@@ -363,8 +363,9 @@ struct BenchIngest: AsyncParsableCommand {
         request. The baseline is the \
         classic way to store them: one row per edge in an edges table (id, type, source, \
         target, weight, timestamp, attributes), one transaction per batch, same WAL mode and \
-        durability, in this process. graphd itself stores a batch as one segment row (store \
-        schema v3). Medians over --rounds.
+        durability, in this process. graphd itself stores a batch as one edge segment row and one \
+        node segment row (store \
+        schema v4). Medians over --rounds.
         """)
 
     @Option(help: "Edges per run.")

@@ -3,7 +3,7 @@ import GraphCore
 import Testing
 @testable import GraphStore
 
-private func temporaryStorePath() -> String {
+func temporaryStorePath() -> String {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("graphd-segments-\(UUID().uuidString)")
     try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     return directory.appendingPathComponent("graph.sqlite").path
@@ -63,7 +63,7 @@ private func storeCounts(_ path: String) throws -> (segments: Int64, tombstones:
         ("trailing bytes", [0, 0, 0, 0, 0, 0, 0, 0, 1]),
     ])
     func malformedSegmentsAreRefused(_ name: String, _ blob: [UInt8]) {
-        #expect(throws: EdgeSegment.Malformed.self, "\(name)") {
+        #expect(throws: MalformedSegment.self, "\(name)") {
             try blob.withUnsafeBytes { try EdgeSegment.decode($0, firstID: 1) { _ in } }
         }
     }
@@ -72,7 +72,7 @@ private func storeCounts(_ path: String) throws -> (segments: Int64, tombstones:
         var blob = EdgeSegment.encode([EdgeRecord(id: 5, type: 0, source: 1, target: 2, weight: 1, timestampMs: 0),
                                        EdgeRecord(id: 6, type: 0, source: 1, target: 3, weight: 1, timestampMs: 0)], firstID: 5)
         blob[EdgeSegment.headerSize + 4] = 0  // the second offset (1) becomes 0
-        #expect(throws: EdgeSegment.Malformed.self) {
+        #expect(throws: MalformedSegment.self) {
             try blob.withUnsafeBytes { try EdgeSegment.decode($0, firstID: 5) { _ in } }
         }
     }
@@ -178,7 +178,7 @@ private func storeCounts(_ path: String) throws -> (segments: Int64, tombstones:
         }
         #expect(try GraphStore(path: path, migratingTo: 2).userVersion == 2)
         let database = try GraphDatabase(path: path)
-        #expect(await database.schemaVersion == 3)
+        #expect(await database.schemaVersion == GraphStore.schemaVersion)
         let snapshot = database.snapshot
         #expect(interactions(snapshot) == ["alice>book": 2.5, "alice>film": 1])
         let edge = try #require(snapshot.findEdge(type: 0, source: 0, target: 1))

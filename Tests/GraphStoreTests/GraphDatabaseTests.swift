@@ -3,12 +3,6 @@ import GraphCore
 import Testing
 @testable import GraphStore
 
-private func temporaryStore() -> String {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("graphd-store-\(UUID().uuidString)")
-    try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    return directory.appendingPathComponent("graph.sqlite").path
-}
-
 private func ref(_ text: String) -> NodeRefInput {
     let parts = text.split(separator: ":", maxSplits: 1)
     return NodeRefInput(type: String(parts[0]), key: String(parts[1]))
@@ -35,7 +29,7 @@ private func dump(_ snapshot: GraphSnapshot) -> [String] {
 
 @Suite struct GraphDatabaseTests {
     @Test func roundTripThroughTheStore() async throws {
-        let path = temporaryStore()
+        let path = temporaryStorePath()
         let before: [String]
         do {
             let database = try GraphDatabase(path: path)
@@ -68,7 +62,7 @@ private func dump(_ snapshot: GraphSnapshot) -> [String] {
     }
 
     @Test func aFailedBatchLeavesNothingBehind() async throws {
-        let path = temporaryStore()
+        let path = temporaryStorePath()
         let database = try GraphDatabase(path: path)
         _ = try await database.addEdges([EdgeInput(type: "interacted", source: ref("user:a"), target: ref("item:1"), timestampMs: 1)])
         let before = dump(database.snapshot)
@@ -97,7 +91,7 @@ private func dump(_ snapshot: GraphSnapshot) -> [String] {
     }
 
     @Test func aStoreFromANewerGraphdIsRefused() throws {
-        let path = temporaryStore()
+        let path = temporaryStorePath()
         do {
             let connection = try SQLiteConnection(path: path)
             try connection.execute("PRAGMA user_version=99")
@@ -106,7 +100,7 @@ private func dump(_ snapshot: GraphSnapshot) -> [String] {
     }
 
     @Test func writesProceedWhileACompactionRuns() async throws {
-        let path = temporaryStore()
+        let path = temporaryStorePath()
         let database = try GraphDatabase(path: path)
         _ = try await database.addEdges((0..<20_000).map {
             EdgeInput(type: "interacted", source: ref("user:\($0 % 300)"), target: ref("item:\($0)"), timestampMs: 1)
@@ -128,7 +122,7 @@ private func dump(_ snapshot: GraphSnapshot) -> [String] {
     }
 
     @Test func readersKeepTheirSnapshotWhileWritesContinue() async throws {
-        let database = try GraphDatabase(path: temporaryStore())
+        let database = try GraphDatabase(path: temporaryStorePath())
         let snapshot = database.snapshot
         for batch in 0..<5 {
             _ = try await database.addEdges((0..<100).map {
