@@ -143,9 +143,11 @@ struct EdgeBatchPlanner {
         let describe = { (row: Int) in
             "\(name) row \(row) (\(block.type) \(block.sourceType)/\(block.sourceKeys[row].prefix(64)) → \(block.targetType)/\(block.targetKeys[row].prefix(64)))"
         }
+        let existingSources = state.existingNodeIDs(type: fromType, keys: fromKeys)
+        let existingTargets = state.existingNodeIDs(type: toType, keys: toKeys)
         for row in 0..<rows {
-            let source = try resolveSource(NodeKey(type: fromType, key: fromKeys[row]), context: describe(row))
-            let target = try resolve(NodeKey(type: toType, key: toKeys[row]), role: "target", context: describe(row))
+            let source = try existingSources[row] ?? resolveNew(NodeKey(type: fromType, key: fromKeys[row]), role: "source", context: describe(row))
+            let target = try existingTargets[row] ?? resolveNew(NodeKey(type: toType, key: toKeys[row]), role: "target", context: describe(row))
             try append(info, source: source, target: target,
                        weight: weights.isEmpty ? nil : weights[row],
                        timestampMs: timestamps.isEmpty ? 0 : timestamps[row],
@@ -164,13 +166,19 @@ struct EdgeBatchPlanner {
         }
         var edgeID = state.nextEdgeID
         let firstNewNode = UInt32(snapshot.nodes.idCount)
+        // The edges this batch replaces, looked up in parallel (a node created
+        // by this batch has no edges yet).
+        let (state, records) = (self.state, self.records)
+        let replaced = ParallelReads.map(records.count) { i in
+            let record = records[i]
+            return record.source >= firstNewNode || record.target >= firstNewNode
+                ? nil : state.existingEdge(type: record.type, source: record.source, target: record.target)
+        }
         plan.insertedEdges.reserveCapacity(records.count)
-        for var record in records {
+        for (i, var record) in records.enumerated() {
             record.id = edgeID
             edgeID += 1
-            if record.source >= firstNewNode || record.target >= firstNewNode {
-                plan.created += 1  // a node created by this batch has no edges yet
-            } else if let existing = state.existingEdge(type: record.type, source: record.source, target: record.target) {
+            if let existing = replaced[i] {
                 plan.removedEdges.append(existing)
                 plan.updated += 1
             } else {
@@ -216,7 +224,13 @@ struct EdgeBatchPlanner {
     }
 
     private mutating func resolve(_ key: NodeKey, role: String, context: @autoclosure () -> String) throws -> UInt32 {
-        if let id = state.nodeID(key) ?? newNodes[key] { return id }
+        if let id = state.nodeID(key) { return id }
+        return try resolveNew(key, role: role, context: context())
+    }
+
+    /// A key with no existing node: one created earlier in this batch, or a new one.
+    private mutating func resolveNew(_ key: NodeKey, role: String, context: @autoclosure () -> String) throws -> UInt32 {
+        if let id = newNodes[key] { return id }
         do { try GraphLimits.validateKey(key.key) } catch { throw GraphError.invalid("\(context()): \(role) \(error.message)") }
         if requireExistingNodes {
             throw GraphError.notFound("\(context()): \(role) node \(schema.nodeType(key.type).name)/\(key.key) does not exist (require_existing_nodes is set)")

@@ -19,6 +19,8 @@ public struct GraphState: Sendable {
     private var recentNodeIDs = RecentNodeKeys()
     /// Delta chunks captured by a running compaction: never merged into.
     private var sealedChunkCount = 0
+    /// Counts every change of this state, so that `Prepared` work can tell it is current.
+    private var generation: UInt64 = 0
 
     /// A new, empty graph with the built-in schema.
     public init(schema: GraphSchema = .builtin()) {
@@ -55,6 +57,12 @@ public struct GraphState: Sendable {
         let hash = NodeKeyIndex.hash(type: key.type, key: key.key)
         let nodes = snapshot.nodes
         return recentNodeIDs.find(key, hash: hash) ?? nodes.baseIndex.find(key, hash: hash, in: nodes)
+    }
+
+    /// The id of each key's existing node of `type` (nil where there is
+    /// none), for a whole block of keys: the lookups run in parallel.
+    func existingNodeIDs(type: NodeTypeID, keys: [String]) -> [UInt32?] {
+        ParallelReads.map(keys.count) { nodeID(NodeKey(type: type, key: keys[$0])) }
     }
 
     // MARK: Planning
@@ -246,17 +254,66 @@ public struct GraphState: Sendable {
     // MARK: Applying
 
     /// Performs a plan made against the current state (and already committed).
-    public mutating func apply(_ plan: WritePlan) {
+    /// The parts of `apply` that only read the state: the node table with the
+    /// plan's new nodes inserted and indexed, and the delta chunk holding its
+    /// new edges. The database builds them on another thread while the store
+    /// commits the plan; `apply` uses them only if the state has not changed.
+    public struct Prepared: Sendable {
+        fileprivate let generation: UInt64
+        fileprivate let nodes: NodeTable?
+        fileprivate let delta: NewDeltaChunk?
+    }
+
+    fileprivate struct NewDeltaChunk: Sendable {
+        let chunk: DeltaChunk
+        /// The chunk absorbs the last one (which was small) rather than following it.
+        let replacesLast: Bool
+    }
+
+    /// Work that computes `Prepared` for `plan` from a copy of what it needs;
+    /// safe to run on any thread while this state is unchanged.
+    public func preparation(for plan: WritePlan) -> @Sendable () -> Prepared {
+        let generation = self.generation
+        let nodes = snapshot.nodes, inserted = plan.insertedNodes, edges = plan.insertedEdges
+        let mergeable = snapshot.delta.count > sealedChunkCount ? snapshot.delta.last : nil
+        let nextSlot = UInt32(snapshot.base.edgeCount + snapshot.deltaEdgeCount)
+        return {
+            Prepared(generation: generation,
+                     nodes: inserted.isEmpty ? nil : Self.inserting(inserted, into: nodes),
+                     delta: edges.isEmpty ? nil : Self.deltaChunk(for: edges, after: mergeable, nextSlot: nextSlot))
+        }
+    }
+
+    private static func inserting(_ inserted: [NodeRecord], into nodes: NodeTable) -> NodeTable {
+        var nodes = nodes
+        for node in inserted { nodes.insert(node) }
+        nodes.indexNewNodes()
+        return nodes
+    }
+
+    /// The chunk for new edges: merged with the last chunk while that is
+    /// small (and not captured by a compaction), else a new one at `nextSlot`.
+    private static func deltaChunk(for records: [EdgeRecord], after last: DeltaChunk?, nextSlot: UInt32) -> NewDeltaChunk {
+        if let last, last.count < DeltaChunk.mergeBelow {
+            return NewDeltaChunk(chunk: DeltaChunk(firstSlot: last.firstSlot, records: last.records + records), replacesLast: true)
+        }
+        return NewDeltaChunk(chunk: DeltaChunk(firstSlot: nextSlot, records: records), replacesLast: false)
+    }
+
+    /// Performs a plan the store has committed; `prepared`, when given, is
+    /// `preparation(for: plan)`'s result.
+    public mutating func apply(_ plan: WritePlan, prepared: Prepared? = nil) {
         guard !plan.isEmpty else { return }
+        let prepared = prepared?.generation == generation ? prepared : nil
+        generation += 1
         for info in plan.newNodeTypes { snapshot.schema.insert(info) }
         for info in plan.changedNodeTypes { snapshot.schema.insert(info) }
         for info in plan.newEdgeTypes { snapshot.schema.insert(info) }
         for (_, name) in plan.newAttributes { _ = snapshot.schema.insertAttribute(name) }
-        for node in plan.insertedNodes {
-            snapshot.nodes.insert(node)
-            recentNodeIDs.insert(NodeKey(type: node.type, key: node.key), id: node.id)
+        if !plan.insertedNodes.isEmpty {
+            snapshot.nodes = prepared?.nodes ?? Self.inserting(plan.insertedNodes, into: snapshot.nodes)
+            for node in plan.insertedNodes { recentNodeIDs.insert(NodeKey(type: node.type, key: node.key), id: node.id) }
         }
-        if !plan.insertedNodes.isEmpty { snapshot.nodes.indexNewNodes() }
         for node in plan.updatedNodes { snapshot.nodes.update(node.id, text: node.text, features: node.features) }
         for edge in plan.removedEdges {
             snapshot.removed.insert(edge.slot)
@@ -271,23 +328,18 @@ public struct GraphState: Sendable {
             recentNodeIDs.remove(NodeKey(type: snapshot.nodes.type(of: id), key: snapshot.nodes.key(of: id)))
             snapshot.nodes.remove(id)
         }
-        if !plan.insertedEdges.isEmpty { appendDelta(plan.insertedEdges) }
+        if !plan.insertedEdges.isEmpty {
+            appendDelta(plan.insertedEdges, prepared?.delta ?? Self.deltaChunk(
+                for: plan.insertedEdges, after: snapshot.delta.count > sealedChunkCount ? snapshot.delta.last : nil,
+                nextSlot: UInt32(snapshot.base.edgeCount + snapshot.deltaEdgeCount)))
+        }
         snapshot.version += 1
     }
 
-    private mutating func appendDelta(_ records: [EdgeRecord]) {
-        let firstSlot: UInt32
-        var merged = records
-        if let last = snapshot.delta.last, last.count < DeltaChunk.mergeBelow, snapshot.delta.count > sealedChunkCount {
-            snapshot.delta.removeLast()
-            merged = last.records + records
-            firstSlot = last.firstSlot
-        } else {
-            firstSlot = UInt32(snapshot.base.edgeCount + snapshot.deltaEdgeCount)
-        }
-        let chunk = DeltaChunk(firstSlot: firstSlot, records: merged)
-        snapshot.delta.append(chunk)
-        let newFirst = Int(firstSlot) + merged.count - records.count
+    private mutating func appendDelta(_ records: [EdgeRecord], _ new: NewDeltaChunk) {
+        if new.replacesLast { snapshot.delta.removeLast() }
+        snapshot.delta.append(new.chunk)
+        let newFirst = Int(new.chunk.firstSlot) + new.chunk.count - records.count
         var lastType: EdgeTypeID? = nil, run = 0
         for (i, record) in records.enumerated() {
             deltaIndex.set(type: record.type, source: record.source, target: record.target, value: UInt32(newFirst + i))
@@ -315,6 +367,7 @@ public struct GraphState: Sendable {
 
     /// Starts a compaction, or returns nil when there is nothing to merge.
     public mutating func beginCompaction() -> CompactionJob? {
+        generation += 1
         guard !snapshot.delta.isEmpty || !snapshot.removed.isEmpty else { return nil }
         sealedChunkCount = snapshot.delta.count
         return CompactionJob(
@@ -325,6 +378,7 @@ public struct GraphState: Sendable {
     /// Installs a built base. `job` must be the one `beginCompaction` returned,
     /// and no other compaction may have finished in between.
     public mutating func finishCompaction(_ job: CompactionJob, _ built: CompactedBase) {
+        generation += 1
         let later = snapshot.delta.dropFirst(job.chunks.count)
         let shift = Int64(built.base.edgeCount) - Int64(job.capturedEnd)
         var removed = TreeSet<UInt32>()

@@ -160,10 +160,10 @@ public actor GraphDatabase {
     private func write(_ plan: WritePlan) throws -> WritePlan {
         guard !plan.isEmpty else { return plan }
         let commitStart = ContinuousClock.now
-        try store.commit(plan)
+        let prepared = try commitPreparing(plan)
         let commitTime = ContinuousClock.now - commitStart
         Self.commitTimer.recordNanoseconds(commitTime.components.seconds * 1_000_000_000 + commitTime.components.attoseconds / 1_000_000_000)
-        state.apply(plan)
+        state.apply(plan, prepared: prepared)
         if !plan.documents.isEmpty {
             documents.withLock { stored in
                 for (name, value) in plan.documents { stored[name] = value }
@@ -178,6 +178,31 @@ public actor GraphDatabase {
         }
         return plan
     }
+
+    /// Commits `plan`; for a large plan, meanwhile builds on another thread
+    /// what applying it needs (new delta chunk, node key index), since the
+    /// commit mostly waits on the disk.
+    private func commitPreparing(_ plan: WritePlan) throws -> GraphState.Prepared? {
+        guard plan.insertedEdges.count + plan.insertedNodes.count >= Self.prepareInParallelFrom else {
+            try store.commit(plan)
+            return nil
+        }
+        let preparation = state.preparation(for: plan)
+        let prepared = Mutex<GraphState.Prepared?>(nil)
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) {
+            let result = preparation()
+            prepared.withLock { $0 = result }
+        }
+        let committed = Result { () throws(SQLiteError) in try store.commit(plan) }
+        group.wait()  // also after a failed commit: the work holds copies of the state
+        try committed.get()
+        return prepared.withLock { $0 }
+    }
+
+    /// Plans smaller than this are applied on the writer alone: handing work
+    /// to another thread would cost more than it saves.
+    static let prepareInParallelFrom = 2048
 
     /// Store commit latency (a no-op until the process bootstraps swift-metrics).
     private static let commitTimer = Timer(label: "graphd_store_commit_seconds")

@@ -188,10 +188,14 @@ private func edges(of snapshot: GraphSnapshot) -> [ModelEdge: Float] {
 
     @Test func blocksPlanExactlyWhatRowsPlan() throws {
         // The same random edges, as rows and as blocks (some naming the undirected
-        // type's ends item first), applied batch by batch to two graphs.
+        // type's ends item first), applied batch by batch to two graphs. The last
+        // rounds are large enough for the block path's parallel lookups, and the
+        // blocks' graph applies with the work prepared aside, as the database does.
         var rowsState = GraphState(), blocksState = GraphState()
         var generator = SplitMix(seed: 7)
-        for round in 0..<8 {
+        for round in 0..<10 {
+            let large = round >= 7
+            let (size, users, items) = large ? (5000 + Int(generator.next() % 2000), 300 * (round - 6), 500 * (round - 6)) : (Int(generator.next() % 200), 60, 90)
             var rows: [EdgeInput] = []
             var blocks: [EdgeBlockInput] = []
             for part in 0..<3 {
@@ -199,8 +203,8 @@ private func edges(of snapshot: GraphSnapshot) -> [ModelEdge: Float] {
                 var block = EdgeBlockInput(type: "interacted", sourceType: reversed ? "item" : "user",
                                            targetType: reversed ? "user" : "item", sourceKeys: [], targetKeys: [],
                                            attributes: [("rating", []), ("effect", [])])
-                for _ in 0..<Int(generator.next() % 200) {
-                    let user = "u\(generator.next() % 60)", item = "i\(generator.next() % 90)"
+                for _ in 0..<size {
+                    let user = "u\(generator.next() % UInt64(users))", item = "i\(generator.next() % UInt64(items))"
                     let weight = Double(generator.next() % 5), timestamp = Int64(generator.next() % 3)
                     let attributes = [("rating", Double(generator.next() % 5)), ("effect", 0.5)]
                     let (source, target) = reversed ? (item, user) : (user, item)
@@ -223,8 +227,9 @@ private func edges(of snapshot: GraphSnapshot) -> [ModelEdge: Float] {
             #expect(fromRows.removedEdges.map(\.slot) == fromBlocks.removedEdges.map(\.slot), "round \(round)")
             #expect(fromRows.created == fromBlocks.created && fromRows.updated == fromBlocks.updated, "round \(round)")
             #expect(fromRows.updated > 0 || round == 0)
+            #expect(!large || (fromBlocks.updated > 100 && fromBlocks.insertedNodes.count > 10), "round \(round)")
             rowsState.apply(fromRows)
-            blocksState.apply(fromBlocks)
+            blocksState.apply(fromBlocks, prepared: blocksState.preparation(for: fromBlocks)())
         }
         #expect(edges(of: rowsState.snapshot) == edges(of: blocksState.snapshot))
         #expect(rowsState.snapshot.edgeCount > 1000)

@@ -74,11 +74,15 @@ private func dump(_ snapshot: GraphSnapshot) -> [String] {
                 EdgeInput(type: "interacted", source: ref("user:c"), target: ref("item:3"), weight: .infinity, timestampMs: 1),
             ])
         }
-        // A commit that SQLite refuses (another connection holds the write lock).
+        // Commits that SQLite refuses (another connection holds the write lock),
+        // small and large (the large one prepares its apply on another thread).
         let blocker = try SQLiteConnection(path: path)
         try blocker.execute("BEGIN EXCLUSIVE")
         await #expect(throws: SQLiteError.self) {
             try await database.addEdges([EdgeInput(type: "interacted", source: ref("user:d"), target: ref("item:4"), timestampMs: 1)])
+        }
+        await #expect(throws: SQLiteError.self) {
+            try await database.addEdges((0..<5000).map { EdgeInput(type: "interacted", source: ref("user:e\($0 % 70)"), target: ref("item:\($0)"), timestampMs: 1) })
         }
         try blocker.execute("ROLLBACK")
         #expect(dump(database.snapshot) == before)
@@ -107,7 +111,8 @@ private func dump(_ snapshot: GraphSnapshot) -> [String] {
         })
         async let compaction = database.compact()
         for batch in 0..<20 {
-            _ = try await database.addEdges((0..<100).map {
+            // Some batches large enough to prepare their apply on another thread.
+            _ = try await database.addEdges((0..<(batch % 5 == 0 ? 3000 : 100)).map {
                 EdgeInput(type: "interacted", source: ref("user:late\(batch)"), target: ref("item:\($0)"), timestampMs: 1)
             })
             _ = try await database.removeEdges([EdgeRefInput(type: "interacted", source: ref("user:\(batch)"), target: ref("item:\(batch)"))])
@@ -115,7 +120,7 @@ private func dump(_ snapshot: GraphSnapshot) -> [String] {
         let result = try await compaction
         #expect(result.mergedEdges >= 20_000)
         try await database.compact()
-        #expect(database.snapshot.edgeCount == 20_000 + 2_000 - 20)
+        #expect(database.snapshot.edgeCount == 20_000 + 16 * 100 + 4 * 3000 - 20)
         #expect(database.snapshot.deltaEdgeCount == 0)
         let reopened = try GraphDatabase(path: path)
         #expect(dump(reopened.snapshot) == dump(database.snapshot))
