@@ -159,10 +159,7 @@ public actor GraphDatabase {
     /// the actor runs one write at a time and the plan stays valid.
     private func write(_ plan: WritePlan) throws -> WritePlan {
         guard !plan.isEmpty else { return plan }
-        let commitStart = ContinuousClock.now
         let prepared = try commitPreparing(plan)
-        let commitTime = ContinuousClock.now - commitStart
-        Self.commitTimer.recordNanoseconds(commitTime.components.seconds * 1_000_000_000 + commitTime.components.attoseconds / 1_000_000_000)
         state.apply(plan, prepared: prepared)
         if !plan.documents.isEmpty {
             documents.withLock { stored in
@@ -184,7 +181,7 @@ public actor GraphDatabase {
     /// commit mostly waits on the disk.
     private func commitPreparing(_ plan: WritePlan) throws -> GraphState.Prepared? {
         guard plan.insertedEdges.count + plan.insertedNodes.count >= Self.prepareInParallelFrom else {
-            try store.commit(plan)
+            try timedCommit(plan)
             return nil
         }
         let preparation = state.preparation(for: plan)
@@ -194,7 +191,7 @@ public actor GraphDatabase {
             let result = preparation()
             prepared.withLock { $0 = result }
         }
-        let committed = Result { () throws(SQLiteError) in try store.commit(plan) }
+        let committed = Result { () throws(SQLiteError) in try timedCommit(plan) }
         group.wait()  // also after a failed commit: the work holds copies of the state
         try committed.get()
         return prepared.withLock { $0 }
@@ -203,6 +200,13 @@ public actor GraphDatabase {
     /// Plans smaller than this are applied on the writer alone: handing work
     /// to another thread would cost more than it saves.
     static let prepareInParallelFrom = 2048
+
+    private func timedCommit(_ plan: WritePlan) throws(SQLiteError) {
+        let start = ContinuousClock.now
+        try store.commit(plan)
+        let elapsed = ContinuousClock.now - start
+        Self.commitTimer.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+    }
 
     /// Store commit latency (a no-op until the process bootstraps swift-metrics).
     private static let commitTimer = Timer(label: "graphd_store_commit_seconds")
