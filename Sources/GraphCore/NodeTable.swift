@@ -105,7 +105,7 @@ public struct NodeTable: Sendable {
         var level = NodeKeyIndex(nodes: self, ids: start..<idCount)
         while let previous = recentLevels.last, previous.ids.count <= 2 * level.ids.count {
             recentLevels.removeLast()
-            level = NodeKeyIndex(nodes: self, ids: previous.ids.lowerBound..<level.ids.upperBound)
+            level = NodeKeyIndex(merging: previous, level)
         }
         recentLevels.append(level)
         indexedCount = idCount
@@ -168,6 +168,19 @@ final class NodeKeyIndex: Sendable {
             let hash = Self.hash(type: nodes.types[id], key: nodes.keys[id])
             // Keys are unique, so nothing already stored matches.
             table.upsert(Slot(fingerprint: UInt32(truncatingIfNeeded: hash >> 32), id: UInt32(id))) { _ in false }
+        }
+        self.table = table
+    }
+
+    /// The union of two consecutive levels, built from their slots: no key is
+    /// read or hashed again (a slot's fingerprint is its probe hash).
+    init(merging older: NodeKeyIndex, _ newer: NodeKeyIndex) {
+        precondition(older.ids.upperBound == newer.ids.lowerBound, "merged levels must be consecutive")
+        ids = older.ids.lowerBound..<newer.ids.upperBound
+        var table = ProbingTable<Slot>(capacity: older.table.count + newer.table.count, dense: true)
+        for level in [older, newer] {
+            // Keys are unique, so nothing already stored matches.
+            level.table.forEachEntry { slot in table.upsert(slot) { _ in false } }
         }
         self.table = table
     }

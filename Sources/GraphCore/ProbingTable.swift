@@ -84,6 +84,11 @@ struct ProbingTable<Slot: ProbingSlot>: Sendable {
         }
     }
 
+    /// Calls `body` with every live entry, in slot order.
+    func forEachEntry(_ body: (Slot) -> Void) {
+        for slot in slots where !slot.isVacant && !slot.isTombstone { body(slot) }
+    }
+
     /// Twice the live entries' room, without the tombstones.
     private mutating func grow() {
         let old = slots
