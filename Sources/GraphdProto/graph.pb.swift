@@ -677,6 +677,34 @@ public nonisolated struct Graphd_V1_NeighborsResponse: Sendable {
   public init() {}
 }
 
+/// Listings (ListEdges, ListNodes) page through one pinned snapshot of the
+/// graph, so that a listing — and an export that lists nodes, then edges —
+/// sees the graph at one point in time however it changes meanwhile. The first
+/// page pins the current snapshot (or, with snapshot_id, joins one that an
+/// earlier listing pinned); its page tokens and snapshot_id stay valid while
+/// the pin is in use: it is released 300 s after its last page, or when more
+/// than 16 listings are open (oldest first). A token or snapshot_id whose pin
+/// is gone gets FAILED_PRECONDITION: start the listing again.
+public nonisolated struct Graphd_V1_ListingSnapshot: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Names the pinned snapshot; pass it to another listing to read the same one.
+  public var snapshotID: UInt64 = 0
+
+  /// The graph version of that snapshot (as Stats reports it) and its totals.
+  public var graphVersion: UInt64 = 0
+
+  public var nodes: UInt64 = 0
+
+  public var edges: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// Pages through every edge, grouped by source node, for export.
 public nonisolated struct Graphd_V1_ListEdgesRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -686,6 +714,9 @@ public nonisolated struct Graphd_V1_ListEdgesRequest: Sendable {
   public var limit: UInt32 = 0
 
   public var pageToken: String = String()
+
+  /// First page only: list this pinned snapshot instead of the current one.
+  public var snapshotID: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -701,9 +732,20 @@ public nonisolated struct Graphd_V1_ListEdgesResponse: Sendable {
 
   public var nextPageToken: String = String()
 
+  public var snapshot: Graphd_V1_ListingSnapshot {
+    get {_snapshot ?? Graphd_V1_ListingSnapshot()}
+    set {_snapshot = newValue}
+  }
+  /// Returns true if `snapshot` has been explicitly set.
+  public var hasSnapshot: Bool {self._snapshot != nil}
+  /// Clears the value of `snapshot`. Subsequent reads from it will return its default value.
+  public mutating func clearSnapshot() {self._snapshot = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _snapshot: Graphd_V1_ListingSnapshot? = nil
 }
 
 /// Pages through every node, for export.
@@ -715,6 +757,9 @@ public nonisolated struct Graphd_V1_ListNodesRequest: Sendable {
   public var limit: UInt32 = 0
 
   public var pageToken: String = String()
+
+  /// First page only: list this pinned snapshot instead of the current one.
+  public var snapshotID: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -730,9 +775,20 @@ public nonisolated struct Graphd_V1_ListNodesResponse: Sendable {
 
   public var nextPageToken: String = String()
 
+  public var snapshot: Graphd_V1_ListingSnapshot {
+    get {_snapshot ?? Graphd_V1_ListingSnapshot()}
+    set {_snapshot = newValue}
+  }
+  /// Returns true if `snapshot` has been explicitly set.
+  public var hasSnapshot: Bool {self._snapshot != nil}
+  /// Clears the value of `snapshot`. Subsequent reads from it will return its default value.
+  public mutating func clearSnapshot() {self._snapshot = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _snapshot: Graphd_V1_ListingSnapshot? = nil
 }
 
 public nonisolated struct Graphd_V1_StatsRequest: Sendable {
@@ -1936,9 +1992,54 @@ nonisolated extension Graphd_V1_NeighborsResponse: SwiftProtobuf.Message, SwiftP
   }
 }
 
+nonisolated extension Graphd_V1_ListingSnapshot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListingSnapshot"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}snapshot_id\0\u{3}graph_version\0\u{1}nodes\0\u{1}edges\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.snapshotID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.graphVersion) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.nodes) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.edges) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.snapshotID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.snapshotID, fieldNumber: 1)
+    }
+    if self.graphVersion != 0 {
+      try visitor.visitSingularUInt64Field(value: self.graphVersion, fieldNumber: 2)
+    }
+    if self.nodes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.nodes, fieldNumber: 3)
+    }
+    if self.edges != 0 {
+      try visitor.visitSingularUInt64Field(value: self.edges, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Graphd_V1_ListingSnapshot, rhs: Graphd_V1_ListingSnapshot) -> Bool {
+    if lhs.snapshotID != rhs.snapshotID {return false}
+    if lhs.graphVersion != rhs.graphVersion {return false}
+    if lhs.nodes != rhs.nodes {return false}
+    if lhs.edges != rhs.edges {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Graphd_V1_ListEdgesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListEdgesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}limit\0\u{3}page_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}limit\0\u{3}page_token\0\u{3}snapshot_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1948,6 +2049,7 @@ nonisolated extension Graphd_V1_ListEdgesRequest: SwiftProtobuf.Message, SwiftPr
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.limit) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.snapshotID) }()
       default: break
       }
     }
@@ -1960,12 +2062,16 @@ nonisolated extension Graphd_V1_ListEdgesRequest: SwiftProtobuf.Message, SwiftPr
     if !self.pageToken.isEmpty {
       try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 2)
     }
+    if self.snapshotID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.snapshotID, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Graphd_V1_ListEdgesRequest, rhs: Graphd_V1_ListEdgesRequest) -> Bool {
     if lhs.limit != rhs.limit {return false}
     if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.snapshotID != rhs.snapshotID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1973,7 +2079,7 @@ nonisolated extension Graphd_V1_ListEdgesRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Graphd_V1_ListEdgesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListEdgesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}edges\0\u{3}next_page_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}edges\0\u{3}next_page_token\0\u{1}snapshot\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1983,24 +2089,33 @@ nonisolated extension Graphd_V1_ListEdgesResponse: SwiftProtobuf.Message, SwiftP
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.edges) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._snapshot) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.edges.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.edges, fieldNumber: 1)
     }
     if !self.nextPageToken.isEmpty {
       try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
     }
+    try { if let v = self._snapshot {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Graphd_V1_ListEdgesResponse, rhs: Graphd_V1_ListEdgesResponse) -> Bool {
     if lhs.edges != rhs.edges {return false}
     if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs._snapshot != rhs._snapshot {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2008,7 +2123,7 @@ nonisolated extension Graphd_V1_ListEdgesResponse: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Graphd_V1_ListNodesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListNodesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}limit\0\u{3}page_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}limit\0\u{3}page_token\0\u{3}snapshot_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2018,6 +2133,7 @@ nonisolated extension Graphd_V1_ListNodesRequest: SwiftProtobuf.Message, SwiftPr
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.limit) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.snapshotID) }()
       default: break
       }
     }
@@ -2030,12 +2146,16 @@ nonisolated extension Graphd_V1_ListNodesRequest: SwiftProtobuf.Message, SwiftPr
     if !self.pageToken.isEmpty {
       try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 2)
     }
+    if self.snapshotID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.snapshotID, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Graphd_V1_ListNodesRequest, rhs: Graphd_V1_ListNodesRequest) -> Bool {
     if lhs.limit != rhs.limit {return false}
     if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.snapshotID != rhs.snapshotID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2043,7 +2163,7 @@ nonisolated extension Graphd_V1_ListNodesRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Graphd_V1_ListNodesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListNodesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nodes\0\u{3}next_page_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nodes\0\u{3}next_page_token\0\u{1}snapshot\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2053,24 +2173,33 @@ nonisolated extension Graphd_V1_ListNodesResponse: SwiftProtobuf.Message, SwiftP
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.nodes) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._snapshot) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.nodes.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.nodes, fieldNumber: 1)
     }
     if !self.nextPageToken.isEmpty {
       try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
     }
+    try { if let v = self._snapshot {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Graphd_V1_ListNodesResponse, rhs: Graphd_V1_ListNodesResponse) -> Bool {
     if lhs.nodes != rhs.nodes {return false}
     if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs._snapshot != rhs._snapshot {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

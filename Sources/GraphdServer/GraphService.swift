@@ -57,6 +57,8 @@ public struct GraphService: Sendable {
     let models: RecommendationModels?
     public let embedding: EmbeddingConfiguration
     let startedAt = ContinuousClock.now
+    /// Snapshots that open listings page through.
+    let listings = ListingPins()
 
     public init(database: GraphDatabase, limits: GraphServiceLimits = GraphServiceLimits(), models: RecommendationModels? = nil,
                 embedding: EmbeddingConfiguration = EmbeddingConfiguration()) {
@@ -255,32 +257,24 @@ public struct GraphService: Sendable {
     }
 
     func listNodes(_ request: Graphd_V1_ListNodesRequest) throws -> Graphd_V1_ListNodesResponse {
-        let snapshot = database.snapshot
         let limit = try pageSize(request.limit)
-        var start: UInt32 = 0
-        if !request.pageToken.isEmpty {
-            guard request.pageToken.hasPrefix("n"), let value = UInt32(request.pageToken.dropFirst()) else {
-                throw RPCError(.invalidArgument, "page_token '\(request.pageToken.prefix(40))' is not a token this server issued")
-            }
-            start = value
-        }
+        let (id, snapshot, position) = try listing(token: request.pageToken, kind: "n", snapshotID: request.snapshotID)
+        guard let start = position.isEmpty ? 0 : UInt32(position) else { throw badToken(request.pageToken) }
         let page = snapshot.nodeRecords(from: start, limit: limit)
         var response = Graphd_V1_ListNodesResponse()
         response.nodes = page.nodes.map { protoNode($0, schema: snapshot.schema) }
-        response.nextPageToken = page.next.map { "n\($0)" } ?? ""
+        response.nextPageToken = page.next.map { "n\(id).\($0)" } ?? ""
+        response.snapshot = listingSnapshot(id, snapshot)
         return response
     }
 
     func listEdges(_ request: Graphd_V1_ListEdgesRequest) throws -> Graphd_V1_ListEdgesResponse {
-        let snapshot = database.snapshot
         let limit = try pageSize(request.limit)
+        let (id, snapshot, position) = try listing(token: request.pageToken, kind: "s", snapshotID: request.snapshotID)
         var start: (UInt32, Int) = (0, 0)
-        if !request.pageToken.isEmpty {
-            let parts = request.pageToken.split(separator: ":")
-            guard parts.count == 2, parts[0].hasPrefix("s"), let node = UInt32(parts[0].dropFirst()),
-                  let skip = Int(parts[1]), skip >= 0 else {
-                throw RPCError(.invalidArgument, "page_token '\(request.pageToken.prefix(40))' is not a token this server issued")
-            }
+        if !position.isEmpty {
+            let parts = position.split(separator: ":")
+            guard parts.count == 2, let node = UInt32(parts[0]), let skip = Int(parts[1]), skip >= 0 else { throw badToken(request.pageToken) }
             start = (node, skip)
         }
         let page = snapshot.edges(fromNode: start.0, skip: start.1, limit: limit)
@@ -296,8 +290,36 @@ public struct GraphService: Sendable {
             out.attributes = attributes(record.attributes, schema: snapshot.schema)
             return out
         }
-        response.nextPageToken = page.next.map { "s\($0.node):\($0.skip)" } ?? ""
+        response.nextPageToken = page.next.map { "s\(id).\($0.node):\($0.skip)" } ?? ""
+        response.snapshot = listingSnapshot(id, snapshot)
         return response
+    }
+
+    /// The pinned snapshot a listing page reads, and the position in its page
+    /// token ("<kind><snapshot id>.<position>"; empty on a first page). A first
+    /// page pins the current snapshot unless `snapshotID` names a pinned one.
+    private func listing(token: String, kind: Character, snapshotID: UInt64) throws -> (UInt64, GraphSnapshot, Substring) {
+        guard !token.isEmpty else {
+            if snapshotID != 0 { return (snapshotID, try listings.snapshot(snapshotID), "") }
+            let snapshot = database.snapshot
+            return (listings.pin(snapshot), snapshot, "")
+        }
+        guard token.first == kind, let dot = token.firstIndex(of: "."),
+              let id = UInt64(token[token.index(after: token.startIndex)..<dot]) else { throw badToken(token) }
+        return (id, try listings.snapshot(id), token[token.index(after: dot)...])
+    }
+
+    private func badToken(_ token: String) -> RPCError {
+        RPCError(.invalidArgument, "page_token '\(token.prefix(40))' is not a token this server issued")
+    }
+
+    private func listingSnapshot(_ id: UInt64, _ snapshot: GraphSnapshot) -> Graphd_V1_ListingSnapshot {
+        var info = Graphd_V1_ListingSnapshot()
+        info.snapshotID = id
+        info.graphVersion = snapshot.version
+        info.nodes = UInt64(snapshot.nodeCount)
+        info.edges = UInt64(snapshot.edgeCount)
+        return info
     }
 
     func listTypes() -> Graphd_V1_ListTypesResponse {

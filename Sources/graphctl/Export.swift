@@ -11,6 +11,8 @@ struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export", abstract: "Write the whole graph to a file or stdout.",
         discussion: """
+        The export is the graph at one point in time: graphd pins one snapshot for the listing, \
+        and writes made meanwhile are not in it. \
         jsonl writes a header with the source's versions (graphd, store schema, graph version), \
         types, nodes (with text and features) and edges (with attributes), one JSON object per line, in the form 'graphctl import --format jsonl' reads back. edgelist writes \
         'EDGE_TYPE SOURCE_TYPE:KEY TARGET_TYPE:KEY WEIGHT' lines.
@@ -56,11 +58,19 @@ struct ExportCommand: AsyncParsableCommand {
         }
         let counts = try await connection.withClient { client in
             var nodes = 0, edges = 0
+            // Nodes, then edges, from one snapshot that graphd pins for the
+            // listing: the export is the graph at one point in time.
+            var snapshotID: UInt64 = 0
             if format == .jsonl {
+                var request = Graphd_V1_ListNodesRequest()
+                request.limit = pageSize
+                var page = try await client.listNodes(request)
+                snapshotID = page.snapshot.snapshotID
                 // The source's versions first: a replica booting from this file knows what it replays from.
                 let stats = try await client.stats()
                 emitJSON(["export": ["graphd": stats.version, "schema_version": stats.schemaVersion,
-                                     "graph_version": stats.graphVersion, "edges": stats.edges, "nodes": stats.nodes] as [String: Any]])
+                                     "graph_version": page.snapshot.graphVersion, "edges": page.snapshot.edges,
+                                     "nodes": page.snapshot.nodes] as [String: Any]])
                 let types = try await client.listTypes()
                 for type in types.nodeTypes where !type.builtin || type.featureDimension > 0 {
                     emitJSON(["node_type": ["name": type.name, "feature_dimension": type.featureDimension] as [String: Any]])
@@ -69,19 +79,19 @@ struct ExportCommand: AsyncParsableCommand {
                     emitJSON(["edge_type": ["name": type.name, "directed": type.directed, "source_type": type.sourceType,
                                             "target_type": type.targetType] as [String: Any]])
                 }
-                var request = Graphd_V1_ListNodesRequest()
-                request.limit = pageSize
-                repeat {
-                    let page = try await client.listNodes(request)
+                while true {
                     for node in page.nodes where node.hasText || !node.features.isEmpty {
                         emitJSON(["node": jsonObject(node)])
                     }
                     nodes += page.nodes.count
+                    guard !page.nextPageToken.isEmpty else { break }
                     request.pageToken = page.nextPageToken
-                } while !request.pageToken.isEmpty
+                    page = try await client.listNodes(request)
+                }
             }
             var request = Graphd_V1_ListEdgesRequest()
             request.limit = pageSize
+            request.snapshotID = snapshotID
             repeat {
                 let page = try await client.listEdges(request)
                 for edge in page.edges {

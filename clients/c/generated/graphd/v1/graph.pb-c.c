@@ -1144,6 +1144,51 @@ void   graphd__v1__neighbors_response__free_unpacked
   assert(message->base.descriptor == &graphd__v1__neighbors_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   graphd__v1__listing_snapshot__init
+                     (Graphd__V1__ListingSnapshot         *message)
+{
+  static const Graphd__V1__ListingSnapshot init_value = GRAPHD__V1__LISTING_SNAPSHOT__INIT;
+  *message = init_value;
+}
+size_t graphd__v1__listing_snapshot__get_packed_size
+                     (const Graphd__V1__ListingSnapshot *message)
+{
+  assert(message->base.descriptor == &graphd__v1__listing_snapshot__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t graphd__v1__listing_snapshot__pack
+                     (const Graphd__V1__ListingSnapshot *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &graphd__v1__listing_snapshot__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t graphd__v1__listing_snapshot__pack_to_buffer
+                     (const Graphd__V1__ListingSnapshot *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &graphd__v1__listing_snapshot__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Graphd__V1__ListingSnapshot *
+       graphd__v1__listing_snapshot__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Graphd__V1__ListingSnapshot *)
+     protobuf_c_message_unpack (&graphd__v1__listing_snapshot__descriptor,
+                                allocator, len, data);
+}
+void   graphd__v1__listing_snapshot__free_unpacked
+                     (Graphd__V1__ListingSnapshot *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &graphd__v1__listing_snapshot__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   graphd__v1__list_edges_request__init
                      (Graphd__V1__ListEdgesRequest         *message)
 {
@@ -3455,7 +3500,84 @@ const ProtobufCMessageDescriptor graphd__v1__neighbors_response__descriptor =
   (ProtobufCMessageInit) graphd__v1__neighbors_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__list_edges_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor graphd__v1__listing_snapshot__field_descriptors[4] =
+{
+  {
+    "snapshot_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__ListingSnapshot, snapshot_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "graph_version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__ListingSnapshot, graph_version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "nodes",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__ListingSnapshot, nodes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "edges",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__ListingSnapshot, edges),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned graphd__v1__listing_snapshot__field_indices_by_name[] = {
+  3,   /* field[3] = edges */
+  1,   /* field[1] = graph_version */
+  2,   /* field[2] = nodes */
+  0,   /* field[0] = snapshot_id */
+};
+static const ProtobufCIntRange graphd__v1__listing_snapshot__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor graphd__v1__listing_snapshot__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "graphd.v1.ListingSnapshot",
+  "ListingSnapshot",
+  "Graphd__V1__ListingSnapshot",
+  "graphd.v1",
+  sizeof(Graphd__V1__ListingSnapshot),
+  4,
+  graphd__v1__listing_snapshot__field_descriptors,
+  graphd__v1__listing_snapshot__field_indices_by_name,
+  1,  graphd__v1__listing_snapshot__number_ranges,
+  (ProtobufCMessageInit) graphd__v1__listing_snapshot__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor graphd__v1__list_edges_request__field_descriptors[3] =
 {
   {
     "limit",
@@ -3481,15 +3603,28 @@ static const ProtobufCFieldDescriptor graphd__v1__list_edges_request__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "snapshot_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__ListEdgesRequest, snapshot_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__list_edges_request__field_indices_by_name[] = {
   0,   /* field[0] = limit */
   1,   /* field[1] = page_token */
+  2,   /* field[2] = snapshot_id */
 };
 static const ProtobufCIntRange graphd__v1__list_edges_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor graphd__v1__list_edges_request__descriptor =
 {
@@ -3499,14 +3634,14 @@ const ProtobufCMessageDescriptor graphd__v1__list_edges_request__descriptor =
   "Graphd__V1__ListEdgesRequest",
   "graphd.v1",
   sizeof(Graphd__V1__ListEdgesRequest),
-  2,
+  3,
   graphd__v1__list_edges_request__field_descriptors,
   graphd__v1__list_edges_request__field_indices_by_name,
   1,  graphd__v1__list_edges_request__number_ranges,
   (ProtobufCMessageInit) graphd__v1__list_edges_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__list_edges_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor graphd__v1__list_edges_response__field_descriptors[3] =
 {
   {
     "edges",
@@ -3532,15 +3667,28 @@ static const ProtobufCFieldDescriptor graphd__v1__list_edges_response__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "snapshot",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__ListEdgesResponse, snapshot),
+    &graphd__v1__listing_snapshot__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__list_edges_response__field_indices_by_name[] = {
   0,   /* field[0] = edges */
   1,   /* field[1] = next_page_token */
+  2,   /* field[2] = snapshot */
 };
 static const ProtobufCIntRange graphd__v1__list_edges_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor graphd__v1__list_edges_response__descriptor =
 {
@@ -3550,14 +3698,14 @@ const ProtobufCMessageDescriptor graphd__v1__list_edges_response__descriptor =
   "Graphd__V1__ListEdgesResponse",
   "graphd.v1",
   sizeof(Graphd__V1__ListEdgesResponse),
-  2,
+  3,
   graphd__v1__list_edges_response__field_descriptors,
   graphd__v1__list_edges_response__field_indices_by_name,
   1,  graphd__v1__list_edges_response__number_ranges,
   (ProtobufCMessageInit) graphd__v1__list_edges_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__list_nodes_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor graphd__v1__list_nodes_request__field_descriptors[3] =
 {
   {
     "limit",
@@ -3583,15 +3731,28 @@ static const ProtobufCFieldDescriptor graphd__v1__list_nodes_request__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "snapshot_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__ListNodesRequest, snapshot_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__list_nodes_request__field_indices_by_name[] = {
   0,   /* field[0] = limit */
   1,   /* field[1] = page_token */
+  2,   /* field[2] = snapshot_id */
 };
 static const ProtobufCIntRange graphd__v1__list_nodes_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor graphd__v1__list_nodes_request__descriptor =
 {
@@ -3601,14 +3762,14 @@ const ProtobufCMessageDescriptor graphd__v1__list_nodes_request__descriptor =
   "Graphd__V1__ListNodesRequest",
   "graphd.v1",
   sizeof(Graphd__V1__ListNodesRequest),
-  2,
+  3,
   graphd__v1__list_nodes_request__field_descriptors,
   graphd__v1__list_nodes_request__field_indices_by_name,
   1,  graphd__v1__list_nodes_request__number_ranges,
   (ProtobufCMessageInit) graphd__v1__list_nodes_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__list_nodes_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor graphd__v1__list_nodes_response__field_descriptors[3] =
 {
   {
     "nodes",
@@ -3634,15 +3795,28 @@ static const ProtobufCFieldDescriptor graphd__v1__list_nodes_response__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "snapshot",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__ListNodesResponse, snapshot),
+    &graphd__v1__listing_snapshot__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__list_nodes_response__field_indices_by_name[] = {
   1,   /* field[1] = next_page_token */
   0,   /* field[0] = nodes */
+  2,   /* field[2] = snapshot */
 };
 static const ProtobufCIntRange graphd__v1__list_nodes_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor graphd__v1__list_nodes_response__descriptor =
 {
@@ -3652,7 +3826,7 @@ const ProtobufCMessageDescriptor graphd__v1__list_nodes_response__descriptor =
   "Graphd__V1__ListNodesResponse",
   "graphd.v1",
   sizeof(Graphd__V1__ListNodesResponse),
-  2,
+  3,
   graphd__v1__list_nodes_response__field_descriptors,
   graphd__v1__list_nodes_response__field_indices_by_name,
   1,  graphd__v1__list_nodes_response__number_ranges,

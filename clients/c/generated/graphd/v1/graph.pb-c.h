@@ -42,6 +42,7 @@ typedef struct Graphd__V1__NeighborsRequest Graphd__V1__NeighborsRequest;
 typedef struct Graphd__V1__Neighbor Graphd__V1__Neighbor;
 typedef struct Graphd__V1__Neighbor__AttributesEntry Graphd__V1__Neighbor__AttributesEntry;
 typedef struct Graphd__V1__NeighborsResponse Graphd__V1__NeighborsResponse;
+typedef struct Graphd__V1__ListingSnapshot Graphd__V1__ListingSnapshot;
 typedef struct Graphd__V1__ListEdgesRequest Graphd__V1__ListEdgesRequest;
 typedef struct Graphd__V1__ListEdgesResponse Graphd__V1__ListEdgesResponse;
 typedef struct Graphd__V1__ListNodesRequest Graphd__V1__ListNodesRequest;
@@ -526,6 +527,35 @@ struct  Graphd__V1__NeighborsResponse
 
 
 /*
+ * Listings (ListEdges, ListNodes) page through one pinned snapshot of the
+ * graph, so that a listing — and an export that lists nodes, then edges —
+ * sees the graph at one point in time however it changes meanwhile. The first
+ * page pins the current snapshot (or, with snapshot_id, joins one that an
+ * earlier listing pinned); its page tokens and snapshot_id stay valid while
+ * the pin is in use: it is released 300 s after its last page, or when more
+ * than 16 listings are open (oldest first). A token or snapshot_id whose pin
+ * is gone gets FAILED_PRECONDITION: start the listing again.
+ */
+struct  Graphd__V1__ListingSnapshot
+{
+  ProtobufCMessage base;
+  /*
+   * Names the pinned snapshot; pass it to another listing to read the same one.
+   */
+  uint64_t snapshot_id;
+  /*
+   * The graph version of that snapshot (as Stats reports it) and its totals.
+   */
+  uint64_t graph_version;
+  uint64_t nodes;
+  uint64_t edges;
+};
+#define GRAPHD__V1__LISTING_SNAPSHOT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__listing_snapshot__descriptor) \
+    , 0, 0, 0, 0 }
+
+
+/*
  * Pages through every edge, grouped by source node, for export.
  */
 struct  Graphd__V1__ListEdgesRequest
@@ -533,10 +563,14 @@ struct  Graphd__V1__ListEdgesRequest
   ProtobufCMessage base;
   uint32_t limit;
   char *page_token;
+  /*
+   * First page only: list this pinned snapshot instead of the current one.
+   */
+  uint64_t snapshot_id;
 };
 #define GRAPHD__V1__LIST_EDGES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__list_edges_request__descriptor) \
-    , 0, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Graphd__V1__ListEdgesResponse
@@ -545,10 +579,11 @@ struct  Graphd__V1__ListEdgesResponse
   size_t n_edges;
   Graphd__V1__Edge **edges;
   char *next_page_token;
+  Graphd__V1__ListingSnapshot *snapshot;
 };
 #define GRAPHD__V1__LIST_EDGES_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__list_edges_response__descriptor) \
-    , 0,NULL, (char *)protobuf_c_empty_string }
+    , 0,NULL, (char *)protobuf_c_empty_string, NULL }
 
 
 /*
@@ -559,10 +594,14 @@ struct  Graphd__V1__ListNodesRequest
   ProtobufCMessage base;
   uint32_t limit;
   char *page_token;
+  /*
+   * First page only: list this pinned snapshot instead of the current one.
+   */
+  uint64_t snapshot_id;
 };
 #define GRAPHD__V1__LIST_NODES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__list_nodes_request__descriptor) \
-    , 0, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Graphd__V1__ListNodesResponse
@@ -571,10 +610,11 @@ struct  Graphd__V1__ListNodesResponse
   size_t n_nodes;
   Graphd__V1__Node **nodes;
   char *next_page_token;
+  Graphd__V1__ListingSnapshot *snapshot;
 };
 #define GRAPHD__V1__LIST_NODES_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__list_nodes_response__descriptor) \
-    , 0,NULL, (char *)protobuf_c_empty_string }
+    , 0,NULL, (char *)protobuf_c_empty_string, NULL }
 
 
 struct  Graphd__V1__StatsRequest
@@ -1245,6 +1285,25 @@ Graphd__V1__NeighborsResponse *
 void   graphd__v1__neighbors_response__free_unpacked
                      (Graphd__V1__NeighborsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Graphd__V1__ListingSnapshot methods */
+void   graphd__v1__listing_snapshot__init
+                     (Graphd__V1__ListingSnapshot         *message);
+size_t graphd__v1__listing_snapshot__get_packed_size
+                     (const Graphd__V1__ListingSnapshot   *message);
+size_t graphd__v1__listing_snapshot__pack
+                     (const Graphd__V1__ListingSnapshot   *message,
+                      uint8_t             *out);
+size_t graphd__v1__listing_snapshot__pack_to_buffer
+                     (const Graphd__V1__ListingSnapshot   *message,
+                      ProtobufCBuffer     *buffer);
+Graphd__V1__ListingSnapshot *
+       graphd__v1__listing_snapshot__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   graphd__v1__listing_snapshot__free_unpacked
+                     (Graphd__V1__ListingSnapshot *message,
+                      ProtobufCAllocator *allocator);
 /* Graphd__V1__ListEdgesRequest methods */
 void   graphd__v1__list_edges_request__init
                      (Graphd__V1__ListEdgesRequest         *message);
@@ -1600,6 +1659,9 @@ typedef void (*Graphd__V1__Neighbor_Closure)
 typedef void (*Graphd__V1__NeighborsResponse_Closure)
                  (const Graphd__V1__NeighborsResponse *message,
                   void *closure_data);
+typedef void (*Graphd__V1__ListingSnapshot_Closure)
+                 (const Graphd__V1__ListingSnapshot *message,
+                  void *closure_data);
 typedef void (*Graphd__V1__ListEdgesRequest_Closure)
                  (const Graphd__V1__ListEdgesRequest *message,
                   void *closure_data);
@@ -1822,6 +1884,7 @@ extern const ProtobufCMessageDescriptor graphd__v1__neighbors_request__descripto
 extern const ProtobufCMessageDescriptor graphd__v1__neighbor__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__neighbor__attributes_entry__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__neighbors_response__descriptor;
+extern const ProtobufCMessageDescriptor graphd__v1__listing_snapshot__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__list_edges_request__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__list_edges_response__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__list_nodes_request__descriptor;
