@@ -26,8 +26,6 @@ struct EdgeBatchPlanner {
     private var batchIndex: EdgeKeyTable
     private var records: [EdgeRecord] = []
     private var lastType: (name: String, info: EdgeTypeInfo)? = nil
-    /// Consecutive edges often share a source (a user's items): resolve it once.
-    private var lastSource: (key: NodeKey, id: UInt32)? = nil
 
     /// `after`, when given, is a plan of nodes (from `planAddNodes`) that this
     /// batch extends: its new nodes resolve like existing ones, and its counts
@@ -61,12 +59,25 @@ struct EdgeBatchPlanner {
             let input = inputs[position]
             return "edge \(position) (\(input.type) \(input.source.type)/\(input.source.key.prefix(64)) → \(input.target.type)/\(input.target.key.prefix(64)))"
         }
+        // Existing endpoints first, looked up in parallel (rows whose types do
+        // not resolve are left to the serial pass, which reports them).
+        let (schema, state) = (self.schema, self.state)
+        let existing = ParallelReads.map(inputs.count) { position -> (source: UInt32?, target: UInt32?) in
+            let input = inputs[position]
+            guard let sourceType = schema.nodeTypeID(input.source.type), let targetType = schema.nodeTypeID(input.target.type) else {
+                return (nil, nil)
+            }
+            return (state.nodeID(NodeKey(type: sourceType, key: input.source.key)),
+                    state.nodeID(NodeKey(type: targetType, key: input.target.key)))
+        }
         for position in inputs.indices {
-            try add(inputs[position], context: describe(position))
+            try add(inputs[position], existing: existing[position], context: describe(position))
         }
     }
 
-    private mutating func add(_ input: borrowing EdgeInput, context: @autoclosure () -> String) throws {
+    /// `existing` holds the ids of the edge's ends as named (source, target) if they exist.
+    private mutating func add(_ input: borrowing EdgeInput, existing: (source: UInt32?, target: UInt32?),
+                              context: @autoclosure () -> String) throws {
         let info = try edgeType(input.type)
         let sourceType = try nodeType(input.source.type), targetType = try nodeType(input.target.type)
         let swapped = isSwapped(info, sourceType: sourceType, targetType: targetType)
@@ -74,8 +85,9 @@ struct EdgeBatchPlanner {
         let (toType, toKey) = swapped ? (sourceType, input.source.key) : (targetType, input.target.key)
         try check(fromType, expected: info.sourceType, role: "source", context: context())
         try check(toType, expected: info.targetType, role: "target", context: context())
-        let source = try resolveSource(NodeKey(type: fromType, key: fromKey), context: context())
-        let target = try resolve(NodeKey(type: toType, key: toKey), role: "target", context: context())
+        let (fromID, toID) = swapped ? (existing.target, existing.source) : (existing.source, existing.target)
+        let source = try fromID ?? resolveNew(NodeKey(type: fromType, key: fromKey), role: "source", context: context())
+        let target = try toID ?? resolveNew(NodeKey(type: toType, key: toKey), role: "target", context: context())
         guard input.attributes.count <= GraphLimits.maxAttributesPerEdge else {
             throw GraphError.invalid("\(context()): more than \(GraphLimits.maxAttributesPerEdge) attributes")
         }
@@ -216,19 +228,7 @@ struct EdgeBatchPlanner {
         }
     }
 
-    private mutating func resolveSource(_ key: NodeKey, context: @autoclosure () -> String) throws -> UInt32 {
-        if let lastSource, lastSource.key == key { return lastSource.id }
-        let id = try resolve(key, role: "source", context: context())
-        lastSource = (key, id)
-        return id
-    }
-
-    private mutating func resolve(_ key: NodeKey, role: String, context: @autoclosure () -> String) throws -> UInt32 {
-        if let id = state.nodeID(key) { return id }
-        return try resolveNew(key, role: role, context: context())
-    }
-
-    /// A key with no existing node: one created earlier in this batch, or a new one.
+    /// A key with no existing node (the caller looked in the state): one created earlier in this batch, or a new one.
     private mutating func resolveNew(_ key: NodeKey, role: String, context: @autoclosure () -> String) throws -> UInt32 {
         if let id = newNodes[key] { return id }
         do { try GraphLimits.validateKey(key.key) } catch { throw GraphError.invalid("\(context()): \(role) \(error.message)") }
