@@ -27,10 +27,10 @@ public final class ConversationService: Sendable {
     }
 
     public func register(into dispatcher: inout TTRPCDispatcher) {
-        dispatcher.register(service: GraphdServiceName.conversation, method: "Retrieve") { [self] (request: Graphd_V1_RetrieveRequest, _) in
+        dispatcher.registerCompute(service: GraphdServiceName.conversation, method: "Retrieve") { [self] (request: Graphd_V1_RetrieveRequest, _) in
             try retrieve(request)
         }
-        dispatcher.register(service: GraphdServiceName.conversation, method: "TrainReasoner") { [self] (request: Graphd_V1_TrainReasonerRequest, context) in
+        dispatcher.registerCompute(service: GraphdServiceName.conversation, method: "TrainReasoner") { [self] (request: Graphd_V1_TrainReasonerRequest, context) in
             try await trainReasoner(request, deadline: context.deadline)
         }
     }

@@ -82,7 +82,8 @@ public struct GraphService: Sendable {
             try await defineTypes(request)
         }
         dispatcher.registerInline(service: service, method: "ListTypes") { (_: Graphd_V1_ListTypesRequest, _) in listTypes() }
-        dispatcher.register(service: service, method: "AddNodes") { (request: Graphd_V1_AddNodesRequest, _) in
+        // AddNodes may embed node texts; Embed always does: both compute off the event loop.
+        dispatcher.registerCompute(service: service, method: "AddNodes") { (request: Graphd_V1_AddNodesRequest, _) in
             try await addNodes(request)
         }
         dispatcher.register(service: service, method: "AddEdges") { (request: Graphd_V1_AddEdgesRequest, _) in
@@ -106,7 +107,7 @@ public struct GraphService: Sendable {
         dispatcher.registerInline(service: service, method: "ListEdges") { (request: Graphd_V1_ListEdgesRequest, _) in
             try listEdges(request)
         }
-        dispatcher.register(service: service, method: "Embed") { (request: Graphd_V1_EmbedRequest, _) in
+        dispatcher.registerCompute(service: service, method: "Embed") { (request: Graphd_V1_EmbedRequest, _) in
             try embed(request)
         }
         dispatcher.register(service: service, method: "Compact") { (_: Graphd_V1_CompactRequest, _) in

@@ -26,10 +26,10 @@ public struct RecommendService: Sendable {
 
     public func register(into dispatcher: inout TTRPCDispatcher) {
         let service = GraphdServiceName.recommend
-        dispatcher.register(service: service, method: "Recommend") { (request: Graphd_V1_RecommendRequest, _) in
+        dispatcher.registerCompute(service: service, method: "Recommend") { (request: Graphd_V1_RecommendRequest, _) in
             try await recommend(request)
         }
-        dispatcher.register(service: service, method: "PersonalizedPageRank") { (request: Graphd_V1_PersonalizedPageRankRequest, _) in
+        dispatcher.registerCompute(service: service, method: "PersonalizedPageRank") { (request: Graphd_V1_PersonalizedPageRankRequest, _) in
             try personalizedPageRank(request)
         }
     }

@@ -83,12 +83,14 @@ public final class RouterService: Sendable {
 
     public func register(into dispatcher: inout TTRPCDispatcher) {
         let service = GraphdServiceName.router
+        // Route stays on the connection's event loop: a decision takes microseconds
+        // (with the built-in embedder), and a hop to another thread would cost more.
         dispatcher.register(service: service, method: "Route") { (request: Graphd_V1_RouteRequest, _) in try self.route(request) }
-        dispatcher.register(service: service, method: "Feedback") { (request: Graphd_V1_FeedbackRequest, _) in try await self.feedback(request) }
-        dispatcher.register(service: service, method: "AddLLM") { (request: Graphd_V1_AddLLMRequest, _) in try await self.addLLM(request) }
+        dispatcher.registerCompute(service: service, method: "Feedback") { (request: Graphd_V1_FeedbackRequest, _) in try await self.feedback(request) }
+        dispatcher.registerCompute(service: service, method: "AddLLM") { (request: Graphd_V1_AddLLMRequest, _) in try await self.addLLM(request) }
         dispatcher.registerInline(service: service, method: "ListLLMs") { (_: Graphd_V1_ListLLMsRequest, _) in try self.listLLMs() }
         dispatcher.register(service: service, method: "RemoveLLM") { (request: Graphd_V1_RemoveLLMRequest, _) in try await self.removeLLM(request) }
-        dispatcher.register(service: service, method: "Train") { (request: Graphd_V1_TrainRouterRequest, _) in try await self.train(request) }
+        dispatcher.registerCompute(service: service, method: "Train") { (request: Graphd_V1_TrainRouterRequest, _) in try await self.train(request) }
     }
 
     // MARK: Route

