@@ -52,6 +52,16 @@ public struct ConversationIndex: Sendable {
             }.map { snapshot.edgeCountByType[$0.id] ?? 0 }
             edgeTypeCount = schema.edgeTypes.count
         }
+
+        /// Whether `newer` only adds to what this version counted (no count
+        /// went down): an index of this version is then out of date but
+        /// still names only nodes that exist.
+        public func onlyGrew(to newer: Version) -> Bool {
+            guard nodeCounts.count == newer.nodeCounts.count, edgeCounts.count <= newer.edgeCounts.count,
+                  edgeTypeCount <= newer.edgeTypeCount else { return false }
+            return zip(nodeCounts, newer.nodeCounts).allSatisfy { $0 <= $1 }
+                && zip(edgeCounts, newer.edgeCounts).allSatisfy { $0 <= $1 }
+        }
     }
 
     /// Scans every entity, item and alias node of `snapshot`.

@@ -11,10 +11,15 @@ import TTRPC
 
 /// graphd.v1.Conversation: G-CRS retrieval for a dialogue (candidates, similar
 /// conversations, prompt) over the conversation–entity–item graph. Reads a
-/// snapshot only; the entity index is rebuilt when the parts of the graph it reads change.
+/// snapshot only; the entity index is rebuilt when the parts of the graph it
+/// reads change: in the background while the graph only grew (live dialogues
+/// added), on the request path when something it names was removed.
 public final class ConversationService: Sendable {
     public let database: GraphDatabase
-    private let index = Mutex<ConversationIndex?>(nil)
+    /// The index in use with the graph version it was built from, and whether a rebuild runs.
+    private let index = Mutex<(current: ConversationIndex?, graphVersion: UInt64, rebuilding: Bool)>((nil, 0, false))
+    /// Background index rebuilds run here, one at a time.
+    private static let indexQueue = DispatchQueue(label: "graphd.conversation.index", qos: .utility)
     /// The reasoner laid onto the current graph, with the stored bytes and index it came from.
     private let reasoner = Mutex<(stored: [UInt8], builtFor: ConversationIndex.Version, model: ReasonerModel)?>(nil)
     /// Training runs here, one at a time, off the event loops and the cooperative pool.
@@ -116,10 +121,38 @@ public final class ConversationService: Sendable {
 
     /// The index for `snapshot`'s nodes, built on first use and after nodes change.
     private func currentIndex(for snapshot: GraphSnapshot) throws -> ConversationIndex {
-        if let current = index.withLock({ $0 }), current.isCurrent(for: snapshot) { return current }
+        let version = ConversationIndex.Version(of: snapshot)
+        let (current, startRebuild) = index.withLock { state -> (ConversationIndex?, Bool) in
+            guard let current = state.current else { return (nil, false) }
+            if current.builtFor == version { return (current, false) }
+            guard current.builtFor.onlyGrew(to: version) else { return (nil, false) }
+            // Out of date but valid: answer with it and rebuild aside (one rebuild at a time).
+            defer { state.rebuilding = true }
+            return (current, !state.rebuilding)
+        }
+        if startRebuild { rebuildIndexAside() }
+        if let current { return current }
         let built = try ConversationIndex(snapshot: snapshot)
-        index.withLock { $0 = built }
+        install(built, graphVersion: snapshot.version)
         return built
+    }
+
+    private func rebuildIndexAside() {
+        Self.indexQueue.async { [self] in
+            let snapshot = database.snapshot
+            let built = try? ConversationIndex(snapshot: snapshot)
+            index.withLock { $0.rebuilding = false }
+            if let built { install(built, graphVersion: snapshot.version) }
+        }
+    }
+
+    /// Puts `built` in place unless the index there comes from a newer graph.
+    private func install(_ built: ConversationIndex, graphVersion: UInt64) {
+        index.withLock { state in
+            guard state.current == nil || graphVersion >= state.graphVersion else { return }
+            state.current = built
+            state.graphVersion = graphVersion
+        }
     }
 
     /// The stored reasoner on `snapshot`'s graph, rebuilt when the stored weights or the nodes change.

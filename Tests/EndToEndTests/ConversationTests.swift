@@ -45,6 +45,44 @@ import TTRPC
         return turn
     }
 
+    /// New entities are linked once the index catches up (rebuilt aside while
+    /// Retrieve answers from the previous one); a removed entity is never
+    /// linked again, not even by the next request.
+    @Test func theEntityIndexFollowsTheGraph() async throws {
+        let scratch = Scratch()
+        let data = try writeDataset(scratch)
+        let daemon = try Daemon(socket: scratch.path("x.sock"), store: scratch.path("x.sqlite"))
+        try await daemon.waitUntilServing()
+        let imported = try run(Products.graphctl, ["import", "inspired", "--data-dir", data, "--socket", daemon.socket,
+                                                   data + "/train_data_dbpedia.jsonl"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let client = try await daemon.client()
+        var request = Graphd_V1_RetrieveRequest()
+        request.turns = [turn("SEEKER", "Something like Knives Out?")]
+        #expect(try await client.retrieve(request).linked.isEmpty)
+
+        var add = Graphd_V1_AddNodesRequest()
+        var node = Graphd_V1_Node()
+        node.type = "entity"
+        node.key = "Knives_Out"
+        node.text = "Knives Out"
+        add.nodes = [node]
+        _ = try await client.addNodes(add)
+        var linked: [String] = []
+        for _ in 0..<200 where linked.isEmpty {
+            linked = try await client.retrieve(request).linked.map(\.node.key)
+            if linked.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(linked == ["Knives_Out"])
+
+        var remove = Graphd_V1_RemoveNodesRequest()
+        remove.nodes = [Graphd_V1_NodeRef(type: "entity", key: "Knives_Out")]
+        _ = try await client.removeNodes(remove)
+        #expect(try await client.retrieve(request).linked.isEmpty)
+        await client.close()
+        _ = await daemon.terminate()
+    }
+
     @Test func importRetrieveAndConverse() async throws {
         let scratch = Scratch()
         let data = try writeDataset(scratch)
