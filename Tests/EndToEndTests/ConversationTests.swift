@@ -37,6 +37,18 @@ import TTRPC
         return directory
     }
 
+    /// A daemon on `scratch` (socket c.sock, store c.sqlite) with the fixture's
+    /// training dialogues imported by graphctl, and a client.
+    private func importedDaemon(_ scratch: Scratch) async throws -> (Daemon, GraphClient) {
+        let data = try writeDataset(scratch)
+        let daemon = try Daemon(socket: scratch.path("c.sock"), store: scratch.path("c.sqlite"))
+        try await daemon.waitUntilServing()
+        let imported = try run(Products.graphctl, ["import", "inspired", "--data-dir", data, "--socket", daemon.socket,
+                                                   data + "/train_data_dbpedia.jsonl"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        return (daemon, try await daemon.client())
+    }
+
     private func turn(_ role: String, _ text: String, keys: [String] = []) -> Graphd_V1_DialogueTurn {
         var turn = Graphd_V1_DialogueTurn()
         turn.role = role
@@ -50,13 +62,7 @@ import TTRPC
     /// linked again, not even by the next request.
     @Test func theEntityIndexFollowsTheGraph() async throws {
         let scratch = Scratch()
-        let data = try writeDataset(scratch)
-        let daemon = try Daemon(socket: scratch.path("x.sock"), store: scratch.path("x.sqlite"))
-        try await daemon.waitUntilServing()
-        let imported = try run(Products.graphctl, ["import", "inspired", "--data-dir", data, "--socket", daemon.socket,
-                                                   data + "/train_data_dbpedia.jsonl"])
-        #expect(imported.status == 0, "\(imported.stderr)")
-        let client = try await daemon.client()
+        let (daemon, client) = try await importedDaemon(scratch)
         var request = Graphd_V1_RetrieveRequest()
         request.turns = [turn("SEEKER", "Something like Knives Out?")]
         #expect(try await client.retrieve(request).linked.isEmpty)
@@ -85,13 +91,7 @@ import TTRPC
 
     @Test func importRetrieveAndConverse() async throws {
         let scratch = Scratch()
-        let data = try writeDataset(scratch)
-        let daemon = try Daemon(socket: scratch.path("c.sock"), store: scratch.path("c.sqlite"))
-        try await daemon.waitUntilServing()
-        let imported = try run(Products.graphctl, ["import", "inspired", "--data-dir", data, "--socket", daemon.socket,
-                                                   data + "/train_data_dbpedia.jsonl"])
-        #expect(imported.status == 0, "\(imported.stderr)")
-        let client = try await daemon.client()
+        let (daemon, client) = try await importedDaemon(scratch)
 
         // Text only: "whodunit" is an alias learned from the training dialogues (seen twice).
         var request = Graphd_V1_RetrieveRequest()
