@@ -13,9 +13,13 @@
 ///
 /// The writer runs this once per edge, so the block form resolves its edge and
 /// node types once per block and each row costs two key lookups.
+///
+/// A planner may take several requests in a row (`startRequest`), planned as
+/// one batch; `counts` then tells what each did as if it had run alone after
+/// the ones before it.
 struct EdgeBatchPlanner {
     private let state: GraphState
-    private let requireExistingNodes: Bool
+    private var requireExistingNodes: Bool
     private let nowMs: Int64
     private var plan = WritePlan()
     private var schema: GraphSchema
@@ -25,6 +29,12 @@ struct EdgeBatchPlanner {
     private var typeNames: [(name: String, id: NodeTypeID)] = []
     private var batchIndex: EdgeKeyTable
     private var records: [EdgeRecord] = []
+    /// For each record: the request that first wrote its edge, and the last one.
+    private var firstWriter: [Int32] = []
+    private var lastWriter: [Int32] = []
+    /// Per request, what it did (filled in by `finish`).
+    private(set) var counts = [EdgeWriteCounts()]
+    private var request: Int32 = 0
     private var lastType: (name: String, info: EdgeTypeInfo)? = nil
 
     /// `after`, when given, is a plan of nodes (from `planAddNodes`) that this
@@ -39,6 +49,8 @@ struct EdgeBatchPlanner {
         newNodes.reserveCapacity(min(capacity, 1 << 16))
         batchIndex = EdgeKeyTable(capacity: capacity)
         records.reserveCapacity(capacity)
+        firstWriter.reserveCapacity(capacity)
+        lastWriter.reserveCapacity(capacity)
         if var nodePlan {
             for node in nodePlan.insertedNodes {
                 newNodes[NodeKey(type: node.type, key: node.key)] = node.id
@@ -49,6 +61,13 @@ struct EdgeBatchPlanner {
             nodePlan.updated = 0
             plan = nodePlan
         }
+    }
+
+    /// Later rows belong to the next request of a group.
+    mutating func startRequest(requireExistingNodes: Bool) {
+        self.requireExistingNodes = requireExistingNodes
+        counts.append(EdgeWriteCounts())
+        request += 1
     }
 
     // MARK: One edge at a time
@@ -193,8 +212,10 @@ struct EdgeBatchPlanner {
             if let existing = replaced[i] {
                 plan.removedEdges.append(existing)
                 plan.updated += 1
+                counts[Int(firstWriter[i])].updated += 1
             } else {
                 plan.created += 1
+                counts[Int(firstWriter[i])].created += 1
             }
             plan.insertedEdges.append(record)
         }
@@ -240,6 +261,7 @@ struct EdgeBatchPlanner {
         nextNodeID += 1
         newNodes[key] = id
         plan.insertedNodes.append(NodeRecord(id: id, type: key.type, key: key.key))
+        counts[Int(request)].nodesCreated += 1
         return id
     }
 
@@ -264,9 +286,16 @@ struct EdgeBatchPlanner {
                                 timestampMs: timestampMs == 0 ? nowMs : timestampMs, attributes: attributes)
         if let index = batchIndex[info.id, from, to] {
             records[Int(index)] = record  // the last occurrence in a batch wins
+            // A later request of a group finds the edge an earlier one wrote: it updates it.
+            if lastWriter[Int(index)] != request {
+                lastWriter[Int(index)] = request
+                counts[Int(request)].updated += 1
+            }
         } else {
             batchIndex.set(type: info.id, source: from, target: to, value: UInt32(records.count))
             records.append(record)
+            firstWriter.append(request)
+            lastWriter.append(request)
         }
     }
 }

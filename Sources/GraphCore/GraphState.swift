@@ -199,6 +199,46 @@ public struct GraphState: Sendable {
         return try planner.finish()
     }
 
+    /// Plans several AddEdges requests as one batch, with what each would do
+    /// had they run alone, one after another, in order: a later request sees
+    /// the nodes and edges of the earlier ones (and updates, not creates, an
+    /// edge one of them wrote). A request that fails is left out with its
+    /// error, and the others are planned again without it. If the batch as a
+    /// whole is refused (the graph's edge limit), every request gets that error.
+    public func planEdgeGroup(_ requests: [EdgeWriteRequest], nowMs: Int64) -> (plan: WritePlan, outcomes: [Result<EdgeWriteCounts, any Error>]) {
+        var outcomes = [Result<EdgeWriteCounts, any Error>](repeating: .success(EdgeWriteCounts()), count: requests.count)
+        var active = Array(requests.indices)
+        while !active.isEmpty {
+            var planner = EdgeBatchPlanner(state: self, capacity: active.reduce(0) { $0 + requests[$1].rowCount },
+                                           requireExistingNodes: requests[active[0]].requireExistingNodes, nowMs: nowMs)
+            var failed: Int? = nil
+            for (position, index) in active.enumerated() {
+                if position > 0 { planner.startRequest(requireExistingNodes: requests[index].requireExistingNodes) }
+                do {
+                    try planner.add(requests[index].edges)
+                    for (block, input) in requests[index].blocks.enumerated() { try planner.add(input, index: block) }
+                } catch {
+                    outcomes[index] = .failure(error)
+                    failed = index
+                    break
+                }
+            }
+            if let failed {
+                active.removeAll { $0 == failed }
+                continue
+            }
+            do {
+                let plan = try planner.finish()
+                for (position, index) in active.enumerated() { outcomes[index] = .success(planner.counts[position]) }
+                return (plan, outcomes)
+            } catch {
+                for index in active { outcomes[index] = .failure(error) }
+                break
+            }
+        }
+        return (WritePlan(), outcomes)
+    }
+
     func existingEdge(type: EdgeTypeID, source: UInt32, target: UInt32) -> EdgeView? {
         if let slot = deltaIndex[type, source, target], let (chunk, index) = snapshot.deltaLocation(of: slot) {
             return EdgeView(slot: slot, record: chunk.records[index])

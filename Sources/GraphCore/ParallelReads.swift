@@ -13,7 +13,7 @@ enum ParallelReads {
 
     /// Below this many items per worker a batch is done on the calling thread:
     /// handing work to another thread costs more than it saves.
-    static let minimumPerWorker = 2048
+    static let minimumPerWorker = 1024
 
     /// `[transform(i) for i in 0..<count]`, computed in contiguous chunks in parallel.
     static func map<T: Sendable>(_ count: Int, _ transform: @Sendable (Int) -> T) -> [T] {

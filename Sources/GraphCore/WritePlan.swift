@@ -43,3 +43,32 @@ public struct CompactionResult: Sendable {
         self.seconds = seconds
     }
 }
+
+/// One AddEdges request of a group written together (`GraphState.planEdgeGroup`).
+public struct EdgeWriteRequest: Sendable {
+    public var edges: [EdgeInput]
+    public var blocks: [EdgeBlockInput]
+    public var requireExistingNodes: Bool
+
+    public init(edges: [EdgeInput], blocks: [EdgeBlockInput] = [], requireExistingNodes: Bool = false) {
+        self.edges = edges
+        self.blocks = blocks
+        self.requireExistingNodes = requireExistingNodes
+    }
+
+    /// Rows in the request: its edges plus its blocks' rows.
+    public var rowCount: Int { edges.count + blocks.reduce(0) { $0 + $1.count } }
+}
+
+/// What one AddEdges request did: edges new to the graph, edges replaced, nodes created.
+public struct EdgeWriteCounts: Sendable, Equatable {
+    public var created = 0
+    public var updated = 0
+    public var nodesCreated = 0
+
+    public init(created: Int = 0, updated: Int = 0, nodesCreated: Int = 0) {
+        self.created = created
+        self.updated = updated
+        self.nodesCreated = nodesCreated
+    }
+}

@@ -111,6 +111,58 @@ public actor GraphDatabase {
                                      nowMs: Self.wallClockMilliseconds()))
     }
 
+    /// Upserts edges like `addEdges`, written together with the AddEdges
+    /// requests that arrive while a write is in progress (group commit): they
+    /// are planned as one batch (`GraphState.planEdgeGroup`), committed in one
+    /// transaction and applied at once, and each returns when that commit is
+    /// durable, with what it did as if it had run alone in arrival order. A
+    /// request that fails alone is refused alone; a failed commit fails the group.
+    public func ingestEdges(_ request: EdgeWriteRequest) async throws -> EdgeWriteCounts {
+        try await withCheckedThrowingContinuation { continuation in
+            enqueueEdges(request, continuation)
+        }
+    }
+
+    private func enqueueEdges(_ request: EdgeWriteRequest, _ continuation: CheckedContinuation<EdgeWriteCounts, any Error>) {
+        edgeQueue.append((request, continuation))
+        guard !drainingEdgeQueue else { return }
+        drainingEdgeQueue = true
+        // Runs after the jobs already queued on this actor: requests that arrived meanwhile join the group.
+        Task { self.drainEdgeQueue() }
+    }
+
+    /// AddEdges requests waiting to be written together, oldest first.
+    private var edgeQueue: [(request: EdgeWriteRequest, continuation: CheckedContinuation<EdgeWriteCounts, any Error>)] = []
+    private var drainingEdgeQueue = false
+    /// Rows above which a group takes no more requests (a request larger alone is a group alone).
+    static let maxGroupRows = 200_000
+
+    private func drainEdgeQueue() {
+        defer { drainingEdgeQueue = false }
+        var waiting = edgeQueue[...]
+        edgeQueue = []
+        while let first = waiting.first {
+            var rows = first.request.rowCount
+            var end = waiting.startIndex + 1
+            while end < waiting.endIndex, rows + waiting[end].request.rowCount <= Self.maxGroupRows {
+                rows += waiting[end].request.rowCount
+                end += 1
+            }
+            let group = waiting[..<end]
+            waiting = waiting[end...]
+            Self.groupSizes.record(group.count)
+            let (plan, outcomes) = state.planEdgeGroup(group.map(\.request), nowMs: Self.wallClockMilliseconds())
+            do {
+                _ = try write(plan)
+                for (member, outcome) in zip(group, outcomes) { member.continuation.resume(with: outcome) }
+            } catch {
+                for (member, outcome) in zip(group, outcomes) {
+                    if case .failure(let own) = outcome { member.continuation.resume(throwing: own) } else { member.continuation.resume(throwing: error) }
+                }
+            }
+        }
+    }
+
     /// Upserts nodes, then edges that may name them, as one transaction.
     public func addNodesAndEdges(_ nodes: [NodeInput], edges: [EdgeInput], requireExistingNodes: Bool = false) throws -> WritePlan {
         try write(state.planAddNodesAndEdges(nodes, edges: edges, requireExistingNodes: requireExistingNodes,
@@ -207,6 +259,9 @@ public actor GraphDatabase {
         let elapsed = ContinuousClock.now - start
         Self.commitTimer.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
     }
+
+    /// AddEdges requests per group commit.
+    private static let groupSizes = Recorder(label: "graphd_ingest_group_requests")
 
     /// Store commit latency (a no-op until the process bootstraps swift-metrics).
     private static let commitTimer = Timer(label: "graphd_store_commit_seconds")

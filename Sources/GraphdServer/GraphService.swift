@@ -170,11 +170,11 @@ public struct GraphService: Sendable {
                            sourceKeys: block.sourceKeys, targetKeys: block.targetKeys, weights: block.weights,
                            timestampsMs: block.timestampsMs, attributes: block.attributes.map { ($0.name, $0.values) })
         }
-        let plan = try await database.addEdges(inputs, blocks: blocks, requireExistingNodes: request.requireExistingNodes)
+        let counts = try await database.ingestEdges(EdgeWriteRequest(edges: inputs, blocks: blocks, requireExistingNodes: request.requireExistingNodes))
         var response = Graphd_V1_AddEdgesResponse()
-        response.created = UInt32(plan.created)
-        response.updated = UInt32(plan.updated)
-        response.nodesCreated = UInt32(plan.insertedNodes.count)
+        response.created = UInt32(counts.created)
+        response.updated = UInt32(counts.updated)
+        response.nodesCreated = UInt32(counts.nodesCreated)
         return response
     }
 

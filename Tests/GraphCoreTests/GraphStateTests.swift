@@ -235,6 +235,59 @@ private func edges(of snapshot: GraphSnapshot) -> [ModelEdge: Float] {
         #expect(rowsState.snapshot.edgeCount > 1000)
     }
 
+    /// A group of requests planned together does what the requests do one
+    /// after another: the same counts per request (an edge an earlier request
+    /// wrote is updated by a later one), the same refusals (a request needing
+    /// a node only a refused request would create fails), the same graph.
+    @Test func aGroupPlansWhatItsRequestsDoInTurn() throws {
+        var grouped = GraphState(), serial = GraphState()
+        var generator = SplitMix(seed: 21)
+        var refusals = 0, crossUpdates = 0
+        for round in 0..<12 {
+            var requests: [EdgeWriteRequest] = []
+            for _ in 0..<Int(generator.next() % 6) + 1 {
+                let kind = generator.next() % 10
+                var rows = (0..<Int(generator.next() % 40)).map { _ in
+                    edge("interacted", "user:u\(generator.next() % 30)", "item:i\(generator.next() % 40)", weight: Double(generator.next() % 7))
+                }
+                if kind == 0 { rows.append(edge("interacted", "user:bad", "item:bad", weight: .nan)) }  // refused
+                var request = EdgeWriteRequest(edges: kind == 1 ? [] : rows, requireExistingNodes: kind == 2)
+                if kind == 1 {  // the same rows as a block
+                    var block = EdgeBlockInput(type: "interacted", sourceType: "user", targetType: "item", sourceKeys: [], targetKeys: [])
+                    for row in rows {
+                        block.sourceKeys.append(row.source.key)
+                        block.targetKeys.append(row.target.key)
+                        block.weights.append(row.weight ?? 1)
+                    }
+                    request.blocks = [block]
+                }
+                requests.append(request)
+            }
+            let (plan, outcomes) = grouped.planEdgeGroup(requests, nowMs: 5)
+            for (index, request) in requests.enumerated() {
+                let alone = Result { try serial.planAddEdges(request.edges, blocks: request.blocks,
+                                                              requireExistingNodes: request.requireExistingNodes, nowMs: 5) }
+                switch (alone, outcomes[index]) {
+                case (.success(let expected), .success(let counts)):
+                    #expect(counts == EdgeWriteCounts(created: expected.created, updated: expected.updated,
+                                                      nodesCreated: expected.insertedNodes.count), "round \(round) request \(index)")
+                    serial.apply(expected)
+                case (.failure(let expected as GraphError), .failure(let error as GraphError)):
+                    #expect(error.kind == expected.kind && error.message == expected.message, "round \(round) request \(index)")
+                    refusals += 1
+                default:
+                    Issue.record("round \(round) request \(index): alone \(alone), in the group \(outcomes[index])")
+                }
+            }
+            crossUpdates += outcomes.reduce(0) { $0 + ((try? $1.get())?.updated ?? 0) } - plan.updated
+            grouped.apply(plan)
+            #expect(edges(of: grouped.snapshot) == edges(of: serial.snapshot), "round \(round)")
+            #expect(grouped.snapshot.nodeCount == serial.snapshot.nodeCount, "round \(round)")
+        }
+        #expect(refusals >= 3)
+        #expect(crossUpdates > 0, "no request updated an edge an earlier one of its group wrote")
+    }
+
     @Test func badBlocksAreRefusedWhole() throws {
         var state = GraphState()
         state.apply(try state.planAddEdges([edge("interacted", "user:u", "item:i")], requireExistingNodes: false, nowMs: 1))

@@ -94,6 +94,56 @@ private func dump(_ snapshot: GraphSnapshot) -> [String] {
         #expect(database.snapshot.edgeCount == 2)
     }
 
+    /// Concurrent AddEdges requests are written in groups: each gets its own
+    /// counts or its own refusal, and a commit that fails fails its group only.
+    @Test func concurrentIngestIsGroupedAndEachRequestAnsweredAlone() async throws {
+        let path = temporaryStorePath()
+        let database = try GraphDatabase(path: path)
+        let results = try await withThrowingTaskGroup(of: (Int, Result<EdgeWriteCounts, any Error>).self) { group in
+            for n in 0..<40 {
+                group.addTask {
+                    // Every fifth request is refused (a NaN weight); the others write 50 edges of their own.
+                    var edges = (0..<50).map { EdgeInput(type: "interacted", source: ref("user:r\(n)"), target: ref("item:\($0)"), timestampMs: 1) }
+                    if n % 5 == 4 { edges.append(EdgeInput(type: "interacted", source: ref("user:x"), target: ref("item:x"), weight: .nan, timestampMs: 1)) }
+                    do {
+                        return (n, .success(try await database.ingestEdges(EdgeWriteRequest(edges: edges))))
+                    } catch {
+                        return (n, .failure(error))
+                    }
+                }
+            }
+            var results: [Int: Result<EdgeWriteCounts, any Error>] = [:]
+            for try await (n, result) in group { results[n] = result }
+            return results
+        }
+        var nodesCreated = 0
+        for (n, result) in results {
+            if n % 5 == 4 {
+                #expect(throws: GraphError.self, "request \(n)") { try result.get() }
+            } else {
+                // Its user is its own; the 50 items go to whichever request named them first.
+                let counts = try result.get()
+                #expect(counts.created == 50 && counts.updated == 0 && counts.nodesCreated >= 1, "request \(n): \(counts)")
+                nodesCreated += counts.nodesCreated
+            }
+        }
+        #expect(nodesCreated == 32 + 50)
+        #expect(database.snapshot.edgeCount == 32 * 50)
+        #expect(database.snapshot.nodeCount == 32 + 50)
+        // A group whose commit SQLite refuses: all of it fails, none of it lands, and writing goes on.
+        let blocker = try SQLiteConnection(path: path)
+        try blocker.execute("BEGIN EXCLUSIVE")
+        await #expect(throws: SQLiteError.self) {
+            try await database.ingestEdges(EdgeWriteRequest(edges: [EdgeInput(type: "interacted", source: ref("user:late"), target: ref("item:late"), timestampMs: 1)]))
+        }
+        try blocker.execute("ROLLBACK")
+        #expect(database.snapshot.edgeCount == 32 * 50)
+        let counts = try await database.ingestEdges(EdgeWriteRequest(edges: [EdgeInput(type: "interacted", source: ref("user:late"), target: ref("item:late"), timestampMs: 1)]))
+        #expect(counts == EdgeWriteCounts(created: 1, updated: 0, nodesCreated: 2))
+        let reopened = try GraphDatabase(path: path)
+        #expect(dump(reopened.snapshot) == dump(database.snapshot))
+    }
+
     @Test func aStoreFromANewerGraphdIsRefused() throws {
         let path = temporaryStorePath()
         do {
