@@ -59,6 +59,12 @@ requests = {
                     timestamps_ms=[0, 5, 6], attributes=[g.AttributeColumn(name="rating", values=[1.0, 2.0, 3.0])]),
         g.EdgeBlock(type="interacted", source_type="item", target_type="user", source_keys=["i3"], target_keys=["u3"])])),
         (GRAPH, "Neighbors", g.NeighborsRequest(node=ref("user", "u2"), limit=5))],
+    "listing": [(GRAPH, "AddEdges", g.AddEdgesRequest(edges=[
+        edge("interacted", ref("user", "u1"), ref("item", "i1")), edge("interacted", ref("user", "u2"), ref("item", "i1"))])),
+        (GRAPH, "ListEdges", g.ListEdgesRequest(limit=1)),
+        (GRAPH, "ListNodes", g.ListNodesRequest(limit=1, snapshot_id=7)),
+        (GRAPH, "ListEdges", g.ListEdgesRequest(limit=1, page_token="s7.0:1")),
+        (GRAPH, "ListNodes", g.ListNodesRequest(limit=2, page_token="n1.x"))],
     "embed": [(GRAPH, "Embed", g.EmbedRequest(texts=["hello world", ""]))],
     "conversation": [(GRAPH, "DefineTypes", g.DefineTypesRequest(
         node_types=[g.NodeTypeSpec(name="alias")],
