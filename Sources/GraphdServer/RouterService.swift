@@ -84,8 +84,16 @@ public final class RouterService: Sendable {
     public func register(into dispatcher: inout TTRPCDispatcher) {
         let service = GraphdServiceName.router
         // Route stays on the connection's event loop: a decision takes microseconds
-        // (with the built-in embedder), and a hop to another thread would cost more.
-        dispatcher.register(service: service, method: "Route") { (request: Graphd_V1_RouteRequest, _) in try self.route(request) }
+        // with the built-in embedder, and a hop to another thread would cost more.
+        // Embedding query texts with MiniLM takes milliseconds: then it computes off the loop.
+        let route: @Sendable (Graphd_V1_RouteRequest, TTRPCRequestContext) async throws -> Graphd_V1_RouteResponse = { request, _ in
+            try self.route(request)
+        }
+        if embedding.nodeTextProvider == .minilm {
+            dispatcher.registerCompute(service: service, method: "Route", route)
+        } else {
+            dispatcher.register(service: service, method: "Route", route)
+        }
         dispatcher.registerCompute(service: service, method: "Feedback") { (request: Graphd_V1_FeedbackRequest, _) in try await self.feedback(request) }
         dispatcher.registerCompute(service: service, method: "AddLLM") { (request: Graphd_V1_AddLLMRequest, _) in try await self.addLLM(request) }
         dispatcher.registerInline(service: service, method: "ListLLMs") { (_: Graphd_V1_ListLLMsRequest, _) in try self.listLLMs() }
