@@ -184,19 +184,15 @@ public final class ConversationService: Sendable {
         let start = ContinuousClock.now
         let settings = config
         let logger = Logger(label: "graphd.conversation")
-        let (graph, result): (ReasonerGraph, ReasonerTrainingResult) = try await withCheckedThrowingContinuation { continuation in
-            Self.trainingQueue.async {
-                continuation.resume(with: Result {
-                    let graph = try ReasonerGraph(snapshot: snapshot, index: index)
-                    let result = try ReasonerTrainer.train(
-                        graph: graph, samples: graph.samples(snapshot: snapshot, index: index), config: settings,
-                        isCancelled: { deadline.map { .now >= $0 } ?? false },
-                        progress: { epoch, loss, validation in
-                            if epoch % 20 == 0 { logger.info("reasoner training", metadata: ["epoch": "\(epoch)", "loss": "\(loss)", "validation_loss": "\(validation)"]) }
-                        })
-                    return (graph, result)
+        let (graph, result): (ReasonerGraph, ReasonerTrainingResult) = try await Self.trainingQueue.perform {
+            let graph = try ReasonerGraph(snapshot: snapshot, index: index)
+            let result = try ReasonerTrainer.train(
+                graph: graph, samples: graph.samples(snapshot: snapshot, index: index), config: settings,
+                isCancelled: { deadline.map { .now >= $0 } ?? false },
+                progress: { epoch, loss, validation in
+                    if epoch % 20 == 0 { logger.info("reasoner training", metadata: ["epoch": "\(epoch)", "loss": "\(loss)", "validation_loss": "\(validation)"]) }
                 })
-            }
+            return (graph, result)
         }
         let stored = StoredReasoner(graph: graph, snapshot: snapshot, result: result, trainedAtMs: Int64(Date().timeIntervalSince1970 * 1000))
         try await database.putDocuments([(StoredReasoner.documentName, try stored.serialized())])

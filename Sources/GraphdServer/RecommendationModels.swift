@@ -83,12 +83,8 @@ public final class RecommendationModels: Sendable {
     private static let buildQueue = DispatchQueue(label: "graphd.recommend.model-build", qos: .utility)
 
     private static func build(spec: InteractionSpec, on snapshot: GraphSnapshot) async throws -> RecommendationModel {
-        try await withCheckedThrowingContinuation { continuation in
-            buildQueue.async {
-                continuation.resume(with: Result {
-                    try RecommendationModel(snapshot: snapshot, spec: spec, builtAtMs: Int64(Date().timeIntervalSince1970 * 1000))
-                })
-            }
+        try await buildQueue.perform {
+            try RecommendationModel(snapshot: snapshot, spec: spec, builtAtMs: Int64(Date().timeIntervalSince1970 * 1000))
         }
     }
 

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import GraphCore
 import GraphStore
@@ -66,6 +67,8 @@ struct RouterFingerprint: Equatable {
 /// stored model changed; Feedback, AddLLM and RemoveLLM write through the
 /// database like any other write; Train runs one at a time.
 public final class RouterService: Sendable {
+    /// Training runs here, one at a time, off the event loops and the cooperative pool.
+    private static let trainingQueue = DispatchQueue(label: "graphd.router.training", qos: .utility)
     public let database: GraphDatabase
     let embedding: EmbeddingConfiguration
     let logger: Logger
@@ -451,11 +454,20 @@ public final class RouterService: Sendable {
             let start = ContinuousClock.now
             let extracted = try RouterGraphExtractor.extract(snapshot: database.snapshot, dimension: dimension, database: database)
             let logger = self.logger
-            let result = try RouterTrainer.train(extracted.graph, config: config, isCancelled: { Task.isCancelled }) { p in
-                if p.epoch % 20 == 0 {
-                    logger.info("router training", metadata: ["epoch": "\(p.epoch)", "training_loss": "\(p.trainingLoss)",
-                                                              "validation_loss": "\(p.validationLoss)", "best": "\(p.bestValidationLoss)"])
+            let graph = extracted.graph, settings = config
+            // Training runs on its own queue, not on a thread of the cooperative pool; a cancelled call stops it.
+            let cancelled = Mutex(false)
+            let result = try await withTaskCancellationHandler {
+                try await Self.trainingQueue.perform {
+                    try RouterTrainer.train(graph, config: settings, isCancelled: { cancelled.withLock { $0 } }) { p in
+                        if p.epoch % 20 == 0 {
+                            logger.info("router training", metadata: ["epoch": "\(p.epoch)", "training_loss": "\(p.trainingLoss)",
+                                                                      "validation_loss": "\(p.validationLoss)", "best": "\(p.bestValidationLoss)"])
+                        }
+                    }
                 }
+            } onCancel: {
+                cancelled.withLock { $0 = true }
             }
             let model = RouterModel(result: result, embedder: provider.rawValue, training: config,
                                     trainedAtMs: Int64(Date().timeIntervalSince1970 * 1000))

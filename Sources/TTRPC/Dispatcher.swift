@@ -76,14 +76,15 @@ public struct TTRPCDispatcher: Sendable {
     }
 
     /// Registers a handler that computes for long (milliseconds or more of
-    /// CPU): it runs on Dispatch's global queue, not on the connection's event
-    /// loop, so that other requests on that loop are not held up.
+    /// CPU): it runs on the cooperative thread pool, not on the connection's
+    /// event loop, so that other requests on that loop are not held up. Work
+    /// that takes seconds belongs on a queue of its own (see training).
     public mutating func registerCompute<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
         service: String, method: String,
         _ handler: @escaping @Sendable (Request, TTRPCRequestContext) async throws -> Response
     ) {
         register(service: service, method: method) { payload, context in
-            try await withTaskExecutorPreference(ComputeTaskExecutor.shared) {
+            try await withTaskExecutorPreference(globalConcurrentExecutor) {
                 try await handler(Self.decode(payload, service: service, method: method), context).serializedBytes()
             }
         }

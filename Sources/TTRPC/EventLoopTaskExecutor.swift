@@ -1,5 +1,4 @@
 import NIOCore
-import Dispatch
 
 /// Runs a task's jobs on a NIO event loop, so a request handler starts on the
 /// connection's own thread and its response needs no hop back to the loop.
@@ -20,16 +19,3 @@ final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
     }
 }
 
-/// Runs a task's jobs on Dispatch's global queue: for handlers that compute
-/// for long (embedding, recommendation, training), which must leave the event
-/// loops free for other requests and the cooperative pool free for the rest.
-final class ComputeTaskExecutor: TaskExecutor, @unchecked Sendable {
-    static let shared = ComputeTaskExecutor()
-
-    private let queue = DispatchQueue.global(qos: .userInitiated)
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
-    }
-}
