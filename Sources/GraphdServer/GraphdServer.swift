@@ -121,8 +121,25 @@ public final class GraphdServer: Service, Sendable {
             }
 
         var listeners: [any Channel] = []
+        // TCP first: once Health answers on the Unix socket, every listener is up.
+        if let tcp = configuration.tcp {
+            do {
+                let channel = try await bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .bind(host: tcp.host, port: tcp.port).get()
+                listeners.append(channel)
+                logger.info("listening", metadata: ["tcp": "\(channel.localAddress?.description ?? "\(tcp.host):\(tcp.port)")"])
+            } catch {
+                throw GraphdStartupError("cannot listen on tcp \(tcp.host):\(tcp.port): \(error)")
+            }
+        }
+
         let socketPath = configuration.socketPath
-        try await removeStaleSocket(at: socketPath)
+        do {
+            try await removeStaleSocket(at: socketPath)
+        } catch {
+            for listener in listeners { try? await listener.close() }
+            throw error
+        }
         // The umask makes the socket owner-only from the moment it exists.
         let previousMask = umask(0o777 & ~configuration.socketMode)
         let unixChannel: any Channel
@@ -131,23 +148,12 @@ public final class GraphdServer: Service, Sendable {
             umask(previousMask)
         } catch {
             umask(previousMask)
+            for listener in listeners { try? await listener.close() }
             throw GraphdStartupError("cannot listen on unix socket \(socketPath): \(error)")
         }
         chmod(socketPath, configuration.socketMode)
         listeners.append(unixChannel)
         logger.info("listening", metadata: ["unix": "\(socketPath)"])
-
-        if let tcp = configuration.tcp {
-            do {
-                let channel = try await bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                    .bind(host: tcp.host, port: tcp.port).get()
-                listeners.append(channel)
-                logger.info("listening", metadata: ["tcp": "\(channel.localAddress?.description ?? "\(tcp.host):\(tcp.port)")"])
-            } catch {
-                try? await unixChannel.close()
-                throw GraphdStartupError("cannot listen on tcp \(tcp.host):\(tcp.port): \(error)")
-            }
-        }
 
         if let metrics = configuration.metrics, let address = configuration.metricsAddress {
             let database = self.database, models = self.models

@@ -131,6 +131,27 @@ import Testing
         // graphctl with --tls and the CA file.
         let health = try run(Products.graphctl, ["health", "--tcp", "localhost:\(port)", "--tls", "--tls-ca", cert, "--token-file", tokenFile])
         #expect(health.status == 0, "\(health.stderr)")
+
+        // The Python client: TLS with the CA file and the token; without the CA, or without TLS, it fails.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let python = """
+            import sys; sys.path.insert(0, sys.argv[1])
+            from graphd_client import GraphdClient
+            from graphd_client.errors import Unavailable
+            port, ca, token = int(sys.argv[2]), sys.argv[3], sys.argv[4]
+            with GraphdClient.tcp("localhost", port, token=token, tls=True, tls_ca=ca) as client:
+                assert client.health().status == 1, "not serving"
+            for kwargs in ({"tls": True}, {}):
+                try:
+                    GraphdClient.tcp("localhost", port, token=token, timeout=3, **kwargs).health()
+                    raise SystemExit(f"connected with {kwargs}")
+                except Unavailable:
+                    pass
+            print("python tls ok")
+            """
+        let pythonRun = try run("/usr/bin/env", ["python3", "-c", python, root.appendingPathComponent("clients/python").path,
+                                                 String(port), cert, token])
+        #expect(pythonRun.status == 0 && pythonRun.stdout.contains("python tls ok"), "\(pythonRun.stdout)\(pythonRun.stderr)")
         _ = await daemon.terminate()
     }
 }

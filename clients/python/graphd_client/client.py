@@ -1,5 +1,6 @@
 """ttrpc framing (containerd PROTOCOL.md) and the blocking client."""
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -24,13 +25,25 @@ class GraphdClient:
     """One connection to graphd, reused for every call; safe to share between
     threads (calls are serialised on the connection). Reconnects once if the
     connection broke between calls. `timeout` (seconds) is the default deadline,
-    sent to the server as timeout_nano and enforced on the socket."""
+    sent to the server as timeout_nano and enforced on the socket.
 
-    def __init__(self, address, family=socket.AF_UNIX, timeout=10.0, metadata=None):
+    For a TCP listener: `token` is sent as `authorization: Bearer TOKEN` with every
+    call, and `tls=True` (or an `ssl.SSLContext`) speaks TLS, verifying the server
+    against the system's roots or `tls_ca` (a PEM file)."""
+
+    def __init__(self, address, family=socket.AF_UNIX, timeout=10.0, metadata=None, token=None, tls=False, tls_ca=None):
         self._address = address
         self._family = family
         self.timeout = timeout
         self.metadata = dict(metadata or {})
+        if token is not None:
+            self.metadata["authorization"] = f"Bearer {token}"
+        if isinstance(tls, ssl.SSLContext):
+            self._tls = tls
+        elif tls or tls_ca is not None:
+            self._tls = ssl.create_default_context(cafile=tls_ca)
+        else:
+            self._tls = None
         self._sock = None
         self._next_stream = 1
         self._lock = threading.Lock()
@@ -62,7 +75,9 @@ class GraphdClient:
         sock.settimeout(self.timeout)
         try:
             sock.connect(self._address)
-        except OSError as error:
+            if self._tls is not None:
+                sock = self._tls.wrap_socket(sock, server_hostname=self._address[0])
+        except OSError as error:  # ssl.SSLError is an OSError
             sock.close()
             raise Unavailable(f"cannot connect to graphd at {self._address}: {error}") from None
         self._sock = sock
