@@ -88,3 +88,25 @@ func encoderMatchesTheReferenceVectors() throws {
     #expect(throws: EmbeddingError.self) { try SuppliedVectors.validate([[1, 2]], dimension: 3) }
     try SuppliedVectors.validate([[1, 2, 3]], dimension: 3)
 }
+
+/// The vectorised GELU (and its exp) against the exact erf form in Double,
+/// over the range activations take and beyond, including a tail shorter than 8.
+@Test func vectorisedGELUMatchesTheErfForm() {
+    var values = stride(from: -12.0, through: 12.0, by: 0.0137).map { Float($0) } + [0, -0, 1e-8, -1e-8, 40, -40, 90, -90]
+    if values.count % 8 == 0 { values.append(0.5) }
+    let exact = values.map { x -> Double in let d = Double(x); return 0.5 * d * (1 + erf(d / 2.0.squareRoot())) }
+    MiniLMEncoder.gelu(&values)
+    #expect(values.count % 8 != 0)
+    for (got, want) in zip(values, exact) {
+        #expect(abs(Double(got) - want) <= 2e-6 * max(1, abs(want)), "gelu: \(got) vs \(want)")
+    }
+    let exps = stride(from: -80.0, through: 80.0, by: 0.731).map { Float($0) }
+    for start in stride(from: 0, to: exps.count - 8, by: 8) {
+        let chunk = SIMD8<Float>(exps[start..<(start + 8)])
+        let got = MiniLMEncoder.exp8(chunk)
+        for lane in 0..<8 {
+            let want = Foundation.exp(Double(chunk[lane]))
+            #expect(abs(Double(got[lane]) - want) <= 3e-7 * want, "exp(\(chunk[lane])): \(got[lane]) vs \(want)")
+        }
+    }
+}
