@@ -293,7 +293,6 @@ public struct GraphState: Sendable {
 
     // MARK: Applying
 
-    /// Performs a plan made against the current state (and already committed).
     /// The parts of `apply` that only read the state: the node table with the
     /// plan's new nodes inserted and indexed, and the delta chunk holding its
     /// new edges. The database builds them on another thread while the store
@@ -344,14 +343,16 @@ public struct GraphState: Sendable {
     /// `preparation(for: plan)`'s result.
     public mutating func apply(_ plan: WritePlan, prepared: Prepared? = nil) {
         guard !plan.isEmpty else { return }
-        let prepared = prepared?.generation == generation ? prepared : nil
+        // Work prepared for an earlier state is done again, the same way, here.
+        let current = generation
+        let prepared = prepared.flatMap { $0.generation == current ? $0 : nil } ?? preparation(for: plan)()
         generation += 1
         for info in plan.newNodeTypes { snapshot.schema.insert(info) }
         for info in plan.changedNodeTypes { snapshot.schema.insert(info) }
         for info in plan.newEdgeTypes { snapshot.schema.insert(info) }
         for (_, name) in plan.newAttributes { _ = snapshot.schema.insertAttribute(name) }
         if !plan.insertedNodes.isEmpty {
-            snapshot.nodes = prepared?.nodes ?? Self.inserting(plan.insertedNodes, into: snapshot.nodes)
+            if let nodes = prepared.nodes { snapshot.nodes = nodes }
             for node in plan.insertedNodes { recentNodeIDs.insert(NodeKey(type: node.type, key: node.key), id: node.id) }
         }
         for node in plan.updatedNodes { snapshot.nodes.update(node.id, text: node.text, features: node.features) }
@@ -368,11 +369,7 @@ public struct GraphState: Sendable {
             recentNodeIDs.remove(NodeKey(type: snapshot.nodes.type(of: id), key: snapshot.nodes.key(of: id)))
             snapshot.nodes.remove(id)
         }
-        if !plan.insertedEdges.isEmpty {
-            appendDelta(plan.insertedEdges, prepared?.delta ?? Self.deltaChunk(
-                for: plan.insertedEdges, after: snapshot.delta.count > sealedChunkCount ? snapshot.delta.last : nil,
-                nextSlot: UInt32(snapshot.base.edgeCount + snapshot.deltaEdgeCount)))
-        }
+        if let delta = prepared.delta { appendDelta(plan.insertedEdges, delta) }
         snapshot.version += 1
     }
 
