@@ -110,3 +110,35 @@ func encoderMatchesTheReferenceVectors() throws {
         }
     }
 }
+
+/// The hand-written attention against a plain Double implementation, for texts
+/// of lengths that are and are not multiples of eight, alone and in one batch
+/// that is large enough to be shared among workers.
+@Test func attentionMatchesAPlainImplementation() {
+    let h = MiniLMEncoder.hidden, d = MiniLMEncoder.headSize
+    let lengths = [1, 5, 8, 13, 32, 40, 1, 77]
+    let starts = lengths.reduce(into: [0]) { $0.append($0.last! + $1) }
+    let total = starts.last!
+    var generator = SystemRandomNumberGenerator()
+    let qkv = (0..<(total * 3 * h)).map { _ in Float.random(in: -3...3, using: &generator) }
+    var context = [Float](repeating: .nan, count: total * h)
+    MiniLMEncoder.attention(qkv, starts: starts, lengths: lengths, into: &context)
+    var worst = 0.0
+    for (s, n) in lengths.enumerated() {
+        for head in 0..<MiniLMEncoder.heads {
+            func at(_ token: Int, _ part: Int, _ c: Int) -> Double { Double(qkv[(starts[s] + token) * 3 * h + part * h + head * d + c]) }
+            for i in 0..<n {
+                let scores = (0..<n).map { j in (0..<d).reduce(0.0) { $0 + at(i, 0, $1) * at(j, 1, $1) } / Double(d).squareRoot() }
+                let top = scores.max()!
+                let weights = scores.map { Foundation.exp($0 - top) }
+                let sum = weights.reduce(0, +)
+                for c in 0..<d {
+                    let want = (0..<n).reduce(0.0) { $0 + weights[$1] / sum * at($1, 2, c) }
+                    let got = Double(context[(starts[s] + i) * h + head * d + c])
+                    worst = max(worst, abs(got - want))
+                }
+            }
+        }
+    }
+    #expect(worst < 1e-4, "largest difference \(worst)")
+}
