@@ -225,6 +225,22 @@ public final class MiniLMEncoder: TextEmbedder, @unchecked Sendable {
         return p * unsafeBitCast(exponent, to: V.self)
     }
 
+    /// Only the dense layers' SGEMMs of one forward pass over `rows` tokens, with
+    /// the model's weights and no other work: the floor `graphctl bench embed`
+    /// compares a whole encode against.
+    public func denseLayersOnly(rows: Int) {
+        let h = Self.hidden
+        let x = [Float](repeating: 0.01, count: rows * h), inner = [Float](repeating: 0.01, count: rows * Self.intermediate)
+        var wide = [Float](repeating: 0, count: rows * 3 * h), narrow = [Float](repeating: 0, count: rows * h)
+        var ffn = [Float](repeating: 0, count: rows * Self.intermediate)
+        for layer in layers {
+            Self.dense(x, rows: rows, weight: layer.queryKeyValue, bias: layer.queryKeyValueBias, into: &wide)
+            Self.dense(x, rows: rows, weight: layer.attentionOutput, bias: layer.attentionOutputBias, into: &narrow)
+            Self.dense(x, rows: rows, weight: layer.intermediate, bias: layer.intermediateBias, into: &ffn)
+            Self.dense(inner, rows: rows, weight: layer.output, bias: layer.outputBias, into: &narrow)
+        }
+    }
+
     /// output = input (rows × inputs) · weight (inputs × outputs) + bias, into a
     /// buffer of rows × outputs.
     static func dense(_ input: [Float], rows: Int, weight: [Float], bias: [Float], into output: inout [Float]) {
