@@ -24,7 +24,10 @@ public struct ConversationIndex: Sendable {
     public let itemType: NodeTypeID
     public let conversationType: NodeTypeID?
     public let entityType: NodeTypeID?
-    let relationTypes: Set<EdgeTypeID>
+    /// The KG relation edge types, with the label a description shows for each
+    /// ("kg_music_composer" → "music composer").
+    let relationLabels: [EdgeTypeID: String]
+    var relationTypes: Set<EdgeTypeID> { Set(relationLabels.keys) }
     let recommendedType: EdgeTypeID?
     let mentionsType: EdgeTypeID?
     /// Items by the number of conversations that recommend (else mention) them.
@@ -74,10 +77,12 @@ public struct ConversationIndex: Sendable {
         conversationType = schema.nodeTypeID(ConversationSchema.conversation)
         let aliasType = schema.nodeTypeID(ConversationSchema.alias)
         let aliasOf = schema.edgeTypeID(ConversationSchema.aliasOf)
-        var relations = Set<EdgeTypeID>()
-        for info in schema.edgeTypes where info.name.hasPrefix(ConversationSchema.relationPrefix) { relations.insert(info.id) }
-        relationTypes = relations
-        var walked = relations
+        var labels: [EdgeTypeID: String] = [:]
+        for info in schema.edgeTypes where info.name.hasPrefix(ConversationSchema.relationPrefix) {
+            labels[info.id] = String(info.name.dropFirst(ConversationSchema.relationPrefix.count)).replacingOccurrences(of: "_", with: " ")
+        }
+        relationLabels = labels
+        var walked = Set(labels.keys)
         mentionsType = schema.edgeTypeID(ConversationSchema.mentions)
         if let mentionsType { walked.insert(mentionsType) }
         walkFilter = WalkFilter(edgeTypes: walked)
@@ -214,6 +219,10 @@ public enum ConversationRetriever {
     public static let maxRoleBytes = 64
     public static let maxK = 200
     public static let maxN = 50
+    /// Forward-push tolerance of the PPR: the largest tried (1e-6, 3e-6, 1e-5,
+    /// 3e-5) whose HR@10/50 on INSPIRED valid and on five folds of the training
+    /// dialogues equal those at 1e-6, in about two thirds of the time.
+    static let pprTolerance = 3e-6
 
     /// With a `reasoner`, its top items for the linked context join the PPR seeds
     /// (candidates among them have provenance `.both`).
@@ -263,7 +272,7 @@ public enum ConversationRetriever {
         if !seedWeight.isEmpty {
             let seeds = seedWeight.sorted { $0.key < $1.key }.map { PPRSeed(node: $0.key, weight: $0.value) }
             do {
-                scores = try engine.scores(view: view, seeds: seeds, parameters: PPRParameters(restart: query.restart, tolerance: 1e-6))
+                scores = try engine.scores(view: view, seeds: seeds, parameters: PPRParameters(restart: query.restart, tolerance: Self.pprTolerance))
             } catch {
                 throw RetrievalError(.invalidArgument, error.description)
             }
@@ -307,21 +316,24 @@ public enum ConversationRetriever {
 
     /// Up to four KG facts about an item: "director: X; starring: Y, Z".
     static func describe(_ node: UInt32, snapshot: GraphSnapshot, index: ConversationIndex) -> String {
-        var facts: [(relation: String, values: [String])] = []
+        // The first four relations in edge order with their first three values;
+        // names are looked up only for values kept, and the scan stops when full.
+        var facts: [(type: EdgeTypeID, values: [String])] = []
+        var complete = 0
         snapshot.forEachEdge(of: node, direction: .both) { edge, nodeIsSource in
-            guard index.relationTypes.contains(edge.record.type) else { return true }
-            let relation = String(snapshot.schema.edgeType(edge.record.type).name.dropFirst(ConversationSchema.relationPrefix.count))
-                .replacingOccurrences(of: "_", with: " ")
+            let type = edge.record.type
+            guard index.relationLabels[type] != nil else { return true }
             let other = nodeIsSource ? edge.record.target : edge.record.source
-            let value = ConversationIndex.name(of: other, in: snapshot)
-            if let i = facts.firstIndex(where: { $0.relation == relation }) {
-                if facts[i].values.count < 3 { facts[i].values.append(value) }
+            if let i = facts.firstIndex(where: { $0.type == type }) {
+                guard facts[i].values.count < 3 else { return true }
+                facts[i].values.append(ConversationIndex.name(of: other, in: snapshot))
+                if facts[i].values.count == 3 { complete += 1 }
             } else if facts.count < 4 {
-                facts.append((relation, [value]))
+                facts.append((type, [ConversationIndex.name(of: other, in: snapshot)]))
             }
-            return true
+            return complete < 4
         }
-        return facts.map { "\($0.relation): \($0.values.joined(separator: ", "))" }.joined(separator: "; ")
+        return facts.map { "\(index.relationLabels[$0.type] ?? ""): \($0.values.joined(separator: ", "))" }.joined(separator: "; ")
     }
 
     /// The first 300 characters of a conversation's text, on one line.

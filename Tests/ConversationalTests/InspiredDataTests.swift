@@ -217,3 +217,37 @@ private func fixture() throws -> (directory: String, knowledge: InspiredKnowledg
         }
     }
 }
+
+/// A candidate's description: at most four KG relations, three values each,
+/// relation labels without the prefix and with spaces, no non-KG edges.
+@Test func descriptionsKeepFourRelationsOfThreeValues() throws {
+    var state = GraphState()
+    let relations = ["kg_starring", "kg_director", "kg_music_composer", "kg_writer", "kg_producer"]
+    state.apply(try state.planDefineTypes(nodeTypes: [NodeTypeInput(name: ConversationSchema.item), NodeTypeInput(name: ConversationSchema.entity),
+                                                      NodeTypeInput(name: ConversationSchema.conversation)],
+                                          edgeTypes: relations.map { EdgeTypeInput(name: $0, directed: false) }
+                                              + [EdgeTypeInput(name: ConversationSchema.mentions, directed: false)]))
+    let item = NodeRefInput(type: ConversationSchema.item, key: "film")
+    var nodes = [NodeInput(type: item.type, key: item.key, text: "Film"), NodeInput(type: ConversationSchema.conversation, key: "c", text: "talk")]
+    var edges = [EdgeInput(type: ConversationSchema.mentions, source: NodeRefInput(type: ConversationSchema.conversation, key: "c"), target: item)]
+    // Values per relation: 4, 1, 2, 3, 1 — the fifth relation must not show.
+    for (relation, count) in zip(relations, [4, 1, 2, 3, 1]) {
+        for v in 0..<count {
+            let key = "\(relation)-\(v)"
+            nodes.append(NodeInput(type: ConversationSchema.entity, key: key, text: "Name \(key)"))
+            edges.append(EdgeInput(type: relation, source: item, target: NodeRefInput(type: ConversationSchema.entity, key: key)))
+        }
+    }
+    state.apply(try state.planAddNodes(nodes))
+    state.apply(try state.planAddEdges(edges, requireExistingNodes: true, nowMs: 1))
+    let snapshot = state.snapshot
+    let index = try ConversationIndex(snapshot: snapshot)
+    let node = try #require(index.entityNode(key: "film", in: snapshot))
+    // Edges are visited in the order they were added; the mentions edge is not a fact.
+    #expect(ConversationRetriever.describe(node, snapshot: snapshot, index: index) == [
+        "starring: Name kg_starring-0, Name kg_starring-1, Name kg_starring-2",
+        "director: Name kg_director-0",
+        "music composer: Name kg_music_composer-0, Name kg_music_composer-1",
+        "writer: Name kg_writer-0, Name kg_writer-1, Name kg_writer-2",
+    ].joined(separator: "; "))
+}
