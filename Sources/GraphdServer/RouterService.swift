@@ -86,16 +86,12 @@ public final class RouterService: Sendable {
 
     public func register(into dispatcher: inout TTRPCDispatcher) {
         let service = GraphdServiceName.router
-        // Route stays on the connection's event loop: a decision takes microseconds
-        // with the built-in embedder, and a hop to another thread would cost more.
-        // Embedding query texts with MiniLM takes milliseconds: then it computes off the loop.
-        let route: @Sendable (Graphd_V1_RouteRequest, TTRPCRequestContext) async throws -> Graphd_V1_RouteResponse = { request, _ in
+        // Route answers on the connection's event loop when it can: a decision takes
+        // microseconds, and a hop to another thread would cost more. Embedding the
+        // query with MiniLM, or rebuilding a stale view, takes milliseconds: those
+        // requests compute off the loop.
+        dispatcher.registerCompute(service: service, method: "Route", when: { [self] request in !routeIsQuick(request) }) { request, _ in
             try self.route(request)
-        }
-        if embedding.nodeTextProvider == .minilm {
-            dispatcher.registerCompute(service: service, method: "Route", route)
-        } else {
-            dispatcher.register(service: service, method: "Route", route)
         }
         dispatcher.registerCompute(service: service, method: "Feedback") { (request: Graphd_V1_FeedbackRequest, _) in try await self.feedback(request) }
         dispatcher.registerCompute(service: service, method: "AddLLM") { (request: Graphd_V1_AddLLMRequest, _) in try await self.addLLM(request) }
@@ -167,6 +163,14 @@ public final class RouterService: Sendable {
         response.model = current.trained ? "gnn" : "rates"
         response.decisionMicros = micros
         return response
+    }
+
+    /// Whether Route can answer `request` in microseconds: the cached view is
+    /// current, and the query comes as a vector or is embedded by the hashed embedder.
+    func routeIsQuick(_ request: Graphd_V1_RouteRequest) -> Bool {
+        guard let cached = view.withLock({ $0 }),
+              cached.fingerprint == RouterFingerprint(database.snapshot, generation: generation.load(ordering: .acquiring)) else { return false }
+        return !request.vector.isEmpty || cached.embedder != EmbeddingProvider.minilm.rawValue
     }
 
     /// The query's vector: the one sent (checked), else the text embedded with `embedderName`.

@@ -83,9 +83,21 @@ public struct TTRPCDispatcher: Sendable {
         service: String, method: String,
         _ handler: @escaping @Sendable (Request, TTRPCRequestContext) async throws -> Response
     ) {
+        registerCompute(service: service, method: method, when: { _ in true }, handler)
+    }
+
+    /// Registers a handler whose cost depends on the request: those `isLong`
+    /// picks (after decoding, on the event loop) run on the cooperative thread
+    /// pool, the others where the connection's requests run, without a thread hop.
+    public mutating func registerCompute<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        service: String, method: String, when isLong: @escaping @Sendable (Request) -> Bool,
+        _ handler: @escaping @Sendable (Request, TTRPCRequestContext) async throws -> Response
+    ) {
         register(service: service, method: method) { payload, context in
-            try await withTaskExecutorPreference(globalConcurrentExecutor) {
-                try await handler(Self.decode(payload, service: service, method: method), context).serializedBytes()
+            let request: Request = try Self.decode(payload, service: service, method: method)
+            guard isLong(request) else { return try await handler(request, context).serializedBytes() }
+            return try await withTaskExecutorPreference(globalConcurrentExecutor) {
+                try await handler(request, context).serializedBytes()
             }
         }
     }

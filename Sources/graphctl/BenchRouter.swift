@@ -277,11 +277,13 @@ struct BenchRoute: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "route", abstract: "Route latency over the Unix socket against a raw socket echo.",
         discussion: """
-        Starts graphd (built-in hashed embedder for node texts), imports the --train RouterBench \
-        files, trains the router, then measures, alternated over --rounds rounds on blocking \
-        clients: a raw echo of the text request's bytes (baseline), Route with a vector (the \
-        decision alone) and Route with text (embedding + decision). Also reports the server-side \
-        decision time Route returns. Medians over rounds of each round's p50/p99.
+        Starts graphd (node texts embedded by --embedder: the built-in hashed embedder, or \
+        MiniLM), imports the --train RouterBench files, trains the router, then measures, \
+        alternated over --rounds rounds on blocking clients: a raw echo of the text request's \
+        bytes (baseline), Route with a vector (the decision alone) and Route with text \
+        (embedding + decision). Also reports the server-side decision time Route returns. \
+        Medians over rounds of each round's p50/p99. With --embedder minilm, lower --requests \
+        (each text Route runs the encoder, milliseconds).
         """)
 
     @Option(parsing: .upToNextOption, help: "RouterBench training CSVs to load.")
@@ -294,12 +296,17 @@ struct BenchRoute: AsyncParsableCommand {
     var requests: Int = 5000
     @Option(help: "Rounds (medians are taken over rounds).")
     var rounds: Int = 5
+    @Option(help: "graphd's embedder for node and query texts: hashed or minilm.")
+    var embedder: EmbeddingProvider = .hashed
+    @Option(help: ArgumentHelp("MiniLM model directory for graphd (default: it asks python3).", valueName: "dir"))
+    var minilmDir: String?
     @OptionGroup var options: BenchOptions
 
     func run() async throws {
         let scratch = try options.makeScratch()
         let daemon = try BenchDaemon(graphd: options.graphdPath, socket: scratch + "/route.sock", store: scratch + "/route.sqlite",
-                                     arguments: ["--node-text-embedder", "hashed", "--sync", "normal"])
+                                     arguments: ["--node-text-embedder", embedder.rawValue, "--sync", "normal"]
+                                         + (minilmDir.map { ["--minilm-dir", $0] } ?? []))
         defer { daemon.stop() }
         try await daemon.waitUntilServing()
         let client = try await GraphClient.connect(to: .unix(path: daemon.socket))
@@ -317,7 +324,7 @@ struct BenchRoute: AsyncParsableCommand {
         textRequest.costWeight = 0.5
         var embed = Graphd_V1_EmbedRequest()
         embed.texts = [query]
-        embed.provider = .hashed
+        embed.provider = embedder == .minilm ? .minilm : .hashed
         var vectorRequest = textRequest
         vectorRequest.query = ""
         vectorRequest.vector = try await client.embed(embed).vectors[0].values
@@ -339,11 +346,12 @@ struct BenchRoute: AsyncParsableCommand {
         let echo = try EchoServer(unixPath: scratch + "/echo.sock")
         defer { echo.stop() }
         var p50: [String: [Double]] = [:], p99: [String: [Double]] = [:]
+        let textSeries = "route_text_\(embedder.rawValue)"
         for round in 0..<rounds {
             let series: [(String, [Double])] = [
                 ("echo", try blockingSeries(fd: try Raw.connectUnix(scratch + "/echo.sock"), frame: textFrame, ttrpc: false, requests: requests)),
                 ("route_vector", try blockingSeries(fd: try Raw.connectUnix(daemon.socket), frame: vectorFrame, ttrpc: true, requests: requests)),
-                ("route_text_hashed", try blockingSeries(fd: try Raw.connectUnix(daemon.socket), frame: textFrame, ttrpc: true, requests: requests)),
+                (textSeries, try blockingSeries(fd: try Raw.connectUnix(daemon.socket), frame: textFrame, ttrpc: true, requests: requests)),
             ]
             for (name, samples) in series {
                 let summary = LatencySummary(samples)
@@ -358,7 +366,7 @@ struct BenchRoute: AsyncParsableCommand {
                                    "server_decision_us": ["p50": decision.p50, "p99": decision.p99]]
         var lines = ["route (Unix socket, \(requests) requests × \(rounds) rounds; choice \(chosen))",
                      String(format: "  server-side decision, vector in: p50 %.1f µs  p99 %.1f µs", decision.p50, decision.p99)]
-        for name in ["echo", "route_vector", "route_text_hashed"] {
+        for name in ["echo", "route_vector", textSeries] {
             let a = median(p50[name]!), b = median(p99[name]!)
             json[name] = ["p50_us": a, "p99_us": b, "p50_ratio_to_echo": a / echo50, "p99_ratio_to_echo": b / echo99]
             lines.append(String(format: "  %-18@ p50 %7.1f µs  p99 %7.1f µs  (p50 ×%.2f the echo)", name as NSString, a, b, a / echo50))
