@@ -6,6 +6,11 @@ import SwiftProtobuf
 import Testing
 @testable import TTRPC
 
+/// The channel's event loop, known once the channel exists.
+private final class Box: @unchecked Sendable {
+    var loop: (any EventLoop)?
+}
+
 /// Drives TTRPCServerHandler through a real pipeline (decoder, encoder, handler)
 /// on NIOAsyncTestingChannel, feeding raw bytes as a peer would.
 @Suite struct ServerHandlerTests {
@@ -24,9 +29,17 @@ import Testing
         dispatcher.register(service: "test.v1.Echo", method: "Fail") { (_: Ttrpc_KeyValue, _) -> Ttrpc_KeyValue in
             throw RPCError(.notFound, "nothing here")
         }
+        // Answers where it ran: on the connection's event loop, or on the pool for "long" requests.
+        let eventLoop = Box()
+        dispatcher.registerCompute(service: "test.v1.Echo", method: "Where", when: { $0.value == "long" }) { (request: Ttrpc_KeyValue, _) in
+            var reply = request
+            reply.value = eventLoop.loop?.inEventLoop == true ? "loop" : "elsewhere"
+            return reply
+        }
         var limits = TTRPCServerLimits()
         limits.maxInFlightPerConnection = 2
         let channel = NIOAsyncTestingChannel()
+        eventLoop.loop = channel.eventLoop
         try await channel.pipeline.addHandlers([
             ByteToMessageHandler(TTRPCFrameDecoder(maxLength: 1024)),
             MessageToByteHandler(TTRPCFrameEncoder()),
@@ -165,5 +178,15 @@ import Testing
         await channel.testingEventLoop.advanceTime(by: .seconds(2))
         let timedOut = [try await readResponse(channel), try await readResponse(channel)]
         #expect(Set(timedOut.map(\.stream)) == [1, 5])
+    }
+
+    @Test func computeHandlersLeaveTheLoopOnlyForRequestsTheyPick() async throws {
+        let channel = try await makeChannel()
+        try await channel.writeInbound(try requestFrame(stream: 1, method: "Where", value: "short"))
+        let short = try await readResponse(channel)
+        #expect(try Ttrpc_KeyValue(serializedBytes: Array(short.response.payload)).value == "loop")
+        try await channel.writeInbound(try requestFrame(stream: 3, method: "Where", value: "long"))
+        let long = try await readResponse(channel)
+        #expect(try Ttrpc_KeyValue(serializedBytes: Array(long.response.payload)).value == "elsewhere")
     }
 }
