@@ -238,8 +238,10 @@ public nonisolated struct Graphd_V1_FeedbackRequest: Sendable {
 
   public var outcomes: [Graphd_V1_Outcome] = []
 
-  /// Online Adam steps on these outcomes (default 5; 0 = none, the new edges
-  /// still count at once through the graph).
+  /// Online Adam steps on these outcomes (default 5, at most 100; 0 = none).
+  /// The outcomes are stored before the reply either way, and Route counts
+  /// them through the graph within moments; the weight update runs in the
+  /// background, folding in every query fed back since the previous one.
   public var updateSteps: UInt32 {
     get {_updateSteps ?? 0}
     set {_updateSteps = newValue}
@@ -265,7 +267,14 @@ public nonisolated struct Graphd_V1_FeedbackResponse: Sendable {
 
   public var edgesWritten: UInt32 = 0
 
+  /// Always false: updates run in the background now (see update_queued).
+  ///
+  /// NOTE: This field was marked as deprecated in the .proto file.
   public var modelUpdated: Bool = false
+
+  /// The outcomes were handed to the background online update (a trained
+  /// model exists and update_steps > 0). It is skipped while Train runs.
+  public var updateQueued: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -796,7 +805,7 @@ nonisolated extension Graphd_V1_FeedbackRequest: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Graphd_V1_FeedbackResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FeedbackResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}query_key\0\u{3}edges_written\0\u{3}model_updated\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}query_key\0\u{3}edges_written\0\u{3}model_updated\0\u{3}update_queued\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -807,6 +816,7 @@ nonisolated extension Graphd_V1_FeedbackResponse: SwiftProtobuf.Message, SwiftPr
       case 1: try { try decoder.decodeSingularStringField(value: &self.queryKey) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.edgesWritten) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.modelUpdated) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.updateQueued) }()
       default: break
       }
     }
@@ -822,6 +832,9 @@ nonisolated extension Graphd_V1_FeedbackResponse: SwiftProtobuf.Message, SwiftPr
     if self.modelUpdated != false {
       try visitor.visitSingularBoolField(value: self.modelUpdated, fieldNumber: 3)
     }
+    if self.updateQueued != false {
+      try visitor.visitSingularBoolField(value: self.updateQueued, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -829,6 +842,7 @@ nonisolated extension Graphd_V1_FeedbackResponse: SwiftProtobuf.Message, SwiftPr
     if lhs.queryKey != rhs.queryKey {return false}
     if lhs.edgesWritten != rhs.edgesWritten {return false}
     if lhs.modelUpdated != rhs.modelUpdated {return false}
+    if lhs.updateQueued != rhs.updateQueued {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -41,15 +41,18 @@ struct RouterView {
 /// What the router's view depends on, cheap to read from a snapshot: the
 /// counts of task, LLM and query nodes and of the router's edges, removals
 /// (an upsert removes the edge it replaces), and the router's own write
-/// generation (descriptions, prices, outcomes and weights it stored). Writes to
-/// the rest of the graph leave it alone, so they do not rebuild the predictor.
+/// generations: `generation` for what must show in the next answer (LLMs
+/// added or removed, descriptions, prices, a trained model), `outcomeGeneration`
+/// for outcomes and online weight updates. Writes to the rest of the graph
+/// leave it alone, so they do not rebuild the predictor.
 struct RouterFingerprint: Equatable {
     var nodeCounts: [Int]
     var edgeCounts: [Int]
     var removed: Int
     var generation: UInt64
+    var outcomeGeneration: UInt64
 
-    init(_ snapshot: GraphSnapshot, generation: UInt64) {
+    init(_ snapshot: GraphSnapshot, generation: UInt64, outcomeGeneration: UInt64) {
         let schema = snapshot.schema
         nodeCounts = [RouterSchema.taskType, RouterSchema.llmType, RouterSchema.queryType].map { name in
             schema.nodeTypeID(name).map { snapshot.nodes.countByType[$0] ?? 0 } ?? 0
@@ -59,6 +62,16 @@ struct RouterFingerprint: Equatable {
         }
         removed = snapshot.removedSinceCompaction
         self.generation = generation
+        self.outcomeGeneration = outcomeGeneration
+    }
+
+    /// Whether a view built for this fingerprint may still answer while one for
+    /// `newer` is built aside: only queries and outcomes were added (or
+    /// upserted) and weights updated online since. The same tasks and LLMs, no
+    /// query or router edge fewer, no write that must show at once.
+    func mayAnswerFor(_ newer: RouterFingerprint) -> Bool {
+        nodeCounts[0] == newer.nodeCounts[0] && nodeCounts[1] == newer.nodeCounts[1] && nodeCounts[2] <= newer.nodeCounts[2]
+            && zip(edgeCounts, newer.edgeCounts).allSatisfy { $0 <= $1 } && generation == newer.generation
     }
 }
 
@@ -73,8 +86,21 @@ public final class RouterService: Sendable {
     let embedding: EmbeddingConfiguration
     let logger: Logger
     private let view = Mutex<RouterView?>(nil)
-    /// Bumped after every write this service makes (see `RouterFingerprint`).
+    /// Bumped after writes of this service that the next Route must see (see `RouterFingerprint`).
     private let generation = Atomic<UInt64>(0)
+    /// Bumped after outcomes and online weight updates, which Route may see a moment later.
+    private let outcomeGeneration = Atomic<UInt64>(0)
+    /// Views are rebuilt aside here, one at a time, while Route answers from the previous one.
+    private static let viewQueue = DispatchQueue(label: "graphd.router.view", qos: .userInitiated)
+    /// Whether a view is being rebuilt aside, and when the last such rebuild started.
+    private let viewRebuild = Mutex<(running: Bool, lastStart: ContinuousClock.Instant?)>((false, nil))
+    /// Least time between starts of background view rebuilds, and of online updates:
+    /// under a steady stream of Feedback they coalesce instead of taking a core each.
+    static let viewRebuildSpacing = Duration.milliseconds(200)
+    static let onlineUpdateSpacing = Duration.seconds(1)
+    /// Queries whose outcomes wait for the online updater, the most steps asked
+    /// for them, and whether the updater runs.
+    private let pendingUpdates = Mutex<(keys: Set<String>, steps: Int, running: Bool)>(([], 0, false))
     /// Set while a training job or an online update runs: one at a time, so none overwrites another's weights.
     private let modelJobRunning = Mutex(false)
 
@@ -165,12 +191,16 @@ public final class RouterService: Sendable {
         return response
     }
 
-    /// Whether Route can answer `request` in microseconds: the cached view is
-    /// current, and the query comes as a vector or is embedded by the hashed embedder.
+    /// Whether Route can answer `request` in microseconds: a cached view may
+    /// answer, and the query comes as a vector or is embedded by the hashed embedder.
     func routeIsQuick(_ request: Graphd_V1_RouteRequest) -> Bool {
-        guard let cached = view.withLock({ $0 }),
-              cached.fingerprint == RouterFingerprint(database.snapshot, generation: generation.load(ordering: .acquiring)) else { return false }
+        guard let cached = view.withLock({ $0 }), cached.fingerprint.mayAnswerFor(currentFingerprint()) else { return false }
         return !request.vector.isEmpty || cached.embedder != EmbeddingProvider.minilm.rawValue
+    }
+
+    private func currentFingerprint(_ snapshot: GraphSnapshot? = nil) -> RouterFingerprint {
+        RouterFingerprint(snapshot ?? database.snapshot, generation: generation.load(ordering: .acquiring),
+                          outcomeGeneration: outcomeGeneration.load(ordering: .acquiring))
     }
 
     /// The query's vector: the one sent (checked), else the text embedded with `embedderName`.
@@ -194,17 +224,53 @@ public final class RouterService: Sendable {
     }
 
     /// The cached view, rebuilt when the router's part of the graph or its model
-    /// changed (`RouterFingerprint`).
+    /// changed (`RouterFingerprint`): before answering when tasks, LLMs or what
+    /// must show at once changed; aside, answering from the previous view
+    /// meanwhile, when only outcomes and online weight updates came in (a
+    /// rebuild costs a pass over every query, which Feedback must not add to
+    /// each Route).
     private func currentView() throws -> RouterView {
         let snapshot = database.snapshot
-        let fingerprint = RouterFingerprint(snapshot, generation: generation.load(ordering: .acquiring))
-        if let cached = view.withLock({ $0 }), cached.fingerprint == fingerprint { return cached }
+        let fingerprint = currentFingerprint(snapshot)
+        if let cached = view.withLock({ $0 }) {
+            if cached.fingerprint == fingerprint { return cached }
+            if cached.fingerprint.mayAnswerFor(fingerprint) {
+                rebuildViewAside()
+                return cached
+            }
+        }
         return try view.withLock { cached in
             if let cached, cached.fingerprint == fingerprint { return cached }
             let built = try buildView(snapshot: snapshot, fingerprint: fingerprint,
                                       modelBytes: database.document(RouterSchema.modelDocument))
             cached = built
             return built
+        }
+    }
+
+    private func rebuildViewAside() {
+        let now = ContinuousClock.now
+        guard let wait = viewRebuild.withLock({ state -> Duration? in
+            guard !state.running else { return nil }
+            state.running = true
+            let start = max(now, (state.lastStart ?? now) + Self.viewRebuildSpacing)
+            state.lastStart = start
+            return start - now
+        }) else { return }
+        Self.viewQueue.asyncAfter(deadline: .now() + wait.seconds) { [self] in
+            defer { viewRebuild.withLock { $0.running = false } }
+            let snapshot = database.snapshot
+            let fingerprint = currentFingerprint(snapshot)
+            do {
+                let built = try buildView(snapshot: snapshot, fingerprint: fingerprint, modelBytes: database.document(RouterSchema.modelDocument))
+                view.withLock { cached in
+                    // Unless a view of a newer graph, which this one could not stand in for, came meanwhile.
+                    if cached.map({ $0.fingerprint.mayAnswerFor(fingerprint) }) ?? true { cached = built }
+                }
+            } catch {
+                logger.warning("router view rebuild failed; the next Route rebuilds it", metadata: ["error": "\(error)"])
+                view.withLock { $0 = nil }
+            }
         }
     }
 
@@ -391,26 +457,61 @@ public final class RouterService: Sendable {
         }
         // One transaction: a refused outcome leaves no query or task node behind.
         let plan = try await database.addNodesAndEdges(nodes, edges: edges, requireExistingNodes: true)
-        wrote()
+        outcomeGeneration.wrappingAdd(1, ordering: .releasing)
         var response = Graphd_V1_FeedbackResponse()
         response.queryKey = key
         response.edgesWritten = UInt32(plan.insertedEdges.count)
         let steps = request.hasUpdateSteps ? Int(request.updateSteps) : 5
-        // While a training job runs, the new edges still count through the graph; the weights wait for it.
-        if steps > 0, database.document(RouterSchema.modelDocument) != nil, beginModelJob() {
-            defer { endModelJob() }
-            // The outcomes are stored and acknowledged whatever happens here: a failed
-            // update leaves the previous weights and says so, it does not fail the call.
-            do {
-                response.modelUpdated = try await onlineUpdate(queryKey: key, steps: min(steps, 100))
-            } catch {
-                logger.warning("router online update after feedback failed; the model keeps its weights", metadata: ["error": "\(error)"])
-            }
+        if steps > 0, database.document(RouterSchema.modelDocument) != nil {
+            queueOnlineUpdate(queryKey: key, steps: min(steps, 100))
+            response.updateQueued = true
         }
         return response
     }
 
-    /// Marks the cached view stale after a write of this service.
+    /// Hands a query's outcomes to the online updater. The updater takes every
+    /// query queued since its last run and makes one update over all of them,
+    /// so a burst of Feedback costs a few passes over the graph, not one each.
+    private func queueOnlineUpdate(queryKey: String, steps: Int) {
+        let start = pendingUpdates.withLock { pending -> Bool in
+            pending.keys.insert(queryKey)
+            pending.steps = max(pending.steps, steps)
+            defer { pending.running = true }
+            return !pending.running
+        }
+        guard start else { return }
+        Task.detached(priority: .utility) { [self] in await runOnlineUpdates() }
+    }
+
+    private func runOnlineUpdates() async {
+        var previousStart: ContinuousClock.Instant?
+        while true {
+            if let previousStart { try? await Task.sleep(until: previousStart + Self.onlineUpdateSpacing) }
+            previousStart = .now
+            let batch = pendingUpdates.withLock { pending -> (keys: Set<String>, steps: Int)? in
+                guard !pending.keys.isEmpty else {
+                    pending.running = false
+                    return nil
+                }
+                defer { pending.keys = []; pending.steps = 0 }
+                return (pending.keys, pending.steps)
+            }
+            guard let batch else { return }
+            // Skipped while a training job runs: the weights it stores would replace
+            // this update's anyway.
+            guard beginModelJob() else { continue }
+            defer { endModelJob() }
+            // The outcomes are stored and acknowledged whatever happens here: a failed
+            // update leaves the previous weights.
+            do {
+                try await onlineUpdate(queryKeys: batch.keys, steps: batch.steps)
+            } catch {
+                logger.warning("router online update after feedback failed; the model keeps its weights", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Marks the cached view stale after a write of this service that the next Route must see.
     private func wrote() { generation.wrappingAdd(1, ordering: .releasing) }
 
     private func beginModelJob() -> Bool {
@@ -423,17 +524,24 @@ public final class RouterService: Sendable {
 
     private func endModelJob() { modelJobRunning.withLock { $0 = false } }
 
-    /// A few Adam steps on one query's outcomes; stores the updated weights.
-    private func onlineUpdate(queryKey: String, steps: Int) async throws -> Bool {
-        guard let bytes = database.document(RouterSchema.modelDocument) else { return false }
-        var model = try RouterModel(serialized: bytes)
-        let extracted = try RouterGraphExtractor.extract(snapshot: database.snapshot, dimension: model.header.dimension, database: database)
-        guard let query = extracted.queryIndex[queryKey] else { return false }
-        model.parameters = try RouterTrainer.fineTune(model.parameters, graph: extracted.graph, queries: [query], steps: steps,
-                                                      config: model.header.training)
+    /// A few Adam steps on some queries' outcomes, off the cooperative pool;
+    /// stores the updated weights.
+    private func onlineUpdate(queryKeys: Set<String>, steps: Int) async throws {
+        guard let bytes = database.document(RouterSchema.modelDocument) else { return }
+        let snapshot = database.snapshot
+        let database = self.database
+        let model = try await Self.trainingQueue.perform { () throws -> RouterModel? in
+            var model = try RouterModel(serialized: bytes)
+            let extracted = try RouterGraphExtractor.extract(snapshot: snapshot, dimension: model.header.dimension, database: database)
+            let queries = Set(queryKeys.compactMap { extracted.queryIndex[$0] })
+            guard !queries.isEmpty else { return nil }
+            model.parameters = try RouterTrainer.fineTune(model.parameters, graph: extracted.graph, queries: queries, steps: steps,
+                                                          config: model.header.training)
+            return model
+        }
+        guard let model else { return }
         try await database.putDocuments([(RouterSchema.modelDocument, try model.serialized())])
-        wrote()
-        return true
+        outcomeGeneration.wrappingAdd(1, ordering: .releasing)
     }
 
     // MARK: Train

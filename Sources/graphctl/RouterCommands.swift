@@ -111,8 +111,8 @@ struct FeedbackCommand: AsyncParsableCommand {
         request.updateSteps = updateSteps
         let response = try await connection.withClient { try await $0.feedback(request) }
         switch output.format {
-        case .json: printJSON(["query_key": response.queryKey, "edges_written": response.edgesWritten, "model_updated": response.modelUpdated] as [String: Any])
-        case .text: print("recorded \(response.edgesWritten) edges for \(response.queryKey)\(response.modelUpdated ? "; model updated" : "")")
+        case .json: printJSON(["query_key": response.queryKey, "edges_written": response.edgesWritten, "update_queued": response.updateQueued] as [String: Any])
+        case .text: print("recorded \(response.edgesWritten) edges for \(response.queryKey)\(response.updateQueued ? "; online model update queued" : "")")
         }
     }
 }

@@ -1422,7 +1422,7 @@ const ProtobufCMessageDescriptor graphd__v1__feedback_request__descriptor =
   (ProtobufCMessageInit) graphd__v1__feedback_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__feedback_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor graphd__v1__feedback_response__field_descriptors[4] =
 {
   {
     "query_key",
@@ -1457,6 +1457,18 @@ static const ProtobufCFieldDescriptor graphd__v1__feedback_response__field_descr
     offsetof(Graphd__V1__FeedbackResponse, model_updated),
     NULL,
     NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_DEPRECATED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "update_queued",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__FeedbackResponse, update_queued),
+    NULL,
+    NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -1465,11 +1477,12 @@ static const unsigned graphd__v1__feedback_response__field_indices_by_name[] = {
   1,   /* field[1] = edges_written */
   2,   /* field[2] = model_updated */
   0,   /* field[0] = query_key */
+  3,   /* field[3] = update_queued */
 };
 static const ProtobufCIntRange graphd__v1__feedback_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor graphd__v1__feedback_response__descriptor =
 {
@@ -1479,7 +1492,7 @@ const ProtobufCMessageDescriptor graphd__v1__feedback_response__descriptor =
   "Graphd__V1__FeedbackResponse",
   "graphd.v1",
   sizeof(Graphd__V1__FeedbackResponse),
-  3,
+  4,
   graphd__v1__feedback_response__field_descriptors,
   graphd__v1__feedback_response__field_indices_by_name,
   1,  graphd__v1__feedback_response__number_ranges,

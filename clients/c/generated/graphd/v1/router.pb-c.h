@@ -233,8 +233,10 @@ struct  Graphd__V1__FeedbackRequest
   size_t n_outcomes;
   Graphd__V1__Outcome **outcomes;
   /*
-   * Online Adam steps on these outcomes (default 5; 0 = none, the new edges
-   * still count at once through the graph).
+   * Online Adam steps on these outcomes (default 5, at most 100; 0 = none).
+   * The outcomes are stored before the reply either way, and Route counts
+   * them through the graph within moments; the weight update runs in the
+   * background, folding in every query fed back since the previous one.
    */
   uint32_t update_steps;
 };
@@ -248,11 +250,19 @@ struct  Graphd__V1__FeedbackResponse
   ProtobufCMessage base;
   char *query_key;
   uint32_t edges_written;
-  protobuf_c_boolean model_updated;
+  /*
+   * Always false: updates run in the background now (see update_queued).
+   */
+  protobuf_c_boolean model_updated PROTOBUF_C__DEPRECATED;
+  /*
+   * The outcomes were handed to the background online update (a trained
+   * model exists and update_steps > 0). It is skipped while Train runs.
+   */
+  protobuf_c_boolean update_queued;
 };
 #define GRAPHD__V1__FEEDBACK_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__feedback_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 struct  Graphd__V1__AddLLMRequest
