@@ -64,7 +64,9 @@ import Testing
     @Test func connectionsBeyondTheLimitAreRefusedAndIdleOnesClosed() async throws {
         let scratch = Scratch()
         let daemon = try Daemon(socket: scratch.path("c.sock"), store: scratch.path("c.sqlite"),
-                                extraArguments: ["--max-connections", "2", "--idle-timeout-seconds", "1"])
+                                // An idle timeout long enough that a loaded machine (the suite runs tests
+                                // in parallel) does not close a connection between its connect and first call.
+                                extraArguments: ["--max-connections", "2", "--idle-timeout-seconds", "3"])
         try await daemon.waitUntilServing()
         let first = try await daemon.client(), second = try await daemon.client()
         _ = try await first.health()
@@ -83,7 +85,7 @@ import Testing
         }
         #expect(admitted, "a freed slot was not reused")
         // Idle for longer than the timeout: the server closes the connection.
-        try await Task.sleep(for: .milliseconds(2500))
+        try await Task.sleep(for: .milliseconds(4500))
         do {
             _ = try await first.health()
             Issue.record("an idle connection was still open after the idle timeout")
