@@ -187,6 +187,7 @@ public final class GraphdServer: Service, Sendable {
         }
         for listener in listeners { try? await listener.close() }
         unlink(socketPath)
+        await router.shutdown()
         logger.info("stopped")
     }
 

@@ -98,6 +98,8 @@ public final class RouterService: Sendable {
     /// under a steady stream of Feedback they coalesce instead of taking a core each.
     static let viewRebuildSpacing = Duration.milliseconds(200)
     static let onlineUpdateSpacing = Duration.seconds(1)
+    /// Set by `shutdown()`: no background job starts after it.
+    private let stopping = Atomic<Bool>(false)
     /// Queries whose outcomes wait for the online updater, the most steps asked
     /// for them, and whether the updater runs.
     private let pendingUpdates = Mutex<(keys: Set<String>, steps: Int, running: Bool)>(([], 0, false))
@@ -259,6 +261,7 @@ public final class RouterService: Sendable {
         }) else { return }
         Self.viewQueue.asyncAfter(deadline: .now() + wait.seconds) { [self] in
             defer { viewRebuild.withLock { $0.running = false } }
+            guard !stopping.load(ordering: .acquiring) else { return }
             let snapshot = database.snapshot
             let fingerprint = currentFingerprint(snapshot)
             do {
@@ -469,6 +472,17 @@ public final class RouterService: Sendable {
         return response
     }
 
+    /// Stops the background jobs (online updates, views rebuilt aside) and waits
+    /// for one that runs: at shutdown nothing may compute while the process
+    /// exits (OpenBLAS's exit handler can hang on a GEMM in flight). The
+    /// outcomes are stored already; only their weight update is dropped.
+    public func shutdown() async {
+        stopping.store(true, ordering: .releasing)
+        while pendingUpdates.withLock({ $0.running }) || viewRebuild.withLock({ $0.running }) {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
     /// Hands a query's outcomes to the online updater. The updater takes every
     /// query queued since its last run and makes one update over all of them,
     /// so a burst of Feedback costs a few passes over the graph, not one each.
@@ -480,6 +494,7 @@ public final class RouterService: Sendable {
             return !pending.running
         }
         guard start else { return }
+        // After shutdown() the loop finds `stopping` set and ends at once.
         Task.detached(priority: .utility) { [self] in await runOnlineUpdates() }
     }
 
@@ -488,8 +503,9 @@ public final class RouterService: Sendable {
         while true {
             if let previousStart { try? await Task.sleep(until: previousStart + Self.onlineUpdateSpacing) }
             previousStart = .now
+            let stop = stopping.load(ordering: .acquiring)
             let batch = pendingUpdates.withLock { pending -> (keys: Set<String>, steps: Int)? in
-                guard !pending.keys.isEmpty else {
+                guard !pending.keys.isEmpty, !stop else {
                     pending.running = false
                     return nil
                 }
