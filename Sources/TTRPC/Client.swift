@@ -138,6 +138,8 @@ public final class TTRPCClient: Sendable {
                 channel = try await bootstrap.connect(host: host, port: port).get()
             }
             let handler = try await channel.eventLoop.submit {
+                // A connection closed right after it opened (a refused TLS handshake, say) has lost its handlers.
+                guard channel.isActive else { throw RPCError(.unavailable, "the connection closed as it opened") }
                 let handler = try channel.pipeline.syncOperations.handler(type: TTRPCClientHandler.self)
                 let context = try channel.pipeline.syncOperations.context(handlerType: TTRPCClientHandler.self)
                 return NIOLoopBound((handler, context), eventLoop: channel.eventLoop)
