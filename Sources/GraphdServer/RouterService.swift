@@ -103,8 +103,10 @@ public final class RouterService: Sendable {
     /// Queries whose outcomes wait for the online updater, the most steps asked
     /// for them, and whether the updater runs.
     private let pendingUpdates = Mutex<(keys: Set<String>, steps: Int, running: Bool)>(([], 0, false))
-    /// Set while a training job or an online update runs: one at a time, so none overwrites another's weights.
-    private let modelJobRunning = Mutex(false)
+    /// What holds the model's weights: a training job or an online update, one at
+    /// a time, so none overwrites another's weights.
+    enum ModelJob { case none, training, onlineUpdate }
+    private let modelJob = Mutex(ModelJob.none)
 
     public init(database: GraphDatabase, embedding: EmbeddingConfiguration, logger: Logger = Logger(label: "graphd.router")) {
         self.database = database
@@ -515,7 +517,7 @@ public final class RouterService: Sendable {
             guard let batch else { return }
             // Skipped while a training job runs: the weights it stores would replace
             // this update's anyway.
-            guard beginModelJob() else { continue }
+            guard beginModelJob(.onlineUpdate) == nil else { continue }
             defer { endModelJob() }
             // The outcomes are stored and acknowledged whatever happens here: a failed
             // update leaves the previous weights.
@@ -530,15 +532,16 @@ public final class RouterService: Sendable {
     /// Marks the cached view stale after a write of this service that the next Route must see.
     private func wrote() { generation.wrappingAdd(1, ordering: .releasing) }
 
-    private func beginModelJob() -> Bool {
-        modelJobRunning.withLock { running in
-            if running { return false }
-            running = true
-            return true
+    /// Takes the weights for `job`: nil when it got them, else the job that holds them.
+    private func beginModelJob(_ job: ModelJob) -> ModelJob? {
+        modelJob.withLock { current in
+            guard current == .none else { return current }
+            current = job
+            return nil
         }
     }
 
-    private func endModelJob() { modelJobRunning.withLock { $0 = false } }
+    private func endModelJob() { modelJob.withLock { $0 = .none } }
 
     /// A few Adam steps on some queries' outcomes, off the cooperative pool;
     /// stores the updated weights.
@@ -574,8 +577,12 @@ public final class RouterService: Sendable {
         }
         let provider = embedding.nodeTextProvider ?? .hashed
         let dimension = try embedding.registry.embedder(provider).dimension
-        guard beginModelJob() else {
-            throw RPCError(.failedPrecondition, "router training or an online update is already running; try again when it ends")
+        // An online update holds the weights for moments, at most once a second: wait for it.
+        while let holder = beginModelJob(.training) {
+            guard holder == .onlineUpdate else {
+                throw RPCError(.failedPrecondition, "router training is already running; try again when it ends")
+            }
+            try await Task.sleep(for: .milliseconds(20))
         }
         defer { endModelJob() }
         do {
