@@ -159,8 +159,7 @@ public final class MiniLMEncoder: TextEmbedder, @unchecked Sendable {
         values.withUnsafeMutableBufferPointer { buffer in
             guard let start = buffer.baseAddress else { return }
             let base = UnsafeMutableSendablePointer(start)
-            // As many workers as OpenBLAS is allowed threads, so "1 thread" means one.
-            let blocks = count >= 65_536 ? max(1, Int(openblas_get_num_threads())) : 1
+            let blocks = workers(work: count, threshold: 65_536)
             DispatchQueue.concurrentPerform(iterations: blocks) { block in
                 // Block bounds on multiples of 8, so only the very end has a remainder.
                 let start = (count / 8) * block / blocks * 8
@@ -255,6 +254,12 @@ public final class MiniLMEncoder: TextEmbedder, @unchecked Sendable {
         }
     }
 
+    /// Workers for a step that runs beside the SGEMMs: as many as OpenBLAS is
+    /// allowed threads (so "1 thread" means one), once `work` reaches `threshold`.
+    static func workers(work: Int, threshold: Int) -> Int {
+        work >= threshold ? max(1, Int(openblas_get_num_threads())) : 1
+    }
+
     /// Scaled dot-product attention within each text, for every head, from rows
     /// of (query | key | value) into rows of the heads' concatenated contexts.
     /// The (text, head) pairs are shared among as many workers as OpenBLAS may
@@ -262,7 +267,7 @@ public final class MiniLMEncoder: TextEmbedder, @unchecked Sendable {
     static func attention(_ queryKeyValue: [Float], starts: [Int], lengths: [Int], into context: inout [Float]) {
         let units = lengths.count * heads
         let work = lengths.reduce(0) { $0 + $1 * $1 } * heads * headSize
-        let workers = work >= 100_000 ? min(units, max(1, Int(openblas_get_num_threads()))) : 1
+        let workers = min(units, Self.workers(work: work, threshold: 100_000))
         let longest = lengths.max() ?? 0
         queryKeyValue.withUnsafeBufferPointer { qkv in
             context.withUnsafeMutableBufferPointer { out in
