@@ -146,6 +146,7 @@ let package = Package(
         .testTarget(name: "ConversationalTests", dependencies: ["Conversational", "GraphCore", "MessagePassing"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "GraphCore", "MessagePassing"]),
         .testTarget(name: "GraphStoreTests", dependencies: ["GraphStore", "GraphCore"]),
+        .testTarget(name: "GraphdServerTests", dependencies: ["GraphdServer"]),
         .testTarget(
             name: "TTRPCTests",
             dependencies: [

@@ -45,14 +45,23 @@ public struct ConversationIndex: Sendable {
         var edgeTypeCount: Int
 
         public init(of snapshot: GraphSnapshot) {
-            let schema = snapshot.schema
-            nodeCounts = [ConversationSchema.item, ConversationSchema.entity, ConversationSchema.alias].map { name in
-                schema.nodeTypeID(name).map { snapshot.nodes.countByType[$0] ?? 0 } ?? -1
+            self.init(of: snapshot, nodeTypes: [ConversationSchema.item, ConversationSchema.entity, ConversationSchema.alias]) { name in
+                name.hasPrefix(ConversationSchema.relationPrefix)
+                    || [ConversationSchema.mentions, ConversationSchema.recommended, ConversationSchema.aliasOf].contains(name)
             }
-            edgeCounts = schema.edgeTypes.filter { info in
-                info.name.hasPrefix(ConversationSchema.relationPrefix)
-                    || [ConversationSchema.mentions, ConversationSchema.recommended, ConversationSchema.aliasOf].contains(info.name)
-            }.map { snapshot.edgeCountByType[$0.id] ?? 0 }
+        }
+
+        /// What the graph reasoner's node states depend on: the entity and item
+        /// nodes and the KG relations among them. Conversations added live leave it
+        /// alone.
+        public static func knowledgeGraph(of snapshot: GraphSnapshot) -> Version {
+            Version(of: snapshot, nodeTypes: [ConversationSchema.item, ConversationSchema.entity]) { $0.hasPrefix(ConversationSchema.relationPrefix) }
+        }
+
+        private init(of snapshot: GraphSnapshot, nodeTypes: [String], counts edgeType: (String) -> Bool) {
+            let schema = snapshot.schema
+            nodeCounts = nodeTypes.map { name in schema.nodeTypeID(name).map { snapshot.nodes.countByType[$0] ?? 0 } ?? -1 }
+            edgeCounts = schema.edgeTypes.filter { edgeType($0.name) }.map { snapshot.edgeCountByType[$0.id] ?? 0 }
             edgeTypeCount = schema.edgeTypes.count
         }
 

@@ -6,7 +6,6 @@ import GraphCore
 import GraphStore
 import GraphdProto
 import Logging
-import Synchronization
 import TTRPC
 
 /// graphd.v1.Conversation: G-CRS retrieval for a dialogue (candidates, similar
@@ -16,12 +15,23 @@ import TTRPC
 /// added), on the request path when something it names was removed.
 public final class ConversationService: Sendable {
     public let database: GraphDatabase
-    /// The index in use with the graph version it was built from, and whether a rebuild runs.
-    private let index = Mutex<(current: ConversationIndex?, graphVersion: UInt64, rebuilding: Bool)>((nil, 0, false))
-    /// Background index rebuilds run here, one at a time.
-    private static let indexQueue = DispatchQueue(label: "graphd.conversation.index", qos: .utility)
-    /// The reasoner laid onto the current graph, with the stored bytes and index it came from.
-    private let reasoner = Mutex<(stored: [UInt8], builtFor: ConversationIndex.Version, model: ReasonerModel)?>(nil)
+    /// The entity index; rebuilt aside while the graph only grew.
+    private let indexes = RebuiltAside<ConversationIndex.Version, ConversationIndex>(
+        label: "graphd.conversation.index", mayStandIn: { $0.onlyGrew(to: $1) }, failedAside: { logFailedRebuild("entity index", $0) })
+    /// The stored reasoner laid onto the graph, keyed by the stored bytes and the
+    /// knowledge graph it was laid on (`ConversationIndex.Version.knowledgeGraph`:
+    /// live dialogues do not change it); rebuilt aside while the KG only grew.
+    private let reasoners = RebuiltAside<ReasonerVersion, ReasonerModel>(
+        label: "graphd.conversation.reasoner", mayStandIn: { $0.stored == $1.stored && $0.graph.onlyGrew(to: $1.graph) },
+        failedAside: { logFailedRebuild("reasoner", $0) })
+    private static let logger = Logger(label: "graphd.conversation")
+    private static func logFailedRebuild(_ what: String, _ error: any Error) {
+        logger.warning("\(what) rebuild failed; the next Retrieve rebuilds it", metadata: ["error": "\(error)"])
+    }
+    struct ReasonerVersion: Equatable, Sendable {
+        var stored: [UInt8]
+        var graph: ConversationIndex.Version
+    }
     /// Training runs here, one at a time, off the event loops and the cooperative pool.
     private static let trainingQueue = DispatchQueue(label: "graphd.conversation.reasoner-training", qos: .utility)
     private let walks = WalkViewCache()
@@ -121,37 +131,11 @@ public final class ConversationService: Sendable {
 
     /// The index for `snapshot`'s nodes, built on first use and after nodes change.
     private func currentIndex(for snapshot: GraphSnapshot) throws -> ConversationIndex {
-        let version = ConversationIndex.Version(of: snapshot)
-        let (current, startRebuild) = index.withLock { state -> (ConversationIndex?, Bool) in
-            guard let current = state.current else { return (nil, false) }
-            if current.builtFor == version { return (current, false) }
-            guard current.builtFor.onlyGrew(to: version) else { return (nil, false) }
-            // Out of date but valid: answer with it and rebuild aside (one rebuild at a time).
-            defer { state.rebuilding = true }
-            return (current, !state.rebuilding)
-        }
-        if startRebuild { rebuildIndexAside() }
-        if let current { return current }
-        let built = try ConversationIndex(snapshot: snapshot)
-        install(built, graphVersion: snapshot.version)
-        return built
-    }
-
-    private func rebuildIndexAside() {
-        Self.indexQueue.async { [self] in
-            let snapshot = database.snapshot
-            let built = try? ConversationIndex(snapshot: snapshot)
-            index.withLock { $0.rebuilding = false }
-            if let built { install(built, graphVersion: snapshot.version) }
-        }
-    }
-
-    /// Puts `built` in place unless the index there comes from a newer graph.
-    private func install(_ built: ConversationIndex, graphVersion: UInt64) {
-        index.withLock { state in
-            guard state.current == nil || graphVersion >= state.graphVersion else { return }
-            state.current = built
-            state.graphVersion = graphVersion
+        try indexes.value(for: ConversationIndex.Version(of: snapshot)) {
+            try ConversationIndex(snapshot: snapshot)
+        } rebuild: { [database] in
+            let built = try ConversationIndex(snapshot: database.snapshot)
+            return (built.builtFor, built)
         }
     }
 
@@ -160,12 +144,22 @@ public final class ConversationService: Sendable {
         guard let stored = database.document(StoredReasoner.documentName) else {
             throw RPCError(.failedPrecondition, "no reasoner is trained: run 'graphctl train reasoner' (graphd.v1.Conversation/TrainReasoner)")
         }
-        if let cached = reasoner.withLock({ $0 }), cached.stored == stored, cached.builtFor == index.builtFor { return cached.model }
+        return try reasoners.value(for: ReasonerVersion(stored: stored, graph: .knowledgeGraph(of: snapshot))) {
+            try Self.layReasoner(stored, on: snapshot, index: index)
+        } rebuild: { [self] in
+            let snapshot = database.snapshot
+            let index = try currentIndex(for: snapshot)
+            guard let stored = database.document(StoredReasoner.documentName) else {
+                throw RPCError(.failedPrecondition, "the stored reasoner was removed")
+            }
+            return (ReasonerVersion(stored: stored, graph: .knowledgeGraph(of: snapshot)), try Self.layReasoner(stored, on: snapshot, index: index))
+        }
+    }
+
+    private static func layReasoner(_ stored: [UInt8], on snapshot: GraphSnapshot, index: ConversationIndex) throws -> ReasonerModel {
         let decoded = try StoredReasoner(serialized: stored)
         let graph = try ReasonerGraph(snapshot: snapshot, index: index)
-        let model = try ReasonerModel(graph: graph, parameters: decoded.parameters(for: graph, snapshot: snapshot))
-        reasoner.withLock { $0 = (stored, index.builtFor, model) }
-        return model
+        return try ReasonerModel(graph: graph, parameters: decoded.parameters(for: graph, snapshot: snapshot))
     }
 
     func trainReasoner(_ request: Graphd_V1_TrainReasonerRequest, deadline: ContinuousClock.Instant?) async throws -> Graphd_V1_TrainReasonerResponse {
@@ -183,7 +177,7 @@ public final class ConversationService: Sendable {
         let index = try currentIndex(for: snapshot)
         let start = ContinuousClock.now
         let settings = config
-        let logger = Logger(label: "graphd.conversation")
+        let logger = Self.logger
         let (graph, result): (ReasonerGraph, ReasonerTrainingResult) = try await Self.trainingQueue.perform {
             let graph = try ReasonerGraph(snapshot: snapshot, index: index)
             let result = try ReasonerTrainer.train(

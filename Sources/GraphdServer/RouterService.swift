@@ -85,15 +85,13 @@ public final class RouterService: Sendable {
     public let database: GraphDatabase
     let embedding: EmbeddingConfiguration
     let logger: Logger
-    private let view = Mutex<RouterView?>(nil)
+    /// The view Route reads; rebuilt aside while only outcomes and online weights
+    /// changed (`RouterFingerprint.mayAnswerFor`), before the answer otherwise.
+    private let views: RebuiltAside<RouterFingerprint, RouterView>
     /// Bumped after writes of this service that the next Route must see (see `RouterFingerprint`).
     private let generation = Atomic<UInt64>(0)
     /// Bumped after outcomes and online weight updates, which Route may see a moment later.
     private let outcomeGeneration = Atomic<UInt64>(0)
-    /// Views are rebuilt aside here, one at a time, while Route answers from the previous one.
-    private static let viewQueue = DispatchQueue(label: "graphd.router.view", qos: .userInitiated)
-    /// Whether a view is being rebuilt aside, and when the last such rebuild started.
-    private let viewRebuild = Mutex<(running: Bool, lastStart: ContinuousClock.Instant?)>((false, nil))
     /// Least time between starts of background view rebuilds, and of online updates:
     /// under a steady stream of Feedback they coalesce instead of taking a core each.
     static let viewRebuildSpacing = Duration.milliseconds(200)
@@ -101,8 +99,8 @@ public final class RouterService: Sendable {
     /// Set by `shutdown()`: no background job starts after it.
     private let stopping = Atomic<Bool>(false)
     /// Queries whose outcomes wait for the online updater, the most steps asked
-    /// for them, and whether the updater runs.
-    private let pendingUpdates = Mutex<(keys: Set<String>, steps: Int, running: Bool)>(([], 0, false))
+    /// for them, and the updater's task while it runs.
+    private let pendingUpdates = Mutex<(keys: Set<String>, steps: Int, updater: Task<Void, Never>?)>(([], 0, nil))
     /// What holds the model's weights: a training job or an online update, one at
     /// a time, so none overwrites another's weights.
     enum ModelJob { case none, training, onlineUpdate }
@@ -112,6 +110,10 @@ public final class RouterService: Sendable {
         self.database = database
         self.embedding = embedding
         self.logger = logger
+        views = RebuiltAside(label: "graphd.router.view", spacing: Self.viewRebuildSpacing, mayStandIn: { $0.mayAnswerFor($1) },
+                             failedAside: { error in
+                                 logger.warning("router view rebuild failed; the next Route rebuilds it", metadata: ["error": "\(error)"])
+                             })
     }
 
     public func register(into dispatcher: inout TTRPCDispatcher) {
@@ -198,7 +200,7 @@ public final class RouterService: Sendable {
     /// Whether Route can answer `request` in microseconds: a cached view may
     /// answer, and the query comes as a vector or is embedded by the hashed embedder.
     func routeIsQuick(_ request: Graphd_V1_RouteRequest) -> Bool {
-        guard let cached = view.withLock({ $0 }), cached.fingerprint.mayAnswerFor(currentFingerprint()) else { return false }
+        guard let cached = views.cached?.value, views.canAnswer(for: currentFingerprint()) else { return false }
         return !request.vector.isEmpty || cached.embedder != EmbeddingProvider.minilm.rawValue
     }
 
@@ -236,46 +238,12 @@ public final class RouterService: Sendable {
     private func currentView() throws -> RouterView {
         let snapshot = database.snapshot
         let fingerprint = currentFingerprint(snapshot)
-        if let cached = view.withLock({ $0 }) {
-            if cached.fingerprint == fingerprint { return cached }
-            if cached.fingerprint.mayAnswerFor(fingerprint) {
-                rebuildViewAside()
-                return cached
-            }
-        }
-        return try view.withLock { cached in
-            if let cached, cached.fingerprint == fingerprint { return cached }
-            let built = try buildView(snapshot: snapshot, fingerprint: fingerprint,
-                                      modelBytes: database.document(RouterSchema.modelDocument))
-            cached = built
-            return built
-        }
-    }
-
-    private func rebuildViewAside() {
-        let now = ContinuousClock.now
-        guard let wait = viewRebuild.withLock({ state -> Duration? in
-            guard !state.running else { return nil }
-            state.running = true
-            let start = max(now, (state.lastStart ?? now) + Self.viewRebuildSpacing)
-            state.lastStart = start
-            return start - now
-        }) else { return }
-        Self.viewQueue.asyncAfter(deadline: .now() + wait.seconds) { [self] in
-            defer { viewRebuild.withLock { $0.running = false } }
-            guard !stopping.load(ordering: .acquiring) else { return }
+        return try views.value(for: fingerprint) {
+            try buildView(snapshot: snapshot, fingerprint: fingerprint, modelBytes: database.document(RouterSchema.modelDocument))
+        } rebuild: { [self] in
             let snapshot = database.snapshot
             let fingerprint = currentFingerprint(snapshot)
-            do {
-                let built = try buildView(snapshot: snapshot, fingerprint: fingerprint, modelBytes: database.document(RouterSchema.modelDocument))
-                view.withLock { cached in
-                    // Unless a view of a newer graph, which this one could not stand in for, came meanwhile.
-                    if cached.map({ $0.fingerprint.mayAnswerFor(fingerprint) }) ?? true { cached = built }
-                }
-            } catch {
-                logger.warning("router view rebuild failed; the next Route rebuilds it", metadata: ["error": "\(error)"])
-                view.withLock { $0 = nil }
-            }
+            return (fingerprint, try buildView(snapshot: snapshot, fingerprint: fingerprint, modelBytes: database.document(RouterSchema.modelDocument)))
         }
     }
 
@@ -480,24 +448,23 @@ public final class RouterService: Sendable {
     /// outcomes are stored already; only their weight update is dropped.
     public func shutdown() async {
         stopping.store(true, ordering: .releasing)
-        while pendingUpdates.withLock({ $0.running }) || viewRebuild.withLock({ $0.running }) {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
+        views.stop()
+        // Cancelling ends the updater's wait between runs; an update in progress finishes.
+        let updater = pendingUpdates.withLock { $0.updater }
+        updater?.cancel()
+        await updater?.value
     }
 
     /// Hands a query's outcomes to the online updater. The updater takes every
     /// query queued since its last run and makes one update over all of them,
     /// so a burst of Feedback costs a few passes over the graph, not one each.
     private func queueOnlineUpdate(queryKey: String, steps: Int) {
-        let start = pendingUpdates.withLock { pending -> Bool in
+        pendingUpdates.withLock { pending in
             pending.keys.insert(queryKey)
             pending.steps = max(pending.steps, steps)
-            defer { pending.running = true }
-            return !pending.running
+            // After shutdown() the loop finds `stopping` set and ends at once.
+            if pending.updater == nil { pending.updater = Task.detached(priority: .utility) { [self] in await runOnlineUpdates() } }
         }
-        guard start else { return }
-        // After shutdown() the loop finds `stopping` set and ends at once.
-        Task.detached(priority: .utility) { [self] in await runOnlineUpdates() }
     }
 
     private func runOnlineUpdates() async {
@@ -508,7 +475,7 @@ public final class RouterService: Sendable {
             let stop = stopping.load(ordering: .acquiring)
             let batch = pendingUpdates.withLock { pending -> (keys: Set<String>, steps: Int)? in
                 guard !pending.keys.isEmpty, !stop else {
-                    pending.running = false
+                    pending.updater = nil
                     return nil
                 }
                 defer { pending.keys = []; pending.steps = 0 }

@@ -159,6 +159,19 @@ import TTRPC
         #expect((figures?["training_examples"] as? Int ?? 0) + (figures?["validation_examples"] as? Int ?? 0) == 2)
         response = try await client.retrieve(withReasoner)
         #expect(response.candidates.contains { $0.provenance == .both }, "the reasoner's items are among the candidates")
+        // A live dialogue arrives: the reasoner laid onto the smaller graph answers while
+        // it is laid onto the grown one aside, and then the new one answers.
+        var live = Graphd_V1_AddEdgesRequest()
+        var mention = Graphd_V1_Edge()
+        mention.type = "mentions"
+        mention.source = Graphd_V1_NodeRef(type: "conversation", key: "live/1")
+        mention.target = Graphd_V1_NodeRef(type: "item", key: "2")
+        live.edges = [mention]
+        _ = try await client.addEdges(live)
+        for _ in 0..<3 {
+            #expect(try await client.retrieve(withReasoner).candidates.contains { $0.provenance == .both })
+            try await Task.sleep(for: .milliseconds(100))
+        }
         await expectCode(.invalidArgument, "too many reasoner seeds") {
             var bad = withReasoner
             bad.reasonerSeeds = 1000

@@ -1,0 +1,113 @@
+import Dispatch
+import Synchronization
+
+/// A value derived from the graph that takes milliseconds or more to build (an
+/// entity index, a reasoner laid onto the graph, the router's predictor), cached
+/// with the version of the graph it was built for.
+///
+/// A caller whose version differs from the cached one gets one of two answers:
+/// - when the cached value may stand in for the caller's version (typically:
+///   the graph only grew since), the cached value at once, while one rebuild
+///   runs aside on a serial queue (starts at least `spacing` apart, so a stream
+///   of writes coalesces into few rebuilds);
+/// - otherwise (something the value names was removed, or a change must show
+///   in the very next answer), a value built on the caller's thread first.
+///
+/// Builds on the caller's thread are serialised, so a burst of requests after
+/// such a change pays for one build, not one each.
+final class RebuiltAside<Version: Equatable & Sendable, Value: Sendable>: Sendable {
+    typealias Entry = (version: Version, value: Value)
+
+    private struct State {
+        var entry: Entry?
+        var rebuilding = false
+        var lastStart: ContinuousClock.Instant?
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
+    /// Held by a build on the caller's thread.
+    private let buildLock = Mutex(())
+    private let queue: DispatchQueue
+    private let spacing: Duration
+    private let mayStandIn: @Sendable (_ cached: Version, _ current: Version) -> Bool
+    private let failedAside: @Sendable (any Error) -> Void
+
+    /// - Parameters:
+    ///   - mayStandIn: whether a value built for `cached` may answer for `current` until the rebuild is done.
+    ///   - failedAside: told when a rebuild aside failed; the cached value is dropped, so the next caller builds.
+    init(label: String, spacing: Duration = .zero,
+         mayStandIn: @escaping @Sendable (_ cached: Version, _ current: Version) -> Bool,
+         failedAside: @escaping @Sendable (any Error) -> Void = { _ in }) {
+        queue = DispatchQueue(label: label, qos: .userInitiated)
+        self.spacing = spacing
+        self.mayStandIn = mayStandIn
+        self.failedAside = failedAside
+    }
+
+    /// The cached entry, whatever version it was built for.
+    var cached: Entry? { state.withLock { $0.entry } }
+
+    /// Whether the cached value may answer for `version` without a build on the caller's thread.
+    func canAnswer(for version: Version) -> Bool {
+        guard let entry = cached else { return false }
+        return entry.version == version || mayStandIn(entry.version, version)
+    }
+
+    /// The value for `version`: the cached one when it was built for `version` or
+    /// may stand in for it (then a rebuild starts aside, built by `rebuild`, which
+    /// reads the graph as it is then); else `build()`, on this thread.
+    func value(for version: Version, build: () throws -> Value,
+               rebuild: @escaping @Sendable () throws -> Entry) throws -> Value {
+        if let entry = cached {
+            if entry.version == version { return entry.value }
+            if mayStandIn(entry.version, version) {
+                startRebuild(rebuild)
+                return entry.value
+            }
+        }
+        return try buildLock.withLock { _ in
+            // Another caller may have built it while this one waited.
+            if let entry = cached, entry.version == version { return entry.value }
+            let value = try build()
+            state.withLock { $0.entry = (version, value) }
+            return value
+        }
+    }
+
+    /// Drops the cached value: the next caller builds.
+    func invalidate() { state.withLock { $0.entry = nil } }
+
+    /// No rebuild starts after this. Waits for a running one to end.
+    func stop() {
+        state.withLock { $0.stopped = true }
+        queue.sync {}
+    }
+
+    private func startRebuild(_ rebuild: @escaping @Sendable () throws -> Entry) {
+        let now = ContinuousClock.now
+        guard let wait = state.withLock({ state -> Duration? in
+            guard !state.rebuilding, !state.stopped else { return nil }
+            state.rebuilding = true
+            let start = max(now, (state.lastStart ?? now) + spacing)
+            state.lastStart = start
+            return start - now
+        }) else { return }
+        let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) * 1e-18
+        queue.asyncAfter(deadline: .now() + seconds) { [self] in
+            defer { state.withLock { $0.rebuilding = false } }
+            guard !state.withLock({ $0.stopped }) else { return }
+            do {
+                let built = try rebuild()
+                state.withLock { state in
+                    // Unless a value for a newer graph, which this one could not stand in for, came meanwhile.
+                    if let current = state.entry?.version, current != built.version, !mayStandIn(current, built.version) { return }
+                    state.entry = built
+                }
+            } catch {
+                invalidate()
+                failedAside(error)
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Synchronization
+import Testing
+
+@testable import GraphdServer
+
+/// Versions are integers; a cached value may stand in for any later version
+/// (the graph "only grew"), never for an earlier one.
+@Suite struct RebuiltAsideTests {
+    struct Failure: Error {}
+
+    /// The graph as the rebuild aside reads it, and how many builds ran where.
+    final class Source: Sendable {
+        let version = Atomic<Int>(0)
+        let builtAside = Atomic<Int>(0)
+        let failAside = Atomic<Bool>(false)
+        let failuresReported = Atomic<Int>(0)
+
+        func rebuild() throws -> (version: Int, value: String) {
+            builtAside.wrappingAdd(1, ordering: .relaxed)
+            if failAside.load(ordering: .relaxed) { throw Failure() }
+            let version = version.load(ordering: .relaxed)
+            return (version, "aside \(version)")
+        }
+    }
+
+    static func cache(reportingTo source: Source) -> RebuiltAside<Int, String> {
+        RebuiltAside(label: "test.rebuilt-aside", mayStandIn: { cached, current in cached <= current },
+                     failedAside: { _ in source.failuresReported.wrappingAdd(1, ordering: .relaxed) })
+    }
+
+    /// Waits until `condition` holds (the rebuild runs on another queue), at most 10 s.
+    static func eventually(_ condition: () -> Bool) async throws -> Bool {
+        for _ in 0..<1000 {
+            if condition() { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return condition()
+    }
+
+    @Test func buildsFirstThenAnswersStaleWhileRebuildingAside() async throws {
+        let source = Source()
+        let cache = Self.cache(reportingTo: source)
+        var builtHere = 0
+        #expect(try cache.value(for: 0, build: { builtHere += 1; return "here 0" }, rebuild: source.rebuild) == "here 0")
+        #expect(builtHere == 1)
+        #expect(try cache.value(for: 0, build: { builtHere += 1; return "here 0" }, rebuild: source.rebuild) == "here 0")
+        #expect(builtHere == 1, "the same version is served from the cache")
+
+        // The graph grew: the old value answers at once, a rebuild aside replaces it.
+        source.version.store(1, ordering: .relaxed)
+        #expect(cache.canAnswer(for: 1))
+        #expect(try cache.value(for: 1, build: { builtHere += 1; return "here 1" }, rebuild: source.rebuild) == "here 0")
+        #expect(builtHere == 1)
+        #expect(try await Self.eventually { cache.cached?.version == 1 })
+        #expect(try cache.value(for: 1, build: { builtHere += 1; return "here 1" }, rebuild: source.rebuild) == "aside 1")
+        #expect(source.builtAside.load(ordering: .relaxed) == 1)
+    }
+
+    @Test func buildsOnTheCallersThreadWhenTheCachedValueCannotStandIn() throws {
+        let source = Source()
+        let cache = Self.cache(reportingTo: source)
+        _ = try cache.value(for: 5, build: { "here 5" }, rebuild: source.rebuild)
+        // An earlier version (something was removed): the cached value may not answer.
+        #expect(!cache.canAnswer(for: 3))
+        #expect(try cache.value(for: 3, build: { "here 3" }, rebuild: source.rebuild) == "here 3")
+        #expect(cache.cached?.version == 3)
+        #expect(source.builtAside.load(ordering: .relaxed) == 0)
+    }
+
+    @Test func aFailedRebuildAsideDropsTheValueAndIsReported() async throws {
+        let source = Source()
+        let cache = Self.cache(reportingTo: source)
+        _ = try cache.value(for: 0, build: { "here 0" }, rebuild: source.rebuild)
+        source.failAside.store(true, ordering: .relaxed)
+        #expect(try cache.value(for: 1, build: { "here 1" }, rebuild: source.rebuild) == "here 0")
+        #expect(try await Self.eventually { cache.cached == nil })
+        #expect(source.failuresReported.load(ordering: .relaxed) == 1)
+        #expect(try cache.value(for: 1, build: { "here 1" }, rebuild: source.rebuild) == "here 1")
+        #expect(throws: Failure.self) {
+            _ = try cache.value(for: 0, build: { throw Failure() }, rebuild: source.rebuild)
+        }
+    }
+
+    @Test func noRebuildStartsAfterStop() async throws {
+        let source = Source()
+        let cache = Self.cache(reportingTo: source)
+        _ = try cache.value(for: 0, build: { "here 0" }, rebuild: source.rebuild)
+        cache.stop()
+        #expect(try cache.value(for: 1, build: { "here 1" }, rebuild: source.rebuild) == "here 0", "still answers from the cache")
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(source.builtAside.load(ordering: .relaxed) == 0)
+        #expect(cache.cached?.version == 0)
+    }
+}
