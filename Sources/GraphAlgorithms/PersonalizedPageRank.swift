@@ -180,10 +180,10 @@ struct Workspace {
 
     mutating func push(view: WalkView, seeds: [PPRSeed], restart: Double, tolerance: Double, corrected: Bool, spreadLimit: Double, spreadFraction: Double) -> SparseScores {
         let base = view.base
-        let changed = view.changedRows
-        let hasChanges = !changed.isEmpty
         var pushes = 0
         var head = 0
+        view.recent.withBuffers { recent in
+        view.consolidated.withBuffers { consolidated in
         estimate.withUnsafeMutableBufferPointer { p in
         residual.withUnsafeMutableBufferPointer { r in
         flags.withUnsafeMutableBufferPointer { flags in
@@ -193,7 +193,8 @@ struct Workspace {
         base.rowWeights.withUnsafeBufferPointer { rowWeights in
             let baseCount = base.nodeCount
             @inline(__always) func degree(_ node: Int) -> Double {
-                if hasChanges, let row = changed[UInt32(node)] { return Double(row.total) }
+                if let row = recent.row(of: node) { return Double(recent.totals[row]) }
+                if let row = consolidated.row(of: node) { return Double(consolidated.totals[row]) }
                 return node < baseCount ? Double(rowWeights[node]) : 0
             }
             @inline(__always) func touch(_ u: Int) {
@@ -203,8 +204,12 @@ struct Workspace {
                 }
             }
             @inline(__always) func forEachStep(_ v: UInt32, _ body: (UInt32, Double) -> Void) {
-                if hasChanges, let row = changed[v] {
-                    for k in row.neighbors.indices { body(row.neighbors[k], Double(row.weights[k])) }
+                if let row = recent.row(of: Int(v)) {
+                    for k in recent.offsets[row]..<recent.offsets[row + 1] { body(recent.neighbors[k], Double(recent.weights[k])) }
+                } else if let row = consolidated.row(of: Int(v)) {
+                    for k in consolidated.offsets[row]..<consolidated.offsets[row + 1] {
+                        body(consolidated.neighbors[k], Double(consolidated.weights[k]))
+                    }
                 } else if Int(v) < baseCount {
                     for k in offsets[Int(v)]..<offsets[Int(v) + 1] { body(neighbors[k], Double(weights[k])) }
                 }
@@ -292,7 +297,7 @@ struct Workspace {
                     p[Int(node)] += mass * degree(Int(node)) / view.classWeights[Int(home)]
                 }
             }
-        }}}}}}}
+        }}}}}}}}}
         var scores = [Double]()
         scores.reserveCapacity(touched.count)
         var remaining = 0.0

@@ -167,19 +167,171 @@ public final class WalkGraph: Sendable {
     }
 }
 
+/// Changed rows of a `WalkView` laid out for the walk loops: a node's row is
+/// found by its rank in a bitset (two loads and a popcount, no hashing), and
+/// the rows' steps sit in flat arrays (no per-row array to retain). Until a
+/// compaction folds the delta into the base, every node a write touched is
+/// read through such a table, which after a bulk load is most of the graph.
+public struct ChangedRowTable: Sendable {
+    /// Bit `n % 64` of word `n / 64` is set when node `n` has a row here.
+    @usableFromInline let bits: [UInt64]
+    /// Set bits in the words before each word.
+    @usableFromInline let ranks: [UInt32]
+    /// The nodes with a row, ascending: row `r` is `nodes[r]`'s.
+    public let nodes: [UInt32]
+    /// Row `r`'s steps are `neighbors[offsets[r]..<offsets[r + 1]]`, and so for `weights`.
+    @usableFromInline let offsets: [Int]
+    @usableFromInline let neighbors: [UInt32]
+    @usableFromInline let weights: [Float]
+    /// Each row's weight sum.
+    @usableFromInline let totals: [Float]
+
+    init(_ rows: [UInt32: WalkView.Row], nodeCount: Int) {
+        self.init(ChangedRowTable.empty, overriddenBy: rows, nodeCount: nodeCount)
+    }
+
+    /// `table`'s rows with `newer` in place of or beside them: one pass over both
+    /// in node order, `table`'s rows copied as slices.
+    init(_ table: ChangedRowTable, overriddenBy newer: [UInt32: WalkView.Row], nodeCount: Int) {
+        let newNodes = newer.keys.sorted()
+        var nodes: [UInt32] = [], offsets = [0], neighbors: [UInt32] = [], weights: [Float] = [], totals: [Float] = []
+        let rowCapacity = table.nodes.count + newNodes.count
+        nodes.reserveCapacity(rowCapacity)
+        offsets.reserveCapacity(rowCapacity + 1)
+        totals.reserveCapacity(rowCapacity)
+        let stepCapacity = table.neighbors.count + newer.values.reduce(0) { $0 + $1.neighbors.count }
+        neighbors.reserveCapacity(stepCapacity)
+        weights.reserveCapacity(stepCapacity)
+        var old = 0, new = 0
+        while old < table.nodes.count || new < newNodes.count {
+            let oldNode = old < table.nodes.count ? table.nodes[old] : .max
+            let newNode = new < newNodes.count ? newNodes[new] : .max
+            if newNode <= oldNode, new < newNodes.count, let row = newer[newNode] {
+                nodes.append(newNode)
+                neighbors += row.neighbors
+                weights += row.weights
+                totals.append(row.total)
+                new += 1
+                if oldNode == newNode { old += 1 }
+            } else {
+                let steps = table.offsets[old]..<table.offsets[old + 1]
+                nodes.append(oldNode)
+                neighbors += table.neighbors[steps]
+                weights += table.weights[steps]
+                totals.append(table.totals[old])
+                old += 1
+            }
+            offsets.append(neighbors.count)
+        }
+        let wordCount = (max(nodeCount, nodes.last.map { Int($0) + 1 } ?? 0) + 63) / 64
+        var bits = [UInt64](repeating: 0, count: wordCount)
+        for node in nodes { bits[Int(node) / 64] |= 1 << UInt64(node % 64) }
+        var ranks = [UInt32](repeating: 0, count: wordCount)
+        var running: UInt32 = 0
+        for w in 0..<wordCount {
+            ranks[w] = running
+            running += UInt32(bits[w].nonzeroBitCount)
+        }
+        self.bits = bits
+        self.ranks = ranks
+        self.nodes = nodes
+        self.offsets = offsets
+        self.neighbors = neighbors
+        self.weights = weights
+        self.totals = totals
+    }
+
+    private init(bits: [UInt64], ranks: [UInt32], nodes: [UInt32], offsets: [Int], neighbors: [UInt32], weights: [Float], totals: [Float]) {
+        self.bits = bits
+        self.ranks = ranks
+        self.nodes = nodes
+        self.offsets = offsets
+        self.neighbors = neighbors
+        self.weights = weights
+        self.totals = totals
+    }
+
+    static let empty = ChangedRowTable(bits: [], ranks: [], nodes: [], offsets: [0], neighbors: [], weights: [], totals: [])
+
+    public var count: Int { nodes.count }
+
+    /// The index of `node`'s row, if it has one here.
+    @inlinable
+    public func row(of node: UInt32) -> Int? {
+        let word = Int(node / 64)
+        guard word < bits.count else { return nil }
+        let mask: UInt64 = 1 << UInt64(node % 64)
+        let value = bits[word]
+        guard value & mask != 0 else { return nil }
+        return Int(ranks[word]) + (value & (mask - 1)).nonzeroBitCount
+    }
+
+    /// Row `index` as a `Row`.
+    public func row(at index: Int) -> WalkView.Row {
+        let steps = offsets[index]..<offsets[index + 1]
+        return WalkView.Row(neighbors: Array(neighbors[steps]), weights: Array(weights[steps]), total: totals[index])
+    }
+
+    /// The table's arrays as buffers, for the walk loops.
+    public struct Buffers {
+        public let bits: UnsafeBufferPointer<UInt64>
+        public let ranks: UnsafeBufferPointer<UInt32>
+        public let offsets: UnsafeBufferPointer<Int>
+        public let neighbors: UnsafeBufferPointer<UInt32>
+        public let weights: UnsafeBufferPointer<Float>
+        public let totals: UnsafeBufferPointer<Float>
+
+        /// The index of `node`'s row, if it has one.
+        @inlinable @inline(__always)
+        public func row(of node: Int) -> Int? {
+            let word = node &>> 6
+            guard word < bits.count else { return nil }
+            let mask: UInt64 = 1 &<< UInt64(node & 63)
+            let value = bits[word]
+            guard value & mask != 0 else { return nil }
+            return Int(ranks[word]) &+ (value & (mask &- 1)).nonzeroBitCount
+        }
+    }
+
+    public func withBuffers<R>(_ body: (Buffers) throws -> R) rethrows -> R {
+        try bits.withUnsafeBufferPointer { bits in
+            try ranks.withUnsafeBufferPointer { ranks in
+                try offsets.withUnsafeBufferPointer { offsets in
+                    try neighbors.withUnsafeBufferPointer { neighbors in
+                        try weights.withUnsafeBufferPointer { weights in
+                            try totals.withUnsafeBufferPointer { totals in
+                                try body(Buffers(bits: bits, ranks: ranks, offsets: offsets, neighbors: neighbors, weights: weights, totals: totals))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The steps of one snapshot: the base's `WalkGraph` plus replacement rows for
-/// the nodes that the delta or removals changed. Cheap to build when the delta
-/// is small; `WalkViewCache` keeps the latest per filter.
+/// the nodes that the delta or removals changed. The changed rows sit in two
+/// tables: `consolidated`, shared by the views of later snapshots, and
+/// `recent`, the rows changed since, which override it. A view of a newer
+/// snapshot recomputes only the rows its new delta edges touch and lays out
+/// `recent` again; once `recent` holds more than a limit of rows they are
+/// merged into a new `consolidated`. So a read after each small write costs
+/// about the write's size, not the size of the whole delta.
 public struct WalkView: Sendable {
-    public struct Row: Sendable {
+    public struct Row: Sendable, Equatable {
         public var neighbors: [UInt32]
         public var weights: [Float]
         public var total: Float
     }
 
     public let base: WalkGraph
-    /// Complete rows for changed nodes (these override `base`).
-    public let changedRows: [UInt32: Row]
+    /// Rows changed as of the last consolidation (they override `base`).
+    public let consolidated: ChangedRowTable
+    /// Rows changed since (they override `consolidated`).
+    public let recent: ChangedRowTable
+    /// `recent` by node: what the next view starts from.
+    let recentRows: [UInt32: Row]
     /// Node ids in the snapshot (nodes added since the base was built included).
     public let nodeCount: Int
     public let version: UInt64
@@ -197,19 +349,12 @@ public struct WalkView: Sendable {
     let deltaEdgeCount: Int
     let removedCount: Int
 
-    init(base: WalkGraph, changedRows: [UInt32: Row], nodeCount: Int, version: UInt64, filter: WalkFilter, isSymmetric: Bool,
+    /// A view whose changed rows are all `rows`.
+    init(base: WalkGraph, rows: [UInt32: Row], nodeCount: Int, version: UInt64, filter: WalkFilter, isSymmetric: Bool,
          deltaEdgeCount: Int, removedCount: Int) {
-        self.deltaEdgeCount = deltaEdgeCount
-        self.removedCount = removedCount
-        self.base = base
-        self.changedRows = changedRows
-        self.nodeCount = nodeCount
-        self.version = version
-        self.filter = filter
-        self.isSymmetric = isSymmetric
         var total = base.totalWeight
         var classWeights = base.classWeights
-        for (node, row) in changedRows {
+        for (node, row) in rows {
             total += Double(row.total)
             if Int(node) < base.nodeCount {
                 let change = Double(row.total) - Double(base.rowWeights[Int(node)])
@@ -217,32 +362,88 @@ public struct WalkView: Sendable {
                 classWeights[Int(base.mixingClass[Int(node)])] += change
             }
         }
-        self.totalWeight = total
+        self.init(base: base, consolidated: ChangedRowTable(rows, nodeCount: nodeCount), recentRows: [:], nodeCount: nodeCount,
+                  version: version, filter: filter, totalWeight: total, isSymmetric: isSymmetric, classWeights: classWeights,
+                  deltaEdgeCount: deltaEdgeCount, removedCount: removedCount)
+    }
+
+    private init(base: WalkGraph, consolidated: ChangedRowTable, recentRows: [UInt32: Row], nodeCount: Int, version: UInt64,
+                 filter: WalkFilter, totalWeight: Double, isSymmetric: Bool, classWeights: [Double], deltaEdgeCount: Int, removedCount: Int) {
+        self.base = base
+        self.consolidated = consolidated
+        self.recentRows = recentRows
+        recent = recentRows.isEmpty ? .empty : ChangedRowTable(recentRows, nodeCount: nodeCount)
+        self.nodeCount = nodeCount
+        self.version = version
+        self.filter = filter
+        self.totalWeight = totalWeight
+        self.isSymmetric = isSymmetric
         self.classWeights = classWeights
+        self.deltaEdgeCount = deltaEdgeCount
+        self.removedCount = removedCount
+    }
+
+    /// This view with `rows` recomputed (their nodes' new rows), for a newer
+    /// snapshot of `nodeCount` nodes; `recent` is merged into `consolidated`
+    /// once it holds more than `recentRowLimit` rows.
+    func updating(_ rows: [UInt32: Row], nodeCount: Int, version: UInt64, deltaEdgeCount: Int, recentRowLimit: Int) -> WalkView {
+        var total = totalWeight
+        var classWeights = classWeights
+        var recentRows = recentRows
+        recentRows.reserveCapacity(recentRows.count + rows.count)
+        for (node, row) in rows {
+            let change = Double(row.total) - Double(rowWeight(node))
+            total += change
+            if Int(node) < base.nodeCount { classWeights[Int(base.mixingClass[Int(node)])] += change }
+            recentRows[node] = row
+        }
+        var consolidated = consolidated
+        if recentRows.count > recentRowLimit {
+            consolidated = ChangedRowTable(consolidated, overriddenBy: recentRows, nodeCount: nodeCount)
+            recentRows = [:]
+        }
+        return WalkView(base: base, consolidated: consolidated, recentRows: recentRows, nodeCount: nodeCount, version: version,
+                        filter: filter, totalWeight: total, isSymmetric: isSymmetric, classWeights: classWeights,
+                        deltaEdgeCount: deltaEdgeCount, removedCount: removedCount)
     }
 
     /// Sum of the weights of `node`'s steps.
     @inlinable
     public func rowWeight(_ node: UInt32) -> Float {
-        if let row = changedRows[node] { return row.total }
+        if let row = recent.row(of: node) { return recent.totals[row] }
+        if let row = consolidated.row(of: node) { return consolidated.totals[row] }
         return Int(node) < base.nodeCount ? base.rowWeights[Int(node)] : 0
     }
 
     /// Calls `body` with each (neighbour, weight) step out of `node`.
     @inlinable
     public func forEachStep(from node: UInt32, _ body: (UInt32, Float) -> Void) {
-        if !changedRows.isEmpty, let row = changedRows[node] {
-            for k in row.neighbors.indices { body(row.neighbors[k], row.weights[k]) }
+        if let row = recent.row(of: node) {
+            for k in recent.offsets[row]..<recent.offsets[row + 1] { body(recent.neighbors[k], recent.weights[k]) }
+        } else if let row = consolidated.row(of: node) {
+            for k in consolidated.offsets[row]..<consolidated.offsets[row + 1] { body(consolidated.neighbors[k], consolidated.weights[k]) }
         } else if Int(node) < base.nodeCount {
             for k in base.offsets[Int(node)]..<base.offsets[Int(node) + 1] { body(base.neighbors[k], base.weights[k]) }
         }
     }
 
+    /// The nodes whose rows differ from (or are missing in) the base, ascending.
+    public var changedNodes: [UInt32] {
+        guard !recent.nodes.isEmpty else { return consolidated.nodes }
+        return Array(Set(consolidated.nodes).union(recent.nodes)).sorted()
+    }
+
+    /// `node`'s row if it is a changed one.
+    public func changedRow(of node: UInt32) -> Row? {
+        if let row = recent.row(of: node) { return recent.row(at: row) }
+        return consolidated.row(of: node).map(consolidated.row(at:))
+    }
+
     /// Number of steps out of every node together.
     public var stepCount: Int {
         var count = base.stepCount
-        for (node, row) in changedRows {
-            count += row.neighbors.count
+        for node in changedNodes {
+            count += changedRow(of: node)?.neighbors.count ?? 0
             if Int(node) < base.nodeCount { count -= base.offsets[Int(node) + 1] - base.offsets[Int(node)] }
         }
         return count
@@ -260,12 +461,10 @@ extension GraphSnapshot {
     /// With `earlier` — a view of an older snapshot on the same base whose removals
     /// this snapshot shares — only the rows of the endpoints of delta edges added
     /// since are recomputed; the rest of its changed rows carry over.
-    func walkView(_ filter: WalkFilter, extending earlier: WalkView?) -> WalkView {
+    func walkView(_ filter: WalkFilter, extending earlier: WalkView?, recentRowLimit: Int = WalkViewCache.defaultRecentRowLimit) -> WalkView {
         let baseGraph = base.walkGraph(filter, nodes: nodes, schema: schema)
         var touched = Set<UInt32>()
-        var rows: [UInt32: WalkView.Row]
         if let earlier, earlier.base === baseGraph, earlier.removedCount == removed.count, earlier.deltaEdgeCount <= deltaEdgeCount {
-            rows = earlier.changedRows
             // Chunks merge (a small last chunk absorbs the next write), so count edges, not chunks.
             var chunkStart = 0
             for chunk in delta {
@@ -277,20 +476,21 @@ extension GraphSnapshot {
                     touched.insert(record.target)
                 }
             }
-        } else {
-            rows = [:]
-            for node in removedEndpoints { touched.insert(node) }
-            for chunk in delta {
-                for node in chunk.bySource.keys { touched.insert(node) }
-                for node in chunk.byTarget.keys { touched.insert(node) }
-            }
+            var rows: [UInt32: WalkView.Row] = [:]
+            rows.reserveCapacity(touched.count)
+            for node in touched { rows[node] = walkRow(of: node, filter: filter) }
+            return earlier.updating(rows, nodeCount: nodes.idCount, version: version, deltaEdgeCount: deltaEdgeCount, recentRowLimit: recentRowLimit)
         }
-        rows.reserveCapacity(rows.count + touched.count)
-        for node in touched {
-            rows[node] = walkRow(of: node, filter: filter)
+        for node in removedEndpoints { touched.insert(node) }
+        for chunk in delta {
+            for node in chunk.bySource.keys { touched.insert(node) }
+            for node in chunk.byTarget.keys { touched.insert(node) }
         }
+        var rows: [UInt32: WalkView.Row] = [:]
+        rows.reserveCapacity(touched.count)
+        for node in touched { rows[node] = walkRow(of: node, filter: filter) }
         let symmetric = schema.edgeTypes.allSatisfy { !filter.admits(edgeType: $0.id) || !$0.directed }
-        return WalkView(base: baseGraph, changedRows: rows, nodeCount: nodes.idCount, version: version, filter: filter, isSymmetric: symmetric,
+        return WalkView(base: baseGraph, rows: rows, nodeCount: nodes.idCount, version: version, filter: filter, isSymmetric: symmetric,
                         deltaEdgeCount: deltaEdgeCount, removedCount: removed.count)
     }
 
@@ -324,25 +524,53 @@ extension BaseTopology {
     }
 }
 
-/// The most recent `WalkView` per filter, shared by concurrent queries: a new
+/// The most recent `WalkView`s per filter, shared by concurrent queries: a new
 /// snapshot version rebuilds only the changed rows, a compaction the base part.
+///
+/// Views are built one at a time: under a stream of writes, concurrent readers
+/// of a new version wait for one build instead of each doing it. A few recent
+/// versions are kept, so that a reader whose snapshot is a little older than
+/// the newest view still extends a view instead of building from scratch.
 public final class WalkViewCache: Sendable {
-    private let views = Mutex<[WalkFilter: WalkView]>([:])
+    /// Per filter, the latest views, oldest first.
+    private let views = Mutex<[WalkFilter: [WalkView]]>([:])
+    /// Held while a view is built.
+    private let building = Mutex(())
+    /// Views kept per filter.
+    static let keptVersions = 4
+    /// Rows changed since the last consolidation that a view carries before it
+    /// lays out all its changed rows again (see `WalkView`).
+    public static let defaultRecentRowLimit = 4096
+    let recentRowLimit: Int
 
-    public init() {}
+    public init(recentRowLimit: Int = WalkViewCache.defaultRecentRowLimit) {
+        self.recentRowLimit = recentRowLimit
+    }
 
     public func view(of snapshot: GraphSnapshot, filter: WalkFilter) -> WalkView {
-        let cached = views.withLock { $0[filter] }
-        if let cached, cached.version == snapshot.version,
-           cached.base === snapshot.base.walkGraph(filter, nodes: snapshot.nodes, schema: snapshot.schema) {
-            return cached
+        if let view = cached(snapshot, filter) { return view }
+        return building.withLock { _ in
+            // Another reader may have built it while this one waited.
+            if let view = cached(snapshot, filter) { return view }
+            // A newer snapshot usually differs by a few delta chunks: extend the newest older view.
+            let earlier = views.withLock { $0[filter]?.last { $0.version < snapshot.version } }
+            let view = snapshot.walkView(filter, extending: earlier, recentRowLimit: recentRowLimit)
+            views.withLock { cache in
+                if cache.count >= 16 { cache.removeAll() }
+                var kept = (cache[filter] ?? []) + [view]
+                kept.sort { $0.version < $1.version }
+                // Views on an older base (before a compaction) are of no further use.
+                if let newest = kept.last { kept.removeAll { $0.base !== newest.base } }
+                cache[filter] = Array(kept.suffix(Self.keptVersions))
+            }
+            return view
         }
-        // A newer snapshot usually differs by a few delta chunks: extend the cached view.
-        let view = snapshot.walkView(filter, extending: cached.flatMap { $0.version < snapshot.version ? $0 : nil })
-        views.withLock { cache in
-            if cache.count >= 16 { cache.removeAll() }
-            if (cache[filter]?.version ?? 0) <= view.version { cache[filter] = view }
-        }
+    }
+
+    /// The kept view of `snapshot`'s version on its base, if any.
+    private func cached(_ snapshot: GraphSnapshot, _ filter: WalkFilter) -> WalkView? {
+        guard let view = views.withLock({ $0[filter]?.last { $0.version == snapshot.version } }),
+              view.base === snapshot.base.walkGraph(filter, nodes: snapshot.nodes, schema: snapshot.schema) else { return nil }
         return view
     }
 }

@@ -43,7 +43,7 @@ private func node(_ state: GraphState, _ type: String, _ key: String) throws -> 
 @Test func forwardPushStaysWithinItsErrorBoundOfThePowerIteration() throws {
     let state = try randomGraph()
     let view = state.snapshot.walkView(.all)
-    #expect(!view.changedRows.isEmpty, "the delta must be part of the test")
+    #expect(!view.changedNodes.isEmpty, "the delta must be part of the test")
     let seeds = [PPRSeed(node: try node(state, "user", "u3"), weight: 2), PPRSeed(node: try node(state, "item", "i5"), weight: 1)]
     let exact = try PowerIterationPageRank.scores(view: view, seeds: seeds).scores
     #expect(abs(exact.reduce(0, +) - 1) < 1e-9)
@@ -162,7 +162,7 @@ private func node(_ state: GraphState, _ type: String, _ key: String) throws -> 
     let before = try PowerIterationPageRank.scores(view: state.snapshot.walkView(.all), seeds: [PPRSeed(node: seed)]).scores
     try state.compact(topology: topology)
     let compactedView = state.snapshot.walkView(.all)
-    #expect(compactedView.changedRows.isEmpty)
+    #expect(compactedView.changedNodes.isEmpty)
     let after = try PowerIterationPageRank.scores(view: compactedView, seeds: [PPRSeed(node: seed)]).scores
     for v in before.indices { #expect(abs(before[v] - after[v]) < 1e-9) }
 }
@@ -204,24 +204,33 @@ private func node(_ state: GraphState, _ type: String, _ key: String) throws -> 
 /// new nodes, and a removal (which forces a full rebuild).
 @Test func anExtendedWalkViewEqualsOneBuiltFromScratch() throws {
     var state = try randomGraph()
-    let cache = WalkViewCache()
+    // The default cache keeps every row changed since the first view in `recent`;
+    // with a limit of 8 rows they are merged into `consolidated` every few writes.
+    let caches = [WalkViewCache(), WalkViewCache(recentRowLimit: 8)]
     var random = SplitMix(seed: 9)
+    var sawRecentRows = false, sawMergedRows = false
     func check(_ what: String) {
         let snapshot = state.snapshot
         for filter in [WalkFilter.all, WalkFilter(edgeTypes: [snapshot.schema.edgeTypeID("interacted")!])] {
-            let cached = cache.view(of: snapshot, filter: filter)
-            let fresh = snapshot.walkView(filter)
-            #expect(cached.version == fresh.version)
-            #expect(Set(cached.changedRows.keys) == Set(fresh.changedRows.keys), "\(what): changed rows differ")
-            for (node, row) in fresh.changedRows {
-                let other = cached.changedRows[node]
-                #expect(other.map { Array(zip($0.neighbors, $0.weights)).map { "\($0.0):\($0.1)" }.sorted() }
-                        == Array(zip(row.neighbors, row.weights)).map { "\($0.0):\($0.1)" }.sorted(), "\(what): row of \(node)")
+            for cache in caches {
+                let cached = cache.view(of: snapshot, filter: filter)
+                let fresh = snapshot.walkView(filter)
+                if cached.recent.count > 0 { sawRecentRows = true }
+                if cached.recent.count == 0 && what.hasPrefix("after write") { sawMergedRows = true }
+                #expect(cached.version == fresh.version)
+                #expect(cached.changedNodes == fresh.changedNodes, "\(what): changed rows differ")
+                for node in fresh.changedNodes {
+                    let row = fresh.changedRow(of: node), other = cached.changedRow(of: node)
+                    #expect(other.map { Array(zip($0.neighbors, $0.weights)).map { "\($0.0):\($0.1)" }.sorted() }
+                            == row.map { Array(zip($0.neighbors, $0.weights)).map { "\($0.0):\($0.1)" }.sorted() }, "\(what): row of \(node)")
+                    #expect(cached.rowWeight(node) == fresh.rowWeight(node))
+                }
+                #expect(abs(cached.totalWeight - fresh.totalWeight) < 1e-6, "\(what): total weight")
+                #expect(cached.classWeights.count == fresh.classWeights.count)
+                #expect(zip(cached.classWeights, fresh.classWeights).allSatisfy { abs($0 - $1) < 1e-6 }, "\(what): class weights")
+                #expect(cached.nodeCount == fresh.nodeCount)
+                #expect(cached.stepCount == fresh.stepCount)
             }
-            #expect(abs(cached.totalWeight - fresh.totalWeight) < 1e-6, "\(what): total weight")
-            #expect(cached.classWeights.count == fresh.classWeights.count)
-            #expect(zip(cached.classWeights, fresh.classWeights).allSatisfy { abs($0 - $1) < 1e-6 }, "\(what): class weights")
-            #expect(cached.nodeCount == fresh.nodeCount)
         }
     }
     check("initial")
@@ -236,4 +245,18 @@ private func node(_ state: GraphState, _ type: String, _ key: String) throws -> 
     if let plan = try? state.planRemoveEdges([remove], ignoreMissing: true) { state.apply(plan) }
     state.apply(try state.planAddEdges([interaction(1, 2)], requireExistingNodes: false, nowMs: 3))
     check("after a removal and a write")
+    #expect(sawRecentRows && sawMergedRows, "both layouts of the changed rows were compared")
+}
+
+/// The walk loops find a node's changed row by its rank in a bitset: every
+/// node finds its own row, across several words, and no other node finds one.
+@Test func theChangedRowTableFindsEachRowByRank() throws {
+    let state = try randomGraph(users: 150, items: 200, interactions: 900)
+    let table = state.snapshot.walkView(.all).consolidated
+    #expect(table.count > 64, "rows across several bitset words")
+    let members = Set(table.nodes)
+    for node in 0..<UInt32(state.snapshot.nodes.idCount + 70) {
+        let row = table.row(of: node)
+        #expect(row.map { table.nodes[$0] } == (members.contains(node) ? node : nil), "node \(node)")
+    }
 }
