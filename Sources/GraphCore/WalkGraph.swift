@@ -232,13 +232,7 @@ public struct ChangedRowTable: Sendable {
             ranks[w] = running
             running += UInt32(bits[w].nonzeroBitCount)
         }
-        self.bits = bits
-        self.ranks = ranks
-        self.nodes = nodes
-        self.offsets = offsets
-        self.neighbors = neighbors
-        self.weights = weights
-        self.totals = totals
+        self.init(bits: bits, ranks: ranks, nodes: nodes, offsets: offsets, neighbors: neighbors, weights: weights, totals: totals)
     }
 
     private init(bits: [UInt64], ranks: [UInt32], nodes: [UInt32], offsets: [Int], neighbors: [UInt32], weights: [Float], totals: [Float]) {
