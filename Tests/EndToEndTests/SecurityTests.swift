@@ -171,6 +171,11 @@ import Testing
         let pythonRun = try run("/usr/bin/env", ["python3", "-c", python, root.appendingPathComponent("clients/python").path,
                                                  String(port), cert, token])
         #expect(pythonRun.status == 0 && pythonRun.stdout.contains("python tls ok"), "\(pythonRun.stdout)\(pythonRun.stderr)")
+
+        // The C client: TLS by name and by address with the CA file and the token; refused
+        // without the token, with the system's roots, with a missing CA file, and in plain TCP.
+        let cCheck = try run(try buildCClient(in: scratch) + "/check_tls", [String(port), cert, token])
+        #expect(cCheck.status == 0 && cCheck.stdout.contains("tls checks passed"), "\(cCheck.stdout)\(cCheck.stderr)")
         _ = await daemon.terminate()
     }
 }

@@ -1,5 +1,5 @@
 /*
- * graphd C client: calls graphd's services over its ttrpc socket (Unix or TCP).
+ * graphd C client: calls graphd's services over its ttrpc socket (Unix, TCP, or TCP with TLS).
  *
  * Messages are the protobuf-c types generated from graphd's Proto/ files
  * (generated/graphd/v1/graph.pb-c.h, recommend.pb-c.h), e.g. Graphd__V1__StatsRequest. A call frames
@@ -60,6 +60,12 @@ typedef struct graphd_client graphd_client;
    graphd_connect_error() says why. */
 int graphd_connect_unix(const char *path, graphd_client **out);
 int graphd_connect_tcp(const char *host, uint16_t port, graphd_client **out);
+
+/* Connects over TCP and speaks TLS (1.2 or later, OpenSSL): graphd's certificate
+   must chain to a certificate of `ca_file` (PEM), or with NULL to the system's
+   roots, and name `host` (DNS name or IP address). A listener that requires a
+   token also wants graphd_set_metadata(client, "authorization", "Bearer TOKEN"). */
+int graphd_connect_tls(const char *host, uint16_t port, const char *ca_file, graphd_client **out);
 
 /* Why the last graphd_connect_* in this thread failed. */
 const char *graphd_connect_error(void);

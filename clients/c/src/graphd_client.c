@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -15,6 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "ttrpc/ttrpc.pb-c.h"
 
 #define MESSAGE_REQUEST 1
@@ -24,6 +29,8 @@
 
 struct graphd_client {
     int fd;
+    SSL_CTX *tls_context;            /* NULL for a plain connection */
+    SSL *tls;                        /* the session; the socket is non-blocking under it */
     uint32_t next_stream;            /* odd, as the protocol requires of clients */
     char error[512];
     size_t n_metadata;
@@ -75,15 +82,15 @@ int graphd_connect_unix(const char *path, graphd_client **out) {
     return finish_connect(fd, out);
 }
 
-int graphd_connect_tcp(const char *host, uint16_t port, graphd_client **out) {
-    *out = NULL;
+/* A connected TCP socket to host:port, or -1 with connect_error set. */
+static int tcp_socket(const char *host, uint16_t port) {
     char service[8];
     snprintf(service, sizeof service, "%u", port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *found = NULL;
     int status = getaddrinfo(host, service, &hints, &found);
     if (status != 0) {
         snprintf(connect_error, sizeof connect_error, "cannot resolve %s: %s", host, gai_strerror(status));
-        return GRAPHD_UNAVAILABLE;
+        return -1;
     }
     int fd = -1;
     for (struct addrinfo *a = found; a; a = a->ai_next) {
@@ -93,11 +100,82 @@ int graphd_connect_tcp(const char *host, uint16_t port, graphd_client **out) {
         fd = -1;
     }
     freeaddrinfo(found);
-    if (fd < 0) {
-        snprintf(connect_error, sizeof connect_error, "cannot connect to %s:%u: %s", host, port, strerror(errno));
+    if (fd < 0) snprintf(connect_error, sizeof connect_error, "cannot connect to %s:%u: %s", host, port, strerror(errno));
+    return fd;
+}
+
+int graphd_connect_tcp(const char *host, uint16_t port, graphd_client **out) {
+    *out = NULL;
+    int fd = tcp_socket(host, port);
+    if (fd < 0) return GRAPHD_UNAVAILABLE;
+    return finish_connect(fd, out);
+}
+
+/* OpenSSL's most recent error as text, after `what`. */
+static void tls_connect_error(const char *what, const char *host, uint16_t port) {
+    char reason[256] = "";
+    unsigned long code = ERR_get_error();
+    if (code) ERR_error_string_n(code, reason, sizeof reason);
+    ERR_clear_error();
+    snprintf(connect_error, sizeof connect_error, "TLS to %s:%u: %s%s%s", host, port, what, reason[0] ? ": " : "", reason);
+}
+
+int graphd_connect_tls(const char *host, uint16_t port, const char *ca_file, graphd_client **out) {
+    *out = NULL;
+    SSL_CTX *context = SSL_CTX_new(TLS_client_method());
+    if (!context) {
+        tls_connect_error("cannot create a TLS context", host, port);
         return GRAPHD_UNAVAILABLE;
     }
-    return finish_connect(fd, out);
+    SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
+    SSL_CTX_set_verify(context, SSL_VERIFY_PEER, NULL);
+    if ((ca_file ? SSL_CTX_load_verify_locations(context, ca_file, NULL) : SSL_CTX_set_default_verify_paths(context)) != 1) {
+        tls_connect_error(ca_file ? "cannot load the CA file" : "cannot load the system's CA certificates", host, port);
+        SSL_CTX_free(context);
+        return GRAPHD_UNAVAILABLE;
+    }
+    int fd = tcp_socket(host, port);
+    if (fd < 0) {
+        SSL_CTX_free(context);
+        return GRAPHD_UNAVAILABLE;
+    }
+    SSL *tls = SSL_new(context);
+    if (!tls) {
+        tls_connect_error("cannot create a TLS session", host, port);
+        SSL_CTX_free(context);
+        close(fd);
+        return GRAPHD_UNAVAILABLE;
+    }
+    /* The certificate must name `host` (a DNS name or an IP address); SNI tells graphd which name was asked for. */
+    ASN1_OCTET_STRING *ip = a2i_IPADDRESS(host);
+    int named = ip ? X509_VERIFY_PARAM_set1_ip(SSL_get0_param(tls), ASN1_STRING_get0_data(ip), (size_t)ASN1_STRING_length(ip))
+                   : SSL_set1_host(tls, host) && SSL_set_tlsext_host_name(tls, host);
+    ASN1_OCTET_STRING_free(ip);
+    if (!named || SSL_set_fd(tls, fd) != 1 || SSL_connect(tls) != 1) {
+        long verify = SSL_get_verify_result(tls);
+        if (verify != X509_V_OK) {
+            snprintf(connect_error, sizeof connect_error, "TLS to %s:%u: graphd's certificate was refused: %s", host, port,
+                     X509_verify_cert_error_string(verify));
+            ERR_clear_error();
+        } else {
+            tls_connect_error("handshake failed", host, port);
+        }
+        SSL_free(tls);
+        SSL_CTX_free(context);
+        close(fd);
+        return GRAPHD_UNAVAILABLE;
+    }
+    /* Reads and writes wait in poll, so that the call deadline holds mid-record too. */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    int status = finish_connect(fd, out);
+    if (status != GRAPHD_OK) {
+        SSL_free(tls);
+        SSL_CTX_free(context);
+        return status;
+    }
+    (*out)->tls_context = context;
+    (*out)->tls = tls;
+    return GRAPHD_OK;
 }
 
 int graphd_set_metadata(graphd_client *client, const char *key, const char *value) {
@@ -110,6 +188,12 @@ int graphd_set_metadata(graphd_client *client, const char *key, const char *valu
 
 void graphd_close(graphd_client *client) {
     if (!client) return;
+    if (client->tls) {
+        SSL_shutdown(client->tls); /* best effort: graphd closes its side anyway */
+        SSL_free(client->tls);
+        SSL_CTX_free(client->tls_context);
+        ERR_clear_error();
+    }
     close(client->fd);
     for (size_t i = 0; i < client->n_metadata; i++) {
         free(client->metadata_keys[i]);
@@ -124,9 +208,53 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Waits until the socket is ready for `events` or the deadline (ms, monotonic; < 0 = none) passes. */
+static int wait_ready(graphd_client *client, short events, int64_t deadline) {
+    for (;;) {
+        int wait = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - now_ms();
+            if (left <= 0) return fail(client, GRAPHD_DEADLINE_EXCEEDED, "no answer before the deadline");
+            wait = (int)left;
+        }
+        struct pollfd p = {.fd = client->fd, .events = events};
+        int ready = poll(&p, 1, wait);
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready < 0) return fail(client, GRAPHD_UNAVAILABLE, "poll failed: %s", strerror(errno));
+        if (ready == 0) return fail(client, GRAPHD_DEADLINE_EXCEEDED, "no answer before the deadline");
+        return GRAPHD_OK;
+    }
+}
+
+/* A TLS read or write that returned `n`: GRAPHD_OK to retry once the socket is
+   ready (the poll done here), else the error. */
+static int tls_retry(graphd_client *client, int n, int64_t deadline, const char *what) {
+    int error = SSL_get_error(client->tls, n);
+    if (error == SSL_ERROR_WANT_READ) return wait_ready(client, POLLIN, deadline);
+    if (error == SSL_ERROR_WANT_WRITE) return wait_ready(client, POLLOUT, deadline);
+    char reason[256] = "";
+    unsigned long code = ERR_get_error();
+    if (code) ERR_error_string_n(code, reason, sizeof reason);
+    ERR_clear_error();
+    if (error == SSL_ERROR_ZERO_RETURN || (error == SSL_ERROR_SYSCALL && !code && errno == 0))
+        return fail(client, GRAPHD_UNAVAILABLE, "graphd closed the connection");
+    return fail(client, GRAPHD_UNAVAILABLE, "TLS %s failed: %s", what, reason[0] ? reason : strerror(errno));
+}
+
 /* Writes all of buffer; GRAPHD_OK or GRAPHD_UNAVAILABLE. */
 static int write_all(graphd_client *client, const uint8_t *buffer, size_t length) {
     while (length > 0) {
+        if (client->tls) {
+            int n = SSL_write(client->tls, buffer, length > INT32_MAX ? INT32_MAX : (int)length);
+            if (n <= 0) {
+                int status = tls_retry(client, n, -1, "write");
+                if (status != GRAPHD_OK) return status;
+                continue;
+            }
+            buffer += n;
+            length -= (size_t)n;
+            continue;
+        }
         ssize_t n = send(client->fd, buffer, length, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return fail(client, GRAPHD_UNAVAILABLE, "send failed: %s", strerror(errno));
@@ -139,17 +267,20 @@ static int write_all(graphd_client *client, const uint8_t *buffer, size_t length
 /* Reads exactly length bytes before the deadline (ms, monotonic; < 0 = none). */
 static int read_all(graphd_client *client, uint8_t *buffer, size_t length, int64_t deadline) {
     while (length > 0) {
-        int wait = -1;
-        if (deadline >= 0) {
-            int64_t left = deadline - now_ms();
-            if (left <= 0) return fail(client, GRAPHD_DEADLINE_EXCEEDED, "no answer before the deadline");
-            wait = (int)left;
+        if (client->tls) {
+            /* Bytes OpenSSL already decrypted are read without waiting for the socket. */
+            int n = SSL_read(client->tls, buffer, length > INT32_MAX ? INT32_MAX : (int)length);
+            if (n <= 0) {
+                int status = tls_retry(client, n, deadline, "read");
+                if (status != GRAPHD_OK) return status;
+                continue;
+            }
+            buffer += n;
+            length -= (size_t)n;
+            continue;
         }
-        struct pollfd p = {.fd = client->fd, .events = POLLIN};
-        int ready = poll(&p, 1, wait);
-        if (ready < 0 && errno == EINTR) continue;
-        if (ready < 0) return fail(client, GRAPHD_UNAVAILABLE, "poll failed: %s", strerror(errno));
-        if (ready == 0) return fail(client, GRAPHD_DEADLINE_EXCEEDED, "no answer before the deadline");
+        int status = wait_ready(client, POLLIN, deadline);
+        if (status != GRAPHD_OK) return status;
         ssize_t n = recv(client->fd, buffer, length, 0);
         if (n < 0 && errno == EINTR) continue;
         if (n == 0) return fail(client, GRAPHD_UNAVAILABLE, "graphd closed the connection");
