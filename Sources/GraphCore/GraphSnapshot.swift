@@ -14,6 +14,9 @@ public struct GraphSnapshot: Sendable {
     /// Endpoints of the edges in `removed` (a superset after a compaction that
     /// ran while edges were removed): the nodes whose base rows are stale.
     var removedEndpoints: TreeSet<UInt32>
+    /// The endpoints of the edges each write removed since the last compaction,
+    /// in order: the rows a walk view of an earlier version recomputes.
+    var removalLog: [[UInt32]]
     public internal(set) var edgeCountByType: [EdgeTypeID: Int]
     /// Incremented by every applied write batch.
     public internal(set) var version: UInt64
@@ -27,6 +30,7 @@ public struct GraphSnapshot: Sendable {
         self.deltaEdgeCount = 0
         self.removed = []
         self.removedEndpoints = []
+        self.removalLog = []
         self.edgeCountByType = [:]
         self.version = 0
         self.compactions = 0

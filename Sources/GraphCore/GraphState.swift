@@ -356,6 +356,7 @@ public struct GraphState: Sendable {
             for node in plan.insertedNodes { recentNodeIDs.insert(NodeKey(type: node.type, key: node.key), id: node.id) }
         }
         for node in plan.updatedNodes { snapshot.nodes.update(node.id, text: node.text, features: node.features) }
+        if !plan.removedEdges.isEmpty { snapshot.removalLog.append(plan.removedEdges.flatMap { [$0.record.source, $0.record.target] }) }
         for edge in plan.removedEdges {
             snapshot.removed.insert(edge.slot)
             snapshot.removedEndpoints.insert(edge.record.source)
@@ -450,6 +451,8 @@ public struct GraphState: Sendable {
         snapshot.deltaEdgeCount = deltaCount
         snapshot.removed = removed
         if removed.isEmpty { snapshot.removedEndpoints = [] }
+        // Views of the new base start from `removedEndpoints`.
+        snapshot.removalLog = []
         snapshot.compactions += 1
         deltaIndex = index
         sealedChunkCount = 0

@@ -337,15 +337,15 @@ public struct WalkView: Sendable {
     /// The base's mixing-class weights with the changed rows' weights in place
     /// of the base rows' (nodes added since the base have no class).
     public let classWeights: [Double]
-    /// Delta edges and removals of the snapshot this view was built from: a later
-    /// snapshot with the same removals only appends delta edges (in slot order),
-    /// so only their endpoints' rows change.
+    /// Delta edges and removing writes (`GraphSnapshot.removalLog`) of the
+    /// snapshot this view was built from: a later snapshot on the same base only
+    /// appends to both, so only the rows of their endpoints change.
     let deltaEdgeCount: Int
-    let removedCount: Int
+    let removalCount: Int
 
     /// A view whose changed rows are all `rows`.
     init(base: WalkGraph, rows: [UInt32: Row], nodeCount: Int, version: UInt64, filter: WalkFilter, isSymmetric: Bool,
-         deltaEdgeCount: Int, removedCount: Int) {
+         deltaEdgeCount: Int, removalCount: Int) {
         var total = base.totalWeight
         var classWeights = base.classWeights
         for (node, row) in rows {
@@ -358,11 +358,11 @@ public struct WalkView: Sendable {
         }
         self.init(base: base, consolidated: ChangedRowTable(rows, nodeCount: nodeCount), recentRows: [:], nodeCount: nodeCount,
                   version: version, filter: filter, totalWeight: total, isSymmetric: isSymmetric, classWeights: classWeights,
-                  deltaEdgeCount: deltaEdgeCount, removedCount: removedCount)
+                  deltaEdgeCount: deltaEdgeCount, removalCount: removalCount)
     }
 
     private init(base: WalkGraph, consolidated: ChangedRowTable, recentRows: [UInt32: Row], nodeCount: Int, version: UInt64,
-                 filter: WalkFilter, totalWeight: Double, isSymmetric: Bool, classWeights: [Double], deltaEdgeCount: Int, removedCount: Int) {
+                 filter: WalkFilter, totalWeight: Double, isSymmetric: Bool, classWeights: [Double], deltaEdgeCount: Int, removalCount: Int) {
         self.base = base
         self.consolidated = consolidated
         self.recentRows = recentRows
@@ -374,13 +374,13 @@ public struct WalkView: Sendable {
         self.isSymmetric = isSymmetric
         self.classWeights = classWeights
         self.deltaEdgeCount = deltaEdgeCount
-        self.removedCount = removedCount
+        self.removalCount = removalCount
     }
 
     /// This view with `rows` recomputed (their nodes' new rows), for a newer
     /// snapshot of `nodeCount` nodes; `recent` is merged into `consolidated`
     /// once it holds more than `recentRowLimit` rows.
-    func updating(_ rows: [UInt32: Row], nodeCount: Int, version: UInt64, deltaEdgeCount: Int, recentRowLimit: Int) -> WalkView {
+    func updating(_ rows: [UInt32: Row], nodeCount: Int, version: UInt64, deltaEdgeCount: Int, removalCount: Int, recentRowLimit: Int) -> WalkView {
         var total = totalWeight
         var classWeights = classWeights
         var recentRows = recentRows
@@ -398,7 +398,7 @@ public struct WalkView: Sendable {
         }
         return WalkView(base: base, consolidated: consolidated, recentRows: recentRows, nodeCount: nodeCount, version: version,
                         filter: filter, totalWeight: total, isSymmetric: isSymmetric, classWeights: classWeights,
-                        deltaEdgeCount: deltaEdgeCount, removedCount: removedCount)
+                        deltaEdgeCount: deltaEdgeCount, removalCount: removalCount)
     }
 
     /// Sum of the weights of `node`'s steps.
@@ -452,13 +452,14 @@ extension GraphSnapshot {
         walkView(filter, extending: nil)
     }
 
-    /// With `earlier` — a view of an older snapshot on the same base whose removals
-    /// this snapshot shares — only the rows of the endpoints of delta edges added
-    /// since are recomputed; the rest of its changed rows carry over.
+    /// With `earlier` — a view of an older snapshot on the same base — only the
+    /// rows of the endpoints of the delta edges added and the edges removed since
+    /// are recomputed; the rest of its changed rows carry over.
     func walkView(_ filter: WalkFilter, extending earlier: WalkView?, recentRowLimit: Int = WalkViewCache.defaultRecentRowLimit) -> WalkView {
         let baseGraph = base.walkGraph(filter, nodes: nodes, schema: schema)
         var touched = Set<UInt32>()
-        if let earlier, earlier.base === baseGraph, earlier.removedCount == removed.count, earlier.deltaEdgeCount <= deltaEdgeCount {
+        if let earlier, earlier.base === baseGraph, earlier.removalCount <= removalLog.count, earlier.deltaEdgeCount <= deltaEdgeCount {
+            for endpoints in removalLog[earlier.removalCount...] { touched.formUnion(endpoints) }
             // Chunks merge (a small last chunk absorbs the next write), so count edges, not chunks.
             var chunkStart = 0
             for chunk in delta {
@@ -473,7 +474,8 @@ extension GraphSnapshot {
             var rows: [UInt32: WalkView.Row] = [:]
             rows.reserveCapacity(touched.count)
             for node in touched { rows[node] = walkRow(of: node, filter: filter) }
-            return earlier.updating(rows, nodeCount: nodes.idCount, version: version, deltaEdgeCount: deltaEdgeCount, recentRowLimit: recentRowLimit)
+            return earlier.updating(rows, nodeCount: nodes.idCount, version: version, deltaEdgeCount: deltaEdgeCount,
+                                    removalCount: removalLog.count, recentRowLimit: recentRowLimit)
         }
         for node in removedEndpoints { touched.insert(node) }
         for chunk in delta {
@@ -485,7 +487,7 @@ extension GraphSnapshot {
         for node in touched { rows[node] = walkRow(of: node, filter: filter) }
         let symmetric = schema.edgeTypes.allSatisfy { !filter.admits(edgeType: $0.id) || !$0.directed }
         return WalkView(base: baseGraph, rows: rows, nodeCount: nodes.idCount, version: version, filter: filter, isSymmetric: symmetric,
-                        deltaEdgeCount: deltaEdgeCount, removedCount: removed.count)
+                        deltaEdgeCount: deltaEdgeCount, removalCount: removalLog.count)
     }
 
     /// `node`'s steps, read through the snapshot (delta and removals applied).

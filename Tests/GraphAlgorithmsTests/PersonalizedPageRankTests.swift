@@ -234,11 +234,21 @@ private func node(_ state: GraphState, _ type: String, _ key: String) throws -> 
         }
     }
     check("initial")
+    var written: [(user: Int, item: Int)] = []
     for round in 0..<12 {
         // A few edges per write: they merge into the last delta chunk; some endpoints are new nodes.
-        let edges = (0..<3).map { _ in interaction(random.below(70), random.below(90), weight: Double(1 + random.below(3))) }
+        let pairs = (0..<3).map { _ in (user: random.below(70), item: random.below(90)) }
+        written += pairs
+        let edges = pairs.map { interaction($0.user, $0.item, weight: Double(1 + random.below(3))) }
         state.apply(try state.planAddEdges(edges, requireExistingNodes: false, nowMs: 2))
         check("after write \(round)")
+        if round % 3 == 2, let pair = written.randomElement(using: &random) {
+            // A removal of an edge written earlier (delta) or of the base: its endpoints' rows change.
+            let remove = EdgeRefInput(type: "interacted", source: NodeRefInput(type: "user", key: "u\(pair.user)"),
+                                      target: NodeRefInput(type: "item", key: "i\(pair.item)"))
+            state.apply(try state.planRemoveEdges([remove], ignoreMissing: true))
+            check("after write \(round) and a removal")
+        }
     }
     let remove = EdgeRefInput(type: "interacted", source: NodeRefInput(type: "user", key: "u3"),
                               target: NodeRefInput(type: "item", key: "i5"))
