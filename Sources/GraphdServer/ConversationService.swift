@@ -6,6 +6,7 @@ import GraphCore
 import GraphStore
 import GraphdProto
 import Logging
+import Synchronization
 import TTRPC
 
 /// graphd.v1.Conversation: G-CRS retrieval for a dialogue (candidates, similar
@@ -34,6 +35,8 @@ public final class ConversationService: Sendable {
     }
     /// Training runs here, one at a time, off the event loops and the cooperative pool.
     private static let trainingQueue = DispatchQueue(label: "graphd.conversation.reasoner-training", qos: .utility)
+    /// Set by `shutdown()`: a training in progress stops at its next epoch.
+    private let stopping = Atomic<Bool>(false)
     private let walks = WalkViewCache()
     private let engine = PersonalizedPageRank()
 
@@ -162,6 +165,16 @@ public final class ConversationService: Sendable {
         return try ReasonerModel(graph: graph, parameters: decoded.parameters(for: graph, snapshot: snapshot))
     }
 
+    /// Stops the rebuilds aside and waits for a running one: at shutdown nothing
+    /// may compute while the process exits (OpenBLAS's exit handler can hang on
+    /// a GEMM in flight, and laying the reasoner onto the graph runs GEMMs).
+    public func shutdown() async {
+        stopping.store(true, ordering: .releasing)
+        await indexes.stop()
+        await reasoners.stop()
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in Self.trainingQueue.async { done.resume() } }
+    }
+
     func trainReasoner(_ request: Graphd_V1_TrainReasonerRequest, deadline: ContinuousClock.Instant?) async throws -> Graphd_V1_TrainReasonerResponse {
         var config = ReasonerTrainingConfig()
         if request.maxEpochs != 0 { config.maxEpochs = Int(request.maxEpochs) }
@@ -182,7 +195,7 @@ public final class ConversationService: Sendable {
             let graph = try ReasonerGraph(snapshot: snapshot, index: index)
             let result = try ReasonerTrainer.train(
                 graph: graph, samples: graph.samples(snapshot: snapshot, index: index), config: settings,
-                isCancelled: { deadline.map { .now >= $0 } ?? false },
+                isCancelled: { self.stopping.load(ordering: .acquiring) || deadline.map { .now >= $0 } ?? false },
                 progress: { epoch, loss, validation in
                     if epoch % 20 == 0 { logger.info("reasoner training", metadata: ["epoch": "\(epoch)", "loss": "\(loss)", "validation_loss": "\(validation)"]) }
                 })

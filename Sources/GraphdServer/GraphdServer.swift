@@ -48,6 +48,7 @@ public final class GraphdServer: Service, Sendable {
     public let database: GraphDatabase
     /// graphd.v1.Router, kept for the life of the server so its predictor cache survives.
     let router: RouterService
+    let conversation: ConversationService
     /// Recommendation models, built in the background and reported by Stats.
     public let models = RecommendationModels()
     let logger: Logger
@@ -63,6 +64,7 @@ public final class GraphdServer: Service, Sendable {
         self.database = try GraphDatabase(path: configuration.storePath, synchronous: configuration.synchronous,
                                           policy: configuration.compaction)
         self.router = RouterService(database: database, embedding: configuration.embedding, logger: logger)
+        self.conversation = ConversationService(database: database)
         let snapshot = database.snapshot
         logger.info("store opened", metadata: [
             "store": "\(configuration.storePath)", "nodes": "\(snapshot.nodeCount)", "edges": "\(snapshot.edgeCount)",
@@ -75,7 +77,7 @@ public final class GraphdServer: Service, Sendable {
         GraphService(database: database, limits: configuration.serviceLimits, models: models, embedding: configuration.embedding).register(into: &dispatcher)
         RecommendService(database: database, models: models).register(into: &dispatcher)
         router.register(into: &dispatcher)
-        ConversationService(database: database).register(into: &dispatcher)
+        conversation.register(into: &dispatcher)
         return dispatcher
     }
 
@@ -188,6 +190,7 @@ public final class GraphdServer: Service, Sendable {
         for listener in listeners { try? await listener.close() }
         unlink(socketPath)
         await router.shutdown()
+        await conversation.shutdown()
         logger.info("stopped")
     }
 

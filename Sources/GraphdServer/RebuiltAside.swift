@@ -1,4 +1,5 @@
 import Dispatch
+import GraphCore
 import Synchronization
 
 /// A value derived from the graph that takes milliseconds or more to build (an
@@ -79,9 +80,9 @@ final class RebuiltAside<Version: Equatable & Sendable, Value: Sendable>: Sendab
     func invalidate() { state.withLock { $0.entry = nil } }
 
     /// No rebuild starts after this. Waits for a running one to end.
-    func stop() {
+    func stop() async {
         state.withLock { $0.stopped = true }
-        queue.sync {}
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in queue.async { done.resume() } }
     }
 
     private func startRebuild(_ rebuild: @escaping @Sendable () throws -> Entry) {
@@ -93,8 +94,7 @@ final class RebuiltAside<Version: Equatable & Sendable, Value: Sendable>: Sendab
             state.lastStart = start
             return start - now
         }) else { return }
-        let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) * 1e-18
-        queue.asyncAfter(deadline: .now() + seconds) { [self] in
+        queue.asyncAfter(deadline: .now() + wait.seconds) { [self] in
             defer { state.withLock { $0.rebuilding = false } }
             guard !state.withLock({ $0.stopped }) else { return }
             do {

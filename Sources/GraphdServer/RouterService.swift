@@ -448,7 +448,7 @@ public final class RouterService: Sendable {
     /// outcomes are stored already; only their weight update is dropped.
     public func shutdown() async {
         stopping.store(true, ordering: .releasing)
-        views.stop()
+        await views.stop()
         // Cancelling ends the updater's wait between runs; an update in progress finishes.
         let updater = pendingUpdates.withLock { $0.updater }
         updater?.cancel()

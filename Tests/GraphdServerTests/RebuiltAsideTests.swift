@@ -85,7 +85,7 @@ import Testing
         let source = Source()
         let cache = Self.cache(reportingTo: source)
         _ = try cache.value(for: 0, build: { "here 0" }, rebuild: source.rebuild)
-        cache.stop()
+        await cache.stop()
         #expect(try cache.value(for: 1, build: { "here 1" }, rebuild: source.rebuild) == "here 0", "still answers from the cache")
         try await Task.sleep(for: .milliseconds(100))
         #expect(source.builtAside.load(ordering: .relaxed) == 0)
