@@ -380,7 +380,8 @@ public struct WalkView: Sendable {
     /// This view with `rows` recomputed (their nodes' new rows), for a newer
     /// snapshot of `nodeCount` nodes; `recent` is merged into `consolidated`
     /// once it holds more than `recentRowLimit` rows.
-    func updating(_ rows: [UInt32: Row], nodeCount: Int, version: UInt64, deltaEdgeCount: Int, removalCount: Int, recentRowLimit: Int) -> WalkView {
+    func updating(_ rows: [UInt32: Row], nodeCount: Int, version: UInt64, isSymmetric: Bool, deltaEdgeCount: Int, removalCount: Int,
+                  recentRowLimit: Int) -> WalkView {
         var total = totalWeight
         var classWeights = classWeights
         var recentRows = recentRows
@@ -474,8 +475,8 @@ extension GraphSnapshot {
             var rows: [UInt32: WalkView.Row] = [:]
             rows.reserveCapacity(touched.count)
             for node in touched { rows[node] = walkRow(of: node, filter: filter) }
-            return earlier.updating(rows, nodeCount: nodes.idCount, version: version, deltaEdgeCount: deltaEdgeCount,
-                                    removalCount: removalLog.count, recentRowLimit: recentRowLimit)
+            return earlier.updating(rows, nodeCount: nodes.idCount, version: version, isSymmetric: isSymmetric(under: filter),
+                                    deltaEdgeCount: deltaEdgeCount, removalCount: removalLog.count, recentRowLimit: recentRowLimit)
         }
         for node in removedEndpoints { touched.insert(node) }
         for chunk in delta {
@@ -485,9 +486,13 @@ extension GraphSnapshot {
         var rows: [UInt32: WalkView.Row] = [:]
         rows.reserveCapacity(touched.count)
         for node in touched { rows[node] = walkRow(of: node, filter: filter) }
-        let symmetric = schema.edgeTypes.allSatisfy { !filter.admits(edgeType: $0.id) || !$0.directed }
-        return WalkView(base: baseGraph, rows: rows, nodeCount: nodes.idCount, version: version, filter: filter, isSymmetric: symmetric,
+        return WalkView(base: baseGraph, rows: rows, nodeCount: nodes.idCount, version: version, filter: filter, isSymmetric: isSymmetric(under: filter),
                         deltaEdgeCount: deltaEdgeCount, removalCount: removalLog.count)
+    }
+
+    /// Whether every edge type `filter` admits is undirected (types can be added at any time).
+    func isSymmetric(under filter: WalkFilter) -> Bool {
+        schema.edgeTypes.allSatisfy { !filter.admits(edgeType: $0.id) || !$0.directed }
     }
 
     /// `node`'s steps, read through the snapshot (delta and removals applied).
