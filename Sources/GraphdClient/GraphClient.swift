@@ -53,6 +53,13 @@ public struct GraphClient: Sendable {
 
     public func close() async { await connection.close() }
 
+    /// Runs `body` on this connection's event loop (see `TTRPCClient.onEventLoop`):
+    /// calls made inside it skip the two thread hops a call from the cooperative
+    /// pool pays.
+    public func onEventLoop<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
+        try await connection.onEventLoop(body)
+    }
+
     private func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
         _ method: String, _ request: Request, service: String = GraphdServiceName.graph, timeout: Duration?
     ) async throws -> Response {

@@ -102,12 +102,14 @@ public final class TTRPCClient: Sendable {
     private let ownedGroup: MultiThreadedEventLoopGroup?
     /// The pipeline's handler and its context, looked up once at connect time.
     private let handler: NIOLoopBound<(TTRPCClientHandler, ChannelHandlerContext)>
+    private let executor: EventLoopTaskExecutor
 
     private init(channel: any Channel, ownedGroup: MultiThreadedEventLoopGroup?,
                  handler: NIOLoopBound<(TTRPCClientHandler, ChannelHandlerContext)>) {
         self.channel = channel
         self.ownedGroup = ownedGroup
         self.handler = handler
+        executor = EventLoopTaskExecutor(channel.eventLoop)
     }
 
     /// Connects to a server. Fails with UNAVAILABLE when nothing listens there.
@@ -171,11 +173,17 @@ public final class TTRPCClient: Sendable {
             return pair
         }
         let promise = channel.eventLoop.makePromise(of: Ttrpc_Response.self)
-        let finalRequest = request
-        let handler = self.handler
-        channel.eventLoop.execute {
-            let (handler, context) = handler.value
-            handler.send(finalRequest, context: context, promise: promise)
+        if channel.eventLoop.inEventLoop {
+            // Inside `onEventLoop`: send from here; the response resumes this task on the loop too.
+            let (handler, context) = self.handler.value
+            handler.send(request, context: context, promise: promise)
+        } else {
+            let finalRequest = request
+            let handler = self.handler
+            channel.eventLoop.execute {
+                let (handler, context) = handler.value
+                handler.send(finalRequest, context: context, promise: promise)
+            }
         }
         let response = try await promise.futureResult.get()
         if response.hasStatus, response.status.code != 0 {
@@ -197,6 +205,16 @@ public final class TTRPCClient: Sendable {
         } catch {
             throw RPCError(.internal, "cannot decode \(Response.protoMessageName): \(error)")
         }
+    }
+
+    /// Runs `body` with this connection's event loop as its task executor. A
+    /// call from the cooperative pool pays two thread hops (to the loop to send,
+    /// back to the pool with the response); calls made inside `body` send from
+    /// the loop's thread and resume there. For a caller that makes many calls in
+    /// a row and does little else between them (another connection's calls, or
+    /// heavy work, would then run on this loop too).
+    public func onEventLoop<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
+        try await withTaskExecutorPreference(executor, operation: body)
     }
 
     public func close() async {

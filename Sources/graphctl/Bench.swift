@@ -236,9 +236,11 @@ struct BenchRPC: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rpc", abstract: "Empty RPC round trip (Health) over Unix and TCP against a raw socket echo.",
         discussion: """
-        Three clients per transport, alternated over --rounds rounds: a raw echo of the same \
+        Clients per transport, alternated over --rounds rounds: a raw echo of the same \
         bytes as the ttrpc request (baseline), a blocking ttrpc client (frames Health by hand), \
-        and the Swift async GraphClient. Medians over rounds of each round's p50/p99.
+        the Swift async GraphClient called from the cooperative pool, and the same client \
+        inside onEventLoop (calls send and resume on the connection's loop). Medians over \
+        rounds of each round's p50/p99.
         """)
 
     @Option(help: "Round trips per client per round.")
@@ -287,8 +289,18 @@ struct BenchRPC: AsyncParsableCommand {
                     _ = try await client.health()
                     samples.append(Double(nowNanos() - start) / 1000)
                 }
+                let onLoop = try await client.onEventLoop {
+                    var samples: [Double] = []
+                    samples.reserveCapacity(requests)
+                    for _ in 0..<requests {
+                        let start = nowNanos()
+                        _ = try await client.health()
+                        samples.append(Double(nowNanos() - start) / 1000)
+                    }
+                    return samples
+                }
                 await client.close()
-                for (name, series) in [("echo", echo), ("ttrpc_blocking", ttrpc), ("swift_client", samples)] {
+                for (name, series) in [("echo", echo), ("ttrpc_blocking", ttrpc), ("swift_client", samples), ("swift_on_loop", onLoop)] {
                     let summary = LatencySummary(series)
                     results["\(transport.name).\(name)", default: Series()].p50.append(summary.p50)
                     results["\(transport.name).\(name)", default: Series()].p99.append(summary.p99)
@@ -300,7 +312,7 @@ struct BenchRPC: AsyncParsableCommand {
         var lines: [String] = []
         for transport in ["unix", "tcp"] {
             let echo50 = median(results["\(transport).echo"]!.p50), echo99 = median(results["\(transport).echo"]!.p99)
-            for name in ["echo", "ttrpc_blocking", "swift_client"] {
+            for name in ["echo", "ttrpc_blocking", "swift_client", "swift_on_loop"] {
                 let series = results["\(transport).\(name)"]!
                 let p50 = median(series.p50), p99 = median(series.p99)
                 json["\(transport).\(name)"] = ["p50_us": p50, "p99_us": p99, "p50_ratio_to_echo": p50 / echo50, "p99_ratio_to_echo": p99 / echo99]

@@ -142,6 +142,35 @@ private func jsonObject(_ text: String) throws -> [String: Any] {
         _ = await daemon.terminate()
     }
 
+    /// Calls inside `onEventLoop` run on the connection's loop and answer as
+    /// calls from the cooperative pool do, errors included.
+    @Test func callsOnTheConnectionsEventLoop() async throws {
+        let scratch = Scratch()
+        let daemon = try Daemon(socket: scratch.path("l.sock"), store: scratch.path("l.sqlite"))
+        try await daemon.waitUntilServing()
+        let client = try await daemon.client()
+        var add = Graphd_V1_AddEdgesRequest()
+        var edge = Graphd_V1_Edge()
+        edge.type = "interacted"
+        edge.source = Graphd_V1_NodeRef(type: "user", key: "u1")
+        edge.target = Graphd_V1_NodeRef(type: "item", key: "i1")
+        add.edges = [edge]
+        let outside = try await client.stats()
+        let (created, inside) = try await client.onEventLoop {
+            (try await client.addEdges(add).created, try await client.stats())
+        }
+        #expect(created == 1)
+        #expect(inside.edges == outside.edges + 1)
+        await expectCode(.notFound, "a missing node, on the loop") {
+            var get = Graphd_V1_GetNodeRequest()
+            get.node = Graphd_V1_NodeRef(type: "user", key: "nobody")
+            _ = try await client.onEventLoop { try await client.getNode(get) }
+        }
+        #expect(try await client.health().status == .serving)
+        await client.close()
+        _ = await daemon.terminate()
+    }
+
     @Test func graphctlExitCodesTellFailuresApart() async throws {
         let scratch = Scratch()
         let unavailable = try run(Products.graphctl, ["graph", "stats", "--socket", scratch.path("none.sock")])
