@@ -282,14 +282,8 @@ struct BenchRPC: AsyncParsableCommand {
                 let ttrpc = try blockingSeries(fd: try transport.connect(), frame: frame, ttrpc: true, requests: requests)
                 let client = try await GraphClient.connect(to: transport.endpoint)
                 for _ in 0..<min(1000, requests) { _ = try await client.health() }
-                var samples: [Double] = []
-                samples.reserveCapacity(requests)
-                for _ in 0..<requests {
-                    let start = nowNanos()
-                    _ = try await client.health()
-                    samples.append(Double(nowNanos() - start) / 1000)
-                }
-                let onLoop = try await client.onEventLoop {
+                /// Microseconds of each of `requests` Health calls.
+                @Sendable func series() async throws -> [Double] {
                     var samples: [Double] = []
                     samples.reserveCapacity(requests)
                     for _ in 0..<requests {
@@ -299,6 +293,8 @@ struct BenchRPC: AsyncParsableCommand {
                     }
                     return samples
                 }
+                let samples = try await series()
+                let onLoop = try await client.onEventLoop { try await series() }
                 await client.close()
                 for (name, series) in [("echo", echo), ("ttrpc_blocking", ttrpc), ("swift_client", samples), ("swift_on_loop", onLoop)] {
                     let summary = LatencySummary(series)
