@@ -180,6 +180,8 @@ struct Workspace {
 
     mutating func push(view: WalkView, seeds: [PPRSeed], restart: Double, tolerance: Double, corrected: Bool, spreadLimit: Double, spreadFraction: Double) -> SparseScores {
         let base = view.base
+        // On a compacted graph both tables are empty: one test per step, as before they existed.
+        let hasRecent = view.recent.count > 0, hasChanges = hasRecent || view.consolidated.count > 0
         var pushes = 0
         var head = 0
         view.recent.withBuffers { recent in
@@ -193,8 +195,10 @@ struct Workspace {
         base.rowWeights.withUnsafeBufferPointer { rowWeights in
             let baseCount = base.nodeCount
             @inline(__always) func degree(_ node: Int) -> Double {
-                if let row = recent.row(of: node) { return Double(recent.totals[row]) }
-                if let row = consolidated.row(of: node) { return Double(consolidated.totals[row]) }
+                if hasChanges {
+                    if hasRecent, let row = recent.row(of: node) { return Double(recent.totals[row]) }
+                    if let row = consolidated.row(of: node) { return Double(consolidated.totals[row]) }
+                }
                 return node < baseCount ? Double(rowWeights[node]) : 0
             }
             @inline(__always) func touch(_ u: Int) {
@@ -204,9 +208,9 @@ struct Workspace {
                 }
             }
             @inline(__always) func forEachStep(_ v: UInt32, _ body: (UInt32, Double) -> Void) {
-                if let row = recent.row(of: Int(v)) {
+                if hasRecent, let row = recent.row(of: Int(v)) {
                     for k in recent.offsets[row]..<recent.offsets[row + 1] { body(recent.neighbors[k], Double(recent.weights[k])) }
-                } else if let row = consolidated.row(of: Int(v)) {
+                } else if hasChanges, let row = consolidated.row(of: Int(v)) {
                     for k in consolidated.offsets[row]..<consolidated.offsets[row + 1] {
                         body(consolidated.neighbors[k], Double(consolidated.weights[k]))
                     }

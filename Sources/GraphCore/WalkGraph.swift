@@ -275,6 +275,17 @@ public struct ChangedRowTable: Sendable {
         public let weights: UnsafeBufferPointer<Float>
         public let totals: UnsafeBufferPointer<Float>
 
+        @usableFromInline
+        init(bits: UnsafeBufferPointer<UInt64>, ranks: UnsafeBufferPointer<UInt32>, offsets: UnsafeBufferPointer<Int>,
+             neighbors: UnsafeBufferPointer<UInt32>, weights: UnsafeBufferPointer<Float>, totals: UnsafeBufferPointer<Float>) {
+            self.bits = bits
+            self.ranks = ranks
+            self.offsets = offsets
+            self.neighbors = neighbors
+            self.weights = weights
+            self.totals = totals
+        }
+
         /// The index of `node`'s row, if it has one.
         @inlinable @inline(__always)
         public func row(of node: Int) -> Int? {
@@ -287,6 +298,7 @@ public struct ChangedRowTable: Sendable {
         }
     }
 
+    @inlinable
     public func withBuffers<R>(_ body: (Buffers) throws -> R) rethrows -> R {
         try bits.withUnsafeBufferPointer { bits in
             try ranks.withUnsafeBufferPointer { ranks in
