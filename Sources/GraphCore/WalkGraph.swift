@@ -251,13 +251,18 @@ public struct ChangedRowTable: Sendable {
 
     /// The index of `node`'s row, if it has one here.
     @inlinable
-    public func row(of node: UInt32) -> Int? {
-        let word = Int(node / 64)
+    public func row(of node: UInt32) -> Int? { Self.row(of: Int(node), bits: bits, ranks: ranks) }
+
+    /// The rank lookup behind `row(of:)`, on arrays or on buffers.
+    @inlinable @inline(__always)
+    static func row<Bits: RandomAccessCollection<UInt64>, Ranks: RandomAccessCollection<UInt32>>(
+        of node: Int, bits: Bits, ranks: Ranks) -> Int? where Bits.Index == Int, Ranks.Index == Int {
+        let word = node &>> 6
         guard word < bits.count else { return nil }
-        let mask: UInt64 = 1 << UInt64(node % 64)
+        let mask: UInt64 = 1 &<< UInt64(node & 63)
         let value = bits[word]
         guard value & mask != 0 else { return nil }
-        return Int(ranks[word]) + (value & (mask - 1)).nonzeroBitCount
+        return Int(ranks[word]) &+ (value & (mask &- 1)).nonzeroBitCount
     }
 
     /// Row `index` as a `Row`.
@@ -288,14 +293,7 @@ public struct ChangedRowTable: Sendable {
 
         /// The index of `node`'s row, if it has one.
         @inlinable @inline(__always)
-        public func row(of node: Int) -> Int? {
-            let word = node &>> 6
-            guard word < bits.count else { return nil }
-            let mask: UInt64 = 1 &<< UInt64(node & 63)
-            let value = bits[word]
-            guard value & mask != 0 else { return nil }
-            return Int(ranks[word]) &+ (value & (mask &- 1)).nonzeroBitCount
-        }
+        public func row(of node: Int) -> Int? { ChangedRowTable.row(of: node, bits: bits, ranks: ranks) }
     }
 
     @inlinable
@@ -470,34 +468,38 @@ extension GraphSnapshot {
     /// are recomputed; the rest of its changed rows carry over.
     func walkView(_ filter: WalkFilter, extending earlier: WalkView?, recentRowLimit: Int = WalkViewCache.defaultRecentRowLimit) -> WalkView {
         let baseGraph = base.walkGraph(filter, nodes: nodes, schema: schema)
+        let extended = earlier.flatMap { earlier in
+            earlier.base === baseGraph && earlier.removalCount <= removalLog.count && earlier.deltaEdgeCount <= deltaEdgeCount ? earlier : nil
+        }
+        // The rows to (re)compute: since `extended`, or every row the delta or removals changed.
         var touched = Set<UInt32>()
-        if let earlier, earlier.base === baseGraph, earlier.removalCount <= removalLog.count, earlier.deltaEdgeCount <= deltaEdgeCount {
-            for endpoints in removalLog[earlier.removalCount...] { touched.formUnion(endpoints) }
+        if let extended {
+            for endpoints in removalLog[extended.removalCount...] { touched.formUnion(endpoints) }
             // Chunks merge (a small last chunk absorbs the next write), so count edges, not chunks.
             var chunkStart = 0
             for chunk in delta {
                 let count = chunk.records.count
                 defer { chunkStart += count }
-                guard chunkStart + count > earlier.deltaEdgeCount else { continue }
-                for record in chunk.records[max(earlier.deltaEdgeCount - chunkStart, 0)...] {
+                guard chunkStart + count > extended.deltaEdgeCount else { continue }
+                for record in chunk.records[max(extended.deltaEdgeCount - chunkStart, 0)...] {
                     touched.insert(record.source)
                     touched.insert(record.target)
                 }
             }
-            var rows: [UInt32: WalkView.Row] = [:]
-            rows.reserveCapacity(touched.count)
-            for node in touched { rows[node] = walkRow(of: node, filter: filter) }
-            return earlier.updating(rows, nodeCount: nodes.idCount, version: version, isSymmetric: isSymmetric(under: filter),
-                                    deltaEdgeCount: deltaEdgeCount, removalCount: removalLog.count, recentRowLimit: recentRowLimit)
-        }
-        for node in removedEndpoints { touched.insert(node) }
-        for chunk in delta {
-            for node in chunk.bySource.keys { touched.insert(node) }
-            for node in chunk.byTarget.keys { touched.insert(node) }
+        } else {
+            for node in removedEndpoints { touched.insert(node) }
+            for chunk in delta {
+                for node in chunk.bySource.keys { touched.insert(node) }
+                for node in chunk.byTarget.keys { touched.insert(node) }
+            }
         }
         var rows: [UInt32: WalkView.Row] = [:]
         rows.reserveCapacity(touched.count)
         for node in touched { rows[node] = walkRow(of: node, filter: filter) }
+        if let extended {
+            return extended.updating(rows, nodeCount: nodes.idCount, version: version, isSymmetric: isSymmetric(under: filter),
+                                     deltaEdgeCount: deltaEdgeCount, removalCount: removalLog.count, recentRowLimit: recentRowLimit)
+        }
         return WalkView(base: baseGraph, rows: rows, nodeCount: nodes.idCount, version: version, filter: filter, isSymmetric: isSymmetric(under: filter),
                         deltaEdgeCount: deltaEdgeCount, removalCount: removalLog.count)
     }

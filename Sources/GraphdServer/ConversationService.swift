@@ -172,7 +172,7 @@ public final class ConversationService: Sendable {
         stopping.store(true, ordering: .releasing)
         await indexes.stop()
         await reasoners.stop()
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in Self.trainingQueue.async { done.resume() } }
+        await Self.trainingQueue.drained()
     }
 
     func trainReasoner(_ request: Graphd_V1_TrainReasonerRequest, deadline: ContinuousClock.Instant?) async throws -> Graphd_V1_TrainReasonerResponse {

@@ -9,4 +9,9 @@ extension DispatchQueue {
             async { continuation.resume(with: Result { try body() }) }
         }
     }
+
+    /// Returns once everything queued here before the call has run.
+    func drained() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in async { done.resume() } }
+    }
 }

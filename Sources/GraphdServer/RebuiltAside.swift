@@ -82,7 +82,7 @@ final class RebuiltAside<Version: Equatable & Sendable, Value: Sendable>: Sendab
     /// No rebuild starts after this. Waits for a running one to end.
     func stop() async {
         state.withLock { $0.stopped = true }
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in queue.async { done.resume() } }
+        await queue.drained()
     }
 
     private func startRebuild(_ rebuild: @escaping @Sendable () throws -> Entry) {

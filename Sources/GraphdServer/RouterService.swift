@@ -372,6 +372,8 @@ public final class RouterService: Sendable {
         guard request.query.utf8.count <= RouterSchema.maxQueryBytes else {
             throw RPCError(.invalidArgument, "query is longer than \(RouterSchema.maxQueryBytes) bytes")
         }
+        let steps = request.hasUpdateSteps ? Int(request.updateSteps) : 5
+        guard steps <= 100 else { throw RPCError(.invalidArgument, "update_steps = \(steps) is above 100") }
         let snapshot = database.snapshot
         for (i, outcome) in request.outcomes.enumerated() {
             guard outcome.effect.isFinite, (0...1).contains(outcome.effect) else {
@@ -434,9 +436,8 @@ public final class RouterService: Sendable {
         var response = Graphd_V1_FeedbackResponse()
         response.queryKey = key
         response.edgesWritten = UInt32(plan.insertedEdges.count)
-        let steps = request.hasUpdateSteps ? Int(request.updateSteps) : 5
         if steps > 0, database.document(RouterSchema.modelDocument) != nil {
-            queueOnlineUpdate(queryKey: key, steps: min(steps, 100))
+            queueOnlineUpdate(queryKey: key, steps: steps)
             response.updateQueued = true
         }
         return response

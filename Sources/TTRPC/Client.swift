@@ -173,18 +173,14 @@ public final class TTRPCClient: Sendable {
             return pair
         }
         let promise = channel.eventLoop.makePromise(of: Ttrpc_Response.self)
-        if channel.eventLoop.inEventLoop {
-            // Inside `onEventLoop`: send from here; the response resumes this task on the loop too.
-            let (handler, context) = self.handler.value
-            handler.send(request, context: context, promise: promise)
-        } else {
-            let finalRequest = request
-            let handler = self.handler
-            channel.eventLoop.execute {
-                let (handler, context) = handler.value
-                handler.send(finalRequest, context: context, promise: promise)
-            }
+        let finalRequest = request
+        let handler = self.handler
+        let send: @Sendable () -> Void = {
+            let (handler, context) = handler.value
+            handler.send(finalRequest, context: context, promise: promise)
         }
+        // Inside `onEventLoop` send from here: the response resumes this task on the loop too.
+        if channel.eventLoop.inEventLoop { send() } else { channel.eventLoop.execute(send) }
         let response = try await promise.futureResult.get()
         if response.hasStatus, response.status.code != 0 {
             throw RPCError(status: response.status)

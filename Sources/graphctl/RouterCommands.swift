@@ -92,7 +92,7 @@ struct FeedbackCommand: AsyncParsableCommand {
     var cost: Double?
     @Option(help: "Observed latency, milliseconds.")
     var latencyMs: Double?
-    @Option(help: "Online update steps, run in the background after the reply (0: none).")
+    @Option(help: "Online update steps (0…100), run in the background after the reply (0: none).")
     var updateSteps: UInt32 = 5
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions

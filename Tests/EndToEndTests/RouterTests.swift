@@ -175,6 +175,9 @@ import TTRPC
         await expectCode(.invalidArgument, "vector with NaN") { _ = try await client.route(withNaN) }
         await expectCode(.invalidArgument, "effect outside [0, 1]") { _ = try await feedback(client, "q", task: "t", [("m1", 2, 0)]) }
         await expectCode(.notFound, "feedback for an unknown LLM") { _ = try await feedback(client, "q", task: "t", [("ghost", 1, 0)]) }
+        await expectCode(.invalidArgument, "update_steps above 100") {
+            _ = try await feedback(client, "q-steps", task: "t", [("m1", 1, 0)], steps: 101)
+        }
         await expectCode(.invalidArgument, "negative price") {
             var request = Graphd_V1_AddLLMRequest()
             request.llm.name = "bad"
