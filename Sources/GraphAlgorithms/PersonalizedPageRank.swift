@@ -179,45 +179,44 @@ struct Workspace {
     }
 
     mutating func push(view: WalkView, seeds: [PPRSeed], restart: Double, tolerance: Double, corrected: Bool, spreadLimit: Double, spreadFraction: Double) -> SparseScores {
+        // On a compacted graph the loop is specialised to the base's rows alone.
+        let pushes = view.hasChangedRows
+            ? view.withChangedRowBuffers { rows in
+                push(rows, view: view, seeds: seeds, restart: restart, tolerance: tolerance, corrected: corrected,
+                     spreadLimit: spreadLimit, spreadFraction: spreadFraction)
+            }
+            : view.withBaseRowBuffers { rows in
+                push(rows, view: view, seeds: seeds, restart: restart, tolerance: tolerance, corrected: corrected,
+                     spreadLimit: spreadLimit, spreadFraction: spreadFraction)
+            }
+        var scores = [Double]()
+        scores.reserveCapacity(touched.count)
+        var remaining = 0.0
+        for node in touched {
+            scores.append(estimate[Int(node)])
+            remaining += residual[Int(node)]
+        }
+        return SparseScores(nodes: touched, scores: scores, work: pushes, residualMass: remaining)
+    }
+
+    /// The push loop over `rows`; returns the number of pushes.
+    private mutating func push<Rows: WalkRowBuffers>(_ rows: Rows, view: WalkView, seeds: [PPRSeed], restart: Double, tolerance: Double,
+                                                     corrected: Bool, spreadLimit: Double, spreadFraction: Double) -> Int {
         let base = view.base
-        // On a compacted graph both tables are empty: one test per step, as before they existed.
-        let hasRecent = view.recent.count > 0, hasChanges = hasRecent || view.consolidated.count > 0
         var pushes = 0
         var head = 0
-        view.recent.withBuffers { recent in
-        view.consolidated.withBuffers { consolidated in
         estimate.withUnsafeMutableBufferPointer { p in
         residual.withUnsafeMutableBufferPointer { r in
         flags.withUnsafeMutableBufferPointer { flags in
-        base.offsets.withUnsafeBufferPointer { offsets in
-        base.neighbors.withUnsafeBufferPointer { neighbors in
-        base.weights.withUnsafeBufferPointer { weights in
-        base.rowWeights.withUnsafeBufferPointer { rowWeights in
             let baseCount = base.nodeCount
-            @inline(__always) func degree(_ node: Int) -> Double {
-                if hasChanges {
-                    if hasRecent, let row = recent.row(of: node) { return Double(recent.totals[row]) }
-                    if let row = consolidated.row(of: node) { return Double(consolidated.totals[row]) }
-                }
-                return node < baseCount ? Double(rowWeights[node]) : 0
-            }
+            @inline(__always) func degree(_ node: Int) -> Double { rows.weight(of: node) }
             @inline(__always) func touch(_ u: Int) {
                 if flags[u] & 2 == 0 {
                     flags[u] |= 2
                     touched.append(UInt32(u))
                 }
             }
-            @inline(__always) func forEachStep(_ v: UInt32, _ body: (UInt32, Double) -> Void) {
-                if hasRecent, let row = recent.row(of: Int(v)) {
-                    for k in recent.offsets[row]..<recent.offsets[row + 1] { body(recent.neighbors[k], Double(recent.weights[k])) }
-                } else if hasChanges, let row = consolidated.row(of: Int(v)) {
-                    for k in consolidated.offsets[row]..<consolidated.offsets[row + 1] {
-                        body(consolidated.neighbors[k], Double(consolidated.weights[k]))
-                    }
-                } else if Int(v) < baseCount {
-                    for k in offsets[Int(v)]..<offsets[Int(v) + 1] { body(neighbors[k], Double(weights[k])) }
-                }
-            }
+            @inline(__always) func forEachStep(_ v: UInt32, _ body: (UInt32, Double) -> Void) { rows.forEachStep(from: Int(v), body) }
             @inline(__always) func add(_ node: UInt32, _ mass: Double) {
                 let u = Int(node)
                 touch(u)
@@ -301,15 +300,8 @@ struct Workspace {
                     p[Int(node)] += mass * degree(Int(node)) / view.classWeights[Int(home)]
                 }
             }
-        }}}}}}}}}
-        var scores = [Double]()
-        scores.reserveCapacity(touched.count)
-        var remaining = 0.0
-        for node in touched {
-            scores.append(estimate[Int(node)])
-            remaining += residual[Int(node)]
-        }
-        return SparseScores(nodes: touched, scores: scores, work: pushes, residualMass: remaining)
+        }}}
+        return pushes
     }
 }
 

@@ -314,6 +314,78 @@ public struct ChangedRowTable: Sendable {
     }
 }
 
+/// A view's rows read through buffers, for the walk loops. A loop generic over
+/// this protocol is specialised twice: on a compacted graph (`BaseRowBuffers`)
+/// every step reads the base's CSR arrays with no changed-row lookup at all.
+public protocol WalkRowBuffers {
+    /// Sum of the weights of `node`'s steps.
+    func weight(of node: Int) -> Double
+    /// Calls `body` with each (neighbour, weight) step out of `node`.
+    func forEachStep(from node: Int, _ body: (UInt32, Double) -> Void)
+}
+
+/// The base's rows alone: right for a view without changed rows.
+public struct BaseRowBuffers: WalkRowBuffers {
+    public let nodeCount: Int
+    public let offsets: UnsafeBufferPointer<Int>
+    public let neighbors: UnsafeBufferPointer<UInt32>
+    public let weights: UnsafeBufferPointer<Float>
+    public let rowWeights: UnsafeBufferPointer<Float>
+
+    @usableFromInline
+    init(nodeCount: Int, offsets: UnsafeBufferPointer<Int>, neighbors: UnsafeBufferPointer<UInt32>,
+         weights: UnsafeBufferPointer<Float>, rowWeights: UnsafeBufferPointer<Float>) {
+        self.nodeCount = nodeCount
+        self.offsets = offsets
+        self.neighbors = neighbors
+        self.weights = weights
+        self.rowWeights = rowWeights
+    }
+
+    @inlinable @inline(__always)
+    public func weight(of node: Int) -> Double { node < nodeCount ? Double(rowWeights[node]) : 0 }
+
+    @inlinable @inline(__always)
+    public func forEachStep(from node: Int, _ body: (UInt32, Double) -> Void) {
+        guard node < nodeCount else { return }
+        for k in offsets[node]..<offsets[node + 1] { body(neighbors[k], Double(weights[k])) }
+    }
+}
+
+/// The base's rows overridden by a view's changed rows (`recent` first).
+public struct ChangedRowBuffers: WalkRowBuffers {
+    public let base: BaseRowBuffers
+    public let recent: ChangedRowTable.Buffers
+    public let consolidated: ChangedRowTable.Buffers
+
+    @usableFromInline
+    init(base: BaseRowBuffers, recent: ChangedRowTable.Buffers, consolidated: ChangedRowTable.Buffers) {
+        self.base = base
+        self.recent = recent
+        self.consolidated = consolidated
+    }
+
+    @inlinable @inline(__always)
+    public func weight(of node: Int) -> Double {
+        if let row = recent.row(of: node) { return Double(recent.totals[row]) }
+        if let row = consolidated.row(of: node) { return Double(consolidated.totals[row]) }
+        return base.weight(of: node)
+    }
+
+    @inlinable @inline(__always)
+    public func forEachStep(from node: Int, _ body: (UInt32, Double) -> Void) {
+        if let row = recent.row(of: node) {
+            for k in recent.offsets[row]..<recent.offsets[row + 1] { body(recent.neighbors[k], Double(recent.weights[k])) }
+        } else if let row = consolidated.row(of: node) {
+            for k in consolidated.offsets[row]..<consolidated.offsets[row + 1] {
+                body(consolidated.neighbors[k], Double(consolidated.weights[k]))
+            }
+        } else {
+            base.forEachStep(from: node, body)
+        }
+    }
+}
+
 /// The steps of one snapshot: the base's `WalkGraph` plus replacement rows for
 /// the nodes that the delta or removals changed. The changed rows sit in two
 /// tables: `consolidated`, shared by the views of later snapshots, and
@@ -429,6 +501,36 @@ public struct WalkView: Sendable {
             for k in consolidated.offsets[row]..<consolidated.offsets[row + 1] { body(consolidated.neighbors[k], consolidated.weights[k]) }
         } else if Int(node) < base.nodeCount {
             for k in base.offsets[Int(node)]..<base.offsets[Int(node) + 1] { body(base.neighbors[k], base.weights[k]) }
+        }
+    }
+
+    /// Whether any row differs from the base's (the graph is not compacted).
+    public var hasChangedRows: Bool { recent.count > 0 || consolidated.count > 0 }
+
+    /// The base's rows as buffers; right only when `hasChangedRows` is false.
+    @inlinable
+    public func withBaseRowBuffers<R>(_ body: (BaseRowBuffers) throws -> R) rethrows -> R {
+        try base.offsets.withUnsafeBufferPointer { offsets in
+            try base.neighbors.withUnsafeBufferPointer { neighbors in
+                try base.weights.withUnsafeBufferPointer { weights in
+                    try base.rowWeights.withUnsafeBufferPointer { rowWeights in
+                        try body(BaseRowBuffers(nodeCount: base.nodeCount, offsets: offsets, neighbors: neighbors,
+                                                weights: weights, rowWeights: rowWeights))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every row as buffers: the changed rows over the base's.
+    @inlinable
+    public func withChangedRowBuffers<R>(_ body: (ChangedRowBuffers) throws -> R) rethrows -> R {
+        try withBaseRowBuffers { base in
+            try recent.withBuffers { recent in
+                try consolidated.withBuffers { consolidated in
+                    try body(ChangedRowBuffers(base: base, recent: recent, consolidated: consolidated))
+                }
+            }
         }
     }
 

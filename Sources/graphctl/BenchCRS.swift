@@ -14,6 +14,11 @@ enum EntityLinking: String, ExpressibleByArgument, CaseIterable {
     case oracle
     /// graphd's entity linking of the raw turn text.
     case text
+    /// Both: the dataset's links plus what graphd's linking finds in the text.
+    case both
+
+    var usesOracle: Bool { self != .text }
+    var usesText: Bool { self != .oracle }
 }
 
 struct BenchCRS: AsyncParsableCommand {
@@ -42,7 +47,7 @@ struct BenchCRS: AsyncParsableCommand {
     var dialogs: String
     @Option(help: "Prediction JSONL to write.")
     var predictions: String
-    @Option(help: "Entity links: oracle (the dataset's) or text (graphd's linking).")
+    @Option(help: "Entity links: oracle (the dataset's), text (graphd's linking) or both.")
     var linking: EntityLinking = .oracle
     @Option(help: "PPR restart probability (0.3: best of 0.15/0.3/0.5 on the valid split).")
     var restart: Double = 0.3
@@ -115,11 +120,11 @@ struct BenchCRS: AsyncParsableCommand {
                     var message = Graphd_V1_DialogueTurn()
                     message.role = turn.role
                     message.text = turn.text
-                    if linking == .oracle { message.entityKeys = (turn.entityIDs + turn.movieIDs).map(String.init) }
+                    if linking.usesOracle { message.entityKeys = (turn.entityIDs + turn.movieIDs).map(String.init) }
                     return message
                 }
                 request.k = UInt32(min(ConversationRetriever.maxK, 50 + sample.contextIDs.count))
-                request.skipTextLinking = linking == .oracle
+                request.skipTextLinking = !linking.usesText
                 request.includeMentioned = true
                 request.restart = restart
                 request.recencyDecay = recencyDecay
@@ -160,10 +165,10 @@ struct BenchCRS: AsyncParsableCommand {
             for sample in samples {
                 var query = RetrievalQuery(turns: targets[sample.dialog][..<sample.turn].map { turn in
                     RetrievalTurn(role: turn.role, text: turn.text,
-                                  linkedNodes: linking == .oracle ? (turn.entityIDs + turn.movieIDs).compactMap(graph.node(ofEntity:)) : [])
+                                  linkedNodes: linking.usesOracle ? (turn.entityIDs + turn.movieIDs).compactMap(graph.node(ofEntity:)) : [])
                 })
                 query.k = min(ConversationRetriever.maxK, 50 + sample.contextIDs.count)
-                query.linkText = linking == .text
+                query.linkText = linking.usesText
                 query.includeMentioned = true
                 query.restart = restart
                 query.recencyDecay = recencyDecay

@@ -126,12 +126,26 @@ func fail(message: String, code: Int32) -> ExitCode {
     return ExitCode(code)
 }
 
+/// Prints `object` as one line of JSON. A figure that was not measured (NaN or
+/// infinite, such as a baseline skipped with a zero count) becomes `null`:
+/// JSON has no NaN, and dropping the whole object would hide the figures that were.
 func printJSON(_ object: Any) {
-    guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
-        print("{}")
-        return
+    do {
+        let data = try JSONSerialization.data(withJSONObject: jsonSafe(object), options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    } catch {
+        log("graphctl: cannot write the result as JSON: \(error)")
     }
-    print(String(decoding: data, as: UTF8.self))
+}
+
+private func jsonSafe(_ value: Any) -> Any {
+    switch value {
+    case let number as Double: number.isFinite ? number : NSNull()
+    case let number as Float: number.isFinite ? number : NSNull()
+    case let object as [String: Any]: object.mapValues(jsonSafe)
+    case let array as [Any]: array.map(jsonSafe)
+    default: value
+    }
 }
 
 func log(_ message: String) {
