@@ -159,6 +159,11 @@ public struct GraphClient: Sendable {
         try await call("Train", request, service: GraphdServiceName.router, timeout: timeout)
     }
 
+    /// The running (or last) Train job's epoch and losses.
+    public func trainRouterProgress(timeout: Duration? = nil) async throws -> Graphd_V1_TrainingProgress {
+        try await call("TrainProgress", Graphd_V1_TrainingProgressRequest(), service: GraphdServiceName.router, timeout: timeout)
+    }
+
     // MARK: graphd.v1.Conversation
 
     public func retrieve(_ request: Graphd_V1_RetrieveRequest, timeout: Duration? = nil) async throws -> Graphd_V1_RetrieveResponse {
@@ -167,6 +172,11 @@ public struct GraphClient: Sendable {
 
     public func trainReasoner(_ request: Graphd_V1_TrainReasonerRequest, timeout: Duration? = nil) async throws -> Graphd_V1_TrainReasonerResponse {
         try await call("TrainReasoner", request, service: GraphdServiceName.conversation, timeout: timeout)
+    }
+
+    /// The running (or last) TrainReasoner job's epoch and losses.
+    public func trainReasonerProgress(timeout: Duration? = nil) async throws -> Graphd_V1_TrainingProgress {
+        try await call("TrainReasonerProgress", Graphd_V1_TrainingProgressRequest(), service: GraphdServiceName.conversation, timeout: timeout)
     }
 }
 

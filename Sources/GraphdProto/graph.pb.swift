@@ -964,6 +964,51 @@ public nonisolated struct Graphd_V1_EmbedResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Graphd_V1_TrainingProgressRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The running training job of a service, or its last one since graphd
+/// started (all fields zero when there was none). Losses are the trainer's
+/// own (binary or softmax cross-entropy), reported after each epoch.
+public nonisolated struct Graphd_V1_TrainingProgress: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var running: Bool = false
+
+  /// Epochs done, and the most the job may run (early stopping may end it sooner).
+  public var epoch: UInt32 = 0
+
+  public var maxEpochs: UInt32 = 0
+
+  public var trainingLoss: Float = 0
+
+  public var validationLoss: Float = 0
+
+  /// The lowest validation loss so far and the epoch that reached it.
+  public var bestValidationLoss: Float = 0
+
+  public var bestEpoch: UInt32 = 0
+
+  /// Since the job started; for a finished job, its whole run.
+  public var seconds: Double = 0
+
+  /// A finished job: "ok", or why it ended without storing weights. Empty while running.
+  public var outcome: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "graphd.v1"
@@ -2582,6 +2627,95 @@ nonisolated extension Graphd_V1_EmbedResponse: SwiftProtobuf.Message, SwiftProto
     if lhs.dimension != rhs.dimension {return false}
     if lhs.vectors != rhs.vectors {return false}
     if lhs.provider != rhs.provider {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Graphd_V1_TrainingProgressRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TrainingProgressRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Graphd_V1_TrainingProgressRequest, rhs: Graphd_V1_TrainingProgressRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Graphd_V1_TrainingProgress: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TrainingProgress"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}running\0\u{1}epoch\0\u{3}max_epochs\0\u{3}training_loss\0\u{3}validation_loss\0\u{3}best_validation_loss\0\u{3}best_epoch\0\u{1}seconds\0\u{1}outcome\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.running) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.epoch) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.maxEpochs) }()
+      case 4: try { try decoder.decodeSingularFloatField(value: &self.trainingLoss) }()
+      case 5: try { try decoder.decodeSingularFloatField(value: &self.validationLoss) }()
+      case 6: try { try decoder.decodeSingularFloatField(value: &self.bestValidationLoss) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.bestEpoch) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self.seconds) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.outcome) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.running != false {
+      try visitor.visitSingularBoolField(value: self.running, fieldNumber: 1)
+    }
+    if self.epoch != 0 {
+      try visitor.visitSingularUInt32Field(value: self.epoch, fieldNumber: 2)
+    }
+    if self.maxEpochs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxEpochs, fieldNumber: 3)
+    }
+    if self.trainingLoss.bitPattern != 0 {
+      try visitor.visitSingularFloatField(value: self.trainingLoss, fieldNumber: 4)
+    }
+    if self.validationLoss.bitPattern != 0 {
+      try visitor.visitSingularFloatField(value: self.validationLoss, fieldNumber: 5)
+    }
+    if self.bestValidationLoss.bitPattern != 0 {
+      try visitor.visitSingularFloatField(value: self.bestValidationLoss, fieldNumber: 6)
+    }
+    if self.bestEpoch != 0 {
+      try visitor.visitSingularUInt32Field(value: self.bestEpoch, fieldNumber: 7)
+    }
+    if self.seconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.seconds, fieldNumber: 8)
+    }
+    if !self.outcome.isEmpty {
+      try visitor.visitSingularStringField(value: self.outcome, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Graphd_V1_TrainingProgress, rhs: Graphd_V1_TrainingProgress) -> Bool {
+    if lhs.running != rhs.running {return false}
+    if lhs.epoch != rhs.epoch {return false}
+    if lhs.maxEpochs != rhs.maxEpochs {return false}
+    if lhs.trainingLoss != rhs.trainingLoss {return false}
+    if lhs.validationLoss != rhs.validationLoss {return false}
+    if lhs.bestValidationLoss != rhs.bestValidationLoss {return false}
+    if lhs.bestEpoch != rhs.bestEpoch {return false}
+    if lhs.seconds != rhs.seconds {return false}
+    if lhs.outcome != rhs.outcome {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -39,6 +39,8 @@ public final class ConversationService: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let walks = WalkViewCache()
     private let engine = PersonalizedPageRank()
+    /// The running (or last) TrainReasoner job, for TrainReasonerProgress.
+    private let trainingProgress = TrainingMonitor()
 
     public init(database: GraphDatabase) {
         self.database = database
@@ -50,6 +52,9 @@ public final class ConversationService: Sendable {
         }
         dispatcher.registerCompute(service: GraphdServiceName.conversation, method: "TrainReasoner") { [self] (request: Graphd_V1_TrainReasonerRequest, context) in
             try await trainReasoner(request, deadline: context.deadline)
+        }
+        dispatcher.registerInline(service: GraphdServiceName.conversation, method: "TrainReasonerProgress") { [self] (_: Graphd_V1_TrainingProgressRequest, _) in
+            trainingProgress.current
         }
     }
 
@@ -190,19 +195,29 @@ public final class ConversationService: Sendable {
         let index = try currentIndex(for: snapshot)
         let start = ContinuousClock.now
         let settings = config
-        let logger = Self.logger
-        let (graph, result): (ReasonerGraph, ReasonerTrainingResult) = try await Self.trainingQueue.perform {
-            let graph = try ReasonerGraph(snapshot: snapshot, index: index)
-            let result = try ReasonerTrainer.train(
-                graph: graph, samples: graph.samples(snapshot: snapshot, index: index), config: settings,
-                isCancelled: { self.stopping.load(ordering: .acquiring) || deadline.map { .now >= $0 } ?? false },
-                progress: { epoch, loss, validation in
-                    if epoch % 20 == 0 { logger.info("reasoner training", metadata: ["epoch": "\(epoch)", "loss": "\(loss)", "validation_loss": "\(validation)"]) }
-                })
-            return (graph, result)
+        let logger = Self.logger, progress = trainingProgress
+        // Calls queue on the training queue; the monitor follows the one that runs.
+        let (graph, result, ticket): (ReasonerGraph, ReasonerTrainingResult, TrainingMonitor.Ticket) = try await Self.trainingQueue.perform {
+            let ticket = progress.begin(maxEpochs: settings.maxEpochs)
+            do {
+                let graph = try ReasonerGraph(snapshot: snapshot, index: index)
+                let result = try ReasonerTrainer.train(
+                    graph: graph, samples: graph.samples(snapshot: snapshot, index: index), config: settings,
+                    isCancelled: { self.stopping.load(ordering: .acquiring) || deadline.map { .now >= $0 } ?? false },
+                    progress: { epoch, loss, validation in
+                        progress.report(ticket, epoch: epoch, trainingLoss: loss, validationLoss: validation)
+                        if epoch % 20 == 0 { logger.info("reasoner training", metadata: ["epoch": "\(epoch)", "loss": "\(loss)", "validation_loss": "\(validation)"]) }
+                    })
+                return (graph, result, ticket)
+            } catch {
+                progress.end(ticket, failure: error)
+                throw error
+            }
         }
-        let stored = StoredReasoner(graph: graph, snapshot: snapshot, result: result, trainedAtMs: Int64(Date().timeIntervalSince1970 * 1000))
-        try await database.putDocuments([(StoredReasoner.documentName, try stored.serialized())])
+        try await progress.finish(ticket) {
+            let stored = StoredReasoner(graph: graph, snapshot: snapshot, result: result, trainedAtMs: Int64(Date().timeIntervalSince1970 * 1000))
+            try await database.putDocuments([(StoredReasoner.documentName, try stored.serialized())])
+        }
         var response = Graphd_V1_TrainReasonerResponse()
         response.trainingExamples = UInt32(result.trainingSamples)
         response.validationExamples = UInt32(result.validationSamples)

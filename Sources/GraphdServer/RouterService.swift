@@ -88,6 +88,8 @@ public final class RouterService: Sendable {
     /// The view Route reads; rebuilt aside while only outcomes and online weights
     /// changed (`RouterFingerprint.mayAnswerFor`), before the answer otherwise.
     private let views: RebuiltAside<RouterFingerprint, RouterView>
+    /// The running (or last) Train job, for TrainProgress.
+    private let trainingProgress = TrainingMonitor()
     /// Bumped after writes of this service that the next Route must see (see `RouterFingerprint`).
     private let generation = Atomic<UInt64>(0)
     /// Bumped after outcomes and online weight updates, which Route may see a moment later.
@@ -130,6 +132,9 @@ public final class RouterService: Sendable {
         dispatcher.registerInline(service: service, method: "ListLLMs") { (_: Graphd_V1_ListLLMsRequest, _) in try self.listLLMs() }
         dispatcher.register(service: service, method: "RemoveLLM") { (request: Graphd_V1_RemoveLLMRequest, _) in try await self.removeLLM(request) }
         dispatcher.registerCompute(service: service, method: "Train") { (request: Graphd_V1_TrainRouterRequest, _) in try await self.train(request) }
+        dispatcher.registerInline(service: service, method: "TrainProgress") { (_: Graphd_V1_TrainingProgressRequest, _) in
+            self.trainingProgress.current
+        }
     }
 
     // MARK: Route
@@ -553,16 +558,17 @@ public final class RouterService: Sendable {
             try await Task.sleep(for: .milliseconds(20))
         }
         defer { endModelJob() }
-        do {
+        return try await trainingProgress.run(maxEpochs: config.maxEpochs) { ticket in
             let start = ContinuousClock.now
             let extracted = try RouterGraphExtractor.extract(snapshot: database.snapshot, dimension: dimension, database: database)
-            let logger = self.logger
+            let logger = self.logger, progress = trainingProgress
             let graph = extracted.graph, settings = config
             // Training runs on its own queue, not on a thread of the cooperative pool; a cancelled call stops it.
             let cancelled = Mutex(false)
             let result = try await withTaskCancellationHandler {
                 try await Self.trainingQueue.perform {
                     try RouterTrainer.train(graph, config: settings, isCancelled: { cancelled.withLock { $0 } }) { p in
+                        progress.report(ticket, epoch: p.epoch, trainingLoss: p.trainingLoss, validationLoss: p.validationLoss)
                         if p.epoch % 20 == 0 {
                             logger.info("router training", metadata: ["epoch": "\(p.epoch)", "training_loss": "\(p.trainingLoss)",
                                                                       "validation_loss": "\(p.validationLoss)", "best": "\(p.bestValidationLoss)"])

@@ -266,7 +266,10 @@ enum EmbeddingCache {
         for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: key >> (8 * UInt64(i)))) }
         out += [UInt8](repeating: 0, count: 8)
         for v in vectors { for x in v { let b = x.bitPattern; for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: b >> (8 * UInt32(i)))) } } }
-        FileManager.default.createFile(atPath: path, contents: Data(out))
+        // A cache that cannot be written costs the next run the embedding, nothing else.
+        if !FileManager.default.createFile(atPath: path, contents: Data(out)) {
+            log("graphctl: cannot write the embedding cache \(path); the next run embeds again")
+        }
         return vectors
     }
 }

@@ -182,3 +182,25 @@ func jsonObject(_ edge: Graphd_V1_Edge) -> [String: Any] {
     if !edge.attributes.isEmpty { object["attributes"] = edge.attributes }
     return object
 }
+
+/// Runs `train` and, when `show`, beside it on the same connection prints its
+/// job's progress from `poll` to standard error about once a second (a line when the
+/// epoch moved) until `train` returns. A failed poll only ends the watching.
+func watchingProgress<Result>(show: Bool, poll: @escaping @Sendable () async throws -> Graphd_V1_TrainingProgress,
+                              _ train: () async throws -> Result) async throws -> Result {
+    guard show else { return try await train() }
+    let watcher = Task {
+        var shown: UInt32 = 0
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            guard !Task.isCancelled, let progress = try? await poll() else { return }
+            guard progress.running, progress.epoch != shown else { continue }
+            shown = progress.epoch
+            log(String(format: "epoch %u/%u: training loss %.4f, validation loss %.4f (best %.4f at epoch %u), %.1f s",
+                       progress.epoch, progress.maxEpochs, progress.trainingLoss, progress.validationLoss,
+                       progress.bestValidationLoss, progress.bestEpoch, progress.seconds))
+        }
+    }
+    defer { watcher.cancel() }
+    return try await train()
+}

@@ -146,8 +146,9 @@ struct TrainReasoner: AsyncParsableCommand {
         discussion: """
         An R-GCN over the KG relations learns, from every conversation, to rank each item \
         recommended in it from the other entities and items it mentions. graphd holds out 10 % \
-        of these examples, stops early when their loss stops improving, stores the weights and \
-        logs progress every 20 epochs. Retrieve uses the reasoner when asked (use_reasoner, \
+        of these examples, stops early when their loss stops improving and stores the weights. \
+        While it trains, each second's progress (Conversation/TrainReasonerProgress) goes to \
+        standard error unless --quiet. Retrieve uses the reasoner when asked (use_reasoner, \
         'graphctl converse --reasoner').
         """)
 
@@ -161,6 +162,8 @@ struct TrainReasoner: AsyncParsableCommand {
     var embeddingDecay: Float?
     @Option(help: "Seed for the held-out split and initial weights.")
     var seed: UInt64 = 0
+    @Flag(help: "Do not print progress to standard error.")
+    var quiet = false
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
@@ -173,7 +176,9 @@ struct TrainReasoner: AsyncParsableCommand {
         request.seed = seed
         var options = connection
         options.timeout = max(options.timeout, 3600)
-        let r = try await options.withClient { try await $0.trainReasoner(request) }
+        let r = try await options.withClient { client in
+            try await watchingProgress(show: !quiet, poll: { try await client.trainReasonerProgress() }) { try await client.trainReasoner(request) }
+        }
         switch output.format {
         case .json:
             printJSON(["training_examples": r.trainingExamples, "validation_examples": r.validationExamples, "epochs": r.epochs,

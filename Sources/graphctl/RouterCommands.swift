@@ -226,8 +226,10 @@ struct TrainRouter: AsyncParsableCommand {
         commandName: "router", abstract: "Train the router GNN on every outcome in the graph (graphd.v1.Router/Train).",
         discussion: """
         graphd holds out a validation share of the queries, stops early when the validation \
-        loss stops improving, stores the weights and logs progress every 20 epochs. The result \
-        compares the GNN's validation loss with the per-task success rates alone.
+        loss stops improving and stores the weights. While it trains, each second's progress \
+        (epoch, training and validation loss, best so far; Router/TrainProgress) goes to \
+        standard error unless --quiet. The result compares the GNN's validation loss with the \
+        per-task success rates alone.
         """)
 
     @Option(help: "Maximum epochs (default 400).")
@@ -236,6 +238,8 @@ struct TrainRouter: AsyncParsableCommand {
     var seed: UInt64 = 0
     @Option(help: "Adam learning rate (default 1e-3).")
     var learningRate: Float = 0
+    @Flag(help: "Do not print progress to standard error.")
+    var quiet = false
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
@@ -246,7 +250,9 @@ struct TrainRouter: AsyncParsableCommand {
         request.learningRate = learningRate
         var options = connection
         options.timeout = max(options.timeout, 3600)
-        let r = try await options.withClient { try await $0.trainRouter(request) }
+        let r = try await options.withClient { client in
+            try await watchingProgress(show: !quiet, poll: { try await client.trainRouterProgress() }) { try await client.trainRouter(request) }
+        }
         switch output.format {
         case .json:
             printJSON(["epochs": r.epochs, "best_epoch": r.bestEpoch, "validation_loss": r.validationLoss,

@@ -157,6 +157,9 @@ import TTRPC
         #expect(trained.status == 0, "\(trained.stderr)")
         let figures = try JSONSerialization.jsonObject(with: Data(trained.stdout.utf8)) as? [String: Any]
         #expect((figures?["training_examples"] as? Int ?? 0) + (figures?["validation_examples"] as? Int ?? 0) == 2)
+        let progress = try await client.trainReasonerProgress()
+        #expect(!progress.running && progress.outcome == "ok" && progress.maxEpochs == 30, "\(progress)")
+        #expect(Int(progress.epoch) == figures?["epochs"] as? Int, "the job graphctl ran")
         response = try await client.retrieve(withReasoner)
         #expect(response.candidates.contains { $0.provenance == .both }, "the reasoner's items are among the candidates")
         // A live dialogue arrives: the reasoner laid onto the smaller graph answers while

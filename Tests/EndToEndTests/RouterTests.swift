@@ -91,10 +91,17 @@ import TTRPC
         let capped = try await route(client, "What is 7 plus 21?", task: "math", maxCost: 0.0005)
         #expect(capped.ranked.map(\.llm) == ["guesser"])
 
+        let noJob = try await client.trainRouterProgress()
+        #expect(!noJob.running && noJob.epoch == 0 && noJob.outcome.isEmpty, "no job yet: \(noJob)")
         var train = Graphd_V1_TrainRouterRequest()
         train.maxEpochs = 60
         let trained = try await client.trainRouter(train)
         #expect(trained.epochs > 0 && trained.trainingQueries + trained.validationQueries == 40)
+        // The finished job's progress is the job's own result.
+        let progress = try await client.trainRouterProgress()
+        #expect(!progress.running && progress.outcome == "ok", "\(progress)")
+        #expect(progress.epoch == trained.epochs && progress.maxEpochs == 60 && progress.bestEpoch == trained.bestEpoch)
+        #expect(progress.bestValidationLoss == trained.validationLoss && progress.seconds > 0)
         let afterTraining = try await route(client, "What is 9 plus 27? Answer with a number.", task: "math")
         #expect(afterTraining.model == "gnn")
         // Performance first may take either perfect LLM (cost does not count); never the guesser.
@@ -185,6 +192,8 @@ import TTRPC
             _ = try await client.addLLM(request)
         }
         await expectCode(.failedPrecondition, "training without outcomes") { _ = try await client.trainRouter(Graphd_V1_TrainRouterRequest()) }
+        let failed = try await client.trainRouterProgress()
+        #expect(!failed.running && failed.outcome.contains("outcome"), "the refused job's reason: \(failed)")
         // Nothing was written by the rejected requests.
         #expect(try await client.listLLMs().llms.map(\.name).sorted() == ["m1", "m2"])
         await client.close()

@@ -193,6 +193,10 @@ class GraphdClient:
     def train_router(self, request, **kw):
         return self.call(ROUTER, "Train", request, router_pb2.TrainRouterResponse, **kw)
 
+    def train_router_progress(self, **kw):
+        """The running (or last) Train job's epoch and losses; callable from another thread during train_router."""
+        return self.call(ROUTER, "TrainProgress", graph_pb2.TrainingProgressRequest(), graph_pb2.TrainingProgress, **kw)
+
     # -------------------------------------------------- graphd.v1.Conversation
 
     def retrieve(self, request, **kw):
@@ -200,3 +204,7 @@ class GraphdClient:
 
     def train_reasoner(self, request, **kw):
         return self.call(CONVERSATION, "TrainReasoner", request, conversation_pb2.TrainReasonerResponse, **kw)
+
+    def train_reasoner_progress(self, **kw):
+        """The running (or last) TrainReasoner job's epoch and losses."""
+        return self.call(CONVERSATION, "TrainReasonerProgress", graph_pb2.TrainingProgressRequest(), graph_pb2.TrainingProgress, **kw)

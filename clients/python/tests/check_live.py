@@ -75,6 +75,11 @@ def main(path):
             router_pb2.Outcome(llm="small", effect=1.0, cost=0.0001)]))
         assert written.edges_written == 2, written
         expect_error(InvalidArgument, lambda: client.route(router_pb2.RouteRequest(query="x", performance_weight=-1)))
+        # One query's outcomes are too few to train on: refused, and the progress says why.
+        expect_error(FailedPrecondition, lambda: client.train_router(router_pb2.TrainRouterRequest()))
+        progress = client.train_router_progress()
+        assert not progress.running and "at least 4 queries" in progress.outcome, progress
+        assert not client.train_reasoner_progress().running
         # Conversational retrieval: no conversation graph here, so popular items (none) and a prompt;
         # an empty dialogue and an unknown entity key are refused.
         answer = client.retrieve(conversation_pb2.RetrieveRequest(

@@ -1308,14 +1308,16 @@ const ProtobufCEnumDescriptor graphd__v1__provenance__descriptor =
   graphd__v1__provenance__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor graphd__v1__conversation__method_descriptors[2] =
+static const ProtobufCMethodDescriptor graphd__v1__conversation__method_descriptors[3] =
 {
   { "Retrieve", &graphd__v1__retrieve_request__descriptor, &graphd__v1__retrieve_response__descriptor },
   { "TrainReasoner", &graphd__v1__train_reasoner_request__descriptor, &graphd__v1__train_reasoner_response__descriptor },
+  { "TrainReasonerProgress", &graphd__v1__training_progress_request__descriptor, &graphd__v1__training_progress__descriptor },
 };
 const unsigned graphd__v1__conversation__method_indices_by_name[] = {
   0,        /* Retrieve */
-  1         /* TrainReasoner */
+  1,        /* TrainReasoner */
+  2         /* TrainReasonerProgress */
 };
 const ProtobufCServiceDescriptor graphd__v1__conversation__descriptor =
 {
@@ -1324,7 +1326,7 @@ const ProtobufCServiceDescriptor graphd__v1__conversation__descriptor =
   "Conversation",
   "Graphd__V1__Conversation",
   "graphd.v1",
-  2,
+  3,
   graphd__v1__conversation__method_descriptors,
   graphd__v1__conversation__method_indices_by_name
 };
@@ -1343,6 +1345,14 @@ void graphd__v1__conversation__train_reasoner(ProtobufCService *service,
 {
   assert(service->descriptor == &graphd__v1__conversation__descriptor);
   service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void graphd__v1__conversation__train_reasoner_progress(ProtobufCService *service,
+                                                       const Graphd__V1__TrainingProgressRequest *input,
+                                                       Graphd__V1__TrainingProgress_Closure closure,
+                                                       void *closure_data)
+{
+  assert(service->descriptor == &graphd__v1__conversation__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void graphd__v1__conversation__init (Graphd__V1__Conversation_Service *service,
                                      Graphd__V1__Conversation_ServiceDestroy destroy)

@@ -486,6 +486,10 @@ struct Graphd__V1__Conversation_Service
                          const Graphd__V1__TrainReasonerRequest *input,
                          Graphd__V1__TrainReasonerResponse_Closure closure,
                          void *closure_data);
+  void (*train_reasoner_progress)(Graphd__V1__Conversation_Service *service,
+                                  const Graphd__V1__TrainingProgressRequest *input,
+                                  Graphd__V1__TrainingProgress_Closure closure,
+                                  void *closure_data);
 };
 typedef void (*Graphd__V1__Conversation_ServiceDestroy)(Graphd__V1__Conversation_Service *);
 void graphd__v1__conversation__init (Graphd__V1__Conversation_Service *service,
@@ -495,7 +499,8 @@ void graphd__v1__conversation__init (Graphd__V1__Conversation_Service *service,
 #define GRAPHD__V1__CONVERSATION__INIT(function_prefix__) \
     { GRAPHD__V1__CONVERSATION__BASE_INIT,\
       function_prefix__ ## retrieve,\
-      function_prefix__ ## train_reasoner  }
+      function_prefix__ ## train_reasoner,\
+      function_prefix__ ## train_reasoner_progress  }
 void graphd__v1__conversation__retrieve(ProtobufCService *service,
                                         const Graphd__V1__RetrieveRequest *input,
                                         Graphd__V1__RetrieveResponse_Closure closure,
@@ -504,6 +509,10 @@ void graphd__v1__conversation__train_reasoner(ProtobufCService *service,
                                               const Graphd__V1__TrainReasonerRequest *input,
                                               Graphd__V1__TrainReasonerResponse_Closure closure,
                                               void *closure_data);
+void graphd__v1__conversation__train_reasoner_progress(ProtobufCService *service,
+                                                       const Graphd__V1__TrainingProgressRequest *input,
+                                                       Graphd__V1__TrainingProgress_Closure closure,
+                                                       void *closure_data);
 
 /* --- descriptors --- */
 

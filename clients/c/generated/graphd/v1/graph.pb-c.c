@@ -1831,6 +1831,96 @@ void   graphd__v1__embed_response__free_unpacked
   assert(message->base.descriptor == &graphd__v1__embed_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   graphd__v1__training_progress_request__init
+                     (Graphd__V1__TrainingProgressRequest         *message)
+{
+  static const Graphd__V1__TrainingProgressRequest init_value = GRAPHD__V1__TRAINING_PROGRESS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t graphd__v1__training_progress_request__get_packed_size
+                     (const Graphd__V1__TrainingProgressRequest *message)
+{
+  assert(message->base.descriptor == &graphd__v1__training_progress_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t graphd__v1__training_progress_request__pack
+                     (const Graphd__V1__TrainingProgressRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &graphd__v1__training_progress_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t graphd__v1__training_progress_request__pack_to_buffer
+                     (const Graphd__V1__TrainingProgressRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &graphd__v1__training_progress_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Graphd__V1__TrainingProgressRequest *
+       graphd__v1__training_progress_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Graphd__V1__TrainingProgressRequest *)
+     protobuf_c_message_unpack (&graphd__v1__training_progress_request__descriptor,
+                                allocator, len, data);
+}
+void   graphd__v1__training_progress_request__free_unpacked
+                     (Graphd__V1__TrainingProgressRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &graphd__v1__training_progress_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   graphd__v1__training_progress__init
+                     (Graphd__V1__TrainingProgress         *message)
+{
+  static const Graphd__V1__TrainingProgress init_value = GRAPHD__V1__TRAINING_PROGRESS__INIT;
+  *message = init_value;
+}
+size_t graphd__v1__training_progress__get_packed_size
+                     (const Graphd__V1__TrainingProgress *message)
+{
+  assert(message->base.descriptor == &graphd__v1__training_progress__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t graphd__v1__training_progress__pack
+                     (const Graphd__V1__TrainingProgress *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &graphd__v1__training_progress__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t graphd__v1__training_progress__pack_to_buffer
+                     (const Graphd__V1__TrainingProgress *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &graphd__v1__training_progress__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Graphd__V1__TrainingProgress *
+       graphd__v1__training_progress__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Graphd__V1__TrainingProgress *)
+     protobuf_c_message_unpack (&graphd__v1__training_progress__descriptor,
+                                allocator, len, data);
+}
+void   graphd__v1__training_progress__free_unpacked
+                     (Graphd__V1__TrainingProgress *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &graphd__v1__training_progress__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor graphd__v1__node_ref__field_descriptors[2] =
 {
   {
@@ -4552,6 +4642,166 @@ const ProtobufCMessageDescriptor graphd__v1__embed_response__descriptor =
   graphd__v1__embed_response__field_indices_by_name,
   1,  graphd__v1__embed_response__number_ranges,
   (ProtobufCMessageInit) graphd__v1__embed_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define graphd__v1__training_progress_request__field_descriptors NULL
+#define graphd__v1__training_progress_request__field_indices_by_name NULL
+#define graphd__v1__training_progress_request__number_ranges NULL
+const ProtobufCMessageDescriptor graphd__v1__training_progress_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "graphd.v1.TrainingProgressRequest",
+  "TrainingProgressRequest",
+  "Graphd__V1__TrainingProgressRequest",
+  "graphd.v1",
+  sizeof(Graphd__V1__TrainingProgressRequest),
+  0,
+  graphd__v1__training_progress_request__field_descriptors,
+  graphd__v1__training_progress_request__field_indices_by_name,
+  0,  graphd__v1__training_progress_request__number_ranges,
+  (ProtobufCMessageInit) graphd__v1__training_progress_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor graphd__v1__training_progress__field_descriptors[9] =
+{
+  {
+    "running",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__TrainingProgress, running),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "epoch",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__TrainingProgress, epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_epochs",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__TrainingProgress, max_epochs),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "training_loss",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__TrainingProgress, training_loss),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "validation_loss",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__TrainingProgress, validation_loss),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "best_validation_loss",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__TrainingProgress, best_validation_loss),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "best_epoch",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__TrainingProgress, best_epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "seconds",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__TrainingProgress, seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outcome",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__TrainingProgress, outcome),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned graphd__v1__training_progress__field_indices_by_name[] = {
+  6,   /* field[6] = best_epoch */
+  5,   /* field[5] = best_validation_loss */
+  1,   /* field[1] = epoch */
+  2,   /* field[2] = max_epochs */
+  8,   /* field[8] = outcome */
+  0,   /* field[0] = running */
+  7,   /* field[7] = seconds */
+  3,   /* field[3] = training_loss */
+  4,   /* field[4] = validation_loss */
+};
+static const ProtobufCIntRange graphd__v1__training_progress__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor graphd__v1__training_progress__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "graphd.v1.TrainingProgress",
+  "TrainingProgress",
+  "Graphd__V1__TrainingProgress",
+  "graphd.v1",
+  sizeof(Graphd__V1__TrainingProgress),
+  9,
+  graphd__v1__training_progress__field_descriptors,
+  graphd__v1__training_progress__field_indices_by_name,
+  1,  graphd__v1__training_progress__number_ranges,
+  (ProtobufCMessageInit) graphd__v1__training_progress__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue graphd__v1__direction__enum_values_by_number[4] =

@@ -59,6 +59,8 @@ typedef struct Graphd__V1__HealthResponse Graphd__V1__HealthResponse;
 typedef struct Graphd__V1__EmbedRequest Graphd__V1__EmbedRequest;
 typedef struct Graphd__V1__Vector Graphd__V1__Vector;
 typedef struct Graphd__V1__EmbedResponse Graphd__V1__EmbedResponse;
+typedef struct Graphd__V1__TrainingProgressRequest Graphd__V1__TrainingProgressRequest;
+typedef struct Graphd__V1__TrainingProgress Graphd__V1__TrainingProgress;
 
 
 /* --- enums --- */
@@ -802,6 +804,50 @@ struct  Graphd__V1__EmbedResponse
 #define GRAPHD__V1__EMBED_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__embed_response__descriptor) \
     , 0, 0,NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Graphd__V1__TrainingProgressRequest
+{
+  ProtobufCMessage base;
+};
+#define GRAPHD__V1__TRAINING_PROGRESS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__training_progress_request__descriptor) \
+     }
+
+
+/*
+ * The running training job of a service, or its last one since graphd
+ * started (all fields zero when there was none). Losses are the trainer's
+ * own (binary or softmax cross-entropy), reported after each epoch.
+ */
+struct  Graphd__V1__TrainingProgress
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean running;
+  /*
+   * Epochs done, and the most the job may run (early stopping may end it sooner).
+   */
+  uint32_t epoch;
+  uint32_t max_epochs;
+  float training_loss;
+  float validation_loss;
+  /*
+   * The lowest validation loss so far and the epoch that reached it.
+   */
+  float best_validation_loss;
+  uint32_t best_epoch;
+  /*
+   * Since the job started; for a finished job, its whole run.
+   */
+  double seconds;
+  /*
+   * A finished job: "ok", or why it ended without storing weights. Empty while running.
+   */
+  char *outcome;
+};
+#define GRAPHD__V1__TRAINING_PROGRESS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__training_progress__descriptor) \
+    , 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
 
 
 /* Graphd__V1__NodeRef methods */
@@ -1576,6 +1622,44 @@ Graphd__V1__EmbedResponse *
 void   graphd__v1__embed_response__free_unpacked
                      (Graphd__V1__EmbedResponse *message,
                       ProtobufCAllocator *allocator);
+/* Graphd__V1__TrainingProgressRequest methods */
+void   graphd__v1__training_progress_request__init
+                     (Graphd__V1__TrainingProgressRequest         *message);
+size_t graphd__v1__training_progress_request__get_packed_size
+                     (const Graphd__V1__TrainingProgressRequest   *message);
+size_t graphd__v1__training_progress_request__pack
+                     (const Graphd__V1__TrainingProgressRequest   *message,
+                      uint8_t             *out);
+size_t graphd__v1__training_progress_request__pack_to_buffer
+                     (const Graphd__V1__TrainingProgressRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Graphd__V1__TrainingProgressRequest *
+       graphd__v1__training_progress_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   graphd__v1__training_progress_request__free_unpacked
+                     (Graphd__V1__TrainingProgressRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Graphd__V1__TrainingProgress methods */
+void   graphd__v1__training_progress__init
+                     (Graphd__V1__TrainingProgress         *message);
+size_t graphd__v1__training_progress__get_packed_size
+                     (const Graphd__V1__TrainingProgress   *message);
+size_t graphd__v1__training_progress__pack
+                     (const Graphd__V1__TrainingProgress   *message,
+                      uint8_t             *out);
+size_t graphd__v1__training_progress__pack_to_buffer
+                     (const Graphd__V1__TrainingProgress   *message,
+                      ProtobufCBuffer     *buffer);
+Graphd__V1__TrainingProgress *
+       graphd__v1__training_progress__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   graphd__v1__training_progress__free_unpacked
+                     (Graphd__V1__TrainingProgress *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Graphd__V1__NodeRef_Closure)
@@ -1709,6 +1793,12 @@ typedef void (*Graphd__V1__Vector_Closure)
                   void *closure_data);
 typedef void (*Graphd__V1__EmbedResponse_Closure)
                  (const Graphd__V1__EmbedResponse *message,
+                  void *closure_data);
+typedef void (*Graphd__V1__TrainingProgressRequest_Closure)
+                 (const Graphd__V1__TrainingProgressRequest *message,
+                  void *closure_data);
+typedef void (*Graphd__V1__TrainingProgress_Closure)
+                 (const Graphd__V1__TrainingProgress *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -1901,6 +1991,8 @@ extern const ProtobufCMessageDescriptor graphd__v1__health_response__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__embed_request__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__vector__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__embed_response__descriptor;
+extern const ProtobufCMessageDescriptor graphd__v1__training_progress_request__descriptor;
+extern const ProtobufCMessageDescriptor graphd__v1__training_progress__descriptor;
 extern const ProtobufCServiceDescriptor graphd__v1__graph__descriptor;
 
 PROTOBUF_C__END_DECLS

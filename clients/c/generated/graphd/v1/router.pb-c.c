@@ -1932,7 +1932,7 @@ const ProtobufCMessageDescriptor graphd__v1__train_router_response__descriptor =
   (ProtobufCMessageInit) graphd__v1__train_router_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor graphd__v1__router__method_descriptors[6] =
+static const ProtobufCMethodDescriptor graphd__v1__router__method_descriptors[7] =
 {
   { "Route", &graphd__v1__route_request__descriptor, &graphd__v1__route_response__descriptor },
   { "Feedback", &graphd__v1__feedback_request__descriptor, &graphd__v1__feedback_response__descriptor },
@@ -1940,6 +1940,7 @@ static const ProtobufCMethodDescriptor graphd__v1__router__method_descriptors[6]
   { "ListLLMs", &graphd__v1__list_llms_request__descriptor, &graphd__v1__list_llms_response__descriptor },
   { "RemoveLLM", &graphd__v1__remove_llmrequest__descriptor, &graphd__v1__remove_llmresponse__descriptor },
   { "Train", &graphd__v1__train_router_request__descriptor, &graphd__v1__train_router_response__descriptor },
+  { "TrainProgress", &graphd__v1__training_progress_request__descriptor, &graphd__v1__training_progress__descriptor },
 };
 const unsigned graphd__v1__router__method_indices_by_name[] = {
   2,        /* AddLLM */
@@ -1947,7 +1948,8 @@ const unsigned graphd__v1__router__method_indices_by_name[] = {
   3,        /* ListLLMs */
   4,        /* RemoveLLM */
   0,        /* Route */
-  5         /* Train */
+  5,        /* Train */
+  6         /* TrainProgress */
 };
 const ProtobufCServiceDescriptor graphd__v1__router__descriptor =
 {
@@ -1956,7 +1958,7 @@ const ProtobufCServiceDescriptor graphd__v1__router__descriptor =
   "Router",
   "Graphd__V1__Router",
   "graphd.v1",
-  6,
+  7,
   graphd__v1__router__method_descriptors,
   graphd__v1__router__method_indices_by_name
 };
@@ -2007,6 +2009,14 @@ void graphd__v1__router__train(ProtobufCService *service,
 {
   assert(service->descriptor == &graphd__v1__router__descriptor);
   service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void graphd__v1__router__train_progress(ProtobufCService *service,
+                                        const Graphd__V1__TrainingProgressRequest *input,
+                                        Graphd__V1__TrainingProgress_Closure closure,
+                                        void *closure_data)
+{
+  assert(service->descriptor == &graphd__v1__router__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void graphd__v1__router__init (Graphd__V1__Router_Service *service,
                                Graphd__V1__Router_ServiceDestroy destroy)
