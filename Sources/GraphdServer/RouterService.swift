@@ -105,8 +105,8 @@ public final class RouterService: Sendable {
     private let pendingUpdates = Mutex<(keys: Set<String>, steps: Int, updater: Task<Void, Never>?)>(([], 0, nil))
     /// What holds the model's weights: a training job or an online update, one at
     /// a time, so none overwrites another's weights.
-    enum ModelJob { case none, training, onlineUpdate }
-    private let modelJob = Mutex(ModelJob.none)
+    enum ModelJob: Sendable { case training, onlineUpdate }
+    private let modelJob = JobLock<ModelJob>()
 
     public init(database: GraphDatabase, embedding: EmbeddingConfiguration, logger: Logger = Logger(label: "graphd.router")) {
         self.database = database
@@ -490,8 +490,8 @@ public final class RouterService: Sendable {
             guard let batch else { return }
             // Skipped while a training job runs: the weights it stores would replace
             // this update's anyway.
-            guard beginModelJob(.onlineUpdate) == nil else { continue }
-            defer { endModelJob() }
+            guard modelJob.tryBegin(.onlineUpdate) == nil else { continue }
+            defer { modelJob.end() }
             // The outcomes are stored and acknowledged whatever happens here: a failed
             // update leaves the previous weights.
             do {
@@ -505,16 +505,6 @@ public final class RouterService: Sendable {
     /// Marks the cached view stale after a write of this service that the next Route must see.
     private func wrote() { generation.wrappingAdd(1, ordering: .releasing) }
 
-    /// Takes the weights for `job`: nil when it got them, else the job that holds them.
-    private func beginModelJob(_ job: ModelJob) -> ModelJob? {
-        modelJob.withLock { current in
-            guard current == .none else { return current }
-            current = job
-            return nil
-        }
-    }
-
-    private func endModelJob() { modelJob.withLock { $0 = .none } }
 
     /// A few Adam steps on some queries' outcomes, off the cooperative pool;
     /// stores the updated weights.
@@ -551,13 +541,15 @@ public final class RouterService: Sendable {
         let provider = embedding.nodeTextProvider ?? .hashed
         let dimension = try embedding.registry.embedder(provider).dimension
         // An online update holds the weights for moments, at most once a second: wait for it.
-        while let holder = beginModelJob(.training) {
+        while let holder = modelJob.tryBegin(.training) {
             guard holder == .onlineUpdate else {
                 throw RPCError(.failedPrecondition, "router training is already running; try again when it ends")
             }
-            try await Task.sleep(for: .milliseconds(20))
+            logger.info("router training waits for the online update to end")
+            await modelJob.waitUntilFree()
+            try Task.checkCancellation()
         }
-        defer { endModelJob() }
+        defer { modelJob.end() }
         return try await trainingProgress.run(maxEpochs: config.maxEpochs) { ticket in
             let start = ContinuousClock.now
             let extracted = try RouterGraphExtractor.extract(snapshot: database.snapshot, dimension: dimension, database: database)
