@@ -8,8 +8,9 @@ turn, text only) with and without the reasoner:
 
   steady  the graph did not change since the previous call (and --settle
           seconds passed, so no rebuild runs aside);
-  live    the call right after a live dialogue was added as a new conversation
-          node with `mentions` edges (what a gateway does after each session).
+  live    the call right after the whole dialogue was stored with
+          Conversation/AddConversation (what a gateway does after each session;
+          its own latency is printed too, durable write included).
 
 Prints p50/p99 per case (milliseconds, over the Unix socket, this client's
 clock). Run from a release build:
@@ -28,7 +29,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "clients", "python"))
-from graphd_client import GraphdClient, conversation_pb2, graph_pb2  # noqa: E402
+from graphd_client import GraphdClient, conversation_pb2  # noqa: E402
 
 
 def percentile(values, q):
@@ -62,6 +63,7 @@ def main():
         with open(os.path.join(args.data_dir, "valid_data_dbpedia.jsonl")) as f:
             dialogues = [json.loads(line) for line in f][: args.dialogues]
         times = {(case, reasoner): [] for case in ("steady", "live") for reasoner in (False, True)}
+        adds = []
         with GraphdClient.unix(socket_path, timeout=60) as client:
             def retrieve(turns, reasoner):
                 request = conversation_pb2.RetrieveRequest(k=50, use_reasoner=reasoner,
@@ -77,20 +79,17 @@ def main():
                     retrieve(context, reasoner)  # warm
                     times[("steady", reasoner)].append(retrieve(context, reasoner)[0])
                 for reasoner in (False, True):
-                    # A live dialogue: a new conversation node mentioning what was linked in it.
-                    _, response = retrieve(context, False)
-                    key = f"live-{number}-{int(reasoner)}"
-                    conversation = graph_pb2.NodeRef(type="conversation", key=key)
-                    edges = [graph_pb2.Edge(type="mentions", source=conversation, target=graph_pb2.NodeRef(type=l.node.type, key=l.node.key))
-                             for l in response.linked]
-                    client.add_nodes(graph_pb2.AddNodesRequest(nodes=[graph_pb2.Node(type="conversation", key=key,
-                        text="\n".join(f"{t['role']}: {t['text']}" for t in dialogue))]))
-                    if edges:
-                        client.add_edges(graph_pb2.AddEdgesRequest(edges=edges))
+                    # A live dialogue, stored as a gateway would after the session (AddConversation).
+                    request = conversation_pb2.AddConversationRequest(key=f"live-{number}-{int(reasoner)}",
+                        turns=[conversation_pb2.DialogueTurn(role=t["role"], text=t["text"]) for t in dialogue])
+                    start = time.perf_counter()
+                    client.add_conversation(request)
+                    adds.append((time.perf_counter() - start) * 1000)
                     times[("live", reasoner)].append(retrieve(context, reasoner)[0])
         print(f"Retrieve over the Unix socket, {len(dialogues)} valid dialogues, k = 50 (ms)")
         for (case, reasoner), values in times.items():
             print(f"  {case:6s} reasoner {'on ' if reasoner else 'off'}  p50 {statistics.median(values):7.2f}  p99 {percentile(values, 0.99):7.2f}")
+        print(f"  AddConversation (durable)  p50 {statistics.median(adds):7.2f}  p99 {percentile(adds, 0.99):7.2f}")
     finally:
         daemon.terminate()
         daemon.wait(timeout=30)

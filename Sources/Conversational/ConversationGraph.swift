@@ -40,25 +40,19 @@ public struct ConversationGraphContent: Sendable {
         edges = knowledge.triples.map { EdgeInput(type: relationType($0.relation), source: ref($0.head), target: ref($0.tail)) }
         var aliasCounts: [String: [Int: Int]] = [:]
         for (d, turns) in dialogues.enumerated() {
-            let conversation = NodeRefInput(type: S.conversation, key: conversationPrefix + String(d))
-            nodes.append(NodeInput(type: S.conversation, key: conversation.key,
-                                   text: turns.map { "\($0.role): \($0.text)" }.joined(separator: "\n")))
-            var counts: [Int: Int] = [:], order: [Int] = [], recommended: [Int] = []
+            let record = ConversationRecord(key: conversationPrefix + String(d), turns: turns.map { turn in
+                ConversationRecord.Turn(
+                    role: turn.role, text: turn.text, mentioned: (turn.entityIDs + turn.movieIDs).map(ref),
+                    recommended: turn.role == "RECOMMENDER" ? turn.movieIDs.filter(knowledge.items.contains).map(ref) : [])
+            })
+            nodes.append(record.node)
+            edges += record.edges
             for turn in turns {
-                for id in turn.entityIDs + turn.movieIDs {
-                    if counts[id] == nil { order.append(id) }
-                    counts[id, default: 0] += 1
-                }
-                if turn.role == "RECOMMENDER" {
-                    for id in turn.movieIDs where knowledge.items.contains(id) && !recommended.contains(id) { recommended.append(id) }
-                }
                 for (id, surface) in turn.namedMentions {
                     let phrase = EntityLinker.words(surface).joined(separator: " ")
                     if !phrase.isEmpty { aliasCounts[phrase, default: [:]][id, default: 0] += 1 }
                 }
             }
-            for id in order { edges.append(EdgeInput(type: S.mentions, source: conversation, target: ref(id), weight: Double(counts[id] ?? 1))) }
-            for id in recommended { edges.append(EdgeInput(type: S.recommended, source: conversation, target: ref(id))) }
         }
         for (phrase, targets) in aliasCounts.sorted(by: { $0.key < $1.key }) {
             for (id, count) in targets.sorted(by: { $0.key < $1.key }) where count >= minAliasCount {

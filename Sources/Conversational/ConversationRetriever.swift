@@ -233,14 +233,11 @@ public enum ConversationRetriever {
     /// dialogues equal those at 1e-6, in about two thirds of the time.
     static let pprTolerance = 3e-6
 
-    /// With a `reasoner`, its top items for the linked context join the PPR seeds
-    /// (candidates among them have provenance `.both`).
-    public static func retrieve(_ query: RetrievalQuery, snapshot: GraphSnapshot, index: ConversationIndex, view: WalkView,
-                                reasoner: ReasonerModel? = nil,
-                                engine: PersonalizedPageRank = PersonalizedPageRank()) throws(RetrievalError) -> Retrieval {
-        guard !query.turns.isEmpty else { throw RetrievalError(.invalidArgument, "turns is empty: send the dialogue so far (at least one turn)") }
-        guard query.turns.count <= maxTurns else { throw RetrievalError(.invalidArgument, "\(query.turns.count) turns; at most \(maxTurns)") }
-        for (i, turn) in query.turns.enumerated() {
+    /// Refuses an empty dialogue and turns over the size limits.
+    public static func validate(_ turns: [RetrievalTurn]) throws(RetrievalError) {
+        guard !turns.isEmpty else { throw RetrievalError(.invalidArgument, "turns is empty: send the dialogue so far (at least one turn)") }
+        guard turns.count <= maxTurns else { throw RetrievalError(.invalidArgument, "\(turns.count) turns; at most \(maxTurns)") }
+        for (i, turn) in turns.enumerated() {
             guard turn.text.utf8.count <= maxTurnBytes else {
                 throw RetrievalError(.invalidArgument, "turns[\(i)].text has \(turn.text.utf8.count) bytes; at most \(maxTurnBytes)")
             }
@@ -248,6 +245,25 @@ public enum ConversationRetriever {
                 throw RetrievalError(.invalidArgument, "turns[\(i)].role has \(turn.role.utf8.count) bytes; at most \(maxRoleBytes)")
             }
         }
+    }
+
+    /// What each turn names, in order: the nodes the caller linked, then (with
+    /// `linkText`) what the entity linker finds in the text.
+    public static func link(_ turns: [RetrievalTurn], linkText: Bool, snapshot: GraphSnapshot, index: ConversationIndex) -> [Retrieval.Linked] {
+        var linked: [Retrieval.Linked] = []
+        for (t, turn) in turns.enumerated() {
+            for node in turn.linkedNodes { linked.append(.init(node: node, surface: snapshot.nodes.key(of: node), turn: t)) }
+            if linkText { linked += index.linker.link(turn.text).map { .init(node: $0.node, surface: $0.surface, turn: t) } }
+        }
+        return linked
+    }
+
+    /// With a `reasoner`, its top items for the linked context join the PPR seeds
+    /// (candidates among them have provenance `.both`).
+    public static func retrieve(_ query: RetrievalQuery, snapshot: GraphSnapshot, index: ConversationIndex, view: WalkView,
+                                reasoner: ReasonerModel? = nil,
+                                engine: PersonalizedPageRank = PersonalizedPageRank()) throws(RetrievalError) -> Retrieval {
+        try validate(query.turns)
         guard (1...maxK).contains(query.k) else { throw RetrievalError(.invalidArgument, "k = \(query.k) is outside 1…\(maxK)") }
         guard (0...maxN).contains(query.n) else { throw RetrievalError(.invalidArgument, "n = \(query.n) is outside 0…\(maxN)") }
         guard query.restart > 0, query.restart < 1 else { throw RetrievalError(.invalidArgument, "restart = \(query.restart) must be in (0, 1)") }
@@ -259,15 +275,10 @@ public enum ConversationRetriever {
         var seedWeight: [UInt32: Double] = [:]
         var mentioned = Set<UInt32>()
         let last = query.turns.count - 1
-        for (t, turn) in query.turns.enumerated() {
-            var nodes: [(UInt32, String)] = turn.linkedNodes.map { ($0, snapshot.nodes.key(of: $0)) }
-            if query.linkText { nodes += index.linker.link(turn.text).map { ($0.node, $0.surface) } }
-            let weight = pow(query.recencyDecay, Double(last - t))
-            for (node, surface) in nodes {
-                result.linked.append(.init(node: node, surface: surface, turn: t))
-                mentioned.insert(node)
-                seedWeight[node] = max(seedWeight[node] ?? 0, weight)
-            }
+        result.linked = link(query.turns, linkText: query.linkText, snapshot: snapshot, index: index)
+        for linked in result.linked {
+            mentioned.insert(linked.node)
+            seedWeight[linked.node] = max(seedWeight[linked.node] ?? 0, pow(query.recencyDecay, Double(last - linked.turn)))
         }
 
         var reasonerItems = Set<UInt32>()

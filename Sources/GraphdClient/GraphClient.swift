@@ -174,6 +174,11 @@ public struct GraphClient: Sendable {
         try await call("TrainReasoner", request, service: GraphdServiceName.conversation, timeout: timeout)
     }
 
+    /// Stores a dialogue as a conversation node (online learning).
+    public func addConversation(_ request: Graphd_V1_AddConversationRequest, timeout: Duration? = nil) async throws -> Graphd_V1_AddConversationResponse {
+        try await call("AddConversation", request, service: GraphdServiceName.conversation, timeout: timeout)
+    }
+
     /// The running (or last) TrainReasoner job's epoch and losses.
     public func trainReasonerProgress(timeout: Duration? = nil) async throws -> Graphd_V1_TrainingProgress {
         try await call("TrainReasonerProgress", Graphd_V1_TrainingProgressRequest(), service: GraphdServiceName.conversation, timeout: timeout)

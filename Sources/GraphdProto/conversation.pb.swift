@@ -378,6 +378,65 @@ public nonisolated struct Graphd_V1_TrainReasonerResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Graphd_V1_AddConversationRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Key of the conversation node: 1…256 bytes (a session id, say).
+  public var key: String = String()
+
+  /// The dialogue, oldest turn first: 1…200 turns, the limits of Retrieve.
+  public var turns: [Graphd_V1_DialogueTurn] = []
+
+  /// Do not link entities in the text; use only entity_keys.
+  public var skipTextLinking: Bool = false
+
+  /// Items recommended outside the turns' text (the one the seeker took, say):
+  /// keys of item nodes, at most 200.
+  public var recommendedItemKeys: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Graphd_V1_AddConversationResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var conversation: Graphd_V1_NodeRef {
+    get {_conversation ?? Graphd_V1_NodeRef()}
+    set {_conversation = newValue}
+  }
+  /// Returns true if `conversation` has been explicitly set.
+  public var hasConversation: Bool {self._conversation != nil}
+  /// Clears the value of `conversation`. Subsequent reads from it will return its default value.
+  public mutating func clearConversation() {self._conversation = nil}
+
+  /// False when the key existed and the dialogue was updated.
+  public var created: Bool = false
+
+  /// What the turns named, in order (as Retrieve reports it).
+  public var linked: [Graphd_V1_LinkedEntity] = []
+
+  /// Distinct entities and items with a "mentions" edge.
+  public var mentions: UInt32 = 0
+
+  /// Items with a "recommended" edge.
+  public var recommended: [Graphd_V1_NodeRef] = []
+
+  /// The graph version that holds the dialogue.
+  public var graphVersion: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _conversation: Graphd_V1_NodeRef? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "graphd.v1"
@@ -875,6 +934,110 @@ nonisolated extension Graphd_V1_TrainReasonerResponse: SwiftProtobuf.Message, Sw
     if lhs.validationLoss != rhs.validationLoss {return false}
     if lhs.validationHitsAt10 != rhs.validationHitsAt10 {return false}
     if lhs.seconds != rhs.seconds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Graphd_V1_AddConversationRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AddConversationRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}turns\0\u{3}skip_text_linking\0\u{3}recommended_item_keys\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.turns) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.skipTextLinking) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.recommendedItemKeys) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 1)
+    }
+    if !self.turns.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.turns, fieldNumber: 2)
+    }
+    if self.skipTextLinking != false {
+      try visitor.visitSingularBoolField(value: self.skipTextLinking, fieldNumber: 3)
+    }
+    if !self.recommendedItemKeys.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.recommendedItemKeys, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Graphd_V1_AddConversationRequest, rhs: Graphd_V1_AddConversationRequest) -> Bool {
+    if lhs.key != rhs.key {return false}
+    if lhs.turns != rhs.turns {return false}
+    if lhs.skipTextLinking != rhs.skipTextLinking {return false}
+    if lhs.recommendedItemKeys != rhs.recommendedItemKeys {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Graphd_V1_AddConversationResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AddConversationResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}conversation\0\u{1}created\0\u{1}linked\0\u{1}mentions\0\u{1}recommended\0\u{3}graph_version\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._conversation) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.created) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.linked) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.mentions) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.recommended) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.graphVersion) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._conversation {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.created != false {
+      try visitor.visitSingularBoolField(value: self.created, fieldNumber: 2)
+    }
+    if !self.linked.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.linked, fieldNumber: 3)
+    }
+    if self.mentions != 0 {
+      try visitor.visitSingularUInt32Field(value: self.mentions, fieldNumber: 4)
+    }
+    if !self.recommended.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.recommended, fieldNumber: 5)
+    }
+    if self.graphVersion != 0 {
+      try visitor.visitSingularUInt64Field(value: self.graphVersion, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Graphd_V1_AddConversationResponse, rhs: Graphd_V1_AddConversationResponse) -> Bool {
+    if lhs._conversation != rhs._conversation {return false}
+    if lhs.created != rhs.created {return false}
+    if lhs.linked != rhs.linked {return false}
+    if lhs.mentions != rhs.mentions {return false}
+    if lhs.recommended != rhs.recommended {return false}
+    if lhs.graphVersion != rhs.graphVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -53,6 +53,9 @@ public final class ConversationService: Sendable {
         dispatcher.registerCompute(service: GraphdServiceName.conversation, method: "TrainReasoner") { [self] (request: Graphd_V1_TrainReasonerRequest, context) in
             try await trainReasoner(request, deadline: context.deadline)
         }
+        dispatcher.registerCompute(service: GraphdServiceName.conversation, method: "AddConversation") { [self] (request: Graphd_V1_AddConversationRequest, _) in
+            try await addConversation(request)
+        }
         dispatcher.registerInline(service: GraphdServiceName.conversation, method: "TrainReasonerProgress") { [self] (_: Graphd_V1_TrainingProgressRequest, _) in
             trainingProgress.current
         }
@@ -64,19 +67,7 @@ public final class ConversationService: Sendable {
         }
         let snapshot = database.snapshot
         let index = try currentIndex(for: snapshot)
-        var turns: [RetrievalTurn] = []
-        for (t, turn) in request.turns.enumerated() {
-            guard turn.entityKeys.count <= 1000 else { throw RPCError(.invalidArgument, "turns[\(t)].entity_keys: more than 1000 keys") }
-            var nodes: [UInt32] = []
-            for (i, key) in turn.entityKeys.enumerated() {
-                guard let node = index.entityNode(key: key, in: snapshot) else {
-                    throw RPCError(.invalidArgument, "turns[\(t)].entity_keys[\(i)]: no entity or item node has key '\(key.prefix(200))'")
-                }
-                nodes.append(node)
-            }
-            turns.append(RetrievalTurn(role: turn.role, text: turn.text, linkedNodes: nodes))
-        }
-        var query = RetrievalQuery(turns: turns)
+        var query = RetrievalQuery(turns: try Self.retrievalTurns(request.turns, snapshot: snapshot, index: index))
         if request.k != 0 { query.k = Int(request.k) }
         query.n = Int(request.n)
         query.linkText = !request.skipTextLinking
@@ -118,13 +109,7 @@ public final class ConversationService: Sendable {
             message.excerpt = similar.excerpt
             return message
         }
-        response.linked = result.linked.map { linked in
-            var message = Graphd_V1_LinkedEntity()
-            message.node = protoRef(linked.node, snapshot: snapshot)
-            message.surface = linked.surface
-            message.turn = UInt32(linked.turn)
-            return message
-        }
+        response.linked = result.linked.map { Self.protoLinked($0, snapshot: snapshot) }
         var prompt = Graphd_V1_Prompt()
         prompt.system = result.prompt.system
         prompt.dialogue = result.prompt.dialogue
@@ -134,6 +119,82 @@ public final class ConversationService: Sendable {
         prompt.text = result.prompt.text
         response.prompt = prompt
         response.graphVersion = snapshot.version
+        return response
+    }
+
+    /// The request's turns with the nodes their `entity_keys` name.
+    private static func retrievalTurns(_ turns: [Graphd_V1_DialogueTurn], snapshot: GraphSnapshot,
+                                       index: ConversationIndex) throws -> [RetrievalTurn] {
+        guard turns.count <= ConversationRetriever.maxTurns else {
+            throw RPCError(.invalidArgument, "\(turns.count) turns; at most \(ConversationRetriever.maxTurns)")
+        }
+        return try turns.enumerated().map { t, turn in
+            guard turn.entityKeys.count <= 1000 else { throw RPCError(.invalidArgument, "turns[\(t)].entity_keys: more than 1000 keys") }
+            let nodes = try turn.entityKeys.enumerated().map { i, key in
+                guard let node = index.entityNode(key: key, in: snapshot) else {
+                    throw RPCError(.invalidArgument, "turns[\(t)].entity_keys[\(i)]: no entity or item node has key '\(key.prefix(200))'")
+                }
+                return node
+            }
+            return RetrievalTurn(role: turn.role, text: turn.text, linkedNodes: nodes)
+        }
+    }
+
+    private static func protoLinked(_ linked: Retrieval.Linked, snapshot: GraphSnapshot) -> Graphd_V1_LinkedEntity {
+        var message = Graphd_V1_LinkedEntity()
+        message.node = protoRef(linked.node, snapshot: snapshot)
+        message.surface = linked.surface
+        message.turn = UInt32(linked.turn)
+        return message
+    }
+
+    static let maxConversationKeyBytes = 256
+    static let maxRecommendedItemKeys = 200
+
+    /// Links the dialogue and writes it as a conversation node with its
+    /// `mentions` and `recommended` edges, in one transaction.
+    func addConversation(_ request: Graphd_V1_AddConversationRequest) async throws -> Graphd_V1_AddConversationResponse {
+        guard !request.key.isEmpty, request.key.utf8.count <= Self.maxConversationKeyBytes else {
+            throw RPCError(.invalidArgument, "key must be 1…\(Self.maxConversationKeyBytes) bytes, got \(request.key.utf8.count)")
+        }
+        guard request.recommendedItemKeys.count <= Self.maxRecommendedItemKeys else {
+            throw RPCError(.invalidArgument, "more than \(Self.maxRecommendedItemKeys) recommended_item_keys")
+        }
+        let snapshot = database.snapshot
+        let schema = snapshot.schema
+        guard let conversationType = schema.nodeTypeID(ConversationSchema.conversation),
+              schema.edgeTypeID(ConversationSchema.mentions) != nil, schema.edgeTypeID(ConversationSchema.recommended) != nil else {
+            throw RPCError(.failedPrecondition, "the graph has no conversation node type or no mentions/recommended edge types: "
+                           + "import a conversation graph first (graphctl import inspired)")
+        }
+        let index = try currentIndex(for: snapshot)
+        let turns = try Self.retrievalTurns(request.turns, snapshot: snapshot, index: index)
+        try ConversationRetriever.validate(turns)
+        let linked = ConversationRetriever.link(turns, linkText: !request.skipTextLinking, snapshot: snapshot, index: index)
+        let alsoRecommended = try request.recommendedItemKeys.enumerated().map { i, key in
+            guard let node = index.entityNode(key: key, in: snapshot), snapshot.nodes.type(of: node) == index.itemType else {
+                throw RPCError(.invalidArgument, "recommended_item_keys[\(i)]: no item node has key '\(key.prefix(200))'")
+            }
+            return node
+        }
+        func ref(_ node: UInt32) -> NodeRefInput {
+            NodeRefInput(type: schema.nodeType(snapshot.nodes.type(of: node)).name, key: snapshot.nodes.key(of: node))
+        }
+        let record = ConversationRecord(key: request.key, turns: turns.enumerated().map { t, turn in
+            let named = linked.filter { $0.turn == t }.map(\.node)
+            let recommends = turn.role.uppercased() == "RECOMMENDER"
+            return ConversationRecord.Turn(role: turn.role, text: turn.text, mentioned: named.map(ref),
+                                           recommended: recommends ? named.filter { snapshot.nodes.type(of: $0) == index.itemType }.map(ref) : [])
+        }, alsoRecommended: alsoRecommended.map(ref))
+        let existed = snapshot.nodes.id(of: NodeKey(type: conversationType, key: request.key)) != nil
+        _ = try await database.addNodesAndEdges([record.node], edges: record.edges, requireExistingNodes: true)
+        var response = Graphd_V1_AddConversationResponse()
+        response.conversation = protoRef(record.conversation)
+        response.created = !existed
+        response.linked = linked.map { Self.protoLinked($0, snapshot: snapshot) }
+        response.mentions = UInt32(record.mentionCount)
+        response.recommended = record.recommended.map(protoRef)
+        response.graphVersion = database.snapshot.version
         return response
     }
 

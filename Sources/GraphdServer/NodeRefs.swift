@@ -26,6 +26,13 @@ func resolve(_ ref: Graphd_V1_NodeRef, present: Bool, field: @autoclosure () -> 
     return id
 }
 
+func protoRef(_ input: NodeRefInput) -> Graphd_V1_NodeRef {
+    var ref = Graphd_V1_NodeRef()
+    ref.type = input.type
+    ref.key = input.key
+    return ref
+}
+
 func protoRef(_ id: UInt32, snapshot: GraphSnapshot) -> Graphd_V1_NodeRef {
     var ref = Graphd_V1_NodeRef()
     ref.type = snapshot.schema.nodeType(snapshot.nodes.type(of: id)).name

@@ -44,15 +44,8 @@ struct ConverseCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let data: Data
-        if let file, file != "-" {
-            guard let contents = FileManager.default.contents(atPath: file) else { throw fail(message: "cannot read \(file)", code: GraphctlExit.noInput) }
-            data = contents
-        } else {
-            data = FileHandle.standardInput.readDataToEndOfFile()
-        }
         var request = Graphd_V1_RetrieveRequest()
-        request.turns = try Self.turns(from: data)
+        request.turns = try Self.turns(fromFile: file)
         request.k = UInt32(k)
         request.n = UInt32(n)
         request.skipTextLinking = skipTextLinking
@@ -105,6 +98,15 @@ struct ConverseCommand: AsyncParsableCommand {
         }
     }
 
+    /// The dialogue in `file` ('-' or nil: standard input).
+    static func turns(fromFile file: String?) throws -> [Graphd_V1_DialogueTurn] {
+        if let file, file != "-" {
+            guard let contents = FileManager.default.contents(atPath: file) else { throw fail(message: "cannot read \(file)", code: GraphctlExit.noInput) }
+            return try turns(from: contents)
+        }
+        return try turns(from: FileHandle.standardInput.readDataToEndOfFile())
+    }
+
     /// Turns from JSON (a list of objects) or from 'ROLE: text' lines.
     static func turns(from data: Data) throws -> [Graphd_V1_DialogueTurn] {
         let text = String(decoding: data, as: UTF8.self)
@@ -133,6 +135,60 @@ struct ConverseCommand: AsyncParsableCommand {
                 turn.text = trimmed
             }
             return turn
+        }
+    }
+}
+
+// MARK: conversation add
+
+struct ConversationCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conversation", abstract: "Past conversations in the graph (graphd.v1.Conversation).",
+        subcommands: [ConversationAdd.self])
+}
+
+struct ConversationAdd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add",
+        abstract: "Store a dialogue as a conversation node, so later retrievals learn from it (Conversation/AddConversation).",
+        discussion: """
+        Reads the dialogue as 'graphctl converse' does (FILE, or stdin; 'ROLE: text' lines or a JSON \
+        list of turns), links each turn as Retrieve does and writes, in one transaction, the \
+        conversation node KEY with its text, 'mentions' edges (weight = mention count) and \
+        'recommended' edges to the items linked in RECOMMENDER turns and to each --recommended \
+        item. The same KEY again (the session, grown) updates the text and the counts.
+
+        Example:
+          printf 'SEEKER: I loved Knives Out.\nRECOMMENDER: Try Glass Onion.\n' | graphctl conversation add session-42
+        """)
+
+    @Argument(help: "Key of the conversation node (1…256 bytes).")
+    var key: String
+    @Argument(help: "Dialogue file ('-' or none: stdin).")
+    var file: String?
+    @Option(name: .customLong("recommended"), help: "Key of an item recommended beyond what the text names (repeatable).")
+    var recommended: [String] = []
+    @Flag(help: "Use only entity_keys, no linking of the text.")
+    var skipTextLinking = false
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        var request = Graphd_V1_AddConversationRequest()
+        request.key = key
+        request.turns = try ConverseCommand.turns(fromFile: file)
+        request.recommendedItemKeys = recommended
+        request.skipTextLinking = skipTextLinking
+        let response = try await connection.withClient { try await $0.addConversation(request) }
+        switch output.format {
+        case .json:
+            func ref(_ node: Graphd_V1_NodeRef) -> [String: Any] { ["type": node.type, "key": node.key] }
+            printJSON(["conversation": ref(response.conversation), "created": response.created, "mentions": response.mentions,
+                       "recommended": response.recommended.map(ref), "graph_version": response.graphVersion,
+                       "linked": response.linked.map { ["node": ref($0.node), "surface": $0.surface, "turn": $0.turn] as [String: Any] }] as [String: Any])
+        case .text:
+            print("\(response.created ? "added" : "updated") conversation \(response.conversation.key): \(response.mentions) entities and items "
+                  + "mentioned, \(response.recommended.count) recommended (\(response.recommended.map(\.key).joined(separator: ", ")))")
         }
     }
 }

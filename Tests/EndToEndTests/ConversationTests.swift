@@ -189,4 +189,80 @@ import TTRPC
         await again.close()
         _ = await restarted.terminate()
     }
+
+    /// AddConversation: a live dialogue becomes a conversation node that later
+    /// retrievals walk through; sent again, it grows; bad requests write nothing.
+    @Test func liveDialoguesBecomeConversations() async throws {
+        let scratch = Scratch()
+        let (daemon, client) = try await importedDaemon(scratch)
+        var add = Graphd_V1_AddConversationRequest()
+        add.key = "live/1"
+        add.turns = [turn("SEEKER", "I loved Looper."), turn("recommender", "Then Paddington.")]
+        var added = try await client.addConversation(add)
+        #expect(added.created && added.conversation.type == "conversation" && added.conversation.key == "live/1")
+        #expect(added.linked.map(\.node.key) == ["1", "4"] && added.linked.map(\.turn) == [0, 1])
+        // Looper is the seeker's; Paddington, linked in a recommender turn (any case), is recommended.
+        #expect(added.mentions == 2 && added.recommended.map(\.key) == ["4"])
+
+        // A later dialogue about Looper finds it among the similar conversations, with what it recommended.
+        var retrieve = Graphd_V1_RetrieveRequest()
+        retrieve.turns = [turn("SEEKER", "Anything like Looper?")]
+        retrieve.n = 5
+        let similar = try await client.retrieve(retrieve).similar
+        let live = try #require(similar.first { $0.conversation.key == "live/1" }, "\(similar.map(\.conversation.key))")
+        #expect(live.recommended.map(\.key) == ["4"])
+
+        // The session grows: the text and the counts follow; an item recommended outside the text joins.
+        add.turns.append(turn("SEEKER", "Looper twice, then?"))
+        add.recommendedItemKeys = ["0"]
+        added = try await client.addConversation(add)
+        #expect(!added.created && added.mentions == 2 && added.recommended.map(\.key) == ["4", "0"])
+        var neighbors = Graphd_V1_NeighborsRequest()
+        neighbors.node = Graphd_V1_NodeRef(type: "conversation", key: "live/1")
+        neighbors.edgeTypes = ["mentions"]
+        let mentions = try await client.neighbors(neighbors).neighbors
+        #expect(mentions.first { $0.node.key == "1" }?.weight == 2 && mentions.first { $0.node.key == "4" }?.weight == 1)
+        var getNode = Graphd_V1_GetNodeRequest()
+        getNode.node = neighbors.node
+        #expect(try await client.getNode(getNode).node.text == "SEEKER: I loved Looper.\nrecommender: Then Paddington.\nSEEKER: Looper twice, then?")
+
+        // graphctl conversation add, from a file of 'ROLE: text' lines.
+        let dialogue = scratch.path("live.txt")
+        try "SEEKER: A whodunit please.\nRECOMMENDER: Brick.\n".write(toFile: dialogue, atomically: true, encoding: .utf8)
+        let cli = try run(Products.graphctl, ["conversation", "add", "live/2", dialogue, "--socket", daemon.socket, "--format", "json"])
+        #expect(cli.status == 0, "\(cli.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(cli.stdout.utf8)) as? [String: Any]
+        #expect(json?["created"] as? Bool == true && (json?["recommended"] as? [[String: Any]])?.compactMap { $0["key"] as? String } == ["0"])
+
+        func bad(_ change: (inout Graphd_V1_AddConversationRequest) -> Void) -> Graphd_V1_AddConversationRequest {
+            var request = Graphd_V1_AddConversationRequest()
+            request.key = "bad"
+            request.turns = [turn("SEEKER", "I loved Looper.")]
+            change(&request)
+            return request
+        }
+        let refused: [(String, Graphd_V1_AddConversationRequest)] = [
+            ("empty key", bad { $0.key = "" }),
+            ("key over 256 bytes", bad { $0.key = String(repeating: "k", count: 257) }),
+            ("no turns", bad { $0.turns = [] }),
+            ("unknown entity key", bad { $0.turns = [self.turn("SEEKER", "hi", keys: ["999"])] }),
+            ("recommended key of a non-item", bad { $0.recommendedItemKeys = ["2"] }),
+            ("turn text over 16 KiB", bad { $0.turns = [self.turn("SEEKER", String(repeating: "a", count: 16 * 1024 + 1))] }),
+        ]
+        for (label, request) in refused {
+            await expectCode(.invalidArgument, label) { _ = try await client.addConversation(request) }
+        }
+        getNode.node = Graphd_V1_NodeRef(type: "conversation", key: "bad")
+        await expectCode(.notFound, "nothing written by the refused requests") { _ = try await client.getNode(getNode) }
+        await client.close()
+        _ = await daemon.terminate()
+
+        // A graph without conversations: a clear precondition, not a write.
+        let empty = try Daemon(socket: scratch.path("e.sock"), store: scratch.path("e.sqlite"))
+        try await empty.waitUntilServing()
+        let emptyClient = try await empty.client()
+        await expectCode(.failedPrecondition, "no conversation graph") { _ = try await emptyClient.addConversation(bad { _ in }) }
+        await emptyClient.close()
+        _ = await empty.terminate()
+    }
 }

@@ -205,6 +205,10 @@ class GraphdClient:
     def train_reasoner(self, request, **kw):
         return self.call(CONVERSATION, "TrainReasoner", request, conversation_pb2.TrainReasonerResponse, **kw)
 
+    def add_conversation(self, request, **kw):
+        """Stores a dialogue as a conversation node (online learning)."""
+        return self.call(CONVERSATION, "AddConversation", request, conversation_pb2.AddConversationResponse, **kw)
+
     def train_reasoner_progress(self, **kw):
         """The running (or last) TrainReasoner job's epoch and losses."""
         return self.call(CONVERSATION, "TrainReasonerProgress", graph_pb2.TrainingProgressRequest(), graph_pb2.TrainingProgress, **kw)

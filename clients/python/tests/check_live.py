@@ -89,6 +89,9 @@ def main(path):
         expect_error(InvalidArgument, lambda: client.retrieve(conversation_pb2.RetrieveRequest()))
         expect_error(InvalidArgument, lambda: client.retrieve(conversation_pb2.RetrieveRequest(
             turns=[conversation_pb2.DialogueTurn(text="hi", entity_keys=["nope"])])))
+        # Storing a dialogue needs the conversation node and edge types.
+        expect_error(FailedPrecondition, lambda: client.add_conversation(conversation_pb2.AddConversationRequest(
+            key="s1", turns=[conversation_pb2.DialogueTurn(role="SEEKER", text="Any good thrillers?")])))
         # Typed errors, and the connection keeps working after each.
         expect_error(NotFound, lambda: client.get_node(graph_pb2.GetNodeRequest(node=graph_pb2.NodeRef(type="user", key="ghost"))))
         expect_error(InvalidArgument, lambda: client.recommend(recommend_pb2.RecommendRequest(

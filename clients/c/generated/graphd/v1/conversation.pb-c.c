@@ -412,6 +412,96 @@ void   graphd__v1__train_reasoner_response__free_unpacked
   assert(message->base.descriptor == &graphd__v1__train_reasoner_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   graphd__v1__add_conversation_request__init
+                     (Graphd__V1__AddConversationRequest         *message)
+{
+  static const Graphd__V1__AddConversationRequest init_value = GRAPHD__V1__ADD_CONVERSATION_REQUEST__INIT;
+  *message = init_value;
+}
+size_t graphd__v1__add_conversation_request__get_packed_size
+                     (const Graphd__V1__AddConversationRequest *message)
+{
+  assert(message->base.descriptor == &graphd__v1__add_conversation_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t graphd__v1__add_conversation_request__pack
+                     (const Graphd__V1__AddConversationRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &graphd__v1__add_conversation_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t graphd__v1__add_conversation_request__pack_to_buffer
+                     (const Graphd__V1__AddConversationRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &graphd__v1__add_conversation_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Graphd__V1__AddConversationRequest *
+       graphd__v1__add_conversation_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Graphd__V1__AddConversationRequest *)
+     protobuf_c_message_unpack (&graphd__v1__add_conversation_request__descriptor,
+                                allocator, len, data);
+}
+void   graphd__v1__add_conversation_request__free_unpacked
+                     (Graphd__V1__AddConversationRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &graphd__v1__add_conversation_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   graphd__v1__add_conversation_response__init
+                     (Graphd__V1__AddConversationResponse         *message)
+{
+  static const Graphd__V1__AddConversationResponse init_value = GRAPHD__V1__ADD_CONVERSATION_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t graphd__v1__add_conversation_response__get_packed_size
+                     (const Graphd__V1__AddConversationResponse *message)
+{
+  assert(message->base.descriptor == &graphd__v1__add_conversation_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t graphd__v1__add_conversation_response__pack
+                     (const Graphd__V1__AddConversationResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &graphd__v1__add_conversation_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t graphd__v1__add_conversation_response__pack_to_buffer
+                     (const Graphd__V1__AddConversationResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &graphd__v1__add_conversation_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Graphd__V1__AddConversationResponse *
+       graphd__v1__add_conversation_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Graphd__V1__AddConversationResponse *)
+     protobuf_c_message_unpack (&graphd__v1__add_conversation_response__descriptor,
+                                allocator, len, data);
+}
+void   graphd__v1__add_conversation_response__free_unpacked
+                     (Graphd__V1__AddConversationResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &graphd__v1__add_conversation_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor graphd__v1__dialogue_turn__field_descriptors[3] =
 {
   {
@@ -1274,6 +1364,186 @@ const ProtobufCMessageDescriptor graphd__v1__train_reasoner_response__descriptor
   (ProtobufCMessageInit) graphd__v1__train_reasoner_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor graphd__v1__add_conversation_request__field_descriptors[4] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__AddConversationRequest, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "turns",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Graphd__V1__AddConversationRequest, n_turns),
+    offsetof(Graphd__V1__AddConversationRequest, turns),
+    &graphd__v1__dialogue_turn__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "skip_text_linking",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__AddConversationRequest, skip_text_linking),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "recommended_item_keys",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Graphd__V1__AddConversationRequest, n_recommended_item_keys),
+    offsetof(Graphd__V1__AddConversationRequest, recommended_item_keys),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned graphd__v1__add_conversation_request__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  3,   /* field[3] = recommended_item_keys */
+  2,   /* field[2] = skip_text_linking */
+  1,   /* field[1] = turns */
+};
+static const ProtobufCIntRange graphd__v1__add_conversation_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor graphd__v1__add_conversation_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "graphd.v1.AddConversationRequest",
+  "AddConversationRequest",
+  "Graphd__V1__AddConversationRequest",
+  "graphd.v1",
+  sizeof(Graphd__V1__AddConversationRequest),
+  4,
+  graphd__v1__add_conversation_request__field_descriptors,
+  graphd__v1__add_conversation_request__field_indices_by_name,
+  1,  graphd__v1__add_conversation_request__number_ranges,
+  (ProtobufCMessageInit) graphd__v1__add_conversation_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor graphd__v1__add_conversation_response__field_descriptors[6] =
+{
+  {
+    "conversation",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__AddConversationResponse, conversation),
+    &graphd__v1__node_ref__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__AddConversationResponse, created),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "linked",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Graphd__V1__AddConversationResponse, n_linked),
+    offsetof(Graphd__V1__AddConversationResponse, linked),
+    &graphd__v1__linked_entity__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mentions",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__AddConversationResponse, mentions),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "recommended",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Graphd__V1__AddConversationResponse, n_recommended),
+    offsetof(Graphd__V1__AddConversationResponse, recommended),
+    &graphd__v1__node_ref__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "graph_version",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__AddConversationResponse, graph_version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned graphd__v1__add_conversation_response__field_indices_by_name[] = {
+  0,   /* field[0] = conversation */
+  1,   /* field[1] = created */
+  5,   /* field[5] = graph_version */
+  2,   /* field[2] = linked */
+  3,   /* field[3] = mentions */
+  4,   /* field[4] = recommended */
+};
+static const ProtobufCIntRange graphd__v1__add_conversation_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor graphd__v1__add_conversation_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "graphd.v1.AddConversationResponse",
+  "AddConversationResponse",
+  "Graphd__V1__AddConversationResponse",
+  "graphd.v1",
+  sizeof(Graphd__V1__AddConversationResponse),
+  6,
+  graphd__v1__add_conversation_response__field_descriptors,
+  graphd__v1__add_conversation_response__field_indices_by_name,
+  1,  graphd__v1__add_conversation_response__number_ranges,
+  (ProtobufCMessageInit) graphd__v1__add_conversation_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue graphd__v1__provenance__enum_values_by_number[5] =
 {
   { "PROVENANCE_UNSPECIFIED", "GRAPHD__V1__PROVENANCE__PROVENANCE_UNSPECIFIED", 0 },
@@ -1308,13 +1578,15 @@ const ProtobufCEnumDescriptor graphd__v1__provenance__descriptor =
   graphd__v1__provenance__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor graphd__v1__conversation__method_descriptors[3] =
+static const ProtobufCMethodDescriptor graphd__v1__conversation__method_descriptors[4] =
 {
   { "Retrieve", &graphd__v1__retrieve_request__descriptor, &graphd__v1__retrieve_response__descriptor },
   { "TrainReasoner", &graphd__v1__train_reasoner_request__descriptor, &graphd__v1__train_reasoner_response__descriptor },
   { "TrainReasonerProgress", &graphd__v1__training_progress_request__descriptor, &graphd__v1__training_progress__descriptor },
+  { "AddConversation", &graphd__v1__add_conversation_request__descriptor, &graphd__v1__add_conversation_response__descriptor },
 };
 const unsigned graphd__v1__conversation__method_indices_by_name[] = {
+  3,        /* AddConversation */
   0,        /* Retrieve */
   1,        /* TrainReasoner */
   2         /* TrainReasonerProgress */
@@ -1326,7 +1598,7 @@ const ProtobufCServiceDescriptor graphd__v1__conversation__descriptor =
   "Conversation",
   "Graphd__V1__Conversation",
   "graphd.v1",
-  3,
+  4,
   graphd__v1__conversation__method_descriptors,
   graphd__v1__conversation__method_indices_by_name
 };
@@ -1353,6 +1625,14 @@ void graphd__v1__conversation__train_reasoner_progress(ProtobufCService *service
 {
   assert(service->descriptor == &graphd__v1__conversation__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void graphd__v1__conversation__add_conversation(ProtobufCService *service,
+                                                const Graphd__V1__AddConversationRequest *input,
+                                                Graphd__V1__AddConversationResponse_Closure closure,
+                                                void *closure_data)
+{
+  assert(service->descriptor == &graphd__v1__conversation__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void graphd__v1__conversation__init (Graphd__V1__Conversation_Service *service,
                                      Graphd__V1__Conversation_ServiceDestroy destroy)

@@ -25,6 +25,8 @@ typedef struct Graphd__V1__Prompt Graphd__V1__Prompt;
 typedef struct Graphd__V1__RetrieveResponse Graphd__V1__RetrieveResponse;
 typedef struct Graphd__V1__TrainReasonerRequest Graphd__V1__TrainReasonerRequest;
 typedef struct Graphd__V1__TrainReasonerResponse Graphd__V1__TrainReasonerResponse;
+typedef struct Graphd__V1__AddConversationRequest Graphd__V1__AddConversationRequest;
+typedef struct Graphd__V1__AddConversationResponse Graphd__V1__AddConversationResponse;
 
 
 /* --- enums --- */
@@ -271,6 +273,66 @@ struct  Graphd__V1__TrainReasonerResponse
     , 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
+struct  Graphd__V1__AddConversationRequest
+{
+  ProtobufCMessage base;
+  /*
+   * Key of the conversation node: 1…256 bytes (a session id, say).
+   */
+  char *key;
+  /*
+   * The dialogue, oldest turn first: 1…200 turns, the limits of Retrieve.
+   */
+  size_t n_turns;
+  Graphd__V1__DialogueTurn **turns;
+  /*
+   * Do not link entities in the text; use only entity_keys.
+   */
+  protobuf_c_boolean skip_text_linking;
+  /*
+   * Items recommended outside the turns' text (the one the seeker took, say):
+   * keys of item nodes, at most 200.
+   */
+  size_t n_recommended_item_keys;
+  char **recommended_item_keys;
+};
+#define GRAPHD__V1__ADD_CONVERSATION_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__add_conversation_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, 0, 0,NULL }
+
+
+struct  Graphd__V1__AddConversationResponse
+{
+  ProtobufCMessage base;
+  Graphd__V1__NodeRef *conversation;
+  /*
+   * False when the key existed and the dialogue was updated.
+   */
+  protobuf_c_boolean created;
+  /*
+   * What the turns named, in order (as Retrieve reports it).
+   */
+  size_t n_linked;
+  Graphd__V1__LinkedEntity **linked;
+  /*
+   * Distinct entities and items with a "mentions" edge.
+   */
+  uint32_t mentions;
+  /*
+   * Items with a "recommended" edge.
+   */
+  size_t n_recommended;
+  Graphd__V1__NodeRef **recommended;
+  /*
+   * The graph version that holds the dialogue.
+   */
+  uint64_t graph_version;
+};
+#define GRAPHD__V1__ADD_CONVERSATION_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__add_conversation_response__descriptor) \
+    , NULL, 0, 0,NULL, 0, 0,NULL, 0 }
+
+
 /* Graphd__V1__DialogueTurn methods */
 void   graphd__v1__dialogue_turn__init
                      (Graphd__V1__DialogueTurn         *message);
@@ -442,6 +504,44 @@ Graphd__V1__TrainReasonerResponse *
 void   graphd__v1__train_reasoner_response__free_unpacked
                      (Graphd__V1__TrainReasonerResponse *message,
                       ProtobufCAllocator *allocator);
+/* Graphd__V1__AddConversationRequest methods */
+void   graphd__v1__add_conversation_request__init
+                     (Graphd__V1__AddConversationRequest         *message);
+size_t graphd__v1__add_conversation_request__get_packed_size
+                     (const Graphd__V1__AddConversationRequest   *message);
+size_t graphd__v1__add_conversation_request__pack
+                     (const Graphd__V1__AddConversationRequest   *message,
+                      uint8_t             *out);
+size_t graphd__v1__add_conversation_request__pack_to_buffer
+                     (const Graphd__V1__AddConversationRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Graphd__V1__AddConversationRequest *
+       graphd__v1__add_conversation_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   graphd__v1__add_conversation_request__free_unpacked
+                     (Graphd__V1__AddConversationRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Graphd__V1__AddConversationResponse methods */
+void   graphd__v1__add_conversation_response__init
+                     (Graphd__V1__AddConversationResponse         *message);
+size_t graphd__v1__add_conversation_response__get_packed_size
+                     (const Graphd__V1__AddConversationResponse   *message);
+size_t graphd__v1__add_conversation_response__pack
+                     (const Graphd__V1__AddConversationResponse   *message,
+                      uint8_t             *out);
+size_t graphd__v1__add_conversation_response__pack_to_buffer
+                     (const Graphd__V1__AddConversationResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Graphd__V1__AddConversationResponse *
+       graphd__v1__add_conversation_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   graphd__v1__add_conversation_response__free_unpacked
+                     (Graphd__V1__AddConversationResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Graphd__V1__DialogueTurn_Closure)
@@ -471,6 +571,12 @@ typedef void (*Graphd__V1__TrainReasonerRequest_Closure)
 typedef void (*Graphd__V1__TrainReasonerResponse_Closure)
                  (const Graphd__V1__TrainReasonerResponse *message,
                   void *closure_data);
+typedef void (*Graphd__V1__AddConversationRequest_Closure)
+                 (const Graphd__V1__AddConversationRequest *message,
+                  void *closure_data);
+typedef void (*Graphd__V1__AddConversationResponse_Closure)
+                 (const Graphd__V1__AddConversationResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -490,6 +596,10 @@ struct Graphd__V1__Conversation_Service
                                   const Graphd__V1__TrainingProgressRequest *input,
                                   Graphd__V1__TrainingProgress_Closure closure,
                                   void *closure_data);
+  void (*add_conversation)(Graphd__V1__Conversation_Service *service,
+                           const Graphd__V1__AddConversationRequest *input,
+                           Graphd__V1__AddConversationResponse_Closure closure,
+                           void *closure_data);
 };
 typedef void (*Graphd__V1__Conversation_ServiceDestroy)(Graphd__V1__Conversation_Service *);
 void graphd__v1__conversation__init (Graphd__V1__Conversation_Service *service,
@@ -500,7 +610,8 @@ void graphd__v1__conversation__init (Graphd__V1__Conversation_Service *service,
     { GRAPHD__V1__CONVERSATION__BASE_INIT,\
       function_prefix__ ## retrieve,\
       function_prefix__ ## train_reasoner,\
-      function_prefix__ ## train_reasoner_progress  }
+      function_prefix__ ## train_reasoner_progress,\
+      function_prefix__ ## add_conversation  }
 void graphd__v1__conversation__retrieve(ProtobufCService *service,
                                         const Graphd__V1__RetrieveRequest *input,
                                         Graphd__V1__RetrieveResponse_Closure closure,
@@ -513,6 +624,10 @@ void graphd__v1__conversation__train_reasoner_progress(ProtobufCService *service
                                                        const Graphd__V1__TrainingProgressRequest *input,
                                                        Graphd__V1__TrainingProgress_Closure closure,
                                                        void *closure_data);
+void graphd__v1__conversation__add_conversation(ProtobufCService *service,
+                                                const Graphd__V1__AddConversationRequest *input,
+                                                Graphd__V1__AddConversationResponse_Closure closure,
+                                                void *closure_data);
 
 /* --- descriptors --- */
 
@@ -526,6 +641,8 @@ extern const ProtobufCMessageDescriptor graphd__v1__prompt__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__retrieve_response__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__train_reasoner_request__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__train_reasoner_response__descriptor;
+extern const ProtobufCMessageDescriptor graphd__v1__add_conversation_request__descriptor;
+extern const ProtobufCMessageDescriptor graphd__v1__add_conversation_response__descriptor;
 extern const ProtobufCServiceDescriptor graphd__v1__conversation__descriptor;
 
 PROTOBUF_C__END_DECLS
