@@ -84,7 +84,11 @@ requests = {
             cv.DialogueTurn(role="RECOMMENDER", text="What do you like?"),
             cv.DialogueTurn(role="SEEKER", text="Anything by Rian Johnson, like Looper", entity_keys=["2"])], k=2, n=1)),
         (CONVERSATION, "TrainReasoner", cv.TrainReasonerRequest(max_epochs=3, dimension=4)),
-        (CONVERSATION, "Retrieve", cv.RetrieveRequest(turns=[cv.DialogueTurn(text="Looper")], k=1, use_reasoner=True))],
+        (CONVERSATION, "Retrieve", cv.RetrieveRequest(turns=[cv.DialogueTurn(text="Looper")], k=1, use_reasoner=True)),
+        (CONVERSATION, "TrainReasonerProgress", g.TrainingProgressRequest()),
+        (CONVERSATION, "AddConversation", cv.AddConversationRequest(key="live", turns=[
+            cv.DialogueTurn(role="SEEKER", text="I liked Looper"),
+            cv.DialogueTurn(role="RECOMMENDER", text="Then Knives Out", entity_keys=["0"])], recommended_item_keys=["1"]))],
     "recommend": [(GRAPH, "AddEdges", g.AddEdgesRequest(edges=[
         edge("interacted", ref("user", f"u{u}"), ref("item", f"i{(u * 3 + j) % 7}")) for u in range(5) for j in range(3)])),
         (RECOMMEND, "Recommend", r.RecommendRequest(user=ref("user", "u1"), k=3, explain=True)),
@@ -96,7 +100,8 @@ requests = {
                    rt.Outcome(llm="m1", effect=1.0, cost=0.001)])),
                (ROUTER, "Route", rt.RouteRequest(query="what is 3+3", performance_weight=0.5, cost_weight=0.5)),
                (ROUTER, "ListLLMs", rt.ListLLMsRequest()),
-               (ROUTER, "Train", rt.TrainRouterRequest(max_epochs=3))],
+               (ROUTER, "Train", rt.TrainRouterRequest(max_epochs=3)),
+               (ROUTER, "TrainProgress", g.TrainingProgressRequest())],
 }
 
 
