@@ -119,6 +119,11 @@ public nonisolated struct Graphd_V1_RouteRequest: Sendable {
   /// Prompt length in tokens for per-token prices; 0 = estimated from the text.
   public var promptTokens: UInt32 = 0
 
+  /// Leave out LLMs whose predicted latency exceeds this (milliseconds); 0 =
+  /// no limit. An LLM with no observed latency stays in (it must be tried to
+  /// be measured).
+  public var maxLatencyMs: Double = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -146,9 +151,22 @@ public nonisolated struct Graphd_V1_RouteCandidate: Sendable {
   /// The objective's value; candidates are ranked by it.
   public var score: Double = 0
 
+  /// Predicted latency, milliseconds: the mean latency_ms fed back for the LLM
+  /// on the task, else over all its calls; unset when none was fed back.
+  public var latencyMs: Double {
+    get {_latencyMs ?? 0}
+    set {_latencyMs = newValue}
+  }
+  /// Returns true if `latencyMs` has been explicitly set.
+  public var hasLatencyMs: Bool {self._latencyMs != nil}
+  /// Clears the value of `latencyMs`. Subsequent reads from it will return its default value.
+  public mutating func clearLatencyMs() {self._latencyMs = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _latencyMs: Double? = nil
 }
 
 public nonisolated struct Graphd_V1_RouteResponse: Sendable {
@@ -159,7 +177,7 @@ public nonisolated struct Graphd_V1_RouteResponse: Sendable {
   /// The choice: ranked[0].llm.
   public var llm: String = String()
 
-  /// Every allowed candidate under the cost limit, best first.
+  /// Every allowed candidate under the cost and latency limits, best first.
   public var ranked: [Graphd_V1_RouteCandidate] = []
 
   /// What to try if the choice fails: the other candidates, most likely to
@@ -517,7 +535,7 @@ nonisolated extension Graphd_V1_LLMInfo: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Graphd_V1_RouteRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RouteRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}query\0\u{1}vector\0\u{1}task\0\u{3}allowed_llms\0\u{3}performance_weight\0\u{3}cost_weight\0\u{3}willingness_to_pay\0\u{3}max_cost\0\u{3}prompt_tokens\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}query\0\u{1}vector\0\u{1}task\0\u{3}allowed_llms\0\u{3}performance_weight\0\u{3}cost_weight\0\u{3}willingness_to_pay\0\u{3}max_cost\0\u{3}prompt_tokens\0\u{3}max_latency_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -534,6 +552,7 @@ nonisolated extension Graphd_V1_RouteRequest: SwiftProtobuf.Message, SwiftProtob
       case 7: try { try decoder.decodeSingularDoubleField(value: &self.willingnessToPay) }()
       case 8: try { try decoder.decodeSingularDoubleField(value: &self.maxCost) }()
       case 9: try { try decoder.decodeSingularUInt32Field(value: &self.promptTokens) }()
+      case 10: try { try decoder.decodeSingularDoubleField(value: &self.maxLatencyMs) }()
       default: break
       }
     }
@@ -567,6 +586,9 @@ nonisolated extension Graphd_V1_RouteRequest: SwiftProtobuf.Message, SwiftProtob
     if self.promptTokens != 0 {
       try visitor.visitSingularUInt32Field(value: self.promptTokens, fieldNumber: 9)
     }
+    if self.maxLatencyMs.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.maxLatencyMs, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -580,6 +602,7 @@ nonisolated extension Graphd_V1_RouteRequest: SwiftProtobuf.Message, SwiftProtob
     if lhs.willingnessToPay != rhs.willingnessToPay {return false}
     if lhs.maxCost != rhs.maxCost {return false}
     if lhs.promptTokens != rhs.promptTokens {return false}
+    if lhs.maxLatencyMs != rhs.maxLatencyMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -587,7 +610,7 @@ nonisolated extension Graphd_V1_RouteRequest: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Graphd_V1_RouteCandidate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RouteCandidate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}llm\0\u{1}effect\0\u{1}cost\0\u{3}normalized_cost\0\u{1}score\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}llm\0\u{1}effect\0\u{1}cost\0\u{3}normalized_cost\0\u{1}score\0\u{3}latency_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -600,12 +623,17 @@ nonisolated extension Graphd_V1_RouteCandidate: SwiftProtobuf.Message, SwiftProt
       case 3: try { try decoder.decodeSingularDoubleField(value: &self.cost) }()
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.normalizedCost) }()
       case 5: try { try decoder.decodeSingularDoubleField(value: &self.score) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self._latencyMs) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.llm.isEmpty {
       try visitor.visitSingularStringField(value: self.llm, fieldNumber: 1)
     }
@@ -621,6 +649,9 @@ nonisolated extension Graphd_V1_RouteCandidate: SwiftProtobuf.Message, SwiftProt
     if self.score.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.score, fieldNumber: 5)
     }
+    try { if let v = self._latencyMs {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -630,6 +661,7 @@ nonisolated extension Graphd_V1_RouteCandidate: SwiftProtobuf.Message, SwiftProt
     if lhs.cost != rhs.cost {return false}
     if lhs.normalizedCost != rhs.normalizedCost {return false}
     if lhs.score != rhs.score {return false}
+    if lhs._latencyMs != rhs._latencyMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

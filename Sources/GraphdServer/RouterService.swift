@@ -150,6 +150,9 @@ public final class RouterService: Sendable {
         guard request.maxCost.isFinite, request.maxCost >= 0 else {
             throw RPCError(.invalidArgument, "max_cost must be finite and non-negative, got \(request.maxCost)")
         }
+        guard request.maxLatencyMs.isFinite, request.maxLatencyMs >= 0 else {
+            throw RPCError(.invalidArgument, "max_latency_ms must be finite and non-negative, got \(request.maxLatencyMs)")
+        }
         let current = try currentView()
         guard !current.predictor.graph.llms.isEmpty else {
             throw RPCError(.failedPrecondition, "no LLMs are registered: add one with Router/AddLLM (graphctl llm add)")
@@ -177,10 +180,12 @@ public final class RouterService: Sendable {
         let start = ContinuousClock.now
         let decision = try current.predictor.route(RouteQuestion(
             features: features, task: task, promptTokens: tokens, allowed: allowed, objective: objective,
-            maxCost: request.maxCost > 0 ? request.maxCost : nil))
+            maxCost: request.maxCost > 0 ? request.maxCost : nil, maxLatencyMs: request.maxLatencyMs > 0 ? request.maxLatencyMs : nil))
         let micros = (ContinuousClock.now - start).seconds * 1e6
         guard let choice = decision.ranked.first else {
-            throw RPCError(.failedPrecondition, "no allowed LLM has a predicted cost within max_cost \(request.maxCost)")
+            let limits = [request.maxCost > 0 ? "a predicted cost within max_cost \(request.maxCost)" : nil,
+                          request.maxLatencyMs > 0 ? "a predicted latency within max_latency_ms \(request.maxLatencyMs)" : nil]
+            throw RPCError(.failedPrecondition, "no allowed LLM has " + limits.compactMap { $0 }.joined(separator: " and "))
         }
         let names = current.predictor.graph.llms.map(\.name)
         var response = Graphd_V1_RouteResponse()
@@ -192,6 +197,7 @@ public final class RouterService: Sendable {
             candidate.cost = c.cost
             candidate.normalizedCost = c.normalizedCost
             candidate.score = c.score
+            if let latency = c.latencyMs { candidate.latencyMs = latency }
             return candidate
         }
         response.fallback = decision.fallback.map { names[$0] }
@@ -613,7 +619,7 @@ enum RouterGraphExtractor {
         guard let taskType = schema.nodeTypeID(RouterSchema.taskType), let llmType = schema.nodeTypeID(RouterSchema.llmType),
               let queryType = schema.nodeTypeID(RouterSchema.queryType) else { return out }
         let taskQuery = schema.edgeTypeID(RouterSchema.taskQuery), queryLLM = schema.edgeTypeID(RouterSchema.queryLLM)
-        let effectID = schema.attributeID("effect"), costID = schema.attributeID("cost")
+        let effectID = schema.attributeID("effect"), costID = schema.attributeID("cost"), latencyID = schema.attributeID("latency_ms")
         var nodeToTask: [UInt32: Int] = [:], nodeToLLM: [UInt32: Int] = [:]
         var queryNodes: [UInt32] = []
         let zeros = [Float](repeating: 0, count: dimension)
@@ -646,13 +652,14 @@ enum RouterGraphExtractor {
                 if record.type == taskQuery, !nodeIsSource, let t = nodeToTask[record.source] {
                     out.graph.queries[q].task = t
                 } else if record.type == queryLLM, nodeIsSource, let m = nodeToLLM[record.target] {
-                    var effect: Float?, cost: Double?
+                    var effect: Float?, cost: Double?, latency: Double?
                     for attribute in record.attributes {
                         if attribute.id == effectID { effect = Float(attribute.value) }
                         if attribute.id == costID { cost = attribute.value }
+                        if attribute.id == latencyID { latency = attribute.value }
                     }
                     if let effect, (0...1).contains(effect) {
-                        out.graph.outcomes.append(RouterGraph.Outcome(query: q, llm: m, effect: effect, cost: cost))
+                        out.graph.outcomes.append(RouterGraph.Outcome(query: q, llm: m, effect: effect, cost: cost, latencyMs: latency))
                     }
                 }
                 return true

@@ -70,11 +70,14 @@ public struct RouterGraph: Sendable {
         public var effect: Float
         /// US dollars, when known.
         public var cost: Double?
-        public init(query: Int, llm: Int, effect: Float, cost: Double? = nil) {
+        /// Milliseconds from request to answer, when known.
+        public var latencyMs: Double?
+        public init(query: Int, llm: Int, effect: Float, cost: Double? = nil, latencyMs: Double? = nil) {
             self.query = query
             self.llm = llm
             self.effect = effect
             self.cost = cost
+            self.latencyMs = latencyMs
         }
     }
 

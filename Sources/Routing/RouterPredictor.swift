@@ -31,15 +31,19 @@ public struct RouteQuestion: Sendable {
     public var objective: RoutingObjective
     /// Candidates whose predicted cost exceeds this (US dollars) are left out.
     public var maxCost: Double?
+    /// Candidates whose predicted latency exceeds this (milliseconds) are left
+    /// out; one with no observed latency stays (it must be tried to be measured).
+    public var maxLatencyMs: Double?
 
     public init(features: [Float], task: Int? = nil, promptTokens: Double = 0, allowed: Set<Int>? = nil,
-                objective: RoutingObjective, maxCost: Double? = nil) {
+                objective: RoutingObjective, maxCost: Double? = nil, maxLatencyMs: Double? = nil) {
         self.features = features
         self.task = task
         self.promptTokens = promptTokens
         self.allowed = allowed
         self.objective = objective
         self.maxCost = maxCost
+        self.maxLatencyMs = maxLatencyMs
     }
 }
 
@@ -53,6 +57,8 @@ public struct RouteCandidate: Sendable, Equatable {
     public var normalizedCost: Double
     /// The objective's value; candidates are ranked by it.
     public var score: Double
+    /// Predicted latency in milliseconds; nil when none was observed.
+    public var latencyMs: Double?
 }
 
 public struct RouteDecision: Sendable {
@@ -77,10 +83,12 @@ public struct RouterPredictor: Sendable {
     /// Per LLM: hm · C + c.
     let llmHead: DenseMatrix
     let taskCentroids: [[Float]]
-    let costSum: [Double], costCount: [Double]
-    let llmCostSum: [Double], llmCostCount: [Double]
+    /// Observed costs per (task, LLM) and per LLM.
+    let costs: ObservedMeans
     let taskCostRange: [(min: Double, max: Double)?]
     let globalCostRange: (min: Double, max: Double)?
+    /// Observed latencies per (task, LLM) and per LLM.
+    let latencies: ObservedMeans
 
     public init(model: RouterParameters, graph: RouterGraph, config: RouterGNNConfig) throws(RoutingError) {
         try graph.validate()
@@ -107,8 +115,7 @@ public struct RouterPredictor: Sendable {
             for j in 0..<d { centroids[t][j] += query.features[j] }
         }
         taskCentroids = centroids.map(Self.normalized)
-        var sum = [Double](repeating: 0, count: nT * nM), count = sum
-        var llmSum = [Double](repeating: 0, count: nM), llmCount = llmSum
+        var costs = ObservedMeans(taskCount: nT, llmCount: nM), latencies = costs
         var ranges = [(min: Double, max: Double)?](repeating: nil, count: nT)
         var global: (min: Double, max: Double)?
         func widen(_ range: (min: Double, max: Double)?, _ c: Double) -> (min: Double, max: Double) {
@@ -116,15 +123,22 @@ public struct RouterPredictor: Sendable {
             return (Swift.min(range.min, c), Swift.max(range.max, c))
         }
         for outcome in graph.outcomes {
+            let task = graph.queries[outcome.query].task
+            if let latency = outcome.latencyMs { latencies.add(latency, task: task, llm: outcome.llm) }
             guard let cost = outcome.cost else { continue }
-            llmSum[outcome.llm] += cost; llmCount[outcome.llm] += 1
+            costs.add(cost, task: task, llm: outcome.llm)
             global = widen(global, cost)
-            guard let t = graph.queries[outcome.query].task else { continue }
-            sum[t * nM + outcome.llm] += cost; count[t * nM + outcome.llm] += 1
-            ranges[t] = widen(ranges[t], cost)
+            if let task { ranges[task] = widen(ranges[task], cost) }
         }
-        costSum = sum; costCount = count; llmCostSum = llmSum; llmCostCount = llmCount
+        self.costs = costs
+        self.latencies = latencies
         taskCostRange = ranges; globalCostRange = global
+    }
+
+    /// Predicted latency of one call (milliseconds): the mean observed for the
+    /// LLM on the task, else over all its calls; nil when none was observed.
+    public func predictedLatency(llm m: Int, task: Int?) -> Double? {
+        latencies.mean(onTask: task, llm: m) ?? latencies.mean(llm: m)
     }
 
     static func normalized(_ v: [Float]) -> [Float] {
@@ -148,13 +162,10 @@ public struct RouterPredictor: Sendable {
     /// the task, else its declared price, else its mean over all tasks; nil when
     /// nothing is known.
     public func predictedCost(llm m: Int, task: Int?, promptTokens: Double) -> Double? {
+        if let observed = costs.mean(onTask: task, llm: m) { return observed }
         let pricing = graph.llms[m].pricing
-        if let t = task, costCount[t * graph.llms.count + m] > 0 {
-            let i = t * graph.llms.count + m
-            return costSum[i] / costCount[i]
-        }
         if pricing.isKnown { return pricing.estimate(promptTokens: promptTokens) }
-        return llmCostCount[m] > 0 ? llmCostSum[m] / llmCostCount[m] : nil
+        return costs.mean(llm: m)
     }
 
     /// Predicted probability that each LLM answers well, in LLM order.
@@ -204,6 +215,9 @@ public struct RouterPredictor: Sendable {
         if let maxCost = question.maxCost, !(maxCost.isFinite && maxCost >= 0) {
             throw RoutingError(.invalidArgument, "maximum cost must be finite and non-negative, got \(maxCost)")
         }
+        if let maxLatency = question.maxLatencyMs, !(maxLatency.isFinite && maxLatency >= 0) {
+            throw RoutingError(.invalidArgument, "maximum latency must be finite and non-negative, got \(maxLatency)")
+        }
         guard question.features.count == graph.dimension else {
             throw RoutingError(.invalidArgument, "query vector has \(question.features.count) values, the router expects \(graph.dimension)")
         }
@@ -223,6 +237,8 @@ public struct RouterPredictor: Sendable {
             // never wins on cost, and a cost cap leaves it out.
             let cost = known[m] ?? range?.max ?? predictedRange?.max ?? 0
             if let maxCost = question.maxCost, known[m] == nil || cost > maxCost { continue }
+            let latency = predictedLatency(llm: m, task: task)
+            if let maxLatency = question.maxLatencyMs, let latency, latency > maxLatency { continue }
             let normalized = known[m] == nil ? 1 : range.map { Swift.min(Swift.max((cost - $0.min) / ($0.max - $0.min), 0), 1) } ?? 0
             let effect = Double(effects[m])
             let score: Double
@@ -230,7 +246,8 @@ public struct RouterPredictor: Sendable {
             case let .weights(wp, wc): score = wp * effect - wc * normalized
             case let .willingnessToPay(lambda): score = effect - cost / lambda
             }
-            candidates.append(RouteCandidate(llm: m, effect: effects[m], cost: cost, normalizedCost: normalized, score: score))
+            candidates.append(RouteCandidate(llm: m, effect: effects[m], cost: cost, normalizedCost: normalized, score: score,
+                                             latencyMs: latency))
         }
         candidates.sort { a, b in
             if a.score != b.score { return a.score > b.score }
@@ -244,4 +261,36 @@ public struct RouterPredictor: Sendable {
         }.map(\.llm)
         return RouteDecision(ranked: candidates, fallback: fallback, task: task, taskWasInferred: question.task == nil && task != nil)
     }
+}
+
+/// Means of an observed quantity per (task, LLM) and per LLM over all tasks.
+struct ObservedMeans: Sendable {
+    private let llmCount: Int
+    private var sum: [Double], count: [Double]
+    private var llmSum: [Double], llmObservations: [Double]
+
+    init(taskCount: Int, llmCount: Int) {
+        self.llmCount = llmCount
+        sum = [Double](repeating: 0, count: taskCount * llmCount)
+        count = sum
+        llmSum = [Double](repeating: 0, count: llmCount)
+        llmObservations = llmSum
+    }
+
+    mutating func add(_ value: Double, task: Int?, llm: Int) {
+        llmSum[llm] += value
+        llmObservations[llm] += 1
+        guard let task else { return }
+        sum[task * llmCount + llm] += value
+        count[task * llmCount + llm] += 1
+    }
+
+    /// The mean of the LLM's observations on `task`; nil without any (or without a task).
+    func mean(onTask task: Int?, llm: Int) -> Double? {
+        guard let task, count[task * llmCount + llm] > 0 else { return nil }
+        return sum[task * llmCount + llm] / count[task * llmCount + llm]
+    }
+
+    /// The mean over all the LLM's observations; nil without any.
+    func mean(llm: Int) -> Double? { llmObservations[llm] > 0 ? llmSum[llm] / llmObservations[llm] : nil }
 }

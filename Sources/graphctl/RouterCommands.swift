@@ -17,6 +17,7 @@ struct RouteCommand: AsyncParsableCommand {
           graphctl route "Write a function to reverse a list." --task mbpp
           graphctl route "Which gas do plants absorb?" --performance-weight 0.5 --cost-weight 0.5
           graphctl route "…" --allow gpt-3.5-turbo-1106 --allow claude-instant-v1 --max-cost 0.001 --format json
+          graphctl route "…" --max-latency-ms 2000   # latencies come from 'graphctl feedback --latency-ms'
         """)
 
     @Argument(help: "The query text.")
@@ -33,6 +34,8 @@ struct RouteCommand: AsyncParsableCommand {
     var allowed: [String] = []
     @Option(help: "Leave out LLMs whose predicted cost exceeds this (US dollars).")
     var maxCost: Double?
+    @Option(help: "Leave out LLMs whose predicted latency exceeds this (milliseconds; LLMs never timed stay in).")
+    var maxLatencyMs: Double?
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
@@ -45,19 +48,24 @@ struct RouteCommand: AsyncParsableCommand {
         request.willingnessToPay = willingnessToPay ?? 0
         request.allowedLlms = allowed
         request.maxCost = maxCost ?? 0
+        request.maxLatencyMs = maxLatencyMs ?? 0
         let response = try await connection.withClient { try await $0.route(request) }
         switch output.format {
         case .json:
             printJSON([
                 "llm": response.llm, "task": response.task, "task_inferred": response.taskInferred, "model": response.model,
                 "decision_micros": response.decisionMicros, "fallback": response.fallback,
-                "ranked": response.ranked.map { ["llm": $0.llm, "effect": $0.effect, "cost": $0.cost,
-                                                 "normalized_cost": $0.normalizedCost, "score": $0.score] as [String: Any] },
+                "ranked": response.ranked.map { c in
+                    var candidate: [String: Any] = ["llm": c.llm, "effect": c.effect, "cost": c.cost, "normalized_cost": c.normalizedCost, "score": c.score]
+                    if c.hasLatencyMs { candidate["latency_ms"] = c.latencyMs }
+                    return candidate
+                },
             ] as [String: Any])
         case .text:
             print("\(response.llm)  (task \(response.task)\(response.taskInferred ? ", inferred" : ""), model \(response.model))")
             for c in response.ranked.prefix(5) {
-                print(String(format: "  %-40@ effect %.3f  cost $%.6f  score %+.4f", c.llm as NSString, c.effect, c.cost, c.score))
+                print(String(format: "  %-40@ effect %.3f  cost $%.6f  score %+.4f", c.llm as NSString, c.effect, c.cost, c.score)
+                      + (c.hasLatencyMs ? String(format: "  latency %.0f ms", c.latencyMs) : ""))
             }
             if response.ranked.count > 5 { print("  … \(response.ranked.count - 5) more (--format json lists all)") }
             print("fallback: \(response.fallback.prefix(5).joined(separator: ", "))\(response.fallback.count > 5 ? ", …" : "")")

@@ -16,7 +16,7 @@ import TTRPC
     }
 
     private func route(_ client: GraphClient, _ text: String, task: String = "", weights: (Double, Double) = (1, 0),
-                       allowed: [String] = [], maxCost: Double = 0) async throws -> Graphd_V1_RouteResponse {
+                       allowed: [String] = [], maxCost: Double = 0, maxLatencyMs: Double = 0) async throws -> Graphd_V1_RouteResponse {
         var request = Graphd_V1_RouteRequest()
         request.query = text
         request.task = task
@@ -24,11 +24,12 @@ import TTRPC
         request.costWeight = weights.1
         request.allowedLlms = allowed
         request.maxCost = maxCost
+        request.maxLatencyMs = maxLatencyMs
         return try await client.route(request)
     }
 
     private func feedback(_ client: GraphClient, _ text: String, task: String, _ outcomes: [(String, Double, Double)],
-                          steps: UInt32? = nil) async throws -> Graphd_V1_FeedbackResponse {
+                          steps: UInt32? = nil, latencies: [String: Double] = [:]) async throws -> Graphd_V1_FeedbackResponse {
         var request = Graphd_V1_FeedbackRequest()
         request.query = text
         request.task = task
@@ -37,6 +38,7 @@ import TTRPC
             outcome.llm = llm
             outcome.effect = effect
             outcome.cost = cost
+            if let latency = latencies[llm] { outcome.latencyMs = latency }
             return outcome
         }
         if let steps { request.updateSteps = steps }
@@ -44,12 +46,14 @@ import TTRPC
     }
 
     /// Arithmetic questions: "solver" always right, "guesser" right one time in
-    /// four, "premium" always right at ten times solver's price.
+    /// four, "premium" always right at ten times solver's price. Solver takes
+    /// 2–3 s, premium 0.4 s; the guesser is never timed.
     private func loadOutcomes(_ client: GraphClient, count: Int = 40) async throws {
         for i in 0..<count {
             let text = "What is \(i) plus \(i * 3)? Answer with a number."
             _ = try await feedback(client, text, task: "math", [("solver", 1, 0.001), ("guesser", i % 4 == 0 ? 1 : 0, 0.0002),
-                                                                ("premium", 1, 0.01)], steps: 0)
+                                                                ("premium", 1, 0.01)], steps: 0,
+                                   latencies: ["solver": i % 2 == 0 ? 2000 : 3000, "premium": 400])
         }
     }
 
@@ -81,6 +85,14 @@ import TTRPC
         #expect(best.llm == "solver", "\(best)")
         #expect(best.fallback.count == 2)
         #expect(best.ranked.first?.effect ?? 0 > 0.8)
+        #expect(best.ranked.first { $0.llm == "solver" }?.latencyMs == 2500 && best.ranked.first { $0.llm == "premium" }?.latencyMs == 400)
+        #expect(best.ranked.first { $0.llm == "guesser" }?.hasLatencyMs == false)
+        // A 1 s latency budget leaves the slow solver out; the never-timed guesser stays.
+        let quick = try await route(client, "What is 7 plus 21? Answer with a number.", task: "math", maxLatencyMs: 1000)
+        #expect(quick.llm == "premium" && Set(quick.ranked.map(\.llm)) == ["premium", "guesser"], "\(quick)")
+        await expectCode(.failedPrecondition, "nothing within the latency budget") {
+            _ = try await route(client, "What is 7 plus 21?", task: "math", allowed: ["solver"], maxLatencyMs: 1000)
+        }
         // Cost first must never pick premium, which solver dominates.
         let costFirst = try await route(client, "What is 7 plus 21? Answer with a number.", task: "math", weights: (0.2, 0.8))
         #expect(costFirst.llm != "premium")
@@ -182,6 +194,13 @@ import TTRPC
         await expectCode(.invalidArgument, "vector with NaN") { _ = try await client.route(withNaN) }
         await expectCode(.invalidArgument, "effect outside [0, 1]") { _ = try await feedback(client, "q", task: "t", [("m1", 2, 0)]) }
         await expectCode(.notFound, "feedback for an unknown LLM") { _ = try await feedback(client, "q", task: "t", [("ghost", 1, 0)]) }
+        await expectCode(.invalidArgument, "negative max_latency_ms") {
+            var request = Graphd_V1_RouteRequest()
+            request.query = "q"
+            request.performanceWeight = 1
+            request.maxLatencyMs = -5
+            _ = try await client.route(request)
+        }
         await expectCode(.invalidArgument, "update_steps above 100") {
             _ = try await feedback(client, "q-steps", task: "t", [("m1", 1, 0)], steps: 101)
         }

@@ -188,6 +188,38 @@ func fixtureGraph(queriesPerKind: Int = 40, dimension: Int = 6, seed: UInt64 = 3
         #expect(none.ranked.isEmpty)
     }
 
+    /// Latency: the mean fed back per LLM on the task, else over all its calls;
+    /// a latency cap leaves out the slow, and keeps an LLM never timed.
+    @Test func predictedLatencyAndTheLatencyCap() throws {
+        var g = dominatedGraph()
+        g.tasks.append(RouterGraph.Task(name: "other", features: [0, 1]))
+        for i in g.outcomes.indices {
+            switch g.outcomes[i].llm {
+            case 0: g.outcomes[i].latencyMs = Double(100 + 10 * (g.outcomes[i].query % 3))  // 100, 110, 120
+            case 1: g.outcomes[i].latencyMs = 3000
+            default: break  // "weak" is never timed
+            }
+        }
+        g.queries.append(RouterGraph.Query(task: 1, features: [0, 1]))
+        g.outcomes.append(RouterGraph.Outcome(query: g.queries.count - 1, llm: 1, effect: 1, cost: 0.001, latencyMs: 5000))
+        let predictor = try ratesOnly(g)
+        let dearMean = g.outcomes.filter { $0.llm == 0 }.compactMap(\.latencyMs).reduce(0, +) / 20
+        #expect(predictor.predictedLatency(llm: 0, task: 0) == dearMean)
+        #expect(predictor.predictedLatency(llm: 1, task: 0) == 3000 && predictor.predictedLatency(llm: 1, task: 1) == 5000)
+        // No call of "dear" on the other task: its mean over all calls.
+        #expect(predictor.predictedLatency(llm: 0, task: 1) == dearMean)
+        #expect(predictor.predictedLatency(llm: 2, task: 0) == nil)
+
+        let open = try predictor.route(RouteQuestion(features: [1, 0.5], task: 0, objective: .weights(performance: 1, cost: 0)))
+        #expect(open.ranked.first { $0.llm == 1 }?.latencyMs == 3000 && open.ranked.first { $0.llm == 2 }?.latencyMs == nil)
+        let capped = try predictor.route(RouteQuestion(features: [1, 0.5], task: 0, objective: .weights(performance: 1, cost: 0),
+                                                       maxLatencyMs: 1000))
+        #expect(Set(capped.ranked.map(\.llm)) == [0, 2], "the 3 s LLM is left out, the untimed one stays")
+        #expect(throws: RoutingError.self) {
+            try predictor.route(RouteQuestion(features: [1, 0.5], objective: .weights(performance: 1, cost: 0), maxLatencyMs: -1))
+        }
+    }
+
     @Test func badQuestionsAreRejected() throws {
         let predictor = try ratesOnly(dominatedGraph())
         for objective in [RoutingObjective.weights(performance: -1, cost: 0), .weights(performance: 0, cost: 0),

@@ -894,7 +894,7 @@ const ProtobufCMessageDescriptor graphd__v1__llminfo__descriptor =
   (ProtobufCMessageInit) graphd__v1__llminfo__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__route_request__field_descriptors[9] =
+static const ProtobufCFieldDescriptor graphd__v1__route_request__field_descriptors[10] =
 {
   {
     "query",
@@ -1004,11 +1004,24 @@ static const ProtobufCFieldDescriptor graphd__v1__route_request__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "max_latency_ms",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__RouteRequest, max_latency_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__route_request__field_indices_by_name[] = {
   3,   /* field[3] = allowed_llms */
   5,   /* field[5] = cost_weight */
   7,   /* field[7] = max_cost */
+  9,   /* field[9] = max_latency_ms */
   4,   /* field[4] = performance_weight */
   8,   /* field[8] = prompt_tokens */
   0,   /* field[0] = query */
@@ -1019,7 +1032,7 @@ static const unsigned graphd__v1__route_request__field_indices_by_name[] = {
 static const ProtobufCIntRange graphd__v1__route_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor graphd__v1__route_request__descriptor =
 {
@@ -1029,14 +1042,14 @@ const ProtobufCMessageDescriptor graphd__v1__route_request__descriptor =
   "Graphd__V1__RouteRequest",
   "graphd.v1",
   sizeof(Graphd__V1__RouteRequest),
-  9,
+  10,
   graphd__v1__route_request__field_descriptors,
   graphd__v1__route_request__field_indices_by_name,
   1,  graphd__v1__route_request__number_ranges,
   (ProtobufCMessageInit) graphd__v1__route_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__route_candidate__field_descriptors[5] =
+static const ProtobufCFieldDescriptor graphd__v1__route_candidate__field_descriptors[6] =
 {
   {
     "llm",
@@ -1098,10 +1111,23 @@ static const ProtobufCFieldDescriptor graphd__v1__route_candidate__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "latency_ms",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__RouteCandidate, latency_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__route_candidate__field_indices_by_name[] = {
   2,   /* field[2] = cost */
   1,   /* field[1] = effect */
+  5,   /* field[5] = latency_ms */
   0,   /* field[0] = llm */
   3,   /* field[3] = normalized_cost */
   4,   /* field[4] = score */
@@ -1109,7 +1135,7 @@ static const unsigned graphd__v1__route_candidate__field_indices_by_name[] = {
 static const ProtobufCIntRange graphd__v1__route_candidate__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor graphd__v1__route_candidate__descriptor =
 {
@@ -1119,7 +1145,7 @@ const ProtobufCMessageDescriptor graphd__v1__route_candidate__descriptor =
   "Graphd__V1__RouteCandidate",
   "graphd.v1",
   sizeof(Graphd__V1__RouteCandidate),
-  5,
+  6,
   graphd__v1__route_candidate__field_descriptors,
   graphd__v1__route_candidate__field_indices_by_name,
   1,  graphd__v1__route_candidate__number_ranges,

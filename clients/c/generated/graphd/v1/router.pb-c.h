@@ -122,10 +122,16 @@ struct  Graphd__V1__RouteRequest
    * Prompt length in tokens for per-token prices; 0 = estimated from the text.
    */
   uint32_t prompt_tokens;
+  /*
+   * Leave out LLMs whose predicted latency exceeds this (milliseconds); 0 =
+   * no limit. An LLM with no observed latency stays in (it must be tried to
+   * be measured).
+   */
+  double max_latency_ms;
 };
 #define GRAPHD__V1__ROUTE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__route_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Graphd__V1__RouteCandidate
@@ -151,10 +157,15 @@ struct  Graphd__V1__RouteCandidate
    * The objective's value; candidates are ranked by it.
    */
   double score;
+  /*
+   * Predicted latency, milliseconds: the mean latency_ms fed back for the LLM
+   * on the task, else over all its calls; unset when none was fed back.
+   */
+  double latency_ms;
 };
 #define GRAPHD__V1__ROUTE_CANDIDATE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__route_candidate__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0 }
 
 
 struct  Graphd__V1__RouteResponse
@@ -165,7 +176,7 @@ struct  Graphd__V1__RouteResponse
    */
   char *llm;
   /*
-   * Every allowed candidate under the cost limit, best first.
+   * Every allowed candidate under the cost and latency limits, best first.
    */
   size_t n_ranked;
   Graphd__V1__RouteCandidate **ranked;

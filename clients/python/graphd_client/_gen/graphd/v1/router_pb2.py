@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from graphd.v1 import graph_pb2 as graphd_dot_v1_dot_graph__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16graphd/v1/router.proto\x12\tgraphd.v1\x1a\x15graphd/v1/graph.proto\"O\n\x08LLMPrice\x12\x10\n\x08per_call\x18\x01 \x01(\x01\x12\x17\n\x0fper_input_token\x18\x02 \x01(\x01\x12\x18\n\x10per_output_token\x18\x03 \x01(\x01\"\x91\x01\n\x07LLMInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\"\n\x05price\x18\x03 \x01(\x0b\x32\x13.graphd.v1.LLMPrice\x12\x16\n\x0e\x63ontext_window\x18\x04 \x01(\r\x12\x0c\n\x04tags\x18\x05 \x03(\t\x12\x19\n\x11observed_outcomes\x18\x06 \x01(\x04\"\xc7\x01\n\x0cRouteRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x0e\n\x06vector\x18\x02 \x03(\x02\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x14\n\x0c\x61llowed_llms\x18\x04 \x03(\t\x12\x1a\n\x12performance_weight\x18\x05 \x01(\x01\x12\x13\n\x0b\x63ost_weight\x18\x06 \x01(\x01\x12\x1a\n\x12willingness_to_pay\x18\x07 \x01(\x01\x12\x10\n\x08max_cost\x18\x08 \x01(\x01\x12\x15\n\rprompt_tokens\x18\t \x01(\r\"c\n\x0eRouteCandidate\x12\x0b\n\x03llm\x18\x01 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x02 \x01(\x02\x12\x0c\n\x04\x63ost\x18\x03 \x01(\x01\x12\x17\n\x0fnormalized_cost\x18\x04 \x01(\x01\x12\r\n\x05score\x18\x05 \x01(\x01\"\xa6\x01\n\rRouteResponse\x12\x0b\n\x03llm\x18\x01 \x01(\t\x12)\n\x06ranked\x18\x02 \x03(\x0b\x32\x19.graphd.v1.RouteCandidate\x12\x10\n\x08\x66\x61llback\x18\x03 \x03(\t\x12\x0c\n\x04task\x18\x04 \x01(\t\x12\x15\n\rtask_inferred\x18\x05 \x01(\x08\x12\r\n\x05model\x18\x06 \x01(\t\x12\x17\n\x0f\x64\x65\x63ision_micros\x18\x07 \x01(\x01\"j\n\x07Outcome\x12\x0b\n\x03llm\x18\x01 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x02 \x01(\x01\x12\x11\n\x04\x63ost\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\nlatency_ms\x18\x04 \x01(\x01H\x01\x88\x01\x01\x42\x07\n\x05_costB\r\n\x0b_latency_ms\"\xa3\x01\n\x0f\x46\x65\x65\x64\x62\x61\x63kRequest\x12\x11\n\tquery_key\x18\x01 \x01(\t\x12\r\n\x05query\x18\x02 \x01(\t\x12\x0e\n\x06vector\x18\x03 \x03(\x02\x12\x0c\n\x04task\x18\x04 \x01(\t\x12$\n\x08outcomes\x18\x05 \x03(\x0b\x32\x12.graphd.v1.Outcome\x12\x19\n\x0cupdate_steps\x18\x06 \x01(\rH\x00\x88\x01\x01\x42\x0f\n\r_update_steps\"n\n\x10\x46\x65\x65\x64\x62\x61\x63kResponse\x12\x11\n\tquery_key\x18\x01 \x01(\t\x12\x15\n\redges_written\x18\x02 \x01(\r\x12\x19\n\rmodel_updated\x18\x03 \x01(\x08\x42\x02\x18\x01\x12\x15\n\rupdate_queued\x18\x04 \x01(\x08\"0\n\rAddLLMRequest\x12\x1f\n\x03llm\x18\x01 \x01(\x0b\x32\x12.graphd.v1.LLMInfo\"!\n\x0e\x41\x64\x64LLMResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x08\"\x11\n\x0fListLLMsRequest\"\xb7\x01\n\x10ListLLMsResponse\x12 \n\x04llms\x18\x01 \x03(\x0b\x32\x12.graphd.v1.LLMInfo\x12\x15\n\rmodel_trained\x18\x02 \x01(\x08\x12\x1b\n\x13model_trained_at_ms\x18\x03 \x01(\x03\x12\x17\n\x0fvalidation_loss\x18\x04 \x01(\x02\x12\"\n\x1aprior_only_validation_loss\x18\x05 \x01(\x02\x12\x10\n\x08\x65mbedder\x18\x06 \x01(\t\" \n\x10RemoveLLMRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x13\n\x11RemoveLLMResponse\"M\n\x12TrainRouterRequest\x12\x12\n\nmax_epochs\x18\x01 \x01(\r\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x15\n\rlearning_rate\x18\x03 \x01(\x02\"\xbd\x01\n\x13TrainRouterResponse\x12\x0e\n\x06\x65pochs\x18\x01 \x01(\r\x12\x12\n\nbest_epoch\x18\x02 \x01(\r\x12\x17\n\x0fvalidation_loss\x18\x03 \x01(\x02\x12\"\n\x1aprior_only_validation_loss\x18\x04 \x01(\x02\x12\x18\n\x10training_queries\x18\x05 \x01(\r\x12\x1a\n\x12validation_queries\x18\x06 \x01(\r\x12\x0f\n\x07seconds\x18\x07 \x01(\x01\x32\xef\x03\n\x06Router\x12:\n\x05Route\x12\x17.graphd.v1.RouteRequest\x1a\x18.graphd.v1.RouteResponse\x12\x43\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\x1a.graphd.v1.FeedbackRequest\x1a\x1b.graphd.v1.FeedbackResponse\x12=\n\x06\x41\x64\x64LLM\x12\x18.graphd.v1.AddLLMRequest\x1a\x19.graphd.v1.AddLLMResponse\x12\x43\n\x08ListLLMs\x12\x1a.graphd.v1.ListLLMsRequest\x1a\x1b.graphd.v1.ListLLMsResponse\x12\x46\n\tRemoveLLM\x12\x1b.graphd.v1.RemoveLLMRequest\x1a\x1c.graphd.v1.RemoveLLMResponse\x12\x46\n\x05Train\x12\x1d.graphd.v1.TrainRouterRequest\x1a\x1e.graphd.v1.TrainRouterResponse\x12P\n\rTrainProgress\x12\".graphd.v1.TrainingProgressRequest\x1a\x1b.graphd.v1.TrainingProgressb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16graphd/v1/router.proto\x12\tgraphd.v1\x1a\x15graphd/v1/graph.proto\"O\n\x08LLMPrice\x12\x10\n\x08per_call\x18\x01 \x01(\x01\x12\x17\n\x0fper_input_token\x18\x02 \x01(\x01\x12\x18\n\x10per_output_token\x18\x03 \x01(\x01\"\x91\x01\n\x07LLMInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\"\n\x05price\x18\x03 \x01(\x0b\x32\x13.graphd.v1.LLMPrice\x12\x16\n\x0e\x63ontext_window\x18\x04 \x01(\r\x12\x0c\n\x04tags\x18\x05 \x03(\t\x12\x19\n\x11observed_outcomes\x18\x06 \x01(\x04\"\xdf\x01\n\x0cRouteRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x0e\n\x06vector\x18\x02 \x03(\x02\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x14\n\x0c\x61llowed_llms\x18\x04 \x03(\t\x12\x1a\n\x12performance_weight\x18\x05 \x01(\x01\x12\x13\n\x0b\x63ost_weight\x18\x06 \x01(\x01\x12\x1a\n\x12willingness_to_pay\x18\x07 \x01(\x01\x12\x10\n\x08max_cost\x18\x08 \x01(\x01\x12\x15\n\rprompt_tokens\x18\t \x01(\r\x12\x16\n\x0emax_latency_ms\x18\n \x01(\x01\"\x8b\x01\n\x0eRouteCandidate\x12\x0b\n\x03llm\x18\x01 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x02 \x01(\x02\x12\x0c\n\x04\x63ost\x18\x03 \x01(\x01\x12\x17\n\x0fnormalized_cost\x18\x04 \x01(\x01\x12\r\n\x05score\x18\x05 \x01(\x01\x12\x17\n\nlatency_ms\x18\x06 \x01(\x01H\x00\x88\x01\x01\x42\r\n\x0b_latency_ms\"\xa6\x01\n\rRouteResponse\x12\x0b\n\x03llm\x18\x01 \x01(\t\x12)\n\x06ranked\x18\x02 \x03(\x0b\x32\x19.graphd.v1.RouteCandidate\x12\x10\n\x08\x66\x61llback\x18\x03 \x03(\t\x12\x0c\n\x04task\x18\x04 \x01(\t\x12\x15\n\rtask_inferred\x18\x05 \x01(\x08\x12\r\n\x05model\x18\x06 \x01(\t\x12\x17\n\x0f\x64\x65\x63ision_micros\x18\x07 \x01(\x01\"j\n\x07Outcome\x12\x0b\n\x03llm\x18\x01 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x02 \x01(\x01\x12\x11\n\x04\x63ost\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\nlatency_ms\x18\x04 \x01(\x01H\x01\x88\x01\x01\x42\x07\n\x05_costB\r\n\x0b_latency_ms\"\xa3\x01\n\x0f\x46\x65\x65\x64\x62\x61\x63kRequest\x12\x11\n\tquery_key\x18\x01 \x01(\t\x12\r\n\x05query\x18\x02 \x01(\t\x12\x0e\n\x06vector\x18\x03 \x03(\x02\x12\x0c\n\x04task\x18\x04 \x01(\t\x12$\n\x08outcomes\x18\x05 \x03(\x0b\x32\x12.graphd.v1.Outcome\x12\x19\n\x0cupdate_steps\x18\x06 \x01(\rH\x00\x88\x01\x01\x42\x0f\n\r_update_steps\"n\n\x10\x46\x65\x65\x64\x62\x61\x63kResponse\x12\x11\n\tquery_key\x18\x01 \x01(\t\x12\x15\n\redges_written\x18\x02 \x01(\r\x12\x19\n\rmodel_updated\x18\x03 \x01(\x08\x42\x02\x18\x01\x12\x15\n\rupdate_queued\x18\x04 \x01(\x08\"0\n\rAddLLMRequest\x12\x1f\n\x03llm\x18\x01 \x01(\x0b\x32\x12.graphd.v1.LLMInfo\"!\n\x0e\x41\x64\x64LLMResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x08\"\x11\n\x0fListLLMsRequest\"\xb7\x01\n\x10ListLLMsResponse\x12 \n\x04llms\x18\x01 \x03(\x0b\x32\x12.graphd.v1.LLMInfo\x12\x15\n\rmodel_trained\x18\x02 \x01(\x08\x12\x1b\n\x13model_trained_at_ms\x18\x03 \x01(\x03\x12\x17\n\x0fvalidation_loss\x18\x04 \x01(\x02\x12\"\n\x1aprior_only_validation_loss\x18\x05 \x01(\x02\x12\x10\n\x08\x65mbedder\x18\x06 \x01(\t\" \n\x10RemoveLLMRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x13\n\x11RemoveLLMResponse\"M\n\x12TrainRouterRequest\x12\x12\n\nmax_epochs\x18\x01 \x01(\r\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x15\n\rlearning_rate\x18\x03 \x01(\x02\"\xbd\x01\n\x13TrainRouterResponse\x12\x0e\n\x06\x65pochs\x18\x01 \x01(\r\x12\x12\n\nbest_epoch\x18\x02 \x01(\r\x12\x17\n\x0fvalidation_loss\x18\x03 \x01(\x02\x12\"\n\x1aprior_only_validation_loss\x18\x04 \x01(\x02\x12\x18\n\x10training_queries\x18\x05 \x01(\r\x12\x1a\n\x12validation_queries\x18\x06 \x01(\r\x12\x0f\n\x07seconds\x18\x07 \x01(\x01\x32\xef\x03\n\x06Router\x12:\n\x05Route\x12\x17.graphd.v1.RouteRequest\x1a\x18.graphd.v1.RouteResponse\x12\x43\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\x1a.graphd.v1.FeedbackRequest\x1a\x1b.graphd.v1.FeedbackResponse\x12=\n\x06\x41\x64\x64LLM\x12\x18.graphd.v1.AddLLMRequest\x1a\x19.graphd.v1.AddLLMResponse\x12\x43\n\x08ListLLMs\x12\x1a.graphd.v1.ListLLMsRequest\x1a\x1b.graphd.v1.ListLLMsResponse\x12\x46\n\tRemoveLLM\x12\x1b.graphd.v1.RemoveLLMRequest\x1a\x1c.graphd.v1.RemoveLLMResponse\x12\x46\n\x05Train\x12\x1d.graphd.v1.TrainRouterRequest\x1a\x1e.graphd.v1.TrainRouterResponse\x12P\n\rTrainProgress\x12\".graphd.v1.TrainingProgressRequest\x1a\x1b.graphd.v1.TrainingProgressb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'graphd.v1.router_pb2', globals())
@@ -28,33 +28,33 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _LLMINFO._serialized_start=142
   _LLMINFO._serialized_end=287
   _ROUTEREQUEST._serialized_start=290
-  _ROUTEREQUEST._serialized_end=489
-  _ROUTECANDIDATE._serialized_start=491
-  _ROUTECANDIDATE._serialized_end=590
-  _ROUTERESPONSE._serialized_start=593
-  _ROUTERESPONSE._serialized_end=759
-  _OUTCOME._serialized_start=761
-  _OUTCOME._serialized_end=867
-  _FEEDBACKREQUEST._serialized_start=870
-  _FEEDBACKREQUEST._serialized_end=1033
-  _FEEDBACKRESPONSE._serialized_start=1035
-  _FEEDBACKRESPONSE._serialized_end=1145
-  _ADDLLMREQUEST._serialized_start=1147
-  _ADDLLMREQUEST._serialized_end=1195
-  _ADDLLMRESPONSE._serialized_start=1197
-  _ADDLLMRESPONSE._serialized_end=1230
-  _LISTLLMSREQUEST._serialized_start=1232
-  _LISTLLMSREQUEST._serialized_end=1249
-  _LISTLLMSRESPONSE._serialized_start=1252
-  _LISTLLMSRESPONSE._serialized_end=1435
-  _REMOVELLMREQUEST._serialized_start=1437
-  _REMOVELLMREQUEST._serialized_end=1469
-  _REMOVELLMRESPONSE._serialized_start=1471
-  _REMOVELLMRESPONSE._serialized_end=1490
-  _TRAINROUTERREQUEST._serialized_start=1492
-  _TRAINROUTERREQUEST._serialized_end=1569
-  _TRAINROUTERRESPONSE._serialized_start=1572
-  _TRAINROUTERRESPONSE._serialized_end=1761
-  _ROUTER._serialized_start=1764
-  _ROUTER._serialized_end=2259
+  _ROUTEREQUEST._serialized_end=513
+  _ROUTECANDIDATE._serialized_start=516
+  _ROUTECANDIDATE._serialized_end=655
+  _ROUTERESPONSE._serialized_start=658
+  _ROUTERESPONSE._serialized_end=824
+  _OUTCOME._serialized_start=826
+  _OUTCOME._serialized_end=932
+  _FEEDBACKREQUEST._serialized_start=935
+  _FEEDBACKREQUEST._serialized_end=1098
+  _FEEDBACKRESPONSE._serialized_start=1100
+  _FEEDBACKRESPONSE._serialized_end=1210
+  _ADDLLMREQUEST._serialized_start=1212
+  _ADDLLMREQUEST._serialized_end=1260
+  _ADDLLMRESPONSE._serialized_start=1262
+  _ADDLLMRESPONSE._serialized_end=1295
+  _LISTLLMSREQUEST._serialized_start=1297
+  _LISTLLMSREQUEST._serialized_end=1314
+  _LISTLLMSRESPONSE._serialized_start=1317
+  _LISTLLMSRESPONSE._serialized_end=1500
+  _REMOVELLMREQUEST._serialized_start=1502
+  _REMOVELLMREQUEST._serialized_end=1534
+  _REMOVELLMRESPONSE._serialized_start=1536
+  _REMOVELLMRESPONSE._serialized_end=1555
+  _TRAINROUTERREQUEST._serialized_start=1557
+  _TRAINROUTERREQUEST._serialized_end=1634
+  _TRAINROUTERRESPONSE._serialized_start=1637
+  _TRAINROUTERRESPONSE._serialized_end=1826
+  _ROUTER._serialized_start=1829
+  _ROUTER._serialized_end=2324
 # @@protoc_insertion_point(module_scope)
