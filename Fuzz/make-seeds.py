@@ -6,6 +6,7 @@ Uses the Python client's generated modules. Rerun after changing Proto/.
 usage: Fuzz/make-seeds.py
 """
 import os
+import re
 import struct
 import sys
 
@@ -99,6 +100,7 @@ requests = {
                (ROUTER, "Feedback", rt.FeedbackRequest(query="what is 2+2", task="math", outcomes=[
                    rt.Outcome(llm="m1", effect=1.0, cost=0.001)])),
                (ROUTER, "Route", rt.RouteRequest(query="what is 3+3", performance_weight=0.5, cost_weight=0.5)),
+               (ROUTER, "Route", rt.RouteRequest(query="what is 4+4", performance_weight=1, max_latency_ms=250)),
                (ROUTER, "ListLLMs", rt.ListLLMsRequest()),
                (ROUTER, "Train", rt.TrainRouterRequest(max_epochs=3)),
                (ROUTER, "TrainProgress", g.TrainingProgressRequest())],
@@ -113,6 +115,13 @@ def write(directory, name, data):
 
 dispatch = os.path.join(root, "Fuzz", "corpus", "FuzzDispatch")
 frames = os.path.join(root, "Fuzz", "corpus", "FuzzFrames")
+# Per-call seeds are numbered: drop the ones written before, so a renumbered
+# call leaves no stale file (hand-kept seeds such as regression-*.bin stay).
+generated = re.compile(r"^(%s)-\d+-\w+\.bin$" % "|".join(map(re.escape, requests)))
+if os.path.isdir(dispatch):
+    for name in os.listdir(dispatch):
+        if generated.match(name):
+            os.remove(os.path.join(dispatch, name))
 for name, calls in requests.items():
     blob = b"".join(frame(s, m, msg, stream=2 * i + 1) for i, (s, m, msg) in enumerate(calls))
     write(dispatch, f"{name}.bin", blob)
