@@ -69,10 +69,18 @@ struct BenchCRS: AsyncParsableCommand {
     var reasonerEmbeddingDecay: Float = ReasonerTrainingConfig().embeddingDecay
     @Flag(help: "Serve the graph from a fresh graphd and call Retrieve over its Unix socket.")
     var daemon = false
+    @Flag(help: """
+        With --daemon: online learning, evaluated prequentially. Once every sample of a --dialogs \
+        dialogue is predicted, the whole dialogue is stored with Conversation/AddConversation, so \
+        later dialogues' samples see it (never their own). Off by default: the protocol's \
+        history is --train alone.
+        """)
+    var online = false
     @OptionGroup var options: BenchOptions
 
     func validate() throws {
         guard restart > 0, restart < 1 else { throw ValidationError("--restart must be in (0, 1)") }
+        guard !online || daemon else { throw ValidationError("--online needs --daemon (it stores dialogues with AddConversation)") }
         guard !(reasoner && daemon) else { throw ValidationError("--reasoner runs in process only (against graphd: graphctl train reasoner, then converse --reasoner)") }
         guard reasonerSeeds >= 0, reasonerWeight > 0, (2...256).contains(reasonerDimension), reasonerEpochs >= 1 else {
             throw ValidationError("--reasoner-seeds ≥ 0, --reasoner-weight > 0, --reasoner-dimension 2…256, --reasoner-epochs ≥ 1")
@@ -114,15 +122,31 @@ struct BenchCRS: AsyncParsableCommand {
             // As graphd does on its own within --compact-after-seconds: serve from the compacted base.
             _ = try await client.compact()
             summary["build_seconds"] = (ContinuousClock.now - start).seconds
-            for sample in samples {
-                var request = Graphd_V1_RetrieveRequest()
-                request.turns = targets[sample.dialog][..<sample.turn].map { turn in
+            func messages(_ turns: ArraySlice<DialogueTurn>) -> [Graphd_V1_DialogueTurn] {
+                turns.map { turn in
                     var message = Graphd_V1_DialogueTurn()
                     message.role = turn.role
                     message.text = turn.text
                     if linking.usesOracle { message.entityKeys = (turn.entityIDs + turn.movieIDs).map(String.init) }
                     return message
                 }
+            }
+            // Online: dialogues before this index are stored (their samples are all done).
+            var stored = 0
+            func storeDialogues(before dialog: Int) async throws {
+                while stored < dialog {
+                    var add = Graphd_V1_AddConversationRequest()
+                    add.key = "online/\(stored)"
+                    add.turns = messages(targets[stored][...])
+                    add.skipTextLinking = !linking.usesText
+                    if !add.turns.isEmpty { _ = try await client.addConversation(add) }
+                    stored += 1
+                }
+            }
+            for sample in samples {
+                if online { try await storeDialogues(before: sample.dialog) }
+                var request = Graphd_V1_RetrieveRequest()
+                request.turns = messages(targets[sample.dialog][..<sample.turn])
                 request.k = UInt32(min(ConversationRetriever.maxK, 50 + sample.contextIDs.count))
                 request.skipTextLinking = !linking.usesText
                 request.includeMentioned = true
@@ -136,6 +160,7 @@ struct BenchCRS: AsyncParsableCommand {
                 latencies.append((ContinuousClock.now - t0).seconds * 1e6)
                 try record(sample, items: response.candidates.compactMap { Int($0.item.key) })
             }
+            if online { summary["online_conversations_added"] = stored }
             await client.close()
         } else {
             let graph = try ConversationGraph(knowledge: knowledge, training: history)
