@@ -234,6 +234,18 @@ import TTRPC
         let json = try JSONSerialization.jsonObject(with: Data(cli.stdout.utf8)) as? [String: Any]
         #expect(json?["created"] as? Bool == true && (json?["recommended"] as? [[String: Any]])?.compactMap { $0["key"] as? String } == ["0"])
 
+        // The Python gateway example: retrieve, let the (stand-in) LLM pick, store the session.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let example = root.appendingPathComponent("clients/python/examples/converse.py").path
+        let session = scratch.path("session.txt")
+        try "RECOMMENDER: Hi! What do you like?\nSEEKER: Anything by Rian Johnson?\n".write(toFile: session, atomically: true, encoding: .utf8)
+        let python = try run("/usr/bin/env", ["python3", example, "--socket", daemon.socket, "--session", "py-1", session])
+        #expect(python.status == 0, "\(python.stdout)\(python.stderr)")
+        #expect(python.stdout.hasPrefix("RECOMMENDER: You might like ") && python.stderr.contains("stored conversation py-1"), "\(python.stdout)\(python.stderr)")
+        neighbors.node = Graphd_V1_NodeRef(type: "conversation", key: "py-1")
+        neighbors.edgeTypes = ["recommended"]
+        #expect(try await client.neighbors(neighbors).neighbors.count == 1, "the item the example chose is recorded")
+
         func bad(_ change: (inout Graphd_V1_AddConversationRequest) -> Void) -> Graphd_V1_AddConversationRequest {
             var request = Graphd_V1_AddConversationRequest()
             request.key = "bad"

@@ -3,7 +3,7 @@
 answer, call it (falling back in graphd's order if it fails), then report what
 happened so the router learns.
 
-usage: route.py [--socket PATH] [--task TASK] [--balance | --cost-first] QUERY
+usage: route.py [--socket PATH] [--task TASK] [--balance | --cost-first] [--max-latency-ms MS] QUERY
 
 The model call here is a stand-in (`call_llm`); a gateway puts its provider SDKs there.
 """
@@ -30,6 +30,8 @@ def main():
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--balance", action="store_true", help="weights (0.5, 0.5)")
     mode.add_argument("--cost-first", action="store_true", help="weights (0.2, 0.8)")
+    ap.add_argument("--max-latency-ms", type=float, default=0,
+                    help="leave out LLMs slower than this on average (from the latencies fed back)")
     ap.add_argument("query")
     a = ap.parse_args()
     wp, wc = (0.5, 0.5) if a.balance else (0.2, 0.8) if a.cost_first else (1.0, 0.0)
@@ -38,7 +40,7 @@ def main():
     with GraphdClient.unix(a.socket, timeout=0.05) as client:
         try:
             decision = client.route(router_pb2.RouteRequest(
-                query=a.query, task=a.task, performance_weight=wp, cost_weight=wc))
+                query=a.query, task=a.task, performance_weight=wp, cost_weight=wc, max_latency_ms=a.max_latency_ms))
             order = [decision.llm] + list(decision.fallback)
             print(f"graphd chose {decision.llm} (task {decision.task}, model {decision.model}, "
                   f"{decision.decision_micros:.0f} µs); fallback {', '.join(decision.fallback)}", file=sys.stderr)
