@@ -194,7 +194,7 @@ class GraphdClient:
         return self.call(ROUTER, "Train", request, router_pb2.TrainRouterResponse, **kw)
 
     def train_router_progress(self, **kw):
-        """The running (or last) Train job's epoch and losses; callable from another thread during train_router."""
+        """The running (or last) Train job's epoch and losses (during train_router: from a second client)."""
         return self.call(ROUTER, "TrainProgress", graph_pb2.TrainingProgressRequest(), graph_pb2.TrainingProgress, **kw)
 
     # -------------------------------------------------- graphd.v1.Conversation
