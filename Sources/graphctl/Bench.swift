@@ -247,9 +247,23 @@ struct BenchRPC: AsyncParsableCommand {
     var requests: Int = 20_000
     @Option(help: "Rounds (medians are taken over rounds).")
     var rounds: Int = 5
+    @Option(name: .customLong("client"), help: """
+        Client series to run (repeatable): ttrpc_blocking, swift_client, swift_on_loop; \
+        default all. The echo baseline always runs. One series alone is what to profile.
+        """)
+    var clients: [String] = []
     @OptionGroup var options: BenchOptions
 
+    static let clientSeries = ["ttrpc_blocking", "swift_client", "swift_on_loop"]
+
+    func validate() throws {
+        for name in clients where !Self.clientSeries.contains(name) {
+            throw ValidationError("--client \(name): expected one of \(Self.clientSeries.joined(separator: ", "))")
+        }
+    }
+
     func run() async throws {
+        let selected = ["echo"] + (clients.isEmpty ? Self.clientSeries : Self.clientSeries.filter(clients.contains))
         let scratch = try options.makeScratch()
         let port = Raw.freePort()
         let daemon = try BenchDaemon(graphd: options.graphdPath, socket: scratch + "/rpc.sock", store: scratch + "/rpc.sqlite",
@@ -278,8 +292,10 @@ struct BenchRPC: AsyncParsableCommand {
         ]
         for round in 0..<rounds {
             for transport in transports {
-                let echo = try blockingSeries(fd: try transport.echo(), frame: frame, ttrpc: false, requests: requests)
-                let ttrpc = try blockingSeries(fd: try transport.connect(), frame: frame, ttrpc: true, requests: requests)
+                var measured = ["echo": try blockingSeries(fd: try transport.echo(), frame: frame, ttrpc: false, requests: requests)]
+                if selected.contains("ttrpc_blocking") {
+                    measured["ttrpc_blocking"] = try blockingSeries(fd: try transport.connect(), frame: frame, ttrpc: true, requests: requests)
+                }
                 let client = try await GraphClient.connect(to: transport.endpoint)
                 for _ in 0..<min(1000, requests) { _ = try await client.health() }
                 /// Microseconds of each of `requests` Health calls.
@@ -293,10 +309,10 @@ struct BenchRPC: AsyncParsableCommand {
                     }
                     return samples
                 }
-                let samples = try await series()
-                let onLoop = try await client.onEventLoop { try await series() }
+                if selected.contains("swift_client") { measured["swift_client"] = try await series() }
+                if selected.contains("swift_on_loop") { measured["swift_on_loop"] = try await client.onEventLoop { try await series() } }
                 await client.close()
-                for (name, series) in [("echo", echo), ("ttrpc_blocking", ttrpc), ("swift_client", samples), ("swift_on_loop", onLoop)] {
+                for (name, series) in measured {
                     let summary = LatencySummary(series)
                     results["\(transport.name).\(name)", default: Series()].p50.append(summary.p50)
                     results["\(transport.name).\(name)", default: Series()].p99.append(summary.p99)
@@ -307,9 +323,10 @@ struct BenchRPC: AsyncParsableCommand {
         var json: [String: Any] = ["requests_per_round": requests, "rounds": rounds]
         var lines: [String] = []
         for transport in ["unix", "tcp"] {
-            let echo50 = median(results["\(transport).echo"]!.p50), echo99 = median(results["\(transport).echo"]!.p99)
-            for name in ["echo", "ttrpc_blocking", "swift_client", "swift_on_loop"] {
-                let series = results["\(transport).\(name)"]!
+            guard let echo = results["\(transport).echo"] else { continue }
+            let echo50 = median(echo.p50), echo99 = median(echo.p99)
+            for name in selected {
+                guard let series = results["\(transport).\(name)"] else { continue }
                 let p50 = median(series.p50), p99 = median(series.p99)
                 json["\(transport).\(name)"] = ["p50_us": p50, "p99_us": p99, "p50_ratio_to_echo": p50 / echo50, "p99_ratio_to_echo": p99 / echo99]
                 let label = "\(transport) \(name)".padding(toLength: 20, withPad: " ", startingAt: 0)
