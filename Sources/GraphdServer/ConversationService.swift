@@ -40,7 +40,7 @@ public final class ConversationService: Sendable {
     private let walks = WalkViewCache()
     private let engine = PersonalizedPageRank()
     /// The running (or last) TrainReasoner job, for TrainReasonerProgress.
-    private let trainingProgress = TrainingMonitor()
+    private let trainingProgress = TrainingMonitor(model: "reasoner")
 
     public init(database: GraphDatabase) {
         self.database = database

@@ -89,7 +89,7 @@ public final class RouterService: Sendable {
     /// changed (`RouterFingerprint.mayAnswerFor`), before the answer otherwise.
     private let views: RebuiltAside<RouterFingerprint, RouterView>
     /// The running (or last) Train job, for TrainProgress.
-    private let trainingProgress = TrainingMonitor()
+    private let trainingProgress = TrainingMonitor(model: "router")
     /// Bumped after writes of this service that the next Route must see (see `RouterFingerprint`).
     private let generation = Atomic<UInt64>(0)
     /// Bumped after outcomes and online weight updates, which Route may see a moment later.

@@ -1,3 +1,4 @@
+import CoreMetrics
 import GraphdProto
 import Synchronization
 
@@ -18,6 +19,12 @@ final class TrainingMonitor: Sendable {
     }
 
     private let job = Mutex(Job())
+    /// The model's name in the metrics (`graphd_training_*{model=…}`).
+    let model: String
+
+    init(model: String) {
+        self.model = model
+    }
 
     /// A job starts; the previous one's figures are dropped.
     func begin(maxEpochs: Int) -> Ticket {
@@ -26,6 +33,7 @@ final class TrainingMonitor: Sendable {
             job.progress.running = true
             job.progress.maxEpochs = UInt32(clamping: maxEpochs)
             job.start = .now
+            publish(job.progress)
             return Ticket(number: job.number)
         }
     }
@@ -41,6 +49,7 @@ final class TrainingMonitor: Sendable {
                 job.progress.bestValidationLoss = validationLoss
                 job.progress.bestEpoch = UInt32(clamping: epoch)
             }
+            publish(job.progress)
         }
     }
 
@@ -51,7 +60,18 @@ final class TrainingMonitor: Sendable {
             job.progress.running = false
             job.progress.outcome = failure.map { "\($0)" } ?? "ok"
             job.progress.seconds = job.start.map { (ContinuousClock.now - $0).seconds } ?? 0
+            publish(job.progress)
+            if failure != nil { CoreMetrics.Counter(label: "graphd_training_failures_total", dimensions: [("model", model)]).increment() }
         }
+    }
+
+    /// The job's state as Prometheus gauges: a scrape follows a long training run.
+    private func publish(_ progress: Graphd_V1_TrainingProgress) {
+        let dimensions = [("model", model)]
+        CoreMetrics.Gauge(label: "graphd_training_running", dimensions: dimensions).record(progress.running ? 1 : 0)
+        CoreMetrics.Gauge(label: "graphd_training_epoch", dimensions: dimensions).record(Int(progress.epoch))
+        CoreMetrics.Gauge(label: "graphd_training_validation_loss", dimensions: dimensions).record(Double(progress.validationLoss))
+        CoreMetrics.Gauge(label: "graphd_training_best_validation_loss", dimensions: dimensions).record(Double(progress.bestValidationLoss))
     }
 
     /// The figures now.

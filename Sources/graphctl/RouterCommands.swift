@@ -226,7 +226,47 @@ struct LLMRemove: AsyncParsableCommand {
 
 struct TrainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "train", abstract: "Train graphd's models.", subcommands: [TrainRouter.self, TrainReasoner.self])
+        commandName: "train", abstract: "Train graphd's models.", subcommands: [TrainRouter.self, TrainReasoner.self, TrainProgressCommand.self])
+}
+
+struct TrainProgressCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "progress",
+        abstract: "Show the running (or last) training job of a model: epoch, losses, best so far, time, outcome.",
+        discussion: """
+        For a job started elsewhere (a gateway, another terminal). Router/TrainProgress or \
+        Conversation/TrainReasonerProgress; graphd keeps the last job since it started.
+        """)
+
+    enum Model: String, ExpressibleByArgument, CaseIterable { case router, reasoner }
+
+    @Argument(help: "router or reasoner.")
+    var model: Model
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        let p = try await connection.withClient { client in
+            switch model {
+            case .router: try await client.trainRouterProgress()
+            case .reasoner: try await client.trainReasonerProgress()
+            }
+        }
+        switch output.format {
+        case .json:
+            printJSON(["running": p.running, "epoch": p.epoch, "max_epochs": p.maxEpochs, "training_loss": p.trainingLoss,
+                       "validation_loss": p.validationLoss, "best_validation_loss": p.bestValidationLoss, "best_epoch": p.bestEpoch,
+                       "seconds": p.seconds, "outcome": p.outcome] as [String: Any])
+        case .text:
+            if !p.running && p.outcome.isEmpty {
+                print("no \(model.rawValue) training since graphd started")
+                return
+            }
+            print((p.running ? "running" : "finished (\(p.outcome))")
+                  + String(format: ": epoch %u/%u, training loss %.4f, validation loss %.4f (best %.4f at epoch %u), %.1f s",
+                           p.epoch, p.maxEpochs, p.trainingLoss, p.validationLoss, p.bestValidationLoss, p.bestEpoch, p.seconds))
+        }
+    }
 }
 
 struct TrainRouter: AsyncParsableCommand {

@@ -160,6 +160,8 @@ import TTRPC
         let progress = try await client.trainReasonerProgress()
         #expect(!progress.running && progress.outcome == "ok" && progress.maxEpochs == 30, "\(progress)")
         #expect(Int(progress.epoch) == figures?["epochs"] as? Int, "the job graphctl ran")
+        let shown = try run(Products.graphctl, ["train", "progress", "reasoner", "--socket", daemon.socket])
+        #expect(shown.status == 0 && shown.stdout.hasPrefix("finished (ok): epoch \(progress.epoch)/30"), "\(shown.stdout)\(shown.stderr)")
         response = try await client.retrieve(withReasoner)
         #expect(response.candidates.contains { $0.provenance == .both }, "the reasoner's items are among the candidates")
         // A live dialogue arrives: the reasoner laid onto the smaller graph answers while

@@ -49,6 +49,12 @@ private func httpGet(port: Int, path: String) throws -> (Int, String) {
     var missing = Graphd_V1_GetNodeRequest()
     missing.node = Graphd_V1_NodeRef(type: "user", key: "nobody")
     _ = try? await client.getNode(missing)
+    // A router training job that fails (one LLM, no outcomes) shows in the training metrics.
+    var llm = Graphd_V1_AddLLMRequest()
+    llm.llm.name = "m1"
+    llm.llm.description_p = "a model"
+    _ = try await client.addLLM(llm)
+    await expectCode(.failedPrecondition, "training without outcomes") { _ = try await client.trainRouter(Graphd_V1_TrainRouterRequest()) }
     await client.close()
 
     let (status, body) = try httpGet(port: port, path: "/metrics")
@@ -58,6 +64,7 @@ private func httpGet(port: Int, path: String) throws -> (Int, String) {
         #"graphd_requests_total{service="graphd.v1.Graph",method="GetNode",status="NOT_FOUND"}"#,
         "graphd_request_duration_seconds_bucket", "graphd_requests_in_flight", "graphd_store_commit_seconds",
         "graphd_edges 2", #"graphd_nodes_by_type{type="user"} 2"#, "graphd_delta_edges 2", "graphd_compactions 0",
+        #"graphd_training_running{model="router"} 0"#, #"graphd_training_failures_total{model="router"} 1"#,
     ] {
         #expect(body.contains(expected), "missing \(expected)")
     }

@@ -7,7 +7,7 @@ struct TrainingMonitorTests {
     }
 
     @Test func aJobReportsItsEpochsAndBestLossThenItsOutcome() async throws {
-        let monitor = TrainingMonitor()
+        let monitor = TrainingMonitor(model: "test")
         #expect(!monitor.current.running && monitor.current.epoch == 0 && monitor.current.outcome.isEmpty)
         let ticket = monitor.begin(maxEpochs: 10)
         monitor.report(ticket, epoch: 1, trainingLoss: 0.9, validationLoss: 0.8)
@@ -27,7 +27,7 @@ struct TrainingMonitorTests {
     }
 
     @Test func aNewerJobReplacesTheOlderOnesFigures() async throws {
-        let monitor = TrainingMonitor()
+        let monitor = TrainingMonitor(model: "test")
         let older = monitor.begin(maxEpochs: 5)
         monitor.report(older, epoch: 1, trainingLoss: 1, validationLoss: 1)
         let newer = monitor.begin(maxEpochs: 7)
@@ -41,7 +41,7 @@ struct TrainingMonitorTests {
     }
 
     @Test func aFailedJobSaysWhy() async throws {
-        let monitor = TrainingMonitor()
+        let monitor = TrainingMonitor(model: "test")
         await #expect(throws: Refused.self) {
             try await monitor.run(maxEpochs: 3) { ticket in
                 monitor.report(ticket, epoch: 1, trainingLoss: 1, validationLoss: 1)
