@@ -180,8 +180,9 @@ public final class ConversationService: Sendable {
         func ref(_ node: UInt32) -> NodeRefInput {
             NodeRefInput(type: schema.nodeType(snapshot.nodes.type(of: node)).name, key: snapshot.nodes.key(of: node))
         }
+        let namedByTurn = Dictionary(grouping: linked, by: \.turn)
         let record = ConversationRecord(key: request.key, turns: turns.enumerated().map { t, turn in
-            let named = linked.filter { $0.turn == t }.map(\.node)
+            let named = (namedByTurn[t] ?? []).map(\.node)
             let recommends = turn.role.uppercased() == "RECOMMENDER"
             return ConversationRecord.Turn(role: turn.role, text: turn.text, mentioned: named.map(ref),
                                            recommended: recommends ? named.filter { snapshot.nodes.type(of: $0) == index.itemType }.map(ref) : [])
