@@ -187,6 +187,11 @@ public final class ConversationService: Sendable {
             return ConversationRecord.Turn(role: turn.role, text: turn.text, mentioned: named.map(ref),
                                            recommended: recommends ? named.filter { snapshot.nodes.type(of: $0) == index.itemType }.map(ref) : [])
         }, alsoRecommended: alsoRecommended.map(ref))
+        let textBytes = record.node.text?.utf8.count ?? 0
+        guard textBytes <= GraphLimits.maxTextLength else {
+            throw RPCError(.invalidArgument, "the dialogue's text is \(textBytes) bytes, a node's text at most \(GraphLimits.maxTextLength): "
+                           + "store fewer or shorter turns")
+        }
         let existed = snapshot.nodes.id(of: NodeKey(type: conversationType, key: request.key)) != nil
         _ = try await database.addNodesAndEdges([record.node], edges: record.edges, requireExistingNodes: true)
         var response = Graphd_V1_AddConversationResponse()

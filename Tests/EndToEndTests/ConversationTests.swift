@@ -262,6 +262,7 @@ import TTRPC
             ("unknown entity key", bad { $0.turns = [self.turn("SEEKER", "hi", keys: ["999"])] }),
             ("recommended key of a non-item", bad { $0.recommendedItemKeys = ["2"] }),
             ("turn text over 16 KiB", bad { $0.turns = [self.turn("SEEKER", String(repeating: "a", count: 16 * 1024 + 1))] }),
+            ("dialogue text over 1 MiB", bad { $0.turns = Array(repeating: self.turn("SEEKER", String(repeating: "a", count: 16_000)), count: 70) }),
         ]
         for (label, request) in refused {
             await expectCode(.invalidArgument, label) { _ = try await client.addConversation(request) }
