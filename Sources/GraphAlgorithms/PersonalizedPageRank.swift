@@ -158,6 +158,10 @@ struct Workspace {
     var flags: [UInt8] = []
     var touched: [UInt32] = []
     var queue: [UInt32] = []
+    /// Per mixing class of the base: the mass pooled there (corrected
+    /// estimator), reset through `pooledClasses` like the node arrays.
+    var classMass: [Double] = []
+    var pooledClasses: [UInt32] = []
 
     mutating func prepare(nodeCount: Int) {
         if estimate.count < nodeCount {
@@ -176,6 +180,8 @@ struct Workspace {
         }
         touched.removeAll(keepingCapacity: true)
         queue.removeAll(keepingCapacity: true)
+        for c in pooledClasses { classMass[Int(c)] = 0 }
+        pooledClasses.removeAll(keepingCapacity: true)
     }
 
     mutating func push(view: WalkView, seeds: [PPRSeed], restart: Double, tolerance: Double, corrected: Bool, spreadLimit: Double, spreadFraction: Double) -> SparseScores {
@@ -205,9 +211,13 @@ struct Workspace {
         let base = view.base
         var pushes = 0
         var head = 0
+        if classMass.count < base.classWeights.count {
+            classMass.append(contentsOf: repeatElement(0, count: base.classWeights.count - classMass.count))
+        }
         estimate.withUnsafeMutableBufferPointer { p in
         residual.withUnsafeMutableBufferPointer { r in
         flags.withUnsafeMutableBufferPointer { flags in
+        classMass.withUnsafeMutableBufferPointer { classMass in
             let baseCount = base.nodeCount
             @inline(__always) func degree(_ node: Int) -> Double { rows.weight(of: node) }
             @inline(__always) func touch(_ u: Int) {
@@ -258,18 +268,22 @@ struct Workspace {
             // exactly, and (1−α)²·r in total mixes towards row weight.
             // Mass that has mixed, per mixing class of the base (symmetric views).
             let mixes = view.isSymmetric && !base.classWeights.isEmpty
-            var pools: [UInt32: Double] = [:]
             // Of the walks that take two or more further steps, 1/(2−α) stop after
             // an even number; in a bipartite component those end on the home side.
             let homeShare = 1 / (2 - restart)
+            // Pooled masses are positive, so a class at 0 has none yet.
+            @inline(__always) func add(_ mass: Double, toClass c: UInt32) {
+                if classMass[Int(c)] == 0 { pooledClasses.append(c) }
+                classMass[Int(c)] += mass
+            }
             @inline(__always) func pool(_ u: Int, twoOrMoreSteps mass: Double, oneStep: Double) {
                 guard u < baseCount else { return }
                 let home = base.mixingClass[u]
                 if base.componentIsBipartite[Int(home / 2)] {
-                    pools[home, default: 0] += mass * homeShare
-                    pools[home ^ 1, default: 0] += mass * (1 - homeShare) + oneStep
+                    add(mass * homeShare, toClass: home)
+                    add(mass * (1 - homeShare) + oneStep, toClass: home ^ 1)
                 } else {
-                    pools[home, default: 0] += mass + oneStep
+                    add(mass + oneStep, toClass: home)
                 }
             }
             for i in touched.indices {
@@ -292,15 +306,16 @@ struct Workspace {
                 }
                 if mixes { pool(u, twoOrMoreSteps: (1 - restart) * (1 - restart) * mass, oneStep: 0) }
             }
-            guard mixes, !pools.isEmpty else { return }
+            guard mixes, !pooledClasses.isEmpty else { return }
             for hub in base.hubs where Int(hub) < p.count { touch(Int(hub)) }
             for node in touched where Int(node) < baseCount {
-                let home = base.mixingClass[Int(node)]
-                if let mass = pools[home], view.classWeights[Int(home)] > 0 {
-                    p[Int(node)] += mass * degree(Int(node)) / view.classWeights[Int(home)]
+                let home = Int(base.mixingClass[Int(node)])
+                let mass = classMass[home]
+                if mass > 0, view.classWeights[home] > 0 {
+                    p[Int(node)] += mass * degree(Int(node)) / view.classWeights[home]
                 }
             }
-        }}}
+        }}}}
         return pushes
     }
 }
