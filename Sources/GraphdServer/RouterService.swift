@@ -13,6 +13,8 @@ import TextEmbedding
 enum RouterSchema {
     static let taskType = "task", llmType = "llm", queryType = "query"
     static let taskQuery = "task_query", queryLLM = "query_llm"
+    /// Attributes of a query_llm edge: what Feedback writes and the extractor reads.
+    static let effectAttribute = "effect", costAttribute = "cost", latencyAttribute = "latency_ms"
     static let modelDocument = "router/model"
     static let llmDocumentPrefix = "router/llm/"
     static let maxQueryBytes = 65_536
@@ -435,9 +437,9 @@ public final class RouterService: Sendable {
             edges.append(EdgeInput(type: RouterSchema.taskQuery, source: NodeRefInput(type: RouterSchema.taskType, key: request.task), target: queryRef))
         }
         for outcome in request.outcomes {
-            var attributes: [(name: String, value: Double)] = [("effect", outcome.effect)]
-            if outcome.hasCost { attributes.append(("cost", outcome.cost)) }
-            if outcome.hasLatencyMs { attributes.append(("latency_ms", outcome.latencyMs)) }
+            var attributes: [(name: String, value: Double)] = [(RouterSchema.effectAttribute, outcome.effect)]
+            if outcome.hasCost { attributes.append((RouterSchema.costAttribute, outcome.cost)) }
+            if outcome.hasLatencyMs { attributes.append((RouterSchema.latencyAttribute, outcome.latencyMs)) }
             edges.append(EdgeInput(type: RouterSchema.queryLLM, source: queryRef,
                                    target: NodeRefInput(type: RouterSchema.llmType, key: outcome.llm), attributes: attributes))
         }
@@ -619,7 +621,8 @@ enum RouterGraphExtractor {
         guard let taskType = schema.nodeTypeID(RouterSchema.taskType), let llmType = schema.nodeTypeID(RouterSchema.llmType),
               let queryType = schema.nodeTypeID(RouterSchema.queryType) else { return out }
         let taskQuery = schema.edgeTypeID(RouterSchema.taskQuery), queryLLM = schema.edgeTypeID(RouterSchema.queryLLM)
-        let effectID = schema.attributeID("effect"), costID = schema.attributeID("cost"), latencyID = schema.attributeID("latency_ms")
+        let effectID = schema.attributeID(RouterSchema.effectAttribute), costID = schema.attributeID(RouterSchema.costAttribute)
+        let latencyID = schema.attributeID(RouterSchema.latencyAttribute)
         var nodeToTask: [UInt32: Int] = [:], nodeToLLM: [UInt32: Int] = [:]
         var queryNodes: [UInt32] = []
         let zeros = [Float](repeating: 0, count: dimension)

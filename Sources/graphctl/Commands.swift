@@ -380,7 +380,7 @@ struct NeighborsCommand: AsyncParsableCommand {
         case .json:
             printJSON([
                 "neighbors": neighbors.map {
-                    ["node": ["type": $0.node.type, "key": $0.node.key], "edge_type": $0.edgeType,
+                    ["node": jsonObject($0.node), "edge_type": $0.edgeType,
                      "direction": $0.direction == .out ? "out" : ($0.direction == .in ? "in" : "both"),
                      "weight": $0.weight, "timestamp_ms": $0.timestampMs, "attributes": $0.attributes] as [String: Any]
                 },

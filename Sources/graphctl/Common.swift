@@ -164,6 +164,12 @@ extension Graphd_V1_NodeRef {
     var display: String { "\(type):\(key)" }
 }
 
+func jsonObject(_ ref: Graphd_V1_NodeRef) -> [String: Any] { ["type": ref.type, "key": ref.key] }
+
+func jsonObject(_ linked: Graphd_V1_LinkedEntity) -> [String: Any] {
+    ["node": jsonObject(linked.node), "surface": linked.surface, "turn": linked.turn]
+}
+
 func jsonObject(_ node: Graphd_V1_Node) -> [String: Any] {
     var object: [String: Any] = ["type": node.type, "key": node.key]
     if node.hasText { object["text"] = node.text }
@@ -174,8 +180,8 @@ func jsonObject(_ node: Graphd_V1_Node) -> [String: Any] {
 func jsonObject(_ edge: Graphd_V1_Edge) -> [String: Any] {
     var object: [String: Any] = [
         "type": edge.type,
-        "source": ["type": edge.source.type, "key": edge.source.key],
-        "target": ["type": edge.target.type, "key": edge.target.key],
+        "source": jsonObject(edge.source),
+        "target": jsonObject(edge.target),
         "weight": edge.weight,
         "timestamp_ms": edge.timestampMs,
     ]
@@ -196,11 +202,17 @@ func watchingProgress<Result>(show: Bool, poll: @escaping @Sendable () async thr
             guard !Task.isCancelled, let progress = try? await poll() else { return }
             guard progress.running, progress.epoch != shown else { continue }
             shown = progress.epoch
-            log(String(format: "epoch %u/%u: training loss %.4f, validation loss %.4f (best %.4f at epoch %u), %.1f s",
-                       progress.epoch, progress.maxEpochs, progress.trainingLoss, progress.validationLoss,
-                       progress.bestValidationLoss, progress.bestEpoch, progress.seconds))
+            log(progress.summary)
         }
     }
     defer { watcher.cancel() }
     return try await train()
+}
+
+extension Graphd_V1_TrainingProgress {
+    /// "epoch 31/400: training loss …, validation loss … (best … at epoch …), 1.0 s".
+    var summary: String {
+        String(format: "epoch %u/%u: training loss %.4f, validation loss %.4f (best %.4f at epoch %u), %.1f s",
+               epoch, maxEpochs, trainingLoss, validationLoss, bestValidationLoss, bestEpoch, seconds)
+    }
 }

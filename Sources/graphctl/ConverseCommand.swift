@@ -58,14 +58,13 @@ struct ConverseCommand: AsyncParsableCommand {
         }
         switch output.format {
         case .json:
-            func ref(_ node: Graphd_V1_NodeRef) -> [String: Any] { ["type": node.type, "key": node.key] }
             printJSON([
                 "graph_version": response.graphVersion,
-                "linked": response.linked.map { ["node": ref($0.node), "surface": $0.surface, "turn": $0.turn] as [String: Any] },
-                "candidates": response.candidates.map { ["item": ref($0.item), "name": $0.name, "score": $0.score,
+                "linked": response.linked.map(jsonObject),
+                "candidates": response.candidates.map { ["item": jsonObject($0.item), "name": $0.name, "score": $0.score,
                                                          "provenance": Self.provenanceName($0.provenance), "description": $0.description_p] as [String: Any] },
-                "similar": response.similar.map { ["conversation": ref($0.conversation), "score": $0.score,
-                                                   "recommended": $0.recommended.map(ref), "excerpt": $0.excerpt] as [String: Any] },
+                "similar": response.similar.map { ["conversation": jsonObject($0.conversation), "score": $0.score,
+                                                   "recommended": $0.recommended.map(jsonObject), "excerpt": $0.excerpt] as [String: Any] },
                 "prompt": ["system": response.prompt.system, "dialogue": response.prompt.dialogue, "candidates": response.prompt.candidates,
                            "similar": response.prompt.similar, "instruction": response.prompt.instruction, "text": response.prompt.text],
             ] as [String: Any])
@@ -159,7 +158,7 @@ struct ConversationAdd: AsyncParsableCommand {
         item. The same KEY again (the session, grown) updates the text and the counts.
 
         Example:
-          printf 'SEEKER: I loved Knives Out.\nRECOMMENDER: Try Glass Onion.\n' | graphctl conversation add session-42
+          printf 'SEEKER: I loved Knives Out.\\nRECOMMENDER: Try Glass Onion.\\n' | graphctl conversation add session-42
         """)
 
     @Argument(help: "Key of the conversation node (1…256 bytes).")
@@ -182,10 +181,9 @@ struct ConversationAdd: AsyncParsableCommand {
         let response = try await connection.withClient { try await $0.addConversation(request) }
         switch output.format {
         case .json:
-            func ref(_ node: Graphd_V1_NodeRef) -> [String: Any] { ["type": node.type, "key": node.key] }
-            printJSON(["conversation": ref(response.conversation), "created": response.created, "mentions": response.mentions,
-                       "recommended": response.recommended.map(ref), "graph_version": response.graphVersion,
-                       "linked": response.linked.map { ["node": ref($0.node), "surface": $0.surface, "turn": $0.turn] as [String: Any] }] as [String: Any])
+            printJSON(["conversation": jsonObject(response.conversation), "created": response.created, "mentions": response.mentions,
+                       "recommended": response.recommended.map(jsonObject), "graph_version": response.graphVersion,
+                       "linked": response.linked.map(jsonObject)] as [String: Any])
         case .text:
             print("\(response.created ? "added" : "updated") conversation \(response.conversation.key): \(response.mentions) entities and items "
                   + "mentioned, \(response.recommended.count) recommended (\(response.recommended.map(\.key).joined(separator: ", ")))")

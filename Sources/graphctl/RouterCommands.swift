@@ -262,9 +262,7 @@ struct TrainProgressCommand: AsyncParsableCommand {
                 print("no \(model.rawValue) training since graphd started")
                 return
             }
-            print((p.running ? "running" : "finished (\(p.outcome))")
-                  + String(format: ": epoch %u/%u, training loss %.4f, validation loss %.4f (best %.4f at epoch %u), %.1f s",
-                           p.epoch, p.maxEpochs, p.trainingLoss, p.validationLoss, p.bestValidationLoss, p.bestEpoch, p.seconds))
+            print((p.running ? "running" : "finished (\(p.outcome))") + ": " + p.summary)
         }
     }
 }
