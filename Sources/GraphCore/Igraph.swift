@@ -1,5 +1,6 @@
 internal import CIgraph
 internal import CIgraphSupport
+import Synchronization
 
 /// An igraph call failed; `code` is igraph's error code.
 public struct IgraphError: Error, Sendable, CustomStringConvertible {
@@ -20,6 +21,17 @@ public enum IgraphRuntime {
 
     public static func install() { _ = installed }
 
+    /// igraph is built without thread safety: its error state and its stack of
+    /// cleanup handlers are process-wide, so two graphs worked on from two
+    /// threads at once corrupt them ("Corrupt finally stack"). Every call into
+    /// igraph holds this lock. In graphd it is never contended (one database
+    /// owns the one topology); tests and tools build several graphs in parallel.
+    private static let lock = Mutex(())
+
+    static func serialized<Result: Sendable, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
+        try lock.withLock { _ throws(Failure) -> Result in try body() }
+    }
+
     @inline(__always)
     static func check(_ result: igraph_error_t, _ function: String) throws(IgraphError) {
         guard result == IGRAPH_SUCCESS else {
@@ -39,21 +51,29 @@ public final class IgraphTopology {
 
     public init(vertexCount: Int = 0) throws(IgraphError) {
         IgraphRuntime.install()
-        try IgraphRuntime.check(igraph_empty(&graph, igraph_integer_t(vertexCount), true), "igraph_empty")
+        try IgraphRuntime.serialized { () throws(IgraphError) in
+            try IgraphRuntime.check(igraph_empty(&graph, igraph_integer_t(vertexCount), true), "igraph_empty")
+        }
     }
 
-    deinit { igraph_destroy(&graph) }
+    deinit { IgraphRuntime.serialized { () -> Void in igraph_destroy(&graph) } }
 
     public var vertexCount: Int { Int(igraph_vcount(&graph)) }
     public var edgeCount: Int { Int(igraph_ecount(&graph)) }
 
     public func addVertices(_ count: Int) throws(IgraphError) {
         guard count > 0 else { return }
-        try IgraphRuntime.check(igraph_add_vertices(&graph, igraph_integer_t(count), nil), "igraph_add_vertices")
+        try IgraphRuntime.serialized { () throws(IgraphError) in
+            try IgraphRuntime.check(igraph_add_vertices(&graph, igraph_integer_t(count), nil), "igraph_add_vertices")
+        }
     }
 
     /// Appends edges in one call (igraph_add_edges is O(V+E) per call: batch).
     public func addEdges(sources: [UInt32], targets: [UInt32]) throws(IgraphError) {
+        try IgraphRuntime.serialized { () throws(IgraphError) in try appendEdges(sources: sources, targets: targets) }
+    }
+
+    private func appendEdges(sources: [UInt32], targets: [UInt32]) throws(IgraphError) {
         precondition(sources.count == targets.count)
         guard !sources.isEmpty else { return }
         var pairs = igraph_vector_int_t()
@@ -70,6 +90,10 @@ public final class IgraphTopology {
     /// Deletes edges by id; the remaining edges keep their relative order.
     public func deleteEdges(_ ids: [UInt32]) throws(IgraphError) {
         guard !ids.isEmpty else { return }
+        try IgraphRuntime.serialized { () throws(IgraphError) in try removeEdges(ids) }
+    }
+
+    private func removeEdges(_ ids: [UInt32]) throws(IgraphError) {
         var vector = igraph_vector_int_t()
         try IgraphRuntime.check(igraph_vector_int_init(&vector, igraph_integer_t(ids.count)), "igraph_vector_int_init")
         defer { igraph_vector_int_destroy(&vector) }
@@ -81,16 +105,18 @@ public final class IgraphTopology {
 
     /// Replaces the whole graph (recovery after a failed compaction).
     public func reset(vertexCount: Int, edges: (sources: [UInt32], targets: [UInt32])) throws(IgraphError) {
-        var fresh = igraph_t()
-        try IgraphRuntime.check(igraph_empty(&fresh, igraph_integer_t(vertexCount), true), "igraph_empty")
-        igraph_destroy(&graph)
-        graph = fresh
-        try addEdges(sources: edges.sources, targets: edges.targets)
+        try IgraphRuntime.serialized { () throws(IgraphError) in
+            var fresh = igraph_t()
+            try IgraphRuntime.check(igraph_empty(&fresh, igraph_integer_t(vertexCount), true), "igraph_empty")
+            igraph_destroy(&graph)
+            graph = fresh
+            try appendEdges(sources: edges.sources, targets: edges.targets)
+        }
     }
 
     /// Every edge's endpoints, in edge-id order.
     public func edgeList() throws(IgraphError) -> (sources: [UInt32], targets: [UInt32]) {
-        try Self.edgeList(of: &graph)
+        try IgraphRuntime.serialized { () throws(IgraphError) in try Self.edgeList(of: &graph) }
     }
 
     static func edgeList(of graph: inout igraph_t) throws(IgraphError) -> (sources: [UInt32], targets: [UInt32]) {
@@ -120,6 +146,12 @@ public final class IgraphTopology {
         if let weights, weights.count != edgeCount {
             throw IgraphError(code: -1, function: "personalizedPageRank", message: "weights has \(weights.count) entries for \(edgeCount) edges")
         }
+        return try IgraphRuntime.serialized { () throws(IgraphError) in
+            try exactPersonalizedPageRank(reset: reset, weights: weights, damping: damping, directed: directed)
+        }
+    }
+
+    private func exactPersonalizedPageRank(reset: [Double], weights: [Double]?, damping: Double, directed: Bool) throws(IgraphError) -> [Double] {
         var resetVector = igraph_vector_t()
         try IgraphRuntime.check(igraph_vector_init(&resetVector, igraph_integer_t(reset.count)), "igraph_vector_init")
         defer { igraph_vector_destroy(&resetVector) }
@@ -169,6 +201,11 @@ extension IgraphTopology {
         IgraphRuntime.install()
         guard let file = fopen(path, "r") else { throw .notFound("cannot open \(path)") }
         defer { fclose(file) }
+        // The attribute handler igraph reads with is process-wide too.
+        return try IgraphRuntime.serialized { () throws(GraphError) in try readGraphML(file: file, path: path) }
+    }
+
+    private static func readGraphML(file: UnsafeMutablePointer<FILE>, path: String) throws(GraphError) -> ImportedTopology {
         var graph = igraph_t()
         graphd_igraph_enable_attributes()
         defer { igraph_set_attribute_table(nil) }

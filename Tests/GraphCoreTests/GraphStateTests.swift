@@ -1,3 +1,5 @@
+import Dispatch
+import Synchronization
 import Testing
 @testable import GraphCore
 
@@ -468,6 +470,30 @@ private func edges(of snapshot: GraphSnapshot) -> [ModelEdge: Float] {
         #expect(topology.edgeCount == 2)
         let list = try topology.edgeList()
         #expect(list.sources == [0, 1] && list.targets == [1, 2])
+    }
+
+    /// igraph keeps its error state process-wide: graphs worked on from several
+    /// threads at once (failing calls included) must not corrupt it.
+    @Test func graphsOnSeveralThreadsAtOnce() throws {
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { worker in
+            for round in 0..<300 {
+                do {
+                    let topology = try IgraphTopology(vertexCount: 8)
+                    try topology.addEdges(sources: [0, 1, 2, 3], targets: [1, 2, 3, UInt32(4 + worker)])
+                    do {
+                        try topology.deleteEdges([99])
+                        failures.withLock { $0 += 1 }
+                    } catch {}
+                    try topology.deleteEdges([UInt32(round % 4)])
+                    let list = try topology.edgeList()
+                    if list.sources.count != 3 { failures.withLock { $0 += 1 } }
+                } catch {
+                    failures.withLock { $0 += 1 }
+                }
+            }
+        }
+        #expect(failures.withLock { $0 } == 0)
     }
 
     @Test func deleteKeepsOrderOfRemainingEdges() throws {
