@@ -86,6 +86,8 @@ requests = {
             cv.DialogueTurn(role="SEEKER", text="Anything by Rian Johnson, like Looper", entity_keys=["2"])], k=2, n=1)),
         (CONVERSATION, "TrainReasoner", cv.TrainReasonerRequest(max_epochs=3, dimension=4)),
         (CONVERSATION, "Retrieve", cv.RetrieveRequest(turns=[cv.DialogueTurn(text="Looper")], k=1, use_reasoner=True)),
+        (CONVERSATION, "Retrieve", cv.RetrieveRequest(turns=[cv.DialogueTurn(text="hi, something like that")], k=2,
+                                                      text_seeds=3, text_seed_share=0.5)),
         (CONVERSATION, "TrainReasonerProgress", g.TrainingProgressRequest()),
         (CONVERSATION, "AddConversation", cv.AddConversationRequest(key="live", turns=[
             cv.DialogueTurn(role="SEEKER", text="I liked Looper"),

@@ -19,7 +19,7 @@ public enum ConversationSchema {
 /// linker, the edge types PPR walks, and the items by popularity.
 public struct ConversationIndex: Sendable {
     public let linker: EntityLinker
-    /// The KG relations plus `mentions`: what the PPR walks.
+    /// The KG relations plus `mentions` and `recommended`: what the PPR walks.
     public let walkFilter: WalkFilter
     public let itemType: NodeTypeID
     public let conversationType: NodeTypeID?
@@ -32,12 +32,14 @@ public struct ConversationIndex: Sendable {
     let mentionsType: EdgeTypeID?
     /// Items by the number of conversations that recommend (else mention) them.
     let popularItems: [UInt32]
+    /// The conversations' words, for the text-similar seeds.
+    public let conversationText: ConversationTextIndex
     /// What of the graph it was built from.
     public let builtFor: Version
 
-    /// The counts an index depends on: entity, item and alias nodes, and the
-    /// edges of every type it reads. Other nodes and edges (users, queries,
-    /// conversations' text) come and go without a rebuild; a node whose text
+    /// The counts an index depends on: entity, item, alias and conversation
+    /// nodes, and the edges of every type it reads. Other nodes and edges
+    /// (users, queries) come and go without a rebuild; a node whose text
     /// changes in place is not noticed.
     public struct Version: Equatable, Sendable {
         var nodeCounts: [Int]
@@ -45,7 +47,8 @@ public struct ConversationIndex: Sendable {
         var edgeTypeCount: Int
 
         public init(of snapshot: GraphSnapshot) {
-            self.init(of: snapshot, nodeTypes: [ConversationSchema.item, ConversationSchema.entity, ConversationSchema.alias]) { name in
+            self.init(of: snapshot, nodeTypes: [ConversationSchema.item, ConversationSchema.entity, ConversationSchema.alias,
+                                                ConversationSchema.conversation]) { name in
                 name.hasPrefix(ConversationSchema.relationPrefix)
                     || [ConversationSchema.mentions, ConversationSchema.recommended, ConversationSchema.aliasOf].contains(name)
             }
@@ -94,15 +97,21 @@ public struct ConversationIndex: Sendable {
         var walked = Set(labels.keys)
         mentionsType = schema.edgeTypeID(ConversationSchema.mentions)
         if let mentionsType { walked.insert(mentionsType) }
-        walkFilter = WalkFilter(edgeTypes: walked)
         recommendedType = schema.edgeTypeID(ConversationSchema.recommended)
+        // A recommendation says more than a mention: walking both edge types
+        // leads a walk through a past conversation to what was recommended there.
+        if let recommendedType { walked.insert(recommendedType) }
+        walkFilter = WalkFilter(edgeTypes: walked)
         let popularityType = recommendedType ?? schema.edgeTypeID(ConversationSchema.mentions)
 
         var linker = EntityLinker()
         var popularity: [(node: UInt32, count: Int)] = []
+        var conversationTexts: [(node: UInt32, text: String)] = []
         for id in 0..<UInt32(snapshot.nodes.idCount) where snapshot.nodes.isLive(id) {
             let type = snapshot.nodes.type(of: id)
-            if type == itemType || type == entityType {
+            if type == conversationType {
+                if let text = snapshot.nodes.text(of: id), !text.isEmpty { conversationTexts.append((id, text)) }
+            } else if type == itemType || type == entityType {
                 linker.add(name: Self.name(of: id, in: snapshot), node: id)
                 if type == itemType {
                     var count = 0
@@ -127,6 +136,7 @@ public struct ConversationIndex: Sendable {
             }
         }
         self.linker = linker
+        conversationText = ConversationTextIndex(documents: conversationTexts)
         popularItems = popularity.sorted { $0.count != $1.count ? $0.count > $1.count : $0.node < $1.node }.map(\.node)
         builtFor = Version(of: snapshot)
     }
@@ -179,8 +189,21 @@ public struct RetrievalQuery: Sendable {
     public var n = 0
     public var linkText = true
     public var includeMentioned = false
-    public var restart = 0.3
+    public var restart = Self.defaultRestart
     public var recencyDecay = 1.0
+    /// Past conversations closest in words to the dialogue that join the PPR
+    /// seeds (`ConversationTextIndex`); 0: none.
+    public var textSeeds = Self.defaultTextSeeds
+    /// The share of the seed weight those conversations carry together, in
+    /// [0, 1); the linked entities (and reasoner items) carry the rest. When
+    /// nothing is linked they carry it all.
+    public var textSeedShare = Self.defaultTextSeedShare
+
+    /// Chosen on INSPIRED valid and five folds of the training dialogues
+    /// (README, "Conversational recommendation").
+    public static let defaultRestart = 0.4
+    public static let defaultTextSeeds = 100
+    public static let defaultTextSeedShare = 0.35
 
     public init(turns: [RetrievalTurn]) { self.turns = turns }
 }
@@ -228,6 +251,13 @@ public enum ConversationRetriever {
     public static let maxRoleBytes = 64
     public static let maxK = 200
     public static let maxN = 50
+    public static let maxTextSeeds = 200
+    /// Text seeds: how many of the last turns are matched against past
+    /// conversations, and the power of the similarity their weights follow.
+    /// Both chosen on INSPIRED valid and five folds of the training dialogues
+    /// (turns 4/6/8/10/12/all, powers 1–4; README).
+    static let textSeedTurns = 8
+    static let textSeedSimilarityPower = 3.0
     /// Forward-push tolerance of the PPR: the largest tried (1e-6, 3e-6, 1e-5,
     /// 3e-5) whose HR@10/50 on INSPIRED valid and on five folds of the training
     /// dialogues equal those at 1e-6, in about two thirds of the time.
@@ -270,6 +300,12 @@ public enum ConversationRetriever {
         guard query.recencyDecay > 0, query.recencyDecay <= 1 else {
             throw RetrievalError(.invalidArgument, "recency_decay = \(query.recencyDecay) must be in (0, 1]")
         }
+        guard (0...maxTextSeeds).contains(query.textSeeds) else {
+            throw RetrievalError(.invalidArgument, "text_seeds = \(query.textSeeds) is outside 0…\(maxTextSeeds)")
+        }
+        guard query.textSeedShare >= 0, query.textSeedShare < 1 else {
+            throw RetrievalError(.invalidArgument, "text_seed_share = \(query.textSeedShare) must be in [0, 1)")
+        }
 
         var result = Retrieval()
         var seedWeight: [UInt32: Double] = [:]
@@ -288,6 +324,8 @@ public enum ConversationRetriever {
                 seedWeight[node] = (seedWeight[node] ?? 0) + weight
             }
         }
+        let linkedWeight = seedWeight.values.reduce(0, +)
+        for (node, weight) in textSeeds(query, index: index, linkedWeight: linkedWeight) { seedWeight[node, default: 0] += weight }
         var scores: SparseScores? = nil
         if !seedWeight.isEmpty {
             let seeds = seedWeight.sorted { $0.key < $1.key }.map { PPRSeed(node: $0.key, weight: $0.value) }
@@ -332,6 +370,20 @@ public enum ConversationRetriever {
         }
         result.prompt = ConversationPrompt(turns: query.turns, candidates: result.candidates, similar: result.similar, snapshot: snapshot)
         return result
+    }
+
+    /// The past conversations closest in words to the last `textSeedTurns` turns,
+    /// each with its share of the text seeds' weight (similarity^`textSeedSimilarityPower`,
+    /// normalised): together `textSeedShare` of all seed weight, or all of it
+    /// when nothing was linked (`linkedWeight` 0).
+    static func textSeeds(_ query: RetrievalQuery, index: ConversationIndex, linkedWeight: Double) -> [(node: UInt32, weight: Double)] {
+        guard query.textSeeds > 0, query.textSeedShare > 0 || linkedWeight == 0 else { return [] }
+        let text = query.turns.suffix(textSeedTurns).map(\.text).joined(separator: "\n")
+        let similar = index.conversationText.similar(to: text, limit: query.textSeeds)
+        let total = linkedWeight > 0 ? linkedWeight * query.textSeedShare / (1 - query.textSeedShare) : 1
+        let sum = similar.reduce(0) { $0 + pow($1.similarity, textSeedSimilarityPower) }
+        guard sum > 0 else { return [] }
+        return similar.map { ($0.node, total * pow($0.similarity, textSeedSimilarityPower) / sum) }
     }
 
     /// Up to four KG facts about an item: "director: X; starring: Y, Z".

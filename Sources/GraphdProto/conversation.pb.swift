@@ -131,7 +131,7 @@ public nonisolated struct Graphd_V1_RetrieveRequest: Sendable {
   /// Also return items already mentioned in the dialogue (off by default).
   public var includeMentioned: Bool = false
 
-  /// PPR restart probability in (0, 1); unset: 0.3.
+  /// PPR restart probability in (0, 1); unset: 0.4.
   public var restart: Double {
     get {_restart ?? 0}
     set {_restart = newValue}
@@ -168,6 +168,30 @@ public nonisolated struct Graphd_V1_RetrieveRequest: Sendable {
   /// Clears the value of `reasonerWeight`. Subsequent reads from it will return its default value.
   public mutating func clearReasonerWeight() {self._reasonerWeight = nil}
 
+  /// Past conversations closest in words (TF-IDF) to the last 8 turns that join
+  /// the PPR seeds: 0…200; unset: 100; 0: none. Their weight follows the cube
+  /// of their similarity.
+  public var textSeeds: UInt32 {
+    get {_textSeeds ?? 0}
+    set {_textSeeds = newValue}
+  }
+  /// Returns true if `textSeeds` has been explicitly set.
+  public var hasTextSeeds: Bool {self._textSeeds != nil}
+  /// Clears the value of `textSeeds`. Subsequent reads from it will return its default value.
+  public mutating func clearTextSeeds() {self._textSeeds = nil}
+
+  /// The share of the seed weight those conversations carry together, in
+  /// [0, 1); unset: 0.35. The linked entities carry the rest; when nothing is
+  /// linked the conversations carry it all.
+  public var textSeedShare: Double {
+    get {_textSeedShare ?? 0}
+    set {_textSeedShare = newValue}
+  }
+  /// Returns true if `textSeedShare` has been explicitly set.
+  public var hasTextSeedShare: Bool {self._textSeedShare != nil}
+  /// Clears the value of `textSeedShare`. Subsequent reads from it will return its default value.
+  public mutating func clearTextSeedShare() {self._textSeedShare = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -175,6 +199,8 @@ public nonisolated struct Graphd_V1_RetrieveRequest: Sendable {
   fileprivate var _restart: Double? = nil
   fileprivate var _recencyDecay: Double? = nil
   fileprivate var _reasonerWeight: Double? = nil
+  fileprivate var _textSeeds: UInt32? = nil
+  fileprivate var _textSeedShare: Double? = nil
 }
 
 public nonisolated struct Graphd_V1_Candidate: Sendable {
@@ -487,7 +513,7 @@ nonisolated extension Graphd_V1_DialogueTurn: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Graphd_V1_RetrieveRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RetrieveRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}turns\0\u{1}k\0\u{1}n\0\u{3}skip_text_linking\0\u{3}include_mentioned\0\u{1}restart\0\u{3}recency_decay\0\u{3}use_reasoner\0\u{3}reasoner_seeds\0\u{3}reasoner_weight\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}turns\0\u{1}k\0\u{1}n\0\u{3}skip_text_linking\0\u{3}include_mentioned\0\u{1}restart\0\u{3}recency_decay\0\u{3}use_reasoner\0\u{3}reasoner_seeds\0\u{3}reasoner_weight\0\u{3}text_seeds\0\u{3}text_seed_share\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -505,6 +531,8 @@ nonisolated extension Graphd_V1_RetrieveRequest: SwiftProtobuf.Message, SwiftPro
       case 8: try { try decoder.decodeSingularBoolField(value: &self.useReasoner) }()
       case 9: try { try decoder.decodeSingularUInt32Field(value: &self.reasonerSeeds) }()
       case 10: try { try decoder.decodeSingularDoubleField(value: &self._reasonerWeight) }()
+      case 11: try { try decoder.decodeSingularUInt32Field(value: &self._textSeeds) }()
+      case 12: try { try decoder.decodeSingularDoubleField(value: &self._textSeedShare) }()
       default: break
       }
     }
@@ -545,6 +573,12 @@ nonisolated extension Graphd_V1_RetrieveRequest: SwiftProtobuf.Message, SwiftPro
     try { if let v = self._reasonerWeight {
       try visitor.visitSingularDoubleField(value: v, fieldNumber: 10)
     } }()
+    try { if let v = self._textSeeds {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 11)
+    } }()
+    try { if let v = self._textSeedShare {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 12)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -559,6 +593,8 @@ nonisolated extension Graphd_V1_RetrieveRequest: SwiftProtobuf.Message, SwiftPro
     if lhs.useReasoner != rhs.useReasoner {return false}
     if lhs.reasonerSeeds != rhs.reasonerSeeds {return false}
     if lhs._reasonerWeight != rhs._reasonerWeight {return false}
+    if lhs._textSeeds != rhs._textSeeds {return false}
+    if lhs._textSeedShare != rhs._textSeedShare {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

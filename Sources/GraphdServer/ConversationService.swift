@@ -74,6 +74,8 @@ public final class ConversationService: Sendable {
         query.includeMentioned = request.includeMentioned
         if request.hasRestart { query.restart = request.restart }
         if request.hasRecencyDecay { query.recencyDecay = request.recencyDecay }
+        if request.hasTextSeeds { query.textSeeds = Int(request.textSeeds) }
+        if request.hasTextSeedShare { query.textSeedShare = request.textSeedShare }
         var model: ReasonerModel? = nil
         if request.useReasoner {
             guard request.reasonerSeeds <= 100 else { throw RPCError(.invalidArgument, "reasoner_seeds = \(request.reasonerSeeds) is outside 1…100") }

@@ -49,10 +49,14 @@ struct BenchCRS: AsyncParsableCommand {
     var predictions: String
     @Option(help: "Entity links: oracle (the dataset's), text (graphd's linking) or both.")
     var linking: EntityLinking = .oracle
-    @Option(help: "PPR restart probability (0.3: best of 0.15/0.3/0.5 on the valid split).")
-    var restart: Double = 0.3
+    @Option(help: "PPR restart probability.")
+    var restart: Double = RetrievalQuery.defaultRestart
     @Option(help: "Seed weight decay per earlier turn (1: all context alike).")
     var recencyDecay: Double = 1
+    @Option(help: "Past conversations closest in words to the last 8 turns that join the PPR seeds (0: none).")
+    var textSeeds: Int = RetrievalQuery.defaultTextSeeds
+    @Option(help: "Share of the seed weight the text-similar conversations carry, in [0, 1).")
+    var textSeedShare: Double = RetrievalQuery.defaultTextSeedShare
     @Flag(help: "Train the graph reasoner (R-GCN) on the training conversations and let its top items seed the PPR (in process only).")
     var reasoner = false
     @Option(help: "Reasoner: items it adds as seeds.")
@@ -86,6 +90,9 @@ struct BenchCRS: AsyncParsableCommand {
             throw ValidationError("--reasoner-seeds ≥ 0, --reasoner-weight > 0, --reasoner-dimension 2…256, --reasoner-epochs ≥ 1")
         }
         guard recencyDecay > 0, recencyDecay <= 1 else { throw ValidationError("--recency-decay must be in (0, 1]") }
+        guard (0...ConversationRetriever.maxTextSeeds).contains(textSeeds), textSeedShare >= 0, textSeedShare < 1 else {
+            throw ValidationError("--text-seeds must be 0…\(ConversationRetriever.maxTextSeeds) and --text-seed-share in [0, 1)")
+        }
     }
 
     func run() async throws {
@@ -152,6 +159,8 @@ struct BenchCRS: AsyncParsableCommand {
                 request.includeMentioned = true
                 request.restart = restart
                 request.recencyDecay = recencyDecay
+                request.textSeeds = UInt32(textSeeds)
+                request.textSeedShare = textSeedShare
                 let t0 = ContinuousClock.now
                 let response: Graphd_V1_RetrieveResponse
                 do { response = try await client.retrieve(request) } catch {
@@ -197,6 +206,8 @@ struct BenchCRS: AsyncParsableCommand {
                 query.includeMentioned = true
                 query.restart = restart
                 query.recencyDecay = recencyDecay
+                query.textSeeds = textSeeds
+                query.textSeedShare = textSeedShare
                 let t0 = ContinuousClock.now
                 let result = try graph.retrieve(query, reasoner: model)
                 latencies.append((ContinuousClock.now - t0).seconds * 1e6)

@@ -52,7 +52,7 @@ import Testing
 }
 
 @Suite struct ConversationIndexTests {
-    /// Unrelated writes keep the index; new entities, aliases or KG edges make it stale.
+    /// Unrelated writes keep the index; new entities, aliases, conversations or KG edges make it stale.
     @Test func theIndexIsRebuiltOnlyWhenWhatItReadsChanges() throws {
         var state = GraphState()
         state.apply(try state.planDefineTypes(nodeTypes: [NodeTypeInput(name: "alias")],
@@ -70,5 +70,9 @@ import Testing
         state.apply(try state.planAddEdges([EdgeInput(type: "kg_genre", source: NodeRefInput(type: "item", key: "1"),
                                                       target: NodeRefInput(type: "entity", key: "2"))], requireExistingNodes: false, nowMs: 1))
         #expect(!rebuilt.isCurrent(for: state.snapshot))
+        // A past conversation, even one that links nothing, is text the index searches.
+        let withGenre = try ConversationIndex(snapshot: state.snapshot)
+        state.apply(try state.planAddNodes([NodeInput(type: "conversation", key: "c", text: "SEEKER: anything gritty")]))
+        #expect(!withGenre.isCurrent(for: state.snapshot))
     }
 }

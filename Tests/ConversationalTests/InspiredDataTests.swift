@@ -30,6 +30,8 @@ private func fixture() throws -> (directory: String, knowledge: InspiredKnowledg
          turn("RECOMMENDER", "Then Looper.", entities: ["Looper"], movies: ["Looper"])],
         [turn("SEEKER", "I liked Joker.", movies: ["Joker"]),
          turn("RECOMMENDER", "Nice.")],
+        [turn("SEEKER", "Something gritty? I liked Joker.", movies: ["Joker"]),
+         turn("RECOMMENDER", "Nice pick.")],
     ]
     let lines = try dialogues.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
     try (lines.joined(separator: "\n") + "\n").write(toFile: directory + "/train.jsonl", atomically: true, encoding: .utf8)
@@ -41,7 +43,7 @@ private func fixture() throws -> (directory: String, knowledge: InspiredKnowledg
     defer { try? FileManager.default.removeItem(atPath: directory) }
     #expect(knowledge.triples.count == 2, "self-loops are left out")
     let dialogues = try knowledge.dialogues(path: directory + "/train.jsonl")
-    #expect(dialogues.count == 2)
+    #expect(dialogues.count == 3)
     #expect(dialogues[0][2].movieIDs == [0, 0], "unknown URIs are dropped")
     let samples = knowledge.samples(dialogues)
     // Turn 2 (gold Knives Out, de-duplicated) and turn 4 (Looper); turn 1 of dialogue 1 names no item.
@@ -100,6 +102,38 @@ private func fixture() throws -> (directory: String, knowledge: InspiredKnowledg
         #expect(Set(similar.recommended.map { snapshot.nodes.key(of: $0) }) == ["0", "5"])
     }
 
+    /// Nothing links, but the words match past conversations: they seed the walk.
+    @Test func pastConversationsCloseInWordsSeedTheWalk() throws {
+        let (graph, directory) = try graph()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(graph.index.conversationText.count == 2, "train/0 shares no word with the others")
+        var query = RetrievalQuery(turns: [RetrievalTurn(role: "SEEKER", text: "Gritty stuff, nothing cheerful. I liked that kind.")])
+        query.k = 2
+        query.n = 2
+        let result = try graph.retrieve(query)
+        #expect(result.linked.isEmpty)
+        #expect(result.candidates.first?.name == "Joker")
+        #expect(result.candidates.first?.provenance == .ppr)
+        let snapshot = graph.state.snapshot
+        #expect(Set(result.similar.map { snapshot.nodes.key(of: $0.node) }) == ["train/1", "train/2"])
+        // Without text seeds nothing seeds the walk: the most recommended items.
+        query.textSeeds = 0
+        let cold = try graph.retrieve(query)
+        #expect(cold.candidates.map(\.name) == ["Knives Out", "Looper"])
+        #expect(cold.candidates.allSatisfy { $0.provenance == .popularity })
+        // With links, the text seeds carry only their share of the seed weight:
+        // a large share puts their item first, a small one after the linked director's films.
+        query.textSeeds = 100
+        query.turns.append(RetrievalTurn(role: "SEEKER", text: "Anything by Rian Johnson?"))
+        query.k = 3
+        query.textSeedShare = 0.5
+        #expect(try graph.retrieve(query).candidates.first?.name == "Joker")
+        query.textSeedShare = 0.1
+        let mixed = try graph.retrieve(query)
+        #expect(Set(mixed.candidates.prefix(2).map(\.name)) == ["Knives Out", "Looper"])
+        #expect(mixed.candidates.last?.name == "Joker" && mixed.candidates.allSatisfy { $0.provenance == .ppr })
+    }
+
     @Test func thePromptHoldsTheDialogueAndOnlyCandidateItems() throws {
         let (graph, directory) = try graph()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -131,7 +165,8 @@ private func fixture() throws -> (directory: String, knowledge: InspiredKnowledg
         #expect(try graph.retrieve(query).candidates.contains { $0.name == "Knives Out" })
     }
 
-    @Test(arguments: ["no turns", "k = 0", "k too large", "n too large", "restart 1", "decay 0", "long turn", "long role"])
+    @Test(arguments: ["no turns", "k = 0", "k too large", "n too large", "restart 1", "decay 0", "long turn", "long role",
+                      "text seeds too many", "text seed share 1", "text seed share NaN"])
     func badQueriesAreRefused(_ name: String) throws {
         let (graph, directory) = try graph()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -144,6 +179,9 @@ private func fixture() throws -> (directory: String, knowledge: InspiredKnowledg
         case "restart 1": query.restart = 1
         case "decay 0": query.recencyDecay = 0
         case "long role": query.turns[0].role = String(repeating: "R", count: 65)
+        case "text seeds too many": query.textSeeds = 201
+        case "text seed share 1": query.textSeedShare = 1
+        case "text seed share NaN": query.textSeedShare = .nan
         default: query.turns[0].text = String(repeating: "a", count: 20_000)
         }
         #expect(throws: RetrievalError.self, "\(name)") { try graph.retrieve(query) }

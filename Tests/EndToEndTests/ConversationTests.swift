@@ -122,24 +122,25 @@ import TTRPC
             _ = try await client.retrieve(bad)
         }
         await expectCode(.invalidArgument, "no turns") { _ = try await client.retrieve(Graphd_V1_RetrieveRequest()) }
-        await expectCode(.invalidArgument, "k too large") {
+        let refusals: [(String, (inout Graphd_V1_RetrieveRequest) -> Void)] = [
+            ("k too large", { $0.k = 500 }),
+            ("restart out of range", { $0.restart = 2 }),
+            ("too many text seeds", { $0.textSeeds = 201 }),
+            ("text seed share 1", { $0.textSeedShare = 1 }),
+        ]
+        for (label, spoil) in refusals {
             var bad = Graphd_V1_RetrieveRequest()
             bad.turns = [turn("SEEKER", "hi")]
-            bad.k = 500
-            _ = try await client.retrieve(bad)
-        }
-        await expectCode(.invalidArgument, "restart out of range") {
-            var bad = Graphd_V1_RetrieveRequest()
-            bad.turns = [turn("SEEKER", "hi")]
-            bad.restart = 2
-            _ = try await client.retrieve(bad)
+            spoil(&bad)
+            await expectCode(.invalidArgument, label) { _ = try await client.retrieve(bad) }
         }
         // The daemon still serves after the refusals.
         _ = try await client.health()
 
         let dialogue = scratch.path("dialogue.txt")
         try "RECOMMENDER: Hi!\nSEEKER: Anything like Looper?\n".write(toFile: dialogue, atomically: true, encoding: .utf8)
-        let converse = try run(Products.graphctl, ["converse", dialogue, "-k", "2", "--socket", daemon.socket, "--format", "json"])
+        let converse = try run(Products.graphctl, ["converse", dialogue, "-k", "2", "--text-seeds", "20", "--text-seed-share", "0.2",
+                                                   "--socket", daemon.socket, "--format", "json"])
         #expect(converse.status == 0, "\(converse.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(converse.stdout.utf8)) as? [String: Any]
         let candidates = json?["candidates"] as? [[String: Any]] ?? []

@@ -566,7 +566,7 @@ const ProtobufCMessageDescriptor graphd__v1__dialogue_turn__descriptor =
   (ProtobufCMessageInit) graphd__v1__dialogue_turn__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__retrieve_request__field_descriptors[10] =
+static const ProtobufCFieldDescriptor graphd__v1__retrieve_request__field_descriptors[12] =
 {
   {
     "turns",
@@ -688,6 +688,30 @@ static const ProtobufCFieldDescriptor graphd__v1__retrieve_request__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "text_seeds",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__RetrieveRequest, text_seeds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text_seed_share",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__RetrieveRequest, text_seed_share),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__retrieve_request__field_indices_by_name[] = {
   4,   /* field[4] = include_mentioned */
@@ -698,13 +722,15 @@ static const unsigned graphd__v1__retrieve_request__field_indices_by_name[] = {
   6,   /* field[6] = recency_decay */
   5,   /* field[5] = restart */
   3,   /* field[3] = skip_text_linking */
+  11,   /* field[11] = text_seed_share */
+  10,   /* field[10] = text_seeds */
   0,   /* field[0] = turns */
   7,   /* field[7] = use_reasoner */
 };
 static const ProtobufCIntRange graphd__v1__retrieve_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor graphd__v1__retrieve_request__descriptor =
 {
@@ -714,7 +740,7 @@ const ProtobufCMessageDescriptor graphd__v1__retrieve_request__descriptor =
   "Graphd__V1__RetrieveRequest",
   "graphd.v1",
   sizeof(Graphd__V1__RetrieveRequest),
-  10,
+  12,
   graphd__v1__retrieve_request__field_descriptors,
   graphd__v1__retrieve_request__field_indices_by_name,
   1,  graphd__v1__retrieve_request__number_ranges,

@@ -102,7 +102,7 @@ struct  Graphd__V1__RetrieveRequest
    */
   protobuf_c_boolean include_mentioned;
   /*
-   * PPR restart probability in (0, 1); unset: 0.3.
+   * PPR restart probability in (0, 1); unset: 0.4.
    */
   double restart;
   /*
@@ -122,10 +122,22 @@ struct  Graphd__V1__RetrieveRequest
    * Seed weight of its best item relative to a context seed, > 0; unset: 0.3.
    */
   double reasoner_weight;
+  /*
+   * Past conversations closest in words (TF-IDF) to the last 8 turns that join
+   * the PPR seeds: 0…200; unset: 100; 0: none. Their weight follows the cube
+   * of their similarity.
+   */
+  uint32_t text_seeds;
+  /*
+   * The share of the seed weight those conversations carry together, in
+   * [0, 1); unset: 0.35. The linked entities carry the rest; when nothing is
+   * linked the conversations carry it all.
+   */
+  double text_seed_share;
 };
 #define GRAPHD__V1__RETRIEVE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__retrieve_request__descriptor) \
-    , 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+    , 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Graphd__V1__Candidate

@@ -14,37 +14,37 @@ _sym_db = _symbol_database.Default()
 from graphd.v1 import graph_pb2 as graphd_dot_v1_dot_graph__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cgraphd/v1/conversation.proto\x12\tgraphd.v1\x1a\x15graphd/v1/graph.proto\"?\n\x0c\x44ialogueTurn\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x13\n\x0b\x65ntity_keys\x18\x03 \x03(\t\"\xb5\x02\n\x0fRetrieveRequest\x12&\n\x05turns\x18\x01 \x03(\x0b\x32\x17.graphd.v1.DialogueTurn\x12\t\n\x01k\x18\x02 \x01(\r\x12\t\n\x01n\x18\x03 \x01(\r\x12\x19\n\x11skip_text_linking\x18\x04 \x01(\x08\x12\x19\n\x11include_mentioned\x18\x05 \x01(\x08\x12\x14\n\x07restart\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x1a\n\rrecency_decay\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x14\n\x0cuse_reasoner\x18\x08 \x01(\x08\x12\x16\n\x0ereasoner_seeds\x18\t \x01(\r\x12\x1c\n\x0freasoner_weight\x18\n \x01(\x01H\x02\x88\x01\x01\x42\n\n\x08_restartB\x10\n\x0e_recency_decayB\x12\n\x10_reasoner_weight\"\x8a\x01\n\tCandidate\x12 \n\x04item\x18\x01 \x01(\x0b\x32\x12.graphd.v1.NodeRef\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x01\x12)\n\nprovenance\x18\x04 \x01(\x0e\x32\x15.graphd.v1.Provenance\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"O\n\x0cLinkedEntity\x12 \n\x04node\x18\x01 \x01(\x0b\x32\x12.graphd.v1.NodeRef\x12\x0f\n\x07surface\x18\x02 \x01(\t\x12\x0c\n\x04turn\x18\x03 \x01(\r\"\x88\x01\n\x13SimilarConversation\x12(\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x12.graphd.v1.NodeRef\x12\r\n\x05score\x18\x02 \x01(\x01\x12\'\n\x0brecommended\x18\x03 \x03(\x0b\x32\x12.graphd.v1.NodeRef\x12\x0f\n\x07\x65xcerpt\x18\x04 \x01(\t\"r\n\x06Prompt\x12\x0e\n\x06system\x18\x01 \x01(\t\x12\x10\n\x08\x64ialogue\x18\x02 \x01(\t\x12\x12\n\ncandidates\x18\x03 \x01(\t\x12\x0f\n\x07similar\x18\x04 \x01(\t\x12\x13\n\x0binstruction\x18\x05 \x01(\t\x12\x0c\n\x04text\x18\x06 \x01(\t\"\xd0\x01\n\x10RetrieveResponse\x12(\n\ncandidates\x18\x01 \x03(\x0b\x32\x14.graphd.v1.Candidate\x12/\n\x07similar\x18\x02 \x03(\x0b\x32\x1e.graphd.v1.SimilarConversation\x12\'\n\x06linked\x18\x03 \x03(\x0b\x32\x17.graphd.v1.LinkedEntity\x12!\n\x06prompt\x18\x04 \x01(\x0b\x32\x11.graphd.v1.Prompt\x12\x15\n\rgraph_version\x18\x05 \x01(\x04\"\x94\x01\n\x14TrainReasonerRequest\x12\x12\n\nmax_epochs\x18\x01 \x01(\r\x12\x11\n\tdimension\x18\x02 \x01(\r\x12\x15\n\rlearning_rate\x18\x03 \x01(\x02\x12\x1c\n\x0f\x65mbedding_decay\x18\x04 \x01(\x02H\x00\x88\x01\x01\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x42\x12\n\x10_embedding_decay\"\xdd\x01\n\x15TrainReasonerResponse\x12\x19\n\x11training_examples\x18\x01 \x01(\r\x12\x1b\n\x13validation_examples\x18\x02 \x01(\r\x12\x0e\n\x06\x65pochs\x18\x03 \x01(\r\x12\x12\n\nbest_epoch\x18\x04 \x01(\r\x12\x1f\n\x17initial_validation_loss\x18\x05 \x01(\x02\x12\x17\n\x0fvalidation_loss\x18\x06 \x01(\x02\x12\x1d\n\x15validation_hits_at_10\x18\x07 \x01(\x01\x12\x0f\n\x07seconds\x18\x08 \x01(\x01\"\x87\x01\n\x16\x41\x64\x64\x43onversationRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05turns\x18\x02 \x03(\x0b\x32\x17.graphd.v1.DialogueTurn\x12\x19\n\x11skip_text_linking\x18\x03 \x01(\x08\x12\x1d\n\x15recommended_item_keys\x18\x04 \x03(\t\"\xcf\x01\n\x17\x41\x64\x64\x43onversationResponse\x12(\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x12.graphd.v1.NodeRef\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\'\n\x06linked\x18\x03 \x03(\x0b\x32\x17.graphd.v1.LinkedEntity\x12\x10\n\x08mentions\x18\x04 \x01(\r\x12\'\n\x0brecommended\x18\x05 \x03(\x0b\x32\x12.graphd.v1.NodeRef\x12\x15\n\rgraph_version\x18\x06 \x01(\x04*\x85\x01\n\nProvenance\x12\x1a\n\x16PROVENANCE_UNSPECIFIED\x10\x00\x12\x12\n\x0ePROVENANCE_PPR\x10\x01\x12\x17\n\x13PROVENANCE_REASONER\x10\x02\x12\x13\n\x0fPROVENANCE_BOTH\x10\x03\x12\x19\n\x15PROVENANCE_POPULARITY\x10\x04\x32\xdb\x02\n\x0c\x43onversation\x12\x43\n\x08Retrieve\x12\x1a.graphd.v1.RetrieveRequest\x1a\x1b.graphd.v1.RetrieveResponse\x12R\n\rTrainReasoner\x12\x1f.graphd.v1.TrainReasonerRequest\x1a .graphd.v1.TrainReasonerResponse\x12X\n\x15TrainReasonerProgress\x12\".graphd.v1.TrainingProgressRequest\x1a\x1b.graphd.v1.TrainingProgress\x12X\n\x0f\x41\x64\x64\x43onversation\x12!.graphd.v1.AddConversationRequest\x1a\".graphd.v1.AddConversationResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cgraphd/v1/conversation.proto\x12\tgraphd.v1\x1a\x15graphd/v1/graph.proto\"?\n\x0c\x44ialogueTurn\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x13\n\x0b\x65ntity_keys\x18\x03 \x03(\t\"\x8f\x03\n\x0fRetrieveRequest\x12&\n\x05turns\x18\x01 \x03(\x0b\x32\x17.graphd.v1.DialogueTurn\x12\t\n\x01k\x18\x02 \x01(\r\x12\t\n\x01n\x18\x03 \x01(\r\x12\x19\n\x11skip_text_linking\x18\x04 \x01(\x08\x12\x19\n\x11include_mentioned\x18\x05 \x01(\x08\x12\x14\n\x07restart\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x1a\n\rrecency_decay\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x14\n\x0cuse_reasoner\x18\x08 \x01(\x08\x12\x16\n\x0ereasoner_seeds\x18\t \x01(\r\x12\x1c\n\x0freasoner_weight\x18\n \x01(\x01H\x02\x88\x01\x01\x12\x17\n\ntext_seeds\x18\x0b \x01(\rH\x03\x88\x01\x01\x12\x1c\n\x0ftext_seed_share\x18\x0c \x01(\x01H\x04\x88\x01\x01\x42\n\n\x08_restartB\x10\n\x0e_recency_decayB\x12\n\x10_reasoner_weightB\r\n\x0b_text_seedsB\x12\n\x10_text_seed_share\"\x8a\x01\n\tCandidate\x12 \n\x04item\x18\x01 \x01(\x0b\x32\x12.graphd.v1.NodeRef\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x01\x12)\n\nprovenance\x18\x04 \x01(\x0e\x32\x15.graphd.v1.Provenance\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"O\n\x0cLinkedEntity\x12 \n\x04node\x18\x01 \x01(\x0b\x32\x12.graphd.v1.NodeRef\x12\x0f\n\x07surface\x18\x02 \x01(\t\x12\x0c\n\x04turn\x18\x03 \x01(\r\"\x88\x01\n\x13SimilarConversation\x12(\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x12.graphd.v1.NodeRef\x12\r\n\x05score\x18\x02 \x01(\x01\x12\'\n\x0brecommended\x18\x03 \x03(\x0b\x32\x12.graphd.v1.NodeRef\x12\x0f\n\x07\x65xcerpt\x18\x04 \x01(\t\"r\n\x06Prompt\x12\x0e\n\x06system\x18\x01 \x01(\t\x12\x10\n\x08\x64ialogue\x18\x02 \x01(\t\x12\x12\n\ncandidates\x18\x03 \x01(\t\x12\x0f\n\x07similar\x18\x04 \x01(\t\x12\x13\n\x0binstruction\x18\x05 \x01(\t\x12\x0c\n\x04text\x18\x06 \x01(\t\"\xd0\x01\n\x10RetrieveResponse\x12(\n\ncandidates\x18\x01 \x03(\x0b\x32\x14.graphd.v1.Candidate\x12/\n\x07similar\x18\x02 \x03(\x0b\x32\x1e.graphd.v1.SimilarConversation\x12\'\n\x06linked\x18\x03 \x03(\x0b\x32\x17.graphd.v1.LinkedEntity\x12!\n\x06prompt\x18\x04 \x01(\x0b\x32\x11.graphd.v1.Prompt\x12\x15\n\rgraph_version\x18\x05 \x01(\x04\"\x94\x01\n\x14TrainReasonerRequest\x12\x12\n\nmax_epochs\x18\x01 \x01(\r\x12\x11\n\tdimension\x18\x02 \x01(\r\x12\x15\n\rlearning_rate\x18\x03 \x01(\x02\x12\x1c\n\x0f\x65mbedding_decay\x18\x04 \x01(\x02H\x00\x88\x01\x01\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x42\x12\n\x10_embedding_decay\"\xdd\x01\n\x15TrainReasonerResponse\x12\x19\n\x11training_examples\x18\x01 \x01(\r\x12\x1b\n\x13validation_examples\x18\x02 \x01(\r\x12\x0e\n\x06\x65pochs\x18\x03 \x01(\r\x12\x12\n\nbest_epoch\x18\x04 \x01(\r\x12\x1f\n\x17initial_validation_loss\x18\x05 \x01(\x02\x12\x17\n\x0fvalidation_loss\x18\x06 \x01(\x02\x12\x1d\n\x15validation_hits_at_10\x18\x07 \x01(\x01\x12\x0f\n\x07seconds\x18\x08 \x01(\x01\"\x87\x01\n\x16\x41\x64\x64\x43onversationRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05turns\x18\x02 \x03(\x0b\x32\x17.graphd.v1.DialogueTurn\x12\x19\n\x11skip_text_linking\x18\x03 \x01(\x08\x12\x1d\n\x15recommended_item_keys\x18\x04 \x03(\t\"\xcf\x01\n\x17\x41\x64\x64\x43onversationResponse\x12(\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x12.graphd.v1.NodeRef\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\'\n\x06linked\x18\x03 \x03(\x0b\x32\x17.graphd.v1.LinkedEntity\x12\x10\n\x08mentions\x18\x04 \x01(\r\x12\'\n\x0brecommended\x18\x05 \x03(\x0b\x32\x12.graphd.v1.NodeRef\x12\x15\n\rgraph_version\x18\x06 \x01(\x04*\x85\x01\n\nProvenance\x12\x1a\n\x16PROVENANCE_UNSPECIFIED\x10\x00\x12\x12\n\x0ePROVENANCE_PPR\x10\x01\x12\x17\n\x13PROVENANCE_REASONER\x10\x02\x12\x13\n\x0fPROVENANCE_BOTH\x10\x03\x12\x19\n\x15PROVENANCE_POPULARITY\x10\x04\x32\xdb\x02\n\x0c\x43onversation\x12\x43\n\x08Retrieve\x12\x1a.graphd.v1.RetrieveRequest\x1a\x1b.graphd.v1.RetrieveResponse\x12R\n\rTrainReasoner\x12\x1f.graphd.v1.TrainReasonerRequest\x1a .graphd.v1.TrainReasonerResponse\x12X\n\x15TrainReasonerProgress\x12\".graphd.v1.TrainingProgressRequest\x1a\x1b.graphd.v1.TrainingProgress\x12X\n\x0f\x41\x64\x64\x43onversation\x12!.graphd.v1.AddConversationRequest\x1a\".graphd.v1.AddConversationResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'graphd.v1.conversation_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _PROVENANCE._serialized_start=1855
-  _PROVENANCE._serialized_end=1988
+  _PROVENANCE._serialized_start=1945
+  _PROVENANCE._serialized_end=2078
   _DIALOGUETURN._serialized_start=66
   _DIALOGUETURN._serialized_end=129
   _RETRIEVEREQUEST._serialized_start=132
-  _RETRIEVEREQUEST._serialized_end=441
-  _CANDIDATE._serialized_start=444
-  _CANDIDATE._serialized_end=582
-  _LINKEDENTITY._serialized_start=584
-  _LINKEDENTITY._serialized_end=663
-  _SIMILARCONVERSATION._serialized_start=666
-  _SIMILARCONVERSATION._serialized_end=802
-  _PROMPT._serialized_start=804
-  _PROMPT._serialized_end=918
-  _RETRIEVERESPONSE._serialized_start=921
-  _RETRIEVERESPONSE._serialized_end=1129
-  _TRAINREASONERREQUEST._serialized_start=1132
-  _TRAINREASONERREQUEST._serialized_end=1280
-  _TRAINREASONERRESPONSE._serialized_start=1283
-  _TRAINREASONERRESPONSE._serialized_end=1504
-  _ADDCONVERSATIONREQUEST._serialized_start=1507
-  _ADDCONVERSATIONREQUEST._serialized_end=1642
-  _ADDCONVERSATIONRESPONSE._serialized_start=1645
-  _ADDCONVERSATIONRESPONSE._serialized_end=1852
-  _CONVERSATION._serialized_start=1991
-  _CONVERSATION._serialized_end=2338
+  _RETRIEVEREQUEST._serialized_end=531
+  _CANDIDATE._serialized_start=534
+  _CANDIDATE._serialized_end=672
+  _LINKEDENTITY._serialized_start=674
+  _LINKEDENTITY._serialized_end=753
+  _SIMILARCONVERSATION._serialized_start=756
+  _SIMILARCONVERSATION._serialized_end=892
+  _PROMPT._serialized_start=894
+  _PROMPT._serialized_end=1008
+  _RETRIEVERESPONSE._serialized_start=1011
+  _RETRIEVERESPONSE._serialized_end=1219
+  _TRAINREASONERREQUEST._serialized_start=1222
+  _TRAINREASONERREQUEST._serialized_end=1370
+  _TRAINREASONERRESPONSE._serialized_start=1373
+  _TRAINREASONERRESPONSE._serialized_end=1594
+  _ADDCONVERSATIONREQUEST._serialized_start=1597
+  _ADDCONVERSATIONREQUEST._serialized_end=1732
+  _ADDCONVERSATIONRESPONSE._serialized_start=1735
+  _ADDCONVERSATIONRESPONSE._serialized_end=1942
+  _CONVERSATION._serialized_start=2081
+  _CONVERSATION._serialized_end=2428
 # @@protoc_insertion_point(module_scope)
