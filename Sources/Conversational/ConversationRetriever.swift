@@ -190,7 +190,8 @@ public struct RetrievalQuery: Sendable {
     public var linkText = true
     public var includeMentioned = false
     public var restart = Self.defaultRestart
-    public var recencyDecay = 1.0
+    /// Weight of a seed linked m turns before the last: decay^m, in (0, 1].
+    public var recencyDecay = Self.defaultRecencyDecay
     /// Past conversations closest in words to the dialogue that join the PPR
     /// seeds (`ConversationTextIndex`); 0: none.
     public var textSeeds = Self.defaultTextSeeds
@@ -204,6 +205,7 @@ public struct RetrievalQuery: Sendable {
     public static let defaultRestart = 0.4
     public static let defaultTextSeeds = 100
     public static let defaultTextSeedShare = 0.35
+    public static let defaultRecencyDecay = 0.9
 
     public init(turns: [RetrievalTurn]) { self.turns = turns }
 }

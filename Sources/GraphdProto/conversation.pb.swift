@@ -141,7 +141,7 @@ public nonisolated struct Graphd_V1_RetrieveRequest: Sendable {
   /// Clears the value of `restart`. Subsequent reads from it will return its default value.
   public mutating func clearRestart() {self._restart = nil}
 
-  /// Weight of a seed mentioned m turns before the last: decay^m, in (0, 1]; unset: 1.
+  /// Weight of a seed mentioned m turns before the last: decay^m, in (0, 1]; unset: 0.9.
   public var recencyDecay: Double {
     get {_recencyDecay ?? 0}
     set {_recencyDecay = newValue}

@@ -51,8 +51,8 @@ struct BenchCRS: AsyncParsableCommand {
     var linking: EntityLinking = .oracle
     @Option(help: "PPR restart probability.")
     var restart: Double = RetrievalQuery.defaultRestart
-    @Option(help: "Seed weight decay per earlier turn (1: all context alike).")
-    var recencyDecay: Double = 1
+    @Option(help: "Seed weight decay per earlier turn (1: all context alike), in (0, 1].")
+    var recencyDecay: Double = RetrievalQuery.defaultRecencyDecay
     @Option(help: "Past conversations closest in words to the last 8 turns that join the PPR seeds (0: none).")
     var textSeeds: Int = RetrievalQuery.defaultTextSeeds
     @Option(help: "Share of the seed weight the text-similar conversations carry, in [0, 1).")

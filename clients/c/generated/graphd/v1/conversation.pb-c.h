@@ -106,7 +106,7 @@ struct  Graphd__V1__RetrieveRequest
    */
   double restart;
   /*
-   * Weight of a seed mentioned m turns before the last: decay^m, in (0, 1]; unset: 1.
+   * Weight of a seed mentioned m turns before the last: decay^m, in (0, 1]; unset: 0.9.
    */
   double recency_decay;
   /*
