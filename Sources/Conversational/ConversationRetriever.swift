@@ -40,11 +40,14 @@ public struct ConversationIndex: Sendable {
     /// The counts an index depends on: entity, item, alias and conversation
     /// nodes, and the edges of every type it reads. Other nodes and edges
     /// (users, queries) come and go without a rebuild; a node whose text
-    /// changes in place is not noticed.
+    /// changes in place is not noticed unless its writer bumps `textRevision`.
     public struct Version: Equatable, Sendable {
         var nodeCounts: [Int]
         var edgeCounts: [Int]
         var edgeTypeCount: Int
+        /// Counts conversation texts rewritten in place (a session stored again
+        /// under its key), which change no count above; kept by the writer.
+        public var textRevision = 0
 
         public init(of snapshot: GraphSnapshot) {
             self.init(of: snapshot, nodeTypes: [ConversationSchema.item, ConversationSchema.entity, ConversationSchema.alias,
@@ -73,7 +76,7 @@ public struct ConversationIndex: Sendable {
         /// still names only nodes that exist.
         public func onlyGrew(to newer: Version) -> Bool {
             guard nodeCounts.count == newer.nodeCounts.count, edgeCounts.count <= newer.edgeCounts.count,
-                  edgeTypeCount <= newer.edgeTypeCount else { return false }
+                  edgeTypeCount <= newer.edgeTypeCount, textRevision <= newer.textRevision else { return false }
             return zip(nodeCounts, newer.nodeCounts).allSatisfy { $0 <= $1 }
                 && zip(edgeCounts, newer.edgeCounts).allSatisfy { $0 <= $1 }
         }

@@ -16,6 +16,9 @@ import TTRPC
 /// added), on the request path when something it names was removed.
 public final class ConversationService: Sendable {
     public let database: GraphDatabase
+    /// Conversations stored again under their key (AddConversation): their text
+    /// changed in place, so the index's word search is rebuilt.
+    private let rewrittenConversations = Atomic<Int>(0)
     /// The entity index; rebuilt aside while the graph only grew.
     private let indexes = RebuiltAside<ConversationIndex.Version, ConversationIndex>(
         label: "graphd.conversation.index", mayStandIn: { $0.onlyGrew(to: $1) }, failedAside: { logFailedRebuild("entity index", $0) })
@@ -196,6 +199,7 @@ public final class ConversationService: Sendable {
         }
         let existed = snapshot.nodes.id(of: NodeKey(type: conversationType, key: request.key)) != nil
         _ = try await database.addNodesAndEdges([record.node], edges: record.edges, requireExistingNodes: true)
+        if existed { rewrittenConversations.add(1, ordering: .releasing) }
         var response = Graphd_V1_AddConversationResponse()
         response.conversation = protoRef(record.conversation)
         response.created = !existed
@@ -208,11 +212,17 @@ public final class ConversationService: Sendable {
 
     /// The index for `snapshot`'s nodes, built on first use and after nodes change.
     private func currentIndex(for snapshot: GraphSnapshot) throws -> ConversationIndex {
-        try indexes.value(for: ConversationIndex.Version(of: snapshot)) {
+        var version = ConversationIndex.Version(of: snapshot)
+        version.textRevision = rewrittenConversations.load(ordering: .acquiring)
+        return try indexes.value(for: version) {
             try ConversationIndex(snapshot: snapshot)
-        } rebuild: { [database] in
+        } rebuild: { [self] in
+            // Read before the snapshot: a rewrite in between only costs one more rebuild.
+            let revision = rewrittenConversations.load(ordering: .acquiring)
             let built = try ConversationIndex(snapshot: database.snapshot)
-            return (built.builtFor, built)
+            var version = built.builtFor
+            version.textRevision = revision
+            return (version, built)
         }
     }
 

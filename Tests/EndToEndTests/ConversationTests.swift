@@ -229,6 +229,35 @@ import TTRPC
         getNode.node = neighbors.node
         #expect(try await client.getNode(getNode).node.text == "SEEKER: I loved Looper.\nrecommender: Then Paddington.\nSEEKER: Looper twice, then?")
 
+        // A session that grows by words alone (nothing new linked) is searched by its new words:
+        // two other conversations make "zany" a word of the index, then live/1 says it too.
+        func similarKeys(_ text: String) async throws -> Set<String> {
+            var request = Graphd_V1_RetrieveRequest()
+            request.turns = [turn("SEEKER", text)]
+            request.n = 5
+            return Set(try await client.retrieve(request).similar.map(\.conversation.key))
+        }
+        func eventually(_ text: String, contains keys: Set<String>) async throws -> Set<String> {
+            var found: Set<String> = []
+            for _ in 0..<200 {
+                found = try await similarKeys(text)
+                if found.isSuperset(of: keys) { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return found
+        }
+        for key in ["zany/1", "zany/2"] {
+            var other = Graphd_V1_AddConversationRequest()
+            other.key = key
+            other.turns = [turn("SEEKER", "Something zany and offbeat.")]
+            _ = try await client.addConversation(other)
+        }
+        #expect(try await eventually("zany offbeat", contains: ["zany/1", "zany/2"]).isSuperset(of: ["zany/1", "zany/2"]))
+        add.turns.append(turn("SEEKER", "Or anything zany and offbeat."))
+        added = try await client.addConversation(add)
+        #expect(!added.created && added.mentions == 2 && added.recommended.map(\.key) == ["4", "0"], "no new edge")
+        #expect(try await eventually("zany offbeat", contains: ["live/1"]).contains("live/1"))
+
         // graphctl conversation add, from a file of 'ROLE: text' lines.
         let dialogue = scratch.path("live.txt")
         try "SEEKER: A whodunit please.\nRECOMMENDER: Brick.\n".write(toFile: dialogue, atomically: true, encoding: .utf8)
