@@ -1,4 +1,5 @@
 import Foundation
+import GraphAlgorithms
 
 /// Finds past conversations whose words resemble a dialogue's: TF-IDF over the
 /// conversations' texts, cosine similarity through an inverted index.
@@ -71,12 +72,11 @@ public struct ConversationTextIndex: Sendable {
         for (term, weight) in query {
             for posting in postings[Int(term)] { scores[Int(posting.document)] += weight * posting.weight }
         }
-        var hits: [(node: UInt32, similarity: Double)] = []
-        for (document, score) in scores.enumerated() where score > 0 {
-            hits.append((conversations[document], Double(score)))
+        var best = TopK(capacity: limit)
+        for (document, score) in scores.enumerated() where score > 0 && best.admits(Double(score)) {
+            best.offer(node: conversations[document], score: Double(score))
         }
-        hits.sort { $0.similarity != $1.similarity ? $0.similarity > $1.similarity : $0.node < $1.node }
-        return Array(hits.prefix(limit))
+        return best.sorted().map { ($0.node, $0.score) }
     }
 
     static func words(_ text: String) -> [String] {
