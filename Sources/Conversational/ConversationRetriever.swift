@@ -32,6 +32,9 @@ public struct ConversationIndex: Sendable {
     let mentionsType: EdgeTypeID?
     /// Items by the number of conversations that recommend (else mention) them.
     let popularItems: [UInt32]
+    /// Each item's KG facts (`ItemFacts`), gathered in the same pass: a popular
+    /// item has thousands of mentions edges, too many to scan per candidate.
+    let itemDescriptions: [UInt32: String]
     /// The conversations' words, for the text-similar seeds.
     public let conversationText: ConversationTextIndex
     /// What of the graph it was built from.
@@ -109,6 +112,7 @@ public struct ConversationIndex: Sendable {
 
         var linker = EntityLinker()
         var popularity: [(node: UInt32, count: Int)] = []
+        var descriptions: [UInt32: String] = [:]
         var conversationTexts: [(node: UInt32, text: String)] = []
         for id in 0..<UInt32(snapshot.nodes.idCount) where snapshot.nodes.isLive(id) {
             let type = snapshot.nodes.type(of: id)
@@ -118,13 +122,14 @@ public struct ConversationIndex: Sendable {
                 linker.add(name: Self.name(of: id, in: snapshot), node: id)
                 if type == itemType {
                     var count = 0
-                    if let popularityType {
-                        snapshot.forEachEdge(of: id, direction: .both) { edge, _ in
-                            if edge.record.type == popularityType { count += 1 }
-                            return true
-                        }
+                    var facts = ItemFacts()
+                    snapshot.forEachEdge(of: id, direction: .both) { edge, nodeIsSource in
+                        if edge.record.type == popularityType { count += 1 }
+                        facts.add(edge, nodeIsSource: nodeIsSource, snapshot: snapshot, labels: labels)
+                        return true
                     }
                     popularity.append((id, count))
+                    descriptions[id] = facts.text(labels: labels)
                 }
             } else if type == aliasType, let aliasOf {
                 let surface = snapshot.nodes.key(of: id)
@@ -139,6 +144,7 @@ public struct ConversationIndex: Sendable {
             }
         }
         self.linker = linker
+        itemDescriptions = descriptions
         conversationText = ConversationTextIndex(documents: conversationTexts)
         popularItems = popularity.sorted { $0.count != $1.count ? $0.count > $1.count : $0.node < $1.node }.map(\.node)
         builtFor = Version(of: snapshot)
@@ -329,7 +335,8 @@ public enum ConversationRetriever {
                 seedWeight[node] = (seedWeight[node] ?? 0) + weight
             }
         }
-        let linkedWeight = seedWeight.values.reduce(0, +)
+        // Summed in node order, so the result does not depend on the dictionary's order.
+        let linkedWeight = seedWeight.sorted { $0.key < $1.key }.reduce(0) { $0 + $1.value }
         for (node, weight) in textSeeds(query, index: index, linkedWeight: linkedWeight) { seedWeight[node, default: 0] += weight }
         var scores: SparseScores? = nil
         if !seedWeight.isEmpty {
@@ -391,32 +398,49 @@ public enum ConversationRetriever {
         return similar.map { ($0.node, total * pow($0.similarity, textSeedSimilarityPower) / sum) }
     }
 
-    /// Up to four KG facts about an item: "director: X; starring: Y, Z".
+    /// Up to four KG facts about an item: "director: X; starring: Y, Z" (see
+    /// `ItemFacts`); from the index, else (an item newer than the index) read now.
     static func describe(_ node: UInt32, snapshot: GraphSnapshot, index: ConversationIndex) -> String {
-        // The first four relations in edge order with their first three values;
-        // names are looked up only for values kept, and the scan stops when full.
-        var facts: [(type: EdgeTypeID, values: [String])] = []
-        var complete = 0
+        if let description = index.itemDescriptions[node] { return description }
+        var facts = ItemFacts()
         snapshot.forEachEdge(of: node, direction: .both) { edge, nodeIsSource in
-            let type = edge.record.type
-            guard index.relationLabels[type] != nil else { return true }
-            let other = nodeIsSource ? edge.record.target : edge.record.source
-            if let i = facts.firstIndex(where: { $0.type == type }) {
-                guard facts[i].values.count < 3 else { return true }
-                facts[i].values.append(ConversationIndex.name(of: other, in: snapshot))
-                if facts[i].values.count == 3 { complete += 1 }
-            } else if facts.count < 4 {
-                facts.append((type, [ConversationIndex.name(of: other, in: snapshot)]))
-            }
-            return complete < 4
+            facts.add(edge, nodeIsSource: nodeIsSource, snapshot: snapshot, labels: index.relationLabels)
         }
-        return facts.map { "\(index.relationLabels[$0.type] ?? ""): \($0.values.joined(separator: ", "))" }.joined(separator: "; ")
+        return facts.text(labels: index.relationLabels)
     }
 
     /// The first 300 characters of a conversation's text, on one line.
     static func excerpt(_ text: String) -> String {
         let flat = text.split(whereSeparator: \.isNewline).joined(separator: " / ")
         return flat.count <= 300 ? flat : String(flat.prefix(300)) + "…"
+    }
+}
+
+/// An item's first four KG relations in edge order with their first three
+/// values each; names are looked up only for values kept.
+struct ItemFacts {
+    private var facts: [(type: EdgeTypeID, values: [String])] = []
+    private var complete = 0
+
+    /// Takes `edge` if it is a KG relation with room left; false once full.
+    @discardableResult
+    mutating func add(_ edge: EdgeView, nodeIsSource: Bool, snapshot: GraphSnapshot, labels: [EdgeTypeID: String]) -> Bool {
+        guard complete < 4 else { return false }
+        let type = edge.record.type
+        guard labels[type] != nil else { return true }
+        let other = nodeIsSource ? edge.record.target : edge.record.source
+        if let i = facts.firstIndex(where: { $0.type == type }) {
+            guard facts[i].values.count < 3 else { return true }
+            facts[i].values.append(ConversationIndex.name(of: other, in: snapshot))
+            if facts[i].values.count == 3 { complete += 1 }
+        } else if facts.count < 4 {
+            facts.append((type, [ConversationIndex.name(of: other, in: snapshot)]))
+        }
+        return complete < 4
+    }
+
+    func text(labels: [EdgeTypeID: String]) -> String {
+        facts.map { "\(labels[$0.type] ?? ""): \($0.values.joined(separator: ", "))" }.joined(separator: "; ")
     }
 }
 

@@ -104,15 +104,16 @@ public struct ConversationTextIndex: Sendable {
     /// Sublinear TF-IDF of the known terms, L2-normalised, in term order.
     static func vector(_ counts: [String: Int], terms: [String: Int32], idf: [Float]) -> [(term: Int32, weight: Float)] {
         var vector: [(term: Int32, weight: Float)] = []
-        var squares: Float = 0
         for (word, count) in counts {
             guard let term = terms[word] else { continue }
-            let weight = (1 + Float(log(Double(count)))) * idf[Int(term)]
-            vector.append((term, weight))
-            squares += weight * weight
+            vector.append((term, (1 + Float(log(Double(count)))) * idf[Int(term)]))
         }
+        // Summed in term order: a dictionary's order changes from process to
+        // process, and a different rounding would reorder near-ties.
+        vector.sort { $0.term < $1.term }
+        let squares = vector.reduce(Float(0)) { $0 + $1.weight * $1.weight }
         guard squares > 0 else { return [] }
         let norm = squares.squareRoot()
-        return vector.map { ($0.term, $0.weight / norm) }.sorted { $0.term < $1.term }
+        return vector.map { ($0.term, $0.weight / norm) }
     }
 }

@@ -76,6 +76,11 @@ public struct EntityLinker: Sendable {
     /// Lower-cased, accent-free words of letters and digits ("Knives Out!" → ["knives", "out"]);
     /// apostrophes vanish inside words ("Schindler's" → "schindlers").
     public static func words(_ text: String) -> [String] {
+        asciiWords(text) ?? foldedWords(text)
+    }
+
+    /// `words` through Foundation's folding: any text.
+    static func foldedWords(_ text: String) -> [String] {
         let folded = text.folding(options: [.caseInsensitive, .diacriticInsensitive, .widthInsensitive], locale: nil).lowercased()
         var words: [String] = [], current = ""
         for character in folded {
@@ -90,6 +95,31 @@ public struct EntityLinker: Sendable {
         }
         if !current.isEmpty { words.append(current) }
         return words
+    }
+
+    /// `words` for ASCII text, byte by byte (the same result, several times
+    /// faster than folding through Foundation); nil for any other text.
+    static func asciiWords(_ text: String) -> [String]? {
+        var text = text
+        return text.withUTF8 { bytes -> [String]? in
+            var words: [String] = []
+            var current: [UInt8] = []
+            for byte in bytes {
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): current.append(byte)
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): current.append(byte | 0x20)
+                case UInt8(ascii: "'"): continue
+                case 0x80...: return nil
+                default:
+                    if !current.isEmpty {
+                        words.append(String(decoding: current, as: UTF8.self))
+                        current.removeAll(keepingCapacity: true)
+                    }
+                }
+            }
+            if !current.isEmpty { words.append(String(decoding: current, as: UTF8.self)) }
+            return words
+        }
     }
 
     private static func isLinkable(_ words: [String]) -> Bool {

@@ -9,6 +9,17 @@ import Testing
         #expect(EntityLinker.displayName(iri: "<http://dbpedia.org/resource/Am%C3%A9lie>") == "Amélie")
     }
 
+    /// ASCII text takes a byte-wise path: it must split exactly as the folding path does.
+    @Test func theASCIIPathSplitsAsTheFoldingPathDoes() {
+        let texts = ["Knives Out!", "SEEKER: I'd like Schindler's List, or 2001: A Space Odyssey.", "  tabs\tand\r\nnewlines  ",
+                     "UPPER lower MiXeD 42nd", "a-b_c.d/e", "", "''", "---", "R2-D2 & C-3PO (1977)"]
+        for text in texts {
+            #expect(EntityLinker.asciiWords(text) == EntityLinker.foldedWords(text), "\(text)")
+        }
+        #expect(EntityLinker.asciiWords("Amélie") == nil, "non-ASCII text takes the folding path")
+        #expect(EntityLinker.words("Amélie’s café") == ["amelies", "cafe"])
+    }
+
     @Test func wordsAreFoldedAndSplitOnPunctuation() {
         #expect(EntityLinker.words("Knives Out!! (2019), AMÉLIE's") == ["knives", "out", "2019", "amelies"])
         #expect(EntityLinker.words("") == [])
