@@ -71,6 +71,12 @@ struct BenchCRS: AsyncParsableCommand {
     var reasonerLearningRate: Float = ReasonerTrainingConfig().learningRate
     @Option(help: "Reasoner: L2 on the node embeddings.")
     var reasonerEmbeddingDecay: Float = ReasonerTrainingConfig().embeddingDecay
+    @Option(help: """
+        Scale test: the --train dialogues this many times over, each copy its own conversation \
+        node (Retrieve latency and build time with that many conversations; the hit rates are \
+        not meaningful then).
+        """)
+    var historyCopies: Int = 1
     @Flag(help: "Serve the graph from a fresh graphd and call Retrieve over its Unix socket.")
     var daemon = false
     @Flag(help: """
@@ -90,6 +96,7 @@ struct BenchCRS: AsyncParsableCommand {
             throw ValidationError("--reasoner-seeds ≥ 0, --reasoner-weight > 0, --reasoner-dimension 2…256, --reasoner-epochs ≥ 1")
         }
         guard recencyDecay > 0, recencyDecay <= 1 else { throw ValidationError("--recency-decay must be in (0, 1]") }
+        guard (1...1000).contains(historyCopies) else { throw ValidationError("--history-copies must be 1…1000") }
         guard (0...ConversationRetriever.maxTextSeeds).contains(textSeeds), textSeedShare >= 0, textSeedShare < 1 else {
             throw ValidationError("--text-seeds must be 0…\(ConversationRetriever.maxTextSeeds) and --text-seed-share in [0, 1)")
         }
@@ -101,7 +108,7 @@ struct BenchCRS: AsyncParsableCommand {
         let history: [[DialogueTurn]], targets: [[DialogueTurn]]
         do {
             knowledge = try InspiredKnowledge(directory: dataDir)
-            history = try knowledge.dialogues(path: train)
+            history = Array(repeating: try knowledge.dialogues(path: train), count: historyCopies).flatMap { $0 }
             targets = try knowledge.dialogues(path: dialogs)
         } catch {
             throw fail(message: "\(error)", code: GraphctlExit.noInput)
@@ -109,7 +116,7 @@ struct BenchCRS: AsyncParsableCommand {
         let samples = knowledge.samples(targets)
         var lines: [String] = []
         var latencies: [Double] = []
-        var summary: [String: Any] = ["samples": samples.count, "linking": linking.rawValue, "daemon": daemon]
+        var summary: [String: Any] = ["samples": samples.count, "linking": linking.rawValue, "daemon": daemon, "conversations": history.count]
         func record(_ sample: CRSSample, items: [Int]) throws {
             let data = try JSONSerialization.data(withJSONObject: ["dialog": sample.dialog, "turn": sample.turn, "items": items] as [String: Any],
                                                   options: [.sortedKeys])

@@ -334,8 +334,14 @@ final class ImportSink {
 
     let client: GraphClient
     let batchSize: Int
+    /// A batch is also sent once its estimated size reaches this: half of
+    /// ttrpc's 4 MiB message limit, so that long node texts (a conversation's
+    /// dialogue) or long keys never make a request too large.
+    static let batchByteBudget = 2 << 20
     private var edges: [Graphd_V1_Edge] = []
+    private var edgeBytes = 0
     private var nodes: [Graphd_V1_Node] = []
+    private var nodeBytes = 0
     private(set) var totals = Totals()
     private var lastProgress = ContinuousClock.now
     private let start = ContinuousClock.now
@@ -348,13 +354,20 @@ final class ImportSink {
 
     func add(_ edge: Graphd_V1_Edge) async throws {
         if !nodes.isEmpty { try await flushNodes() }
+        let bytes = 48 + edge.type.utf8.count + edge.source.type.utf8.count + edge.source.key.utf8.count
+            + edge.target.type.utf8.count + edge.target.key.utf8.count + edge.attributes.keys.reduce(0) { $0 + $1.utf8.count + 12 }
+        if edgeBytes + bytes > Self.batchByteBudget { try await flushEdges() }
         edges.append(edge)
+        edgeBytes += bytes
         if edges.count >= batchSize { try await flushEdges() }
     }
 
     func add(_ node: Graphd_V1_Node) async throws {
         if !edges.isEmpty { try await flushEdges() }
+        let bytes = 16 + node.type.utf8.count + node.key.utf8.count + node.text.utf8.count + 4 * node.features.count
+        if nodeBytes + bytes > Self.batchByteBudget { try await flushNodes() }
         nodes.append(node)
+        nodeBytes += bytes
         if nodes.count >= batchSize { try await flushNodes() }
     }
 
@@ -373,6 +386,7 @@ final class ImportSink {
         let request = Graphd_V1_AddEdgesRequest.columnar(edges)
         let count = edges.count
         edges.removeAll(keepingCapacity: true)
+        edgeBytes = 0
         let response = try await client.addEdges(request)
         totals.edgesSent += count
         totals.edgesCreated += Int(response.created)
@@ -386,6 +400,7 @@ final class ImportSink {
         var request = Graphd_V1_AddNodesRequest()
         request.nodes = nodes
         nodes.removeAll(keepingCapacity: true)
+        nodeBytes = 0
         let response = try await client.addNodes(request)
         totals.nodesSent += request.nodes.count
         totals.nodesCreated += Int(response.created)

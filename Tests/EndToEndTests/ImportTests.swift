@@ -84,6 +84,16 @@ import Testing
             #expect((stats.nodesByType[type] ?? 0) >= 200, "\(type)")
         }
         #expect(stats.edges > 6000)
+
+        // Eight nodes of 700 KB text each: batches are cut by size as well as by count,
+        // so no request goes over ttrpc's 4 MiB limit.
+        let text = String(repeating: "a long dialogue ", count: 700_000 / 16)
+        var lines = [#"{"node_type": {"name": "document"}}"#]
+        for i in 0..<8 { lines.append(#"{"node": {"type": "document", "key": "d\#(i)", "text": "\#(text)"}}"#) }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: scratch.path("large.jsonl"), atomically: true, encoding: .utf8)
+        let large = try run(Products.graphctl, ["import", "--socket", daemon.socket, "--format", "jsonl", scratch.path("large.jsonl")])
+        #expect(large.status == 0, "\(large.stderr)")
+        #expect(try await client.stats().nodesByType["document"] == 8)
         await client.close()
         _ = await daemon.terminate()
     }
