@@ -196,6 +196,13 @@ public nonisolated struct Graphd_V1_RouteResponse: Sendable {
   /// Server-side decision time without embedding, microseconds.
   public var decisionMicros: Double = 0
 
+  /// True when the query is a multiple-choice question with a labelled variant
+  /// in the graph (the same options, a stem of largely the same words, and
+  /// outcomes fed back with answers): the effects then come from which option
+  /// was right there and how each LLM fares by the right option's position,
+  /// with how often the task's variants agree learned from the graph.
+  public var effectsFromVariant: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -229,6 +236,13 @@ public nonisolated struct Graphd_V1_Outcome: Sendable {
   public var hasLatencyMs: Bool {self._latencyMs != nil}
   /// Clears the value of `latencyMs`. Subsequent reads from it will return its default value.
   public mutating func clearLatencyMs() {self._latencyMs = nil}
+
+  /// The LLM's answer, for a multiple-choice query (options on lines of their
+  /// own, lettered from A: "A) …", "(A) …", "A. …"). graphd keeps the option
+  /// it names (a leading letter standing alone, or an option's whole text) and
+  /// ignores an answer that names none; Route uses it for variants of the
+  /// query (see RouteResponse.effects_from_variant). At most 65,536 bytes.
+  public var answer: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -669,7 +683,7 @@ nonisolated extension Graphd_V1_RouteCandidate: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RouteResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}llm\0\u{1}ranked\0\u{1}fallback\0\u{1}task\0\u{3}task_inferred\0\u{1}model\0\u{3}decision_micros\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}llm\0\u{1}ranked\0\u{1}fallback\0\u{1}task\0\u{3}task_inferred\0\u{1}model\0\u{3}decision_micros\0\u{3}effects_from_variant\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -684,6 +698,7 @@ nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProto
       case 5: try { try decoder.decodeSingularBoolField(value: &self.taskInferred) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.model) }()
       case 7: try { try decoder.decodeSingularDoubleField(value: &self.decisionMicros) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.effectsFromVariant) }()
       default: break
       }
     }
@@ -711,6 +726,9 @@ nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProto
     if self.decisionMicros.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.decisionMicros, fieldNumber: 7)
     }
+    if self.effectsFromVariant != false {
+      try visitor.visitSingularBoolField(value: self.effectsFromVariant, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -722,6 +740,7 @@ nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProto
     if lhs.taskInferred != rhs.taskInferred {return false}
     if lhs.model != rhs.model {return false}
     if lhs.decisionMicros != rhs.decisionMicros {return false}
+    if lhs.effectsFromVariant != rhs.effectsFromVariant {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -729,7 +748,7 @@ nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Graphd_V1_Outcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Outcome"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}llm\0\u{1}effect\0\u{1}cost\0\u{3}latency_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}llm\0\u{1}effect\0\u{1}cost\0\u{3}latency_ms\0\u{1}answer\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -741,6 +760,7 @@ nonisolated extension Graphd_V1_Outcome: SwiftProtobuf.Message, SwiftProtobuf._M
       case 2: try { try decoder.decodeSingularDoubleField(value: &self.effect) }()
       case 3: try { try decoder.decodeSingularDoubleField(value: &self._cost) }()
       case 4: try { try decoder.decodeSingularDoubleField(value: &self._latencyMs) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.answer) }()
       default: break
       }
     }
@@ -763,6 +783,9 @@ nonisolated extension Graphd_V1_Outcome: SwiftProtobuf.Message, SwiftProtobuf._M
     try { if let v = self._latencyMs {
       try visitor.visitSingularDoubleField(value: v, fieldNumber: 4)
     } }()
+    if !self.answer.isEmpty {
+      try visitor.visitSingularStringField(value: self.answer, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -771,6 +794,7 @@ nonisolated extension Graphd_V1_Outcome: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.effect != rhs.effect {return false}
     if lhs._cost != rhs._cost {return false}
     if lhs._latencyMs != rhs._latencyMs {return false}
+    if lhs.answer != rhs.answer {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

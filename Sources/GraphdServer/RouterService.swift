@@ -15,6 +15,8 @@ enum RouterSchema {
     static let taskQuery = "task_query", queryLLM = "query_llm"
     /// Attributes of a query_llm edge: what Feedback writes and the extractor reads.
     static let effectAttribute = "effect", costAttribute = "cost", latencyAttribute = "latency_ms"
+    /// The option the LLM chose (0 = A) on a multiple-choice query, from Outcome.answer.
+    static let answerAttribute = "answer_option"
     static let modelDocument = "router/model"
     static let llmDocumentPrefix = "router/llm/"
     static let maxQueryBytes = 65_536
@@ -182,7 +184,8 @@ public final class RouterService: Sendable {
         let start = ContinuousClock.now
         let decision = try current.predictor.route(RouteQuestion(
             features: features, task: task, promptTokens: tokens, allowed: allowed, objective: objective,
-            maxCost: request.maxCost > 0 ? request.maxCost : nil, maxLatencyMs: request.maxLatencyMs > 0 ? request.maxLatencyMs : nil))
+            maxCost: request.maxCost > 0 ? request.maxCost : nil, maxLatencyMs: request.maxLatencyMs > 0 ? request.maxLatencyMs : nil,
+            choices: request.query.isEmpty ? nil : ChoiceQuestion(parsing: request.query)))
         let micros = (ContinuousClock.now - start).seconds * 1e6
         guard let choice = decision.ranked.first else {
             let limits = [request.maxCost > 0 ? "a predicted cost within max_cost \(request.maxCost)" : nil,
@@ -207,6 +210,7 @@ public final class RouterService: Sendable {
         response.taskInferred = decision.taskWasInferred
         response.model = current.trained ? "gnn" : "rates"
         response.decisionMicros = micros
+        response.effectsFromVariant = decision.effectsFromVariant
         return response
     }
 
@@ -398,6 +402,9 @@ public final class RouterService: Sendable {
             if outcome.hasLatencyMs, !(outcome.latencyMs.isFinite && outcome.latencyMs >= 0) {
                 throw RPCError(.invalidArgument, "outcomes[\(i)].latency_ms must be finite and non-negative")
             }
+            guard outcome.answer.utf8.count <= RouterSchema.maxQueryBytes else {
+                throw RPCError(.invalidArgument, "outcomes[\(i)].answer is longer than \(RouterSchema.maxQueryBytes) bytes")
+            }
             guard let llmType = snapshot.schema.nodeTypeID(RouterSchema.llmType),
                   snapshot.nodes.id(of: NodeKey(type: llmType, key: outcome.llm)) != nil else {
                 throw RPCError(.notFound, "outcomes[\(i)].llm '\(outcome.llm)' is not a registered LLM")
@@ -413,7 +420,8 @@ public final class RouterService: Sendable {
         try requireRef(type: RouterSchema.queryType, key: key, field: "query_key")
         if !request.task.isEmpty { try requireRef(type: RouterSchema.taskType, key: request.task, field: "task") }
         let queryType = snapshot.schema.nodeTypeID(RouterSchema.queryType)
-        let exists = queryType.flatMap { snapshot.nodes.id(of: NodeKey(type: $0, key: key)) } != nil
+        let existing = queryType.flatMap { snapshot.nodes.id(of: NodeKey(type: $0, key: key)) }
+        let exists = existing != nil
         guard exists || !request.query.isEmpty || !request.vector.isEmpty else {
             throw RPCError(.invalidArgument, "query '\(key)' is not in the graph: send its text or vector")
         }
@@ -436,10 +444,16 @@ public final class RouterService: Sendable {
         if !request.task.isEmpty {
             edges.append(EdgeInput(type: RouterSchema.taskQuery, source: NodeRefInput(type: RouterSchema.taskType, key: request.task), target: queryRef))
         }
+        // Answers are read against the query's options: the text sent, else the stored one.
+        let questionText = request.query.isEmpty ? existing.flatMap { snapshot.nodes.record($0)?.text } : request.query
+        let question = request.outcomes.contains { !$0.answer.isEmpty } ? questionText.flatMap(ChoiceQuestion.init(parsing:)) : nil
         for outcome in request.outcomes {
             var attributes: [(name: String, value: Double)] = [(RouterSchema.effectAttribute, outcome.effect)]
             if outcome.hasCost { attributes.append((RouterSchema.costAttribute, outcome.cost)) }
             if outcome.hasLatencyMs { attributes.append((RouterSchema.latencyAttribute, outcome.latencyMs)) }
+            if let option = question?.option(namedBy: outcome.answer) {
+                attributes.append((RouterSchema.answerAttribute, Double(option)))
+            }
             edges.append(EdgeInput(type: RouterSchema.queryLLM, source: queryRef,
                                    target: NodeRefInput(type: RouterSchema.llmType, key: outcome.llm), attributes: attributes))
         }
@@ -622,7 +636,7 @@ enum RouterGraphExtractor {
               let queryType = schema.nodeTypeID(RouterSchema.queryType) else { return out }
         let taskQuery = schema.edgeTypeID(RouterSchema.taskQuery), queryLLM = schema.edgeTypeID(RouterSchema.queryLLM)
         let effectID = schema.attributeID(RouterSchema.effectAttribute), costID = schema.attributeID(RouterSchema.costAttribute)
-        let latencyID = schema.attributeID(RouterSchema.latencyAttribute)
+        let latencyID = schema.attributeID(RouterSchema.latencyAttribute), answerID = schema.attributeID(RouterSchema.answerAttribute)
         var nodeToTask: [UInt32: Int] = [:], nodeToLLM: [UInt32: Int] = [:]
         var queryNodes: [UInt32] = []
         let zeros = [Float](repeating: 0, count: dimension)
@@ -646,7 +660,8 @@ enum RouterGraphExtractor {
                 out.queryIndex[record.key] = out.graph.queries.count
                 queryNodes.append(id)
                 out.graph.queries.append(RouterGraph.Query(task: nil, features: features,
-                                                           promptTokens: Double(record.text?.utf8.count ?? 0) / 4))
+                                                           promptTokens: Double(record.text?.utf8.count ?? 0) / 4,
+                                                           choices: record.text.flatMap(ChoiceQuestion.init(parsing:))))
             }
         }
         for (q, node) in queryNodes.enumerated() {
@@ -655,14 +670,20 @@ enum RouterGraphExtractor {
                 if record.type == taskQuery, !nodeIsSource, let t = nodeToTask[record.source] {
                     out.graph.queries[q].task = t
                 } else if record.type == queryLLM, nodeIsSource, let m = nodeToLLM[record.target] {
-                    var effect: Float?, cost: Double?, latency: Double?
+                    var effect: Float?, cost: Double?, latency: Double?, answer: Int?
                     for attribute in record.attributes {
                         if attribute.id == effectID { effect = Float(attribute.value) }
                         if attribute.id == costID { cost = attribute.value }
                         if attribute.id == latencyID { latency = attribute.value }
+                        // Only an option of the query's own question counts (the attribute is anyone's to write).
+                        if attribute.id == answerID, let options = out.graph.queries[q].choices?.options.count,
+                           attribute.value >= 0, attribute.value < Double(options), attribute.value == attribute.value.rounded() {
+                            answer = Int(attribute.value)
+                        }
                     }
                     if let effect, (0...1).contains(effect) {
-                        out.graph.outcomes.append(RouterGraph.Outcome(query: q, llm: m, effect: effect, cost: cost, latencyMs: latency))
+                        out.graph.outcomes.append(RouterGraph.Outcome(query: q, llm: m, effect: effect, cost: cost, latencyMs: latency,
+                                                                      answer: answer))
                     }
                 }
                 return true

@@ -55,10 +55,13 @@ public struct RouterGraph: Sendable {
         public var features: [Float]
         /// Prompt length in tokens (an estimate is fine); prices per token use it.
         public var promptTokens: Double
-        public init(task: Int?, features: [Float], promptTokens: Double = 0) {
+        /// The query read as a multiple-choice question, when it is one.
+        public var choices: ChoiceQuestion?
+        public init(task: Int?, features: [Float], promptTokens: Double = 0, choices: ChoiceQuestion? = nil) {
             self.task = task
             self.features = features
             self.promptTokens = promptTokens
+            self.choices = choices
         }
     }
 
@@ -72,12 +75,15 @@ public struct RouterGraph: Sendable {
         public var cost: Double?
         /// Milliseconds from request to answer, when known.
         public var latencyMs: Double?
-        public init(query: Int, llm: Int, effect: Float, cost: Double? = nil, latencyMs: Double? = nil) {
+        /// For a multiple-choice query: the option the LLM chose (0 = A), when known.
+        public var answer: Int?
+        public init(query: Int, llm: Int, effect: Float, cost: Double? = nil, latencyMs: Double? = nil, answer: Int? = nil) {
             self.query = query
             self.llm = llm
             self.effect = effect
             self.cost = cost
             self.latencyMs = latencyMs
+            self.answer = answer
         }
     }
 

@@ -34,9 +34,13 @@ public struct RouteQuestion: Sendable {
     /// Candidates whose predicted latency exceeds this (milliseconds) are left
     /// out; one with no observed latency stays (it must be tried to be measured).
     public var maxLatencyMs: Double?
+    /// The query read as a multiple-choice question, when it is one: a labelled
+    /// variant of it in the graph then sets the effects (`VariantAnswerModel`).
+    public var choices: ChoiceQuestion?
 
     public init(features: [Float], task: Int? = nil, promptTokens: Double = 0, allowed: Set<Int>? = nil,
-                objective: RoutingObjective, maxCost: Double? = nil, maxLatencyMs: Double? = nil) {
+                objective: RoutingObjective, maxCost: Double? = nil, maxLatencyMs: Double? = nil, choices: ChoiceQuestion? = nil) {
+        self.choices = choices
         self.features = features
         self.task = task
         self.promptTokens = promptTokens
@@ -68,6 +72,8 @@ public struct RouteDecision: Sendable {
     public var fallback: [Int]
     public var task: Int?
     public var taskWasInferred: Bool
+    /// Whether a labelled variant of the query set the effects, rather than the GNN alone.
+    public var effectsFromVariant: Bool
 }
 
 /// Answers routing questions from a trained model and the current graph.
@@ -89,6 +95,8 @@ public struct RouterPredictor: Sendable {
     let globalCostRange: (min: Double, max: Double)?
     /// Observed latencies per (task, LLM) and per LLM.
     let latencies: ObservedMeans
+    /// Effects of multiple-choice queries from their labelled variants.
+    let variants: VariantAnswerModel
 
     public init(model: RouterParameters, graph: RouterGraph, config: RouterGNNConfig) throws(RoutingError) {
         try graph.validate()
@@ -99,6 +107,7 @@ public struct RouterPredictor: Sendable {
         self.parameters = model
         priors = OutcomePriors(taskCount: graph.tasks.count, llmCount: graph.llms.count, queries: graph.queries,
                                outcomes: graph.outcomes, strength: config.priorStrength)
+        variants = VariantAnswerModel(graph: graph, priors: priors)
         do {
             let states = try RouterGNN.nodeStates(model, inputs: RouterGNN.Inputs(graph),
                                                   messages: MessageGraph(graph: graph, messageOutcomes: graph.outcomes))
@@ -222,7 +231,15 @@ public struct RouterPredictor: Sendable {
             throw RoutingError(.invalidArgument, "query vector has \(question.features.count) values, the router expects \(graph.dimension)")
         }
         let task = question.task ?? nearestTask(question.features)
-        let effects = try predictedEffects(features: question.features, task: task)
+        var effects = try predictedEffects(features: question.features, task: task)
+        // A labelled variant of a multiple-choice query says more about it than the
+        // text does (the GNN's per-query signal is weak): its effects replace the GNN's.
+        var fromVariant = false
+        if let choices = question.choices, let task, let variantEffects = variants.effects(for: choices, task: task) {
+            for (m, effect) in variantEffects.enumerated() {
+                if let effect { effects[m] = effect; fromVariant = true }
+            }
+        }
         let known = graph.llms.indices.map { predictedCost(llm: $0, task: task, promptTokens: question.promptTokens) }
         // Normalise by the task's observed costs, else all observed costs, else the
         // predicted costs of this question (prices only, before any outcome).
@@ -259,7 +276,8 @@ public struct RouterPredictor: Sendable {
             if a.cost != b.cost { return a.cost < b.cost }
             return a.llm < b.llm
         }.map(\.llm)
-        return RouteDecision(ranked: candidates, fallback: fallback, task: task, taskWasInferred: question.task == nil && task != nil)
+        return RouteDecision(ranked: candidates, fallback: fallback, task: task, taskWasInferred: question.task == nil && task != nil,
+                             effectsFromVariant: fromVariant)
     }
 }
 

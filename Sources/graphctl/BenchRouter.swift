@@ -49,6 +49,8 @@ struct BenchRouter: AsyncParsableCommand {
     var hiddenLLMs: [String] = []
     @Option(help: "Training queries whose outcomes with the hidden LLMs are replayed as feedback.")
     var replayQueries: Int = 20
+    @Flag(help: "Route with the GNN alone: leave out the answers of labelled variants of multiple-choice queries.")
+    var ignoreVariants = false
     @Option(help: "Random seed for the validation split and initial weights.")
     var seed: UInt64 = 1
     @Option(help: "Maximum training epochs.")
@@ -84,6 +86,8 @@ struct BenchRouter: AsyncParsableCommand {
         let start = ContinuousClock.now
         let queryTexts = trainRows.map { policy.text($0.1.prompt, task: $0.1.task) }
         let testTexts = testRows.map { policy.text($0.1.prompt, task: $0.1.task) }
+        let trainChoices = queryTexts.map(ChoiceQuestion.init(parsing:))
+        let testChoices = testTexts.map(ChoiceQuestion.init(parsing:))
         let allVectors = try EmbeddingCache.vectors(queryTexts + testTexts, embedder: embedder, path: embeddingCache) {
             try embedInBatches($0, embedder)
         }
@@ -104,10 +108,12 @@ struct BenchRouter: AsyncParsableCommand {
             }
             for (q, (file, row)) in trainRows.enumerated() {
                 g.queries.append(RouterGraph.Query(task: tasks.firstIndex(of: row.task), features: trainVectors[q],
-                                                   promptTokens: Double(row.prompt.utf8.count) / 4))
+                                                   promptTokens: Double(row.prompt.utf8.count) / 4, choices: trainChoices[q]))
+                let answers = row.chosenOptions(trainChoices[q])
                 for (m, name) in llmNames.enumerated() where included(q, name) {
                     let column = file.llms.firstIndex(of: name)!
-                    g.outcomes.append(RouterGraph.Outcome(query: q, llm: m, effect: row.effects[column], cost: row.costs[column]))
+                    g.outcomes.append(RouterGraph.Outcome(query: q, llm: m, effect: row.effects[column], cost: row.costs[column],
+                                                          answer: answers[column]))
                 }
             }
             return g
@@ -138,7 +144,7 @@ struct BenchRouter: AsyncParsableCommand {
         ]
         if hiddenLLMs.isEmpty {
             let predictor = try RouterPredictor(model: result.parameters, graph: trainingGraph, config: config.gnn)
-            try writePredictions(predictor, directory: predictions, testRows: testRows, testVectors: testVectors, tasks: tasks)
+            try writePredictions(predictor, directory: predictions, testRows: testRows, testVectors: testVectors, testChoices: testChoices, tasks: tasks)
         } else {
             // Add the hidden LLMs by description and price: routable at once, no retraining.
             var withNew = graph(llmNames: llms) { _, name in !hiddenLLMs.contains(name) }
@@ -147,7 +153,7 @@ struct BenchRouter: AsyncParsableCommand {
                 withNew.llms[m].pricing = LLMPricing(perCall: costs.reduce(0, +) / Double(max(costs.count, 1)))
             }
             let before = try RouterPredictor(model: result.parameters, graph: withNew, config: config.gnn)
-            try writePredictions(before, directory: predictions + "/before", testRows: testRows, testVectors: testVectors, tasks: tasks)
+            try writePredictions(before, directory: predictions + "/before", testRows: testRows, testVectors: testVectors, testChoices: testChoices, tasks: tasks)
             // Replay feedback: a few training queries' outcomes with the new LLMs, then an online update.
             var rng = SplitMix(seed: seed &+ 7)
             var replayed = Set<Int>()
@@ -157,12 +163,13 @@ struct BenchRouter: AsyncParsableCommand {
                 let (file, row) = trainRows[q]
                 for (m, name) in llms.enumerated() where hiddenLLMs.contains(name) {
                     let column = file.llms.firstIndex(of: name)!
-                    afterGraph.outcomes.append(RouterGraph.Outcome(query: q, llm: m, effect: row.effects[column], cost: row.costs[column]))
+                    afterGraph.outcomes.append(RouterGraph.Outcome(query: q, llm: m, effect: row.effects[column], cost: row.costs[column],
+                                                                   answer: row.chosenOptions(trainChoices[q])[column]))
                 }
             }
             let tuned = try RouterTrainer.fineTune(result.parameters, graph: afterGraph, queries: replayed, steps: 5, config: config)
             let after = try RouterPredictor(model: tuned, graph: afterGraph, config: config.gnn)
-            try writePredictions(after, directory: predictions + "/after", testRows: testRows, testVectors: testVectors, tasks: tasks)
+            try writePredictions(after, directory: predictions + "/after", testRows: testRows, testVectors: testVectors, testChoices: testChoices, tasks: tasks)
             summary["hidden_llms"] = hiddenLLMs
             summary["replayed_queries"] = replayed.count
         }
@@ -190,7 +197,8 @@ struct BenchRouter: AsyncParsableCommand {
     /// Routes every test row under each weighting (decision latency: 'graphctl bench route').
     private func writePredictions(_ predictor: RouterPredictor, directory: String,
                                   testRows: [(RouterBenchFile, RouterBenchFile.Row)], testVectors: [[Float]],
-                                  tasks: [String]) throws {
+                                  testChoices: [ChoiceQuestion?], tasks: [String]) throws {
+        var fromVariants = 0
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var lines = [String: [String]]()
         var estimates: [String] = []
@@ -199,9 +207,11 @@ struct BenchRouter: AsyncParsableCommand {
                 let decision = try predictor.route(RouteQuestion(
                     features: testVectors[i], task: tasks.firstIndex(of: row.task),
                     promptTokens: Double(row.prompt.utf8.count) / 4,
-                    objective: .weights(performance: weighting.performance, cost: weighting.cost)))
+                    objective: .weights(performance: weighting.performance, cost: weighting.cost),
+                    choices: ignoreVariants ? nil : testChoices[i]))
                 guard let choice = decision.ranked.first else { continue }
                 if weighting.name == routerWeightings[0].name {
+                    if decision.effectsFromVariant { fromVariants += 1 }
                     // Every LLM's predicted effect and cost, for AIQ (Benchmarks/router-aiq.py).
                     var effects: [String: Double] = [:], costs: [String: Double] = [:]
                     for c in decision.ranked {
@@ -217,6 +227,7 @@ struct BenchRouter: AsyncParsableCommand {
                 lines[weighting.name, default: []].append(String(decoding: data, as: UTF8.self))
             }
         }
+        log("\(directory): \(fromVariants) of \(testRows.count) test rows routed by a labelled variant's answer")
         try (estimates.joined(separator: "\n") + "\n").write(toFile: directory + "/estimates.jsonl", atomically: true, encoding: .utf8)
         for weighting in routerWeightings {
             let text = (lines[weighting.name] ?? []).joined(separator: "\n") + "\n"

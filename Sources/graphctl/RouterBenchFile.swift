@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Routing
 
 /// Which part of a prompt identifies the query.
 enum QueryTextMode: String, ExpressibleByArgument, CaseIterable {
@@ -51,6 +52,13 @@ struct RouterBenchFile {
         /// Per LLM, in `llms` order; an empty cell counts as 0.
         var effects: [Float]
         var costs: [Double]
+        /// Per LLM: its answer ('<llm>|model_response'), nil where the file has no such column.
+        var answers: [String?]
+
+        /// Per LLM: the option its answer names, when the query is a multiple-choice question.
+        func chosenOptions(_ question: ChoiceQuestion?) -> [Int?] {
+            answers.map { answer in answer.flatMap { question?.option(namedBy: $0) } }
+        }
     }
 
     var path: String
@@ -73,6 +81,7 @@ struct RouterBenchFile {
         }
         guard !llms.isEmpty else { throw fail(message: "\(path): no LLM columns (X with X|total_cost)", code: GraphctlExit.rejected) }
         let llmColumns = llms.map { column[$0]! }, costColumns = llms.map { column[$0 + "|total_cost"]! }
+        let responseColumns = llms.map { column[$0 + "|model_response"] }
         let sampleColumn = column["sample_id"]!, promptColumn = column["prompt"]!, taskColumn = column["eval_name"]!
         rows = []
         rows.reserveCapacity(records.count)
@@ -94,7 +103,8 @@ struct RouterBenchFile {
                 costs.append(cost)
             }
             rows.append(Row(key: record[0], sampleID: record[sampleColumn], task: record[taskColumn],
-                            prompt: PythonStringList.joined(record[promptColumn]), effects: effects, costs: costs))
+                            prompt: PythonStringList.joined(record[promptColumn]), effects: effects, costs: costs,
+                            answers: responseColumns.map { $0.map { PythonStringList.joined(record[$0]) } }))
         }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GraphdClient
 import GraphdProto
+import Routing
 
 // MARK: route
 
@@ -55,6 +56,7 @@ struct RouteCommand: AsyncParsableCommand {
             printJSON([
                 "llm": response.llm, "task": response.task, "task_inferred": response.taskInferred, "model": response.model,
                 "decision_micros": response.decisionMicros, "fallback": response.fallback,
+                "effects_from_variant": response.effectsFromVariant,
                 "ranked": response.ranked.map { c in
                     var candidate: [String: Any] = ["llm": c.llm, "effect": c.effect, "cost": c.cost, "normalized_cost": c.normalizedCost, "score": c.score]
                     if c.hasLatencyMs { candidate["latency_ms"] = c.latencyMs }
@@ -62,7 +64,8 @@ struct RouteCommand: AsyncParsableCommand {
                 },
             ] as [String: Any])
         case .text:
-            print("\(response.llm)  (task \(response.task)\(response.taskInferred ? ", inferred" : ""), model \(response.model))")
+            print("\(response.llm)  (task \(response.task)\(response.taskInferred ? ", inferred" : ""), model \(response.model)"
+                  + (response.effectsFromVariant ? ", effects from a labelled variant of the question" : "") + ")")
             for c in response.ranked.prefix(5) {
                 print(String(format: "  %-40@ effect %.3f  cost $%.6f  score %+.4f", c.llm as NSString, c.effect, c.cost, c.score)
                       + (c.hasLatencyMs ? String(format: "  latency %.0f ms", c.latencyMs) : ""))
@@ -100,6 +103,8 @@ struct FeedbackCommand: AsyncParsableCommand {
     var cost: Double?
     @Option(help: "Observed latency, milliseconds.")
     var latencyMs: Double?
+    @Option(help: "The LLM's answer to a multiple-choice query (e.g. 'B'): graphd keeps the option it names, for routing variants of the query.")
+    var answer: String?
     @Option(help: "Online update steps (0…100), run in the background after the reply (0: none).")
     var updateSteps: UInt32 = 5
     @OptionGroup var connection: ConnectionOptions
@@ -115,6 +120,7 @@ struct FeedbackCommand: AsyncParsableCommand {
         outcome.effect = effect
         if let cost { outcome.cost = cost }
         if let latencyMs { outcome.latencyMs = latencyMs }
+        if let answer { outcome.answer = answer }
         request.outcomes = [outcome]
         request.updateSteps = updateSteps
         let response = try await connection.withClient { try await $0.feedback(request) }
@@ -314,6 +320,9 @@ struct TrainRouter: AsyncParsableCommand {
 // MARK: import routerbench
 
 enum RouterBenchImport {
+    /// Writes each row's query node, its task edge and one query_llm edge per LLM
+    /// with effect, cost and, for a multiple-choice query, the option the LLM's
+    /// answer ('<llm>|model_response') names.
     static func run(files: [String], policy: QueryTextPolicy, client: GraphClient, sink: ImportSink) async throws {
         let parsed = try files.map(RouterBenchFile.init(path:))
         let types = try await client.listTypes()
@@ -354,6 +363,7 @@ enum RouterBenchImport {
         for file in parsed {
             for row in file.rows {
                 let query = Graphd_V1_NodeRef(type: "query", key: "\(row.task)/\(row.key)")
+                let chosen = row.chosenOptions(ChoiceQuestion(parsing: policy.text(row.prompt, task: row.task)))
                 var taskEdge = Graphd_V1_Edge()
                 taskEdge.type = "task_query"
                 taskEdge.source = Graphd_V1_NodeRef(type: "task", key: row.task)
@@ -365,6 +375,7 @@ enum RouterBenchImport {
                     edge.source = query
                     edge.target = Graphd_V1_NodeRef(type: "llm", key: llm)
                     edge.attributes = ["effect": Double(row.effects[j]), "cost": row.costs[j]]
+                    if let option = chosen[j] { edge.attributes["answer_option"] = Double(option) }
                     try await sink.add(edge)
                 }
             }

@@ -201,6 +201,16 @@ import TTRPC
             request.maxLatencyMs = -5
             _ = try await client.route(request)
         }
+        await expectCode(.invalidArgument, "answer over 64 KiB") {
+            var request = Graphd_V1_FeedbackRequest()
+            request.query = "q-answer"
+            var outcome = Graphd_V1_Outcome()
+            outcome.llm = "m1"
+            outcome.effect = 1
+            outcome.answer = String(repeating: "A", count: 65_537)
+            request.outcomes = [outcome]
+            _ = try await client.feedback(request)
+        }
         await expectCode(.invalidArgument, "update_steps above 100") {
             _ = try await feedback(client, "q-steps", task: "t", [("m1", 1, 0)], steps: 101)
         }
@@ -215,6 +225,85 @@ import TTRPC
         #expect(!failed.running && failed.outcome.contains("outcome"), "the refused job's reason: \(failed)")
         // Nothing was written by the rejected requests.
         #expect(try await client.listLLMs().llms.map(\.name).sorted() == ["m1", "m2"])
+        await client.close()
+        _ = await daemon.terminate()
+    }
+
+    /// A Winogrande-like twin: one word flips which of the two names is right.
+    private func twinPrompt(_ p: Int, twin: Bool) -> (text: String, right: Int) {
+        let names = ["Ann\(p)", "Bob\(p)"], swapped = twin && p % 3 == 0
+        let options = swapped ? names.reversed() : names
+        let stem = "Ann\(p) thanked Bob\(p) for gift \(p) because _ was \(twin ? "grateful" : "kind")."
+        let rightName = names[twin ? 1 - p % 2 : p % 2]
+        return ("Answer with a letter.\n\n\(stem)\nA) \(options[0])\nB) \(options[1])\nAnswer:", options.firstIndex(of: rightName)!)
+    }
+
+    /// Imported (graphctl import routerbench, with the LLMs' answers) and fed back
+    /// (Feedback with answers): a twin of a labelled question is routed to the LLM
+    /// that always answers its right letter. "left" always says A, "right" B, and
+    /// "strong" is right 70 % of the time and dear.
+    @Test func variantsOfMultipleChoiceQueriesRouteByTheirRightOption() async throws {
+        let scratch = Scratch()
+        let daemon = try Daemon(socket: scratch.path("v.sock"), store: scratch.path("v.sqlite"))
+        try await daemon.waitUntilServing()
+        var csv = ",sample_id,prompt,eval_name,left,right,strong,left|model_response,right|model_response,strong|model_response,"
+            + "left|total_cost,right|total_cost,strong|total_cost,oracle_model_to_route_to\n"
+        var row = 0
+        for p in 0..<12 {
+            // Pairs 0 and 1 keep only their first question; their twins are routed below.
+            for twin in p < 2 ? [false] : [false, true] {
+                let (text, right) = twinPrompt(p, twin: twin)
+                let strong = p % 10 < 7 ? right : 1 - right
+                let letters = ["A", "B"]
+                let literal = "['" + text.replacingOccurrences(of: "\n", with: "\\n") + "']"
+                csv += "\(row),twins.\(row),\"\(literal)\",twins,\(right == 0 ? 1 : 0),\(right == 1 ? 1 : 0),\(strong == right ? 1 : 0),"
+                    + "['A'],\"['B\\n']\",['\(letters[strong])'],0.0001,0.0001,0.002,left\n"
+                row += 1
+            }
+        }
+        let file = scratch.path("twins_train.csv")
+        try csv.write(toFile: file, atomically: true, encoding: .utf8)
+        let imported = try run(Products.graphctl, ["import", "routerbench", file, "--socket", daemon.socket])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let client = try await daemon.client()
+        for p in 0..<2 {
+            let (text, right) = twinPrompt(p, twin: true)
+            let routed = try await route(client, text, task: "twins")
+            #expect(routed.effectsFromVariant, "pair \(p)")
+            #expect(routed.llm == ["left", "right"][right], "pair \(p): \(routed)")
+        }
+        // A question that is no variant of any: the GNN (here the task's rates) decides.
+        let unrelated = try await route(client, "Cy paid Di because _ was moving.\nA) Cy\nB) Di\nAnswer:", task: "twins")
+        #expect(!unrelated.effectsFromVariant && unrelated.llm == "strong")
+
+        // Feedback with answers labels a new question; its twin is then routed by it.
+        let (first, right) = twinPrompt(40, twin: false)
+        var request = Graphd_V1_FeedbackRequest()
+        request.query = first
+        request.task = "twins"
+        request.updateSteps = 0
+        request.outcomes = [("left", "A", right == 0), ("right", "(B)", right == 1), ("strong", "I cannot tell", false)].map { llm, answer, correct in
+            var outcome = Graphd_V1_Outcome()
+            outcome.llm = llm
+            outcome.effect = correct ? 1 : 0
+            outcome.cost = llm == "strong" ? 0.002 : 0.0001
+            outcome.answer = answer
+            return outcome
+        }
+        #expect(try await client.feedback(request).edgesWritten == 4, "three outcomes and the task edge")
+        let (twin, twinRight) = twinPrompt(40, twin: true)
+        var routed = try await route(client, twin, task: "twins")
+        // Outcomes reach Route within moments (the view is rebuilt aside).
+        for _ in 0..<100 where !routed.effectsFromVariant {
+            try await Task.sleep(for: .milliseconds(50))
+            routed = try await route(client, twin, task: "twins")
+        }
+        #expect(routed.effectsFromVariant)
+        #expect(routed.llm == ["left", "right"][twinRight], "\(routed)")
+        // An answer to a query that is no multiple-choice question is accepted and left unread.
+        request.query = "Write a haiku."
+        request.outcomes = [request.outcomes[0]]
+        #expect(try await client.feedback(request).edgesWritten == 2)
         await client.close()
         _ = await daemon.terminate()
     }

@@ -1152,7 +1152,7 @@ const ProtobufCMessageDescriptor graphd__v1__route_candidate__descriptor =
   (ProtobufCMessageInit) graphd__v1__route_candidate__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__route_response__field_descriptors[7] =
+static const ProtobufCFieldDescriptor graphd__v1__route_response__field_descriptors[8] =
 {
   {
     "llm",
@@ -1238,9 +1238,22 @@ static const ProtobufCFieldDescriptor graphd__v1__route_response__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "effects_from_variant",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__RouteResponse, effects_from_variant),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__route_response__field_indices_by_name[] = {
   6,   /* field[6] = decision_micros */
+  7,   /* field[7] = effects_from_variant */
   2,   /* field[2] = fallback */
   0,   /* field[0] = llm */
   5,   /* field[5] = model */
@@ -1251,7 +1264,7 @@ static const unsigned graphd__v1__route_response__field_indices_by_name[] = {
 static const ProtobufCIntRange graphd__v1__route_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor graphd__v1__route_response__descriptor =
 {
@@ -1261,14 +1274,14 @@ const ProtobufCMessageDescriptor graphd__v1__route_response__descriptor =
   "Graphd__V1__RouteResponse",
   "graphd.v1",
   sizeof(Graphd__V1__RouteResponse),
-  7,
+  8,
   graphd__v1__route_response__field_descriptors,
   graphd__v1__route_response__field_indices_by_name,
   1,  graphd__v1__route_response__number_ranges,
   (ProtobufCMessageInit) graphd__v1__route_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__outcome__field_descriptors[4] =
+static const ProtobufCFieldDescriptor graphd__v1__outcome__field_descriptors[5] =
 {
   {
     "llm",
@@ -1318,8 +1331,21 @@ static const ProtobufCFieldDescriptor graphd__v1__outcome__field_descriptors[4] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "answer",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__Outcome, answer),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__outcome__field_indices_by_name[] = {
+  4,   /* field[4] = answer */
   2,   /* field[2] = cost */
   1,   /* field[1] = effect */
   3,   /* field[3] = latency_ms */
@@ -1328,7 +1354,7 @@ static const unsigned graphd__v1__outcome__field_indices_by_name[] = {
 static const ProtobufCIntRange graphd__v1__outcome__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor graphd__v1__outcome__descriptor =
 {
@@ -1338,7 +1364,7 @@ const ProtobufCMessageDescriptor graphd__v1__outcome__descriptor =
   "Graphd__V1__Outcome",
   "graphd.v1",
   sizeof(Graphd__V1__Outcome),
-  4,
+  5,
   graphd__v1__outcome__field_descriptors,
   graphd__v1__outcome__field_indices_by_name,
   1,  graphd__v1__outcome__number_ranges,

@@ -200,10 +200,18 @@ struct  Graphd__V1__RouteResponse
    * Server-side decision time without embedding, microseconds.
    */
   double decision_micros;
+  /*
+   * True when the query is a multiple-choice question with a labelled variant
+   * in the graph (the same options, a stem of largely the same words, and
+   * outcomes fed back with answers): the effects then come from which option
+   * was right there and how each LLM fares by the right option's position,
+   * with how often the task's variants agree learned from the graph.
+   */
+  protobuf_c_boolean effects_from_variant;
 };
 #define GRAPHD__V1__ROUTE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__route_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Graphd__V1__Outcome
@@ -219,10 +227,18 @@ struct  Graphd__V1__Outcome
    */
   double cost;
   double latency_ms;
+  /*
+   * The LLM's answer, for a multiple-choice query (options on lines of their
+   * own, lettered from A: "A) …", "(A) …", "A. …"). graphd keeps the option
+   * it names (a leading letter standing alone, or an option's whole text) and
+   * ignores an answer that names none; Route uses it for variants of the
+   * query (see RouteResponse.effects_from_variant). At most 65,536 bytes.
+   */
+  char *answer;
 };
 #define GRAPHD__V1__OUTCOME__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__outcome__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Graphd__V1__FeedbackRequest

@@ -1,0 +1,127 @@
+/// A multiple-choice question as prompts write it: in the prompt's last block
+/// (after the last blank line, so a few-shot prefix is skipped), a stem, then
+/// two or more options on lines of their own, lettered from A: "A) …", "(A) …",
+/// "A. …" or "A: …". Anything after the options (an instruction, "Answer:") is
+/// ignored.
+///
+/// The router compares questions by their stem's words and their options, and
+/// reads which option an LLM chose from the start of its answer.
+public struct ChoiceQuestion: Sendable, Equatable {
+    /// The stem, lowercased with spaces collapsed.
+    public var stem: String
+    /// The stem's distinct words, lowercased (letters and digits), sorted.
+    public var stemWords: [String]
+    /// The options' texts, lowercased with spaces collapsed, in letter order.
+    public var options: [String]
+
+    /// More options than this and the text is not read as a question.
+    public static let maxOptions = 10
+
+    public init(stem: String, options: [String]) {
+        self.stem = Self.normalized(Substring(stem))
+        var words = Set<String>()
+        Self.forEachWord(Substring(stem)) { words.insert($0) }
+        self.stemWords = words.sorted()
+        self.options = options.map { Self.normalized(Substring($0)) }
+    }
+
+    /// Nil when the text holds no lettered options (or only one).
+    public init?(parsing text: String) {
+        let lines = Self.lastBlock(of: text)
+        var stem: [Substring] = []
+        var options: [Substring] = []
+        for line in lines {
+            if let (letter, body) = Self.optionLine(line), letter == options.count, options.count < Self.maxOptions {
+                options.append(body)
+            } else if options.isEmpty {
+                stem.append(line)
+            } else {
+                break
+            }
+        }
+        guard options.count >= 2 else { return nil }
+        self.init(stem: stem.joined(separator: " "), options: options.map(String.init))
+    }
+
+    /// The option an LLM's answer names, or nil: a leading letter standing alone
+    /// ("B", "B\n", "B)", "(B)", "B.", "B:"), or the whole answer equal to one
+    /// option's text. An answer that explains or refuses names none.
+    public func option(namedBy answer: String) -> Int? {
+        let trimmed = answer.drop { $0.isWhitespace }
+        var scalars = trimmed.unicodeScalars[...]
+        let parenthesised = scalars.first == "("
+        if parenthesised { scalars = scalars.dropFirst() }
+        if let first = scalars.first, let index = Self.letterIndex(first), index < options.count {
+            let rest = scalars.dropFirst()
+            let next = rest.first
+            let standsAlone = parenthesised ? next == ")"
+                : next == nil || next == ")" || next == "." || next == ":" || (next.map { $0.properties.isWhitespace } ?? false)
+                    && rest.drop(while: { $0.properties.isWhitespace }).isEmpty
+            if standsAlone { return index }
+        }
+        let text = Self.normalized(Substring(trimmed))
+        return options.firstIndex(of: text)
+    }
+
+    /// The options as a set, the key under which variants of a question are found.
+    var optionSetKey: String { options.sorted().joined(separator: "\u{1}") }
+
+    // MARK: Parsing
+
+    static func lastBlock(of text: String) -> [Substring] {
+        var block: [Substring] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let content = line.trimmingWhitespace()
+            if content.isEmpty {
+                if !block.isEmpty { block = [] }
+            } else {
+                block.append(content)
+            }
+        }
+        return block
+    }
+
+    /// "A) text", "(A) text", "A. text", "A: text" → (0, text).
+    static func optionLine(_ line: Substring) -> (Int, Substring)? {
+        var scalars = line.unicodeScalars[...]
+        let parenthesised = scalars.first == "("
+        if parenthesised { scalars = scalars.dropFirst() }
+        guard let letter = scalars.first, let index = letterIndex(letter) else { return nil }
+        scalars = scalars.dropFirst()
+        guard let mark = scalars.first, parenthesised ? mark == ")" : (mark == ")" || mark == "." || mark == ":") else { return nil }
+        scalars = scalars.dropFirst()
+        guard scalars.first.map({ $0.properties.isWhitespace }) ?? false else { return nil }
+        let body = Substring(scalars).trimmingWhitespace()
+        return body.isEmpty ? nil : (index, body)
+    }
+
+    static func letterIndex(_ scalar: Unicode.Scalar) -> Int? {
+        guard scalar.value >= 65, scalar.value < 65 + UInt32(maxOptions) else { return nil }
+        return Int(scalar.value - 65)
+    }
+
+    static func normalized(_ text: Substring) -> String {
+        text.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    }
+
+    static func forEachWord(_ text: Substring, _ body: (String) -> Void) {
+        var word = ""
+        for character in text.lowercased() {
+            if character.isLetter || character.isNumber {
+                word.append(character)
+            } else if !word.isEmpty {
+                body(word)
+                word = ""
+            }
+        }
+        if !word.isEmpty { body(word) }
+    }
+}
+
+extension Substring {
+    func trimmingWhitespace() -> Substring {
+        let start = firstIndex { !$0.isWhitespace } ?? endIndex
+        let end = self[start...].lastIndex { !$0.isWhitespace }.map { index(after: $0) } ?? start
+        return self[start..<end]
+    }
+}
