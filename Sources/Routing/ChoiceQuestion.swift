@@ -8,11 +8,13 @@
 /// reads which option an LLM chose from the start of its answer.
 public struct ChoiceQuestion: Sendable, Equatable {
     /// The stem, lowercased with spaces collapsed.
-    public var stem: String
+    public let stem: String
     /// The stem's distinct words, lowercased (letters and digits), sorted.
-    public var stemWords: [String]
+    public let stemWords: [String]
     /// The options' texts, lowercased with spaces collapsed, in letter order.
-    public var options: [String]
+    public let options: [String]
+    /// The options as a set, the key under which variants of a question are found.
+    let optionSetKey: String
 
     /// More options than this and the text is not read as a question.
     public static let maxOptions = 10
@@ -23,6 +25,7 @@ public struct ChoiceQuestion: Sendable, Equatable {
         Self.forEachWord(Substring(stem)) { words.insert($0) }
         self.stemWords = words.sorted()
         self.options = options.map { Self.normalized(Substring($0)) }
+        optionSetKey = self.options.sorted().joined(separator: "\u{1}")
     }
 
     /// Nil when the text holds no lettered options (or only one).
@@ -63,22 +66,26 @@ public struct ChoiceQuestion: Sendable, Equatable {
         return options.firstIndex(of: text)
     }
 
-    /// The options as a set, the key under which variants of a question are found.
-    var optionSetKey: String { options.sorted().joined(separator: "\u{1}") }
-
     // MARK: Parsing
 
+    /// The trimmed lines of the last block that has any, scanned from the end:
+    /// a long few-shot prefix costs nothing.
     static func lastBlock(of text: String) -> [Substring] {
-        var block: [Substring] = []
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let content = line.trimmingWhitespace()
-            if content.isEmpty {
-                if !block.isEmpty { block = [] }
-            } else {
-                block.append(content)
+        let utf8 = text.utf8
+        var lines: [Substring] = []
+        var end = utf8.endIndex
+        while true {
+            let start = utf8[..<end].lastIndex(of: UInt8(ascii: "\n")).map { utf8.index(after: $0) } ?? utf8.startIndex
+            let content = text[start..<end].trimmingWhitespace()
+            if !content.isEmpty {
+                lines.append(content)
+            } else if !lines.isEmpty {
+                break
             }
+            guard start > utf8.startIndex else { break }
+            end = utf8.index(before: start)
         }
-        return block
+        return lines.reversed()
     }
 
     /// "A) text", "(A) text", "A. text", "A: text" → (0, text).
@@ -100,22 +107,56 @@ public struct ChoiceQuestion: Sendable, Equatable {
         return Int(scalar.value - 65)
     }
 
+    /// Lowercased, whitespace runs as one space, trimmed. ASCII text (the common
+    /// case, on Route's path) byte by byte; the same result as the general path.
     static func normalized(_ text: Substring) -> String {
-        text.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        guard text.utf8.allSatisfy({ $0 < 0x80 }) else {
+            return text.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count)
+        var space = false
+        for byte in text.utf8 {
+            if isASCIIWhitespace(byte) {
+                space = !out.isEmpty
+                continue
+            }
+            if space { out.append(0x20); space = false }
+            out.append(asciiLowercased(byte))
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
+    /// Calls `body` with each run of letters and digits, lowercased.
     static func forEachWord(_ text: Substring, _ body: (String) -> Void) {
-        var word = ""
-        for character in text.lowercased() {
-            if character.isLetter || character.isNumber {
-                word.append(character)
+        guard text.utf8.allSatisfy({ $0 < 0x80 }) else {
+            var word = ""
+            for character in text.lowercased() {
+                if character.isLetter || character.isNumber {
+                    word.append(character)
+                } else if !word.isEmpty {
+                    body(word)
+                    word = ""
+                }
+            }
+            if !word.isEmpty { body(word) }
+            return
+        }
+        var word: [UInt8] = []
+        for byte in text.utf8 {
+            let lower = asciiLowercased(byte)
+            if (lower >= 0x61 && lower <= 0x7A) || (byte >= 0x30 && byte <= 0x39) {
+                word.append(lower)
             } else if !word.isEmpty {
-                body(word)
-                word = ""
+                body(String(decoding: word, as: UTF8.self))
+                word.removeAll(keepingCapacity: true)
             }
         }
-        if !word.isEmpty { body(word) }
+        if !word.isEmpty { body(String(decoding: word, as: UTF8.self)) }
     }
+
+    static func isASCIIWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || (byte >= 0x09 && byte <= 0x0D) }
+    static func asciiLowercased(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte + 32 : byte }
 }
 
 extension Substring {

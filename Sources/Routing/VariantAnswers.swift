@@ -16,7 +16,9 @@ import RealModule
 /// are the LLMs' average over positions.
 ///
 /// Built from the graph in one pass, like the predictor; answering costs a
-/// few dictionary probes (prefix filtering on the stem's rarest words).
+/// dictionary probe for the questions with the same options and a Jaccard
+/// similarity with each (through prefix filtering on the stem's rarest words
+/// where there are many).
 public struct VariantAnswerModel: Sendable {
     public struct Config: Sendable, Equatable {
         /// Least Jaccard similarity of two stems' word sets for the questions to count as variants.
@@ -49,8 +51,18 @@ public struct VariantAnswerModel: Sendable {
     let labelled: [Labelled]
     /// Per word: how many labelled stems hold it; orders words rarest first.
     let documentFrequency: [String: Int]
-    /// "task · option set · word" → labelled questions whose stem prefix holds the word.
-    let prefixIndex: [String: [Int32]]
+    /// Labelled questions with the same options in the same task: the only
+    /// candidates to be variants of one another.
+    struct Group: Sendable {
+        var members: [Int32] = []
+        /// Word → members whose stem prefix (`prefix`) holds it; only for groups
+        /// too large to scan (yes/no questions, say).
+        var byPrefixWord: [String: [Int32]] = [:]
+    }
+    /// Keyed by `groupKey`.
+    let groups: [String: Group]
+    /// Groups up to this size are scanned whole; larger ones through their prefix words.
+    static let scannedGroupSize = 32
     /// Per task and relation: pairs of labelled variants and how many agreed on the right option.
     private(set) var pairs: [[(agreed: Int, total: Int)]]
     /// Per task, LLM and position of the right option: summed effect and count.
@@ -79,15 +91,22 @@ public struct VariantAnswerModel: Sendable {
         }
         var frequency: [String: Int] = [:]
         for item in labelled { for word in item.question.stemWords { frequency[word, default: 0] += 1 } }
-        var index: [String: [Int32]] = [:]
+        var groups: [String: Group] = [:]
         for (i, item) in labelled.enumerated() {
-            for word in Self.prefix(item.question.stemWords, frequency: frequency, similarity: config.similarity) {
-                index[Self.indexKey(task: item.task, optionSet: item.question.optionSetKey, word: word), default: []].append(Int32(i))
+            groups[Self.groupKey(task: item.task, optionSet: item.question.optionSetKey), default: Group()].members.append(Int32(i))
+        }
+        for (key, group) in groups where group.members.count > Self.scannedGroupSize {
+            var byWord: [String: [Int32]] = [:]
+            for i in group.members {
+                for word in Self.prefix(labelled[Int(i)].question.stemWords, frequency: frequency, similarity: config.similarity) {
+                    byWord[word, default: []].append(i)
+                }
             }
+            groups[key]?.byPrefixWord = byWord
         }
         self.labelled = labelled
         documentFrequency = frequency
-        prefixIndex = index
+        self.groups = groups
 
         // LLM success by the position of the right option, and the task rates it is smoothed towards.
         var position = [[(sum: Float, count: Float)]](
@@ -153,12 +172,16 @@ public struct VariantAnswerModel: Sendable {
     /// similar stem words (Jaccard ≥ the threshold; ties to the earliest): the
     /// best with the very same text, then the best other, where they exist.
     func closestVariants(of question: ChoiceQuestion, task: Int, excluding: Int?) -> [(Relation, Int)] {
+        guard let group = groups[Self.groupKey(task: task, optionSet: question.optionSetKey)] else { return [] }
         var best: [(index: Int, similarity: Double)?] = [nil, nil]
+        var candidateLists: [[Int32]] = [group.members]
+        if group.members.count > Self.scannedGroupSize {
+            candidateLists = Self.prefix(question.stemWords, frequency: documentFrequency, similarity: config.similarity)
+                .compactMap { group.byPrefixWord[$0] }
+        }
         var checked = Set<Int32>()
-        let key = question.optionSetKey
-        for word in Self.prefix(question.stemWords, frequency: documentFrequency, similarity: config.similarity) {
-            guard let candidates = prefixIndex[Self.indexKey(task: task, optionSet: key, word: word)] else { continue }
-            for candidate in candidates where Int(candidate) != excluding && checked.insert(candidate).inserted {
+        for candidates in candidateLists {
+            for candidate in candidates where Int(candidate) != excluding && (candidateLists.count == 1 || checked.insert(candidate).inserted) {
                 let other = labelled[Int(candidate)].question
                 let similarity = Self.jaccard(question.stemWords, other.stemWords)
                 guard similarity >= config.similarity else { continue }
@@ -173,19 +196,16 @@ public struct VariantAnswerModel: Sendable {
 
     /// The words two sets with Jaccard ≥ `similarity` must share one of: the
     /// |x| − ⌈s·|x|⌉ + 1 rarest (prefix filtering, exact for a fixed order).
-    static func prefix(_ words: [String], frequency: [String: Int], similarity: Double) -> ArraySlice<String> {
+    static func prefix(_ words: [String], frequency: [String: Int], similarity: Double) -> [String] {
         guard !words.isEmpty else { return [] }
-        let ordered = words.sorted { a, b in
-            let fa = frequency[a] ?? 0, fb = frequency[b] ?? 0
-            return fa != fb ? fa < fb : a < b
+        let ordered = words.map { (word: $0, count: frequency[$0] ?? 0) }.sorted { a, b in
+            a.count != b.count ? a.count < b.count : a.word < b.word
         }
         let length = words.count - Int((similarity * Double(words.count)).rounded(.up)) + 1
-        return ordered.prefix(max(1, length))
+        return ordered.prefix(max(1, length)).map(\.word)
     }
 
-    static func indexKey(task: Int, optionSet: String, word: String) -> String {
-        "\(task)\u{2}\(optionSet)\u{2}\(word)"
-    }
+    static func groupKey(task: Int, optionSet: String) -> String { "\(task)\u{2}\(optionSet)" }
 
     /// Jaccard similarity of two sorted word lists without duplicates.
     static func jaccard(_ a: [String], _ b: [String]) -> Double {

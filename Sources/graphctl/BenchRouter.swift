@@ -342,9 +342,12 @@ struct BenchRoute: AsyncParsableCommand {
         var vectorRequest = textRequest
         vectorRequest.query = ""
         vectorRequest.vector = try await client.embed(embed).vectors[0].values
-        var decisionMicros: [Double] = []
+        var decisionMicros: [Double] = [], textDecisionMicros: [Double] = []
         for _ in 0..<2000 { decisionMicros.append(try await client.route(vectorRequest).decisionMicros) }
-        let chosen = try await client.route(textRequest).llm
+        // With text in, the decision also reads the text as a multiple-choice question and looks for its variants.
+        for _ in 0..<2000 { textDecisionMicros.append(try await client.route(textRequest).decisionMicros) }
+        let textAnswer = try await client.route(textRequest)
+        let chosen = textAnswer.llm
         await client.close()
 
         func frame(_ request: Graphd_V1_RouteRequest) throws -> [UInt8] {
@@ -375,11 +378,16 @@ struct BenchRoute: AsyncParsableCommand {
             log("round \(round + 1)/\(rounds) done")
         }
         let echo50 = median(p50["echo"]!), echo99 = median(p99["echo"]!)
-        let decision = LatencySummary(decisionMicros)
+        let decision = LatencySummary(decisionMicros), textDecision = LatencySummary(textDecisionMicros)
         var json: [String: Any] = ["requests_per_round": requests, "rounds": rounds, "llms": 11, "chosen": chosen,
-                                   "server_decision_us": ["p50": decision.p50, "p99": decision.p99]]
-        var lines = ["route (Unix socket, \(requests) requests × \(rounds) rounds; choice \(chosen))",
-                     String(format: "  server-side decision, vector in: p50 %.1f µs  p99 %.1f µs", decision.p50, decision.p99)]
+                                   "effects_from_variant": textAnswer.effectsFromVariant,
+                                   "server_decision_us": ["p50": decision.p50, "p99": decision.p99],
+                                   "server_decision_text_us": ["p50": textDecision.p50, "p99": textDecision.p99]]
+        var lines = ["route (Unix socket, \(requests) requests × \(rounds) rounds; choice \(chosen)"
+                        + (textAnswer.effectsFromVariant ? ", by a labelled variant" : "") + ")",
+                     String(format: "  server-side decision, vector in: p50 %.1f µs  p99 %.1f µs", decision.p50, decision.p99),
+                     String(format: "  server-side decision, text in (without the embedding): p50 %.1f µs  p99 %.1f µs",
+                            textDecision.p50, textDecision.p99)]
         for name in ["echo", "route_vector", textSeries] {
             let a = median(p50[name]!), b = median(p99[name]!)
             json[name] = ["p50_us": a, "p99_us": b, "p50_ratio_to_echo": a / echo50, "p99_ratio_to_echo": b / echo99]

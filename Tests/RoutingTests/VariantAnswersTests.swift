@@ -31,6 +31,17 @@ import Testing
         #expect(dotted.options == ["red", "blue"])
     }
 
+    @Test func asciiAndGeneralPathsReadTextAlike() {
+        // The same text with one non-ASCII letter added takes the general path.
+        for text in ["Zoë met Ann\tat  9:30 -- why?", "  MIXED case\r\nwords_and 42x  ", "a", ""] {
+            let ascii = ChoiceQuestion(stem: text, options: ["One  Two", "x"])
+            let general = ChoiceQuestion(stem: text + " é", options: ["One  Two", "x"])
+            #expect(general.stem == ascii.stem + (ascii.stem.isEmpty ? "é" : " é"), "\(text.debugDescription)")
+            #expect(Set(general.stemWords) == Set(ascii.stemWords + ["é"]), "\(text.debugDescription)")
+            #expect(ascii.options == ["one two", "x"])
+        }
+    }
+
     @Test func textWithoutLetteredOptionsIsNoQuestion() {
         #expect(ChoiceQuestion(parsing: "Write a function to reverse a list.") == nil)
         #expect(ChoiceQuestion(parsing: "Only one option here:\nA) yes") == nil)
@@ -39,6 +50,8 @@ import Testing
         #expect(ChoiceQuestion(parsing: "") == nil)
         // The options of an earlier block do not count.
         #expect(ChoiceQuestion(parsing: "Q?\nA) x\nB) y\n\nNow write a poem.") == nil)
+        // Blank lines after the question end no block.
+        #expect(ChoiceQuestion(parsing: "Intro\n\nQ?\r\nA) x\r\nB) y\n\n  \n")?.options == ["x", "y"])
     }
 
     @Test func answersNameAnOptionByLetterOrText() throws {
@@ -57,19 +70,22 @@ import Testing
 /// always answers A, "right" always B, both cheap; "strong" is right seven
 /// times in ten and dear. The options' order is swapped in every third twin.
 /// The first `heldOut` pairs keep only their first question in the graph; their
-/// twins are returned with their right options.
-func twinGraph(pairs: Int, heldOut: Int = 0, flips: Bool = true) -> (graph: RouterGraph, heldOut: [(ChoiceQuestion, right: Int)]) {
+/// twins are returned with their right options. With `sharedOptions` every
+/// question offers "first" and "second" (standing for Ann and Bob).
+func twinGraph(pairs: Int, heldOut: Int = 0, flips: Bool = true,
+               sharedOptions: Bool = false) -> (graph: RouterGraph, heldOut: [(ChoiceQuestion, right: Int)]) {
     var g = RouterGraph(dimension: 2)
     g.tasks = [RouterGraph.Task(name: "twins", features: [1, 0])]
     g.llms = [RouterGraph.LLM(name: "left", features: [0, 1]), RouterGraph.LLM(name: "right", features: [1, 1]),
               RouterGraph.LLM(name: "strong", features: [1, -1])]
     var held: [(ChoiceQuestion, right: Int)] = []
     for p in 0..<pairs {
-        let names = ["ann\(p)", "bob\(p)"]
-        let first = ChoiceQuestion(stem: "Ann\(p) thanked Bob\(p) for item \(p) because _ was kind", options: names)
+        let names = sharedOptions ? ["first", "second"] : ["ann\(p)", "bob\(p)"]
+        // Other pairs share 6 of 14 words (Jaccard 0.43): not variants.
+        let stem = "Ann\(p) thanked Bob\(p) for gift\(p) at place\(p) because _ was"
+        let first = ChoiceQuestion(stem: stem + " kind", options: names)
         let twinOptions = p % 3 == 0 ? names.reversed() : names
-        let twin = ChoiceQuestion(stem: "Ann\(p) thanked Bob\(p) for item \(p) because _ was \(flips ? "grateful" : "generous")",
-                                  options: Array(twinOptions))
+        let twin = ChoiceQuestion(stem: stem + (flips ? " grateful" : " generous"), options: Array(twinOptions))
         let firstRight = p % 2
         let rightText = flips ? names[1 - firstRight] : names[firstRight]
         let twinRight = twin.options.firstIndex(of: rightText)!
@@ -130,6 +146,20 @@ func twinGraph(pairs: Int, heldOut: Int = 0, flips: Bool = true) -> (graph: Rout
         let few = try ratesOnly(small)
         #expect(try few.route(RouteQuestion(features: [1, 0], task: 0, objective: .weights(performance: 1, cost: 0),
                                             choices: smallHeldOut[0].0)).effectsFromVariant == false)
+    }
+
+    @Test func manyQuestionsWithTheSameOptionsAreSearchedByTheirRarestWords() throws {
+        let (graph, heldOut) = twinGraph(pairs: 60, heldOut: 8, sharedOptions: true)
+        let predictor = try ratesOnly(graph)
+        let group = try #require(predictor.variants.groups.values.first)
+        #expect(predictor.variants.groups.count == 1 && group.members.count == 112 && !group.byPrefixWord.isEmpty)
+        // Each whole pair's questions find each other and nothing else.
+        #expect(predictor.variants.pairs[0][VariantAnswerModel.Relation.variant.rawValue].total == 2 * 52)
+        for (question, right) in heldOut {
+            let decision = try predictor.route(RouteQuestion(features: [1, 0], task: 0, objective: .weights(performance: 1, cost: 0),
+                                                             choices: question))
+            #expect(decision.effectsFromVariant && decision.ranked.first?.llm == right)
+        }
     }
 
     @Test func aQuestionAskedAgainIsNotItsOwnVariant() throws {
