@@ -290,7 +290,26 @@ import TTRPC
             outcome.answer = answer
             return outcome
         }
-        #expect(try await client.feedback(request).edgesWritten == 4, "three outcomes and the task edge")
+        let key = try await client.feedback(request).queryKey
+        // An answer sent later for the stored query (by key, no text) is read against its stored text.
+        var later = Graphd_V1_FeedbackRequest()
+        later.queryKey = key
+        later.updateSteps = 0
+        var strongAgain = Graphd_V1_Outcome()
+        strongAgain.llm = "strong"
+        strongAgain.effect = 1
+        strongAgain.answer = ["A", "B"][right]
+        later.outcomes = [strongAgain]
+        #expect(try await client.feedback(later).edgesWritten == 1)
+        func answerOptions(_ key: String) async throws -> [String: Double] {
+            var neighbors = Graphd_V1_NeighborsRequest()
+            neighbors.node = Graphd_V1_NodeRef(type: "query", key: key)
+            neighbors.edgeTypes = ["query_llm"]
+            let listed = try await client.neighbors(neighbors).neighbors
+            return Dictionary(uniqueKeysWithValues: listed.compactMap { n in n.attributes["answer_option"].map { (n.node.key, $0) } })
+        }
+        // "I cannot tell" names no option; the later answer replaced strong's edge.
+        #expect(try await answerOptions(key) == ["left": 0, "right": 1, "strong": Double(right)])
         let (twin, twinRight) = twinPrompt(40, twin: true)
         var routed = try await route(client, twin, task: "twins")
         // Outcomes reach Route within moments (the view is rebuilt aside).
@@ -303,7 +322,9 @@ import TTRPC
         // An answer to a query that is no multiple-choice question is accepted and left unread.
         request.query = "Write a haiku."
         request.outcomes = [request.outcomes[0]]
-        #expect(try await client.feedback(request).edgesWritten == 2)
+        let haiku = try await client.feedback(request)
+        #expect(haiku.edgesWritten == 2)
+        #expect(try await answerOptions(haiku.queryKey).isEmpty)
         await client.close()
         _ = await daemon.terminate()
     }
