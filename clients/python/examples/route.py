@@ -42,7 +42,8 @@ def main():
             decision = client.route(router_pb2.RouteRequest(
                 query=a.query, task=a.task, performance_weight=wp, cost_weight=wc, max_latency_ms=a.max_latency_ms))
             order = [decision.llm] + list(decision.fallback)
-            print(f"graphd chose {decision.llm} (task {decision.task}, model {decision.model}, "
+            print(f"graphd chose {decision.llm} (task {decision.task}, model {decision.model}"
+                  f"{', by a labelled variant' if decision.effects_from_variant else ''}, "
                   f"{decision.decision_micros:.0f} µs); fallback {', '.join(decision.fallback)}", file=sys.stderr)
         except (Unavailable, DeadlineExceeded, FailedPrecondition) as error:
             sys.exit(f"no routing decision ({error}); a gateway would use its default model here")
@@ -57,10 +58,12 @@ def main():
             latency_ms = (time.monotonic() - started) * 1000
             print(answer)
             # Report the outcome once it is known (here: the call succeeded; a real gateway
-            # sends its quality signal, e.g. a user rating or a test result, later).
+            # sends its quality signal, e.g. a user rating or a test result, later). The
+            # answer itself goes along: for a multiple-choice query graphd keeps the option
+            # it names, which routes later variants of the question; otherwise it is ignored.
             client.feedback(router_pb2.FeedbackRequest(
                 query=a.query, task=a.task, outcomes=[router_pb2.Outcome(
-                    llm=name, effect=1.0, cost=cost, latency_ms=latency_ms)]), timeout=1.0)
+                    llm=name, effect=1.0, cost=cost, latency_ms=latency_ms, answer=answer.encode()[:65536].decode(errors="ignore"))]), timeout=1.0)
             return
         sys.exit("every LLM failed")
 
