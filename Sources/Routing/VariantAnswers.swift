@@ -1,5 +1,3 @@
-import RealModule
-
 /// What labelled variants of a multiple-choice query say about which LLMs will
 /// answer it well: the per-query signal the query text alone does not carry.
 ///
@@ -121,7 +119,7 @@ public struct VariantAnswerModel: Sendable {
         var rates = [[Float?]](repeating: [Float?](repeating: nil, count: nM), count: nT)
         for outcome in graph.outcomes {
             guard let t = graph.queries[outcome.query].task, rates[t][outcome.llm] == nil else { continue }
-            rates[t][outcome.llm] = 1 / (1 + Float.exp(-priors.logit(task: t, llm: outcome.llm)))
+            rates[t][outcome.llm] = RouterGNN.sigmoid(priors.logit(task: t, llm: outcome.llm))
         }
         taskRates = rates
 

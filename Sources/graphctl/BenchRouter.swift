@@ -161,10 +161,11 @@ struct BenchRouter: AsyncParsableCommand {
             var afterGraph = withNew
             for q in replayed.sorted() {
                 let (file, row) = trainRows[q]
+                let answers = row.chosenOptions(trainChoices[q])
                 for (m, name) in llms.enumerated() where hiddenLLMs.contains(name) {
                     let column = file.llms.firstIndex(of: name)!
                     afterGraph.outcomes.append(RouterGraph.Outcome(query: q, llm: m, effect: row.effects[column], cost: row.costs[column],
-                                                                   answer: row.chosenOptions(trainChoices[q])[column]))
+                                                                   answer: answers[column]))
                 }
             }
             let tuned = try RouterTrainer.fineTune(result.parameters, graph: afterGraph, queries: replayed, steps: 5, config: config)
@@ -295,7 +296,9 @@ struct BenchRoute: AsyncParsableCommand {
         MiniLM), imports the --train RouterBench files, trains the router, then measures, \
         alternated over --rounds rounds on blocking clients: a raw echo of the text request's \
         bytes (baseline), Route with a vector (the decision alone) and Route with text \
-        (embedding + decision). Also reports the server-side decision time Route returns. \
+        (embedding + decision). Also reports the server-side decision time Route returns, with a \
+        vector in and with text in (the latter also reads the text as a multiple-choice question \
+        and looks for labelled variants of it: pass a Winogrande prompt as --query to time that). \
         Medians over rounds of each round's p50/p99. With --embedder minilm, lower --requests \
         (each text Route runs the encoder, milliseconds).
         """)

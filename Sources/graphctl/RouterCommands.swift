@@ -344,6 +344,8 @@ enum RouterBenchImport {
             request.llm.description_p = RouterBenchDefaults.llmDescription(llm)
             _ = try await client.addLLM(request)
         }
+        // Per row, in file order: the option each LLM's answer names.
+        var chosenOptions: [[Int?]] = []
         for task in Set(parsed.flatMap { $0.rows.map(\.task) }).sorted() {
             var node = Graphd_V1_Node()
             node.type = "task"
@@ -358,12 +360,15 @@ enum RouterBenchImport {
                 node.key = "\(row.task)/\(row.key)"
                 node.text = policy.text(row.prompt, task: row.task)
                 try await sink.add(node)
+                chosenOptions.append(row.chosenOptions(ChoiceQuestion(parsing: node.text)))
             }
         }
+        var rowIndex = 0
         for file in parsed {
             for row in file.rows {
                 let query = Graphd_V1_NodeRef(type: "query", key: "\(row.task)/\(row.key)")
-                let chosen = row.chosenOptions(ChoiceQuestion(parsing: policy.text(row.prompt, task: row.task)))
+                let chosen = chosenOptions[rowIndex]
+                rowIndex += 1
                 var taskEdge = Graphd_V1_Edge()
                 taskEdge.type = "task_query"
                 taskEdge.source = Graphd_V1_NodeRef(type: "task", key: row.task)
