@@ -20,8 +20,9 @@ struct BenchRouter: AsyncParsableCommand {
         --train files, then routes every row of the --test files under the three GraphRouter \
         weightings and writes DIR/performance_first.jsonl, DIR/balance.jsonl and \
         DIR/cost_first.jsonl, one line per test row: {"row", "sample_id", "model", "weighting"}, \
-        and DIR/estimates.jsonl with every LLM's predicted effect and cost per row (for AIQ: \
-        Benchmarks/router-aiq.py). \
+        and DIR/estimates.jsonl with every LLM's predicted effect and cost per row, and whether a \
+        labelled variant set them (for AIQ and the headroom analysis: \
+        Benchmarks/router-aiq.py, Benchmarks/router-headroom.py). \
         Only the query text and task of a test row reach the model. Score them with \
         ../shared/bench/router_eval.py score --train … --test … --pred DIR/balance.jsonl.
 
@@ -219,7 +220,8 @@ struct BenchRouter: AsyncParsableCommand {
                         effects[predictor.graph.llms[c.llm].name] = Double(c.effect)
                         costs[predictor.graph.llms[c.llm].name] = c.cost
                     }
-                    let object: [String: Any] = ["row": row.key, "sample_id": row.sampleID, "effects": effects, "costs": costs]
+                    let object: [String: Any] = ["row": row.key, "sample_id": row.sampleID, "effects": effects, "costs": costs,
+                                                 "from_variant": decision.effectsFromVariant]
                     estimates.append(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
                 }
                 let object: [String: Any] = ["row": row.key, "sample_id": row.sampleID,
