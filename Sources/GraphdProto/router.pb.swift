@@ -203,6 +203,11 @@ public nonisolated struct Graphd_V1_RouteResponse: Sendable {
   /// with how often the task's variants agree learned from the graph.
   public var effectsFromVariant: Bool = false
 
+  /// How many LLMs' effects include outcomes fed back for this very text (the
+  /// same query asked before): each is the beta posterior mean of those outcomes
+  /// with the model's prediction counted as one observation.
+  public var llmsObservedOnText: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -683,7 +688,7 @@ nonisolated extension Graphd_V1_RouteCandidate: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RouteResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}llm\0\u{1}ranked\0\u{1}fallback\0\u{1}task\0\u{3}task_inferred\0\u{1}model\0\u{3}decision_micros\0\u{3}effects_from_variant\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}llm\0\u{1}ranked\0\u{1}fallback\0\u{1}task\0\u{3}task_inferred\0\u{1}model\0\u{3}decision_micros\0\u{3}effects_from_variant\0\u{3}llms_observed_on_text\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -699,6 +704,7 @@ nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProto
       case 6: try { try decoder.decodeSingularStringField(value: &self.model) }()
       case 7: try { try decoder.decodeSingularDoubleField(value: &self.decisionMicros) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.effectsFromVariant) }()
+      case 9: try { try decoder.decodeSingularUInt32Field(value: &self.llmsObservedOnText) }()
       default: break
       }
     }
@@ -729,6 +735,9 @@ nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProto
     if self.effectsFromVariant != false {
       try visitor.visitSingularBoolField(value: self.effectsFromVariant, fieldNumber: 8)
     }
+    if self.llmsObservedOnText != 0 {
+      try visitor.visitSingularUInt32Field(value: self.llmsObservedOnText, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -741,6 +750,7 @@ nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProto
     if lhs.model != rhs.model {return false}
     if lhs.decisionMicros != rhs.decisionMicros {return false}
     if lhs.effectsFromVariant != rhs.effectsFromVariant {return false}
+    if lhs.llmsObservedOnText != rhs.llmsObservedOnText {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -185,7 +185,8 @@ public final class RouterService: Sendable {
         let decision = try current.predictor.route(RouteQuestion(
             features: features, task: task, promptTokens: tokens, allowed: allowed, objective: objective,
             maxCost: request.maxCost > 0 ? request.maxCost : nil, maxLatencyMs: request.maxLatencyMs > 0 ? request.maxLatencyMs : nil,
-            choices: request.query.isEmpty ? nil : ChoiceQuestion(parsing: request.query)))
+            choices: request.query.isEmpty ? nil : ChoiceQuestion(parsing: request.query),
+            text: request.query.isEmpty ? nil : request.query))
         let micros = (ContinuousClock.now - start).seconds * 1e6
         guard let choice = decision.ranked.first else {
             let limits = [request.maxCost > 0 ? "a predicted cost within max_cost \(request.maxCost)" : nil,
@@ -211,6 +212,7 @@ public final class RouterService: Sendable {
         response.model = current.trained ? "gnn" : "rates"
         response.decisionMicros = micros
         response.effectsFromVariant = decision.effectsFromVariant
+        response.llmsObservedOnText = UInt32(decision.llmsObservedOnText)
         return response
     }
 
@@ -661,7 +663,8 @@ enum RouterGraphExtractor {
                 queryNodes.append(id)
                 out.graph.queries.append(RouterGraph.Query(task: nil, features: features,
                                                            promptTokens: Double(record.text?.utf8.count ?? 0) / 4,
-                                                           choices: record.text.flatMap(ChoiceQuestion.init(parsing:))))
+                                                           choices: record.text.flatMap(ChoiceQuestion.init(parsing:)),
+                                                           text: record.text))
             }
         }
         for (q, node) in queryNodes.enumerated() {

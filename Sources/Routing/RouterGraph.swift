@@ -57,11 +57,15 @@ public struct RouterGraph: Sendable {
         public var promptTokens: Double
         /// The query read as a multiple-choice question, when it is one.
         public var choices: ChoiceQuestion?
-        public init(task: Int?, features: [Float], promptTokens: Double = 0, choices: ChoiceQuestion? = nil) {
+        /// The query's text, when known: a question asked again with the same text
+        /// is routed with the outcomes observed for it (`RepeatedQueryOutcomes`).
+        public var text: String?
+        public init(task: Int?, features: [Float], promptTokens: Double = 0, choices: ChoiceQuestion? = nil, text: String? = nil) {
             self.task = task
             self.features = features
             self.promptTokens = promptTokens
             self.choices = choices
+            self.text = text
         }
     }
 

@@ -37,10 +37,15 @@ public struct RouteQuestion: Sendable {
     /// The query read as a multiple-choice question, when it is one: a labelled
     /// variant of it in the graph then sets the effects (`VariantAnswerModel`).
     public var choices: ChoiceQuestion?
+    /// The query's text: when the same text was asked before, the outcomes
+    /// observed for it count too (`RepeatedQueryOutcomes`).
+    public var text: String?
 
     public init(features: [Float], task: Int? = nil, promptTokens: Double = 0, allowed: Set<Int>? = nil,
-                objective: RoutingObjective, maxCost: Double? = nil, maxLatencyMs: Double? = nil, choices: ChoiceQuestion? = nil) {
+                objective: RoutingObjective, maxCost: Double? = nil, maxLatencyMs: Double? = nil, choices: ChoiceQuestion? = nil,
+                text: String? = nil) {
         self.choices = choices
+        self.text = text
         self.features = features
         self.task = task
         self.promptTokens = promptTokens
@@ -74,6 +79,8 @@ public struct RouteDecision: Sendable {
     public var taskWasInferred: Bool
     /// Whether a labelled variant of the query set the effects, rather than the GNN alone.
     public var effectsFromVariant: Bool
+    /// How many LLMs' effects include outcomes observed for this very text.
+    public var llmsObservedOnText: Int
 }
 
 /// Answers routing questions from a trained model and the current graph.
@@ -97,6 +104,8 @@ public struct RouterPredictor: Sendable {
     let latencies: ObservedMeans
     /// Effects of multiple-choice queries from their labelled variants.
     let variants: VariantAnswerModel
+    /// Outcomes observed for queries asked again with the same text.
+    let repeats: RepeatedQueryOutcomes
 
     public init(model: RouterParameters, graph: RouterGraph, config: RouterGNNConfig) throws(RoutingError) {
         try graph.validate()
@@ -108,6 +117,7 @@ public struct RouterPredictor: Sendable {
         priors = OutcomePriors(taskCount: graph.tasks.count, llmCount: graph.llms.count, queries: graph.queries,
                                outcomes: graph.outcomes, strength: config.priorStrength)
         variants = VariantAnswerModel(graph: graph, priors: priors)
+        repeats = RepeatedQueryOutcomes(graph: graph)
         do {
             let states = try RouterGNN.nodeStates(model, inputs: RouterGNN.Inputs(graph),
                                                   messages: MessageGraph(graph: graph, messageOutcomes: graph.outcomes))
@@ -240,6 +250,8 @@ public struct RouterPredictor: Sendable {
                 if let effect { effects[m] = effect; fromVariant = true }
             }
         }
+        // What each LLM did when this very text was asked before outweighs both.
+        let observedOnText = question.text.map { repeats.update(&effects, text: $0) } ?? 0
         let known = graph.llms.indices.map { predictedCost(llm: $0, task: task, promptTokens: question.promptTokens) }
         // Normalise by the task's observed costs, else all observed costs, else the
         // predicted costs of this question (prices only, before any outcome).
@@ -277,7 +289,7 @@ public struct RouterPredictor: Sendable {
             return a.llm < b.llm
         }.map(\.llm)
         return RouteDecision(ranked: candidates, fallback: fallback, task: task, taskWasInferred: question.task == nil && task != nil,
-                             effectsFromVariant: fromVariant)
+                             effectsFromVariant: fromVariant, llmsObservedOnText: observedOnText)
     }
 }
 

@@ -50,7 +50,7 @@ struct BenchRouter: AsyncParsableCommand {
     var hiddenLLMs: [String] = []
     @Option(help: "Training queries whose outcomes with the hidden LLMs are replayed as feedback.")
     var replayQueries: Int = 20
-    @Flag(help: "Route with the GNN alone: leave out the answers of labelled variants of multiple-choice queries.")
+    @Flag(help: "Route with the GNN alone: leave out the answers of labelled variants of multiple-choice queries and the outcomes observed for the same text.")
     var ignoreVariants = false
     @Option(help: "Random seed for the validation split and initial weights.")
     var seed: UInt64 = 1
@@ -109,11 +109,13 @@ struct BenchRouter: AsyncParsableCommand {
             }
             for (q, (file, row)) in trainRows.enumerated() {
                 g.queries.append(RouterGraph.Query(task: tasks.firstIndex(of: row.task), features: trainVectors[q],
-                                                   promptTokens: Double(row.prompt.utf8.count) / 4, choices: trainChoices[q]))
+                                                   promptTokens: Double(row.prompt.utf8.count) / 4, choices: trainChoices[q],
+                                                   text: queryTexts[q]))
                 let answers = row.chosenOptions(trainChoices[q])
                 for (m, name) in llmNames.enumerated() where included(q, name) {
                     let column = file.llms.firstIndex(of: name)!
-                    g.outcomes.append(RouterGraph.Outcome(query: q, llm: m, effect: row.effects[column], cost: row.costs[column],
+                    guard let effect = row.effects[column] else { continue }
+                    g.outcomes.append(RouterGraph.Outcome(query: q, llm: m, effect: effect, cost: row.costs[column],
                                                           answer: answers[column]))
                 }
             }
@@ -145,7 +147,7 @@ struct BenchRouter: AsyncParsableCommand {
         ]
         if hiddenLLMs.isEmpty {
             let predictor = try RouterPredictor(model: result.parameters, graph: trainingGraph, config: config.gnn)
-            try writePredictions(predictor, directory: predictions, testRows: testRows, testVectors: testVectors, testChoices: testChoices, tasks: tasks)
+            try writePredictions(predictor, directory: predictions, testRows: testRows, testVectors: testVectors, testChoices: testChoices, testTexts: testTexts, tasks: tasks)
         } else {
             // Add the hidden LLMs by description and price: routable at once, no retraining.
             var withNew = graph(llmNames: llms) { _, name in !hiddenLLMs.contains(name) }
@@ -154,7 +156,7 @@ struct BenchRouter: AsyncParsableCommand {
                 withNew.llms[m].pricing = LLMPricing(perCall: costs.reduce(0, +) / Double(max(costs.count, 1)))
             }
             let before = try RouterPredictor(model: result.parameters, graph: withNew, config: config.gnn)
-            try writePredictions(before, directory: predictions + "/before", testRows: testRows, testVectors: testVectors, testChoices: testChoices, tasks: tasks)
+            try writePredictions(before, directory: predictions + "/before", testRows: testRows, testVectors: testVectors, testChoices: testChoices, testTexts: testTexts, tasks: tasks)
             // Replay feedback: a few training queries' outcomes with the new LLMs, then an online update.
             var rng = SplitMix(seed: seed &+ 7)
             var replayed = Set<Int>()
@@ -165,13 +167,14 @@ struct BenchRouter: AsyncParsableCommand {
                 let answers = row.chosenOptions(trainChoices[q])
                 for (m, name) in llms.enumerated() where hiddenLLMs.contains(name) {
                     let column = file.llms.firstIndex(of: name)!
-                    afterGraph.outcomes.append(RouterGraph.Outcome(query: q, llm: m, effect: row.effects[column], cost: row.costs[column],
+                    guard let effect = row.effects[column] else { continue }
+                    afterGraph.outcomes.append(RouterGraph.Outcome(query: q, llm: m, effect: effect, cost: row.costs[column],
                                                                    answer: answers[column]))
                 }
             }
             let tuned = try RouterTrainer.fineTune(result.parameters, graph: afterGraph, queries: replayed, steps: 5, config: config)
             let after = try RouterPredictor(model: tuned, graph: afterGraph, config: config.gnn)
-            try writePredictions(after, directory: predictions + "/after", testRows: testRows, testVectors: testVectors, testChoices: testChoices, tasks: tasks)
+            try writePredictions(after, directory: predictions + "/after", testRows: testRows, testVectors: testVectors, testChoices: testChoices, testTexts: testTexts, tasks: tasks)
             summary["hidden_llms"] = hiddenLLMs
             summary["replayed_queries"] = replayed.count
         }
@@ -199,8 +202,8 @@ struct BenchRouter: AsyncParsableCommand {
     /// Routes every test row under each weighting (decision latency: 'graphctl bench route').
     private func writePredictions(_ predictor: RouterPredictor, directory: String,
                                   testRows: [(RouterBenchFile, RouterBenchFile.Row)], testVectors: [[Float]],
-                                  testChoices: [ChoiceQuestion?], tasks: [String]) throws {
-        var fromVariants = 0
+                                  testChoices: [ChoiceQuestion?], testTexts: [String], tasks: [String]) throws {
+        var fromVariants = 0, observedOnText = 0
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var lines = [String: [String]]()
         var estimates: [String] = []
@@ -210,10 +213,11 @@ struct BenchRouter: AsyncParsableCommand {
                     features: testVectors[i], task: tasks.firstIndex(of: row.task),
                     promptTokens: Double(row.prompt.utf8.count) / 4,
                     objective: .weights(performance: weighting.performance, cost: weighting.cost),
-                    choices: ignoreVariants ? nil : testChoices[i]))
+                    choices: ignoreVariants ? nil : testChoices[i], text: ignoreVariants ? nil : testTexts[i]))
                 guard let choice = decision.ranked.first else { continue }
                 if weighting.name == routerWeightings[0].name {
                     if decision.effectsFromVariant { fromVariants += 1 }
+                    if decision.llmsObservedOnText > 0 { observedOnText += 1 }
                     // Every LLM's predicted effect and cost, for AIQ (Benchmarks/router-aiq.py).
                     var effects: [String: Double] = [:], costs: [String: Double] = [:]
                     for c in decision.ranked {
@@ -230,7 +234,8 @@ struct BenchRouter: AsyncParsableCommand {
                 lines[weighting.name, default: []].append(String(decoding: data, as: UTF8.self))
             }
         }
-        log("\(directory): \(fromVariants) of \(testRows.count) test rows routed by a labelled variant's answer")
+        log("\(directory): \(fromVariants) of \(testRows.count) test rows routed by a labelled variant's answer, "
+            + "\(observedOnText) with outcomes observed for the same text")
         try (estimates.joined(separator: "\n") + "\n").write(toFile: directory + "/estimates.jsonl", atomically: true, encoding: .utf8)
         for weighting in routerWeightings {
             let text = (lines[weighting.name] ?? []).joined(separator: "\n") + "\n"
@@ -386,10 +391,12 @@ struct BenchRoute: AsyncParsableCommand {
         let decision = LatencySummary(decisionMicros), textDecision = LatencySummary(textDecisionMicros)
         var json: [String: Any] = ["requests_per_round": requests, "rounds": rounds, "llms": 11, "chosen": chosen,
                                    "effects_from_variant": textAnswer.effectsFromVariant,
+                                   "llms_observed_on_text": textAnswer.llmsObservedOnText,
                                    "server_decision_us": ["p50": decision.p50, "p99": decision.p99],
                                    "server_decision_text_us": ["p50": textDecision.p50, "p99": textDecision.p99]]
         var lines = ["route (Unix socket, \(requests) requests × \(rounds) rounds; choice \(chosen)"
-                        + (textAnswer.effectsFromVariant ? ", by a labelled variant" : "") + ")",
+                        + (textAnswer.effectsFromVariant ? ", by a labelled variant" : "")
+                        + (textAnswer.llmsObservedOnText > 0 ? ", with outcomes seen for this text" : "") + ")",
                      String(format: "  server-side decision, vector in: p50 %.1f µs  p99 %.1f µs", decision.p50, decision.p99),
                      String(format: "  server-side decision, text in (without the embedding): p50 %.1f µs  p99 %.1f µs",
                             textDecision.p50, textDecision.p99)]

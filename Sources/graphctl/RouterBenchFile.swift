@@ -49,8 +49,9 @@ struct RouterBenchFile {
         var task: String
         /// The prompt's strings joined by newlines.
         var prompt: String
-        /// Per LLM, in `llms` order; an empty cell counts as 0.
-        var effects: [Float]
+        /// Per LLM, in `llms` order; nil for an empty cell (the LLM was not run on the
+        /// row; router_eval.py scores it as 0, but it is no observed failure).
+        var effects: [Float?]
         var costs: [Double]
         /// Per LLM: its answer ('<llm>|model_response'), nil where the file has no such column.
         var answers: [String?]
@@ -89,13 +90,17 @@ struct RouterBenchFile {
             guard record.count == header.count else {
                 throw fail(message: "\(path): record \(number + 1) has \(record.count) fields, the header \(header.count)", code: GraphctlExit.rejected)
             }
-            var effects: [Float] = [], costs: [Double] = []
+            var effects: [Float?] = [], costs: [Double] = []
             for (j, c) in llmColumns.enumerated() {
                 let cell = record[c].trimmingCharacters(in: .whitespaces)
-                guard let effect = cell.isEmpty ? 0 : Float(cell), effect.isFinite else {
-                    throw fail(message: "\(path): record \(number + 1): \(llms[j]) '\(cell)' is not a number", code: GraphctlExit.rejected)
+                if cell.isEmpty {
+                    effects.append(nil)
+                } else {
+                    guard let effect = Float(cell), effect.isFinite else {
+                        throw fail(message: "\(path): record \(number + 1): \(llms[j]) '\(cell)' is not a number", code: GraphctlExit.rejected)
+                    }
+                    effects.append(effect)
                 }
-                effects.append(effect)
                 let costCell = record[costColumns[j]].trimmingCharacters(in: .whitespaces)
                 guard let cost = Double(costCell), cost.isFinite, cost >= 0 else {
                     throw fail(message: "\(path): record \(number + 1): \(llms[j])|total_cost '\(costCell)' is not a cost", code: GraphctlExit.rejected)

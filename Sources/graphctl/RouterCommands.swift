@@ -56,7 +56,7 @@ struct RouteCommand: AsyncParsableCommand {
             printJSON([
                 "llm": response.llm, "task": response.task, "task_inferred": response.taskInferred, "model": response.model,
                 "decision_micros": response.decisionMicros, "fallback": response.fallback,
-                "effects_from_variant": response.effectsFromVariant,
+                "effects_from_variant": response.effectsFromVariant, "llms_observed_on_text": response.llmsObservedOnText,
                 "ranked": response.ranked.map { c in
                     var candidate: [String: Any] = ["llm": c.llm, "effect": c.effect, "cost": c.cost, "normalized_cost": c.normalizedCost, "score": c.score]
                     if c.hasLatencyMs { candidate["latency_ms"] = c.latencyMs }
@@ -65,7 +65,8 @@ struct RouteCommand: AsyncParsableCommand {
             ] as [String: Any])
         case .text:
             print("\(response.llm)  (task \(response.task)\(response.taskInferred ? ", inferred" : ""), model \(response.model)"
-                  + (response.effectsFromVariant ? ", effects from a labelled variant of the question" : "") + ")")
+                  + (response.effectsFromVariant ? ", effects from a labelled variant of the question" : "")
+                  + (response.llmsObservedOnText > 0 ? ", \(response.llmsObservedOnText) LLMs' outcomes on this very text" : "") + ")")
             for c in response.ranked.prefix(5) {
                 print(String(format: "  %-40@ effect %.3f  cost $%.6f  score %+.4f", c.llm as NSString, c.effect, c.cost, c.score)
                       + (c.hasLatencyMs ? String(format: "  latency %.0f ms", c.latencyMs) : ""))
@@ -374,12 +375,14 @@ enum RouterBenchImport {
                 taskEdge.source = Graphd_V1_NodeRef(type: "task", key: row.task)
                 taskEdge.target = query
                 try await sink.add(taskEdge)
+                // An empty cell is an LLM not run on the row: no outcome, not a failure.
                 for (j, llm) in file.llms.enumerated() {
+                    guard let effect = row.effects[j] else { continue }
                     var edge = Graphd_V1_Edge()
                     edge.type = "query_llm"
                     edge.source = query
                     edge.target = Graphd_V1_NodeRef(type: "llm", key: llm)
-                    edge.attributes = ["effect": Double(row.effects[j]), "cost": row.costs[j]]
+                    edge.attributes = ["effect": Double(effect), "cost": row.costs[j]]
                     if let option = chosen[j] { edge.attributes["answer_option"] = Double(option) }
                     try await sink.add(edge)
                 }

@@ -43,7 +43,8 @@ def main():
                 query=a.query, task=a.task, performance_weight=wp, cost_weight=wc, max_latency_ms=a.max_latency_ms))
             order = [decision.llm] + list(decision.fallback)
             print(f"graphd chose {decision.llm} (task {decision.task}, model {decision.model}"
-                  f"{', by a labelled variant' if decision.effects_from_variant else ''}, "
+                  f"{', by a labelled variant' if decision.effects_from_variant else ''}"
+                  f"{', with outcomes seen for this text' if decision.llms_observed_on_text else ''}, "
                   f"{decision.decision_micros:.0f} µs); fallback {', '.join(decision.fallback)}", file=sys.stderr)
         except (Unavailable, DeadlineExceeded, FailedPrecondition) as error:
             sys.exit(f"no routing decision ({error}); a gateway would use its default model here")

@@ -1152,7 +1152,7 @@ const ProtobufCMessageDescriptor graphd__v1__route_candidate__descriptor =
   (ProtobufCMessageInit) graphd__v1__route_candidate__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__route_response__field_descriptors[8] =
+static const ProtobufCFieldDescriptor graphd__v1__route_response__field_descriptors[9] =
 {
   {
     "llm",
@@ -1250,12 +1250,25 @@ static const ProtobufCFieldDescriptor graphd__v1__route_response__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "llms_observed_on_text",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__RouteResponse, llms_observed_on_text),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__route_response__field_indices_by_name[] = {
   6,   /* field[6] = decision_micros */
   7,   /* field[7] = effects_from_variant */
   2,   /* field[2] = fallback */
   0,   /* field[0] = llm */
+  8,   /* field[8] = llms_observed_on_text */
   5,   /* field[5] = model */
   1,   /* field[1] = ranked */
   3,   /* field[3] = task */
@@ -1264,7 +1277,7 @@ static const unsigned graphd__v1__route_response__field_indices_by_name[] = {
 static const ProtobufCIntRange graphd__v1__route_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor graphd__v1__route_response__descriptor =
 {
@@ -1274,7 +1287,7 @@ const ProtobufCMessageDescriptor graphd__v1__route_response__descriptor =
   "Graphd__V1__RouteResponse",
   "graphd.v1",
   sizeof(Graphd__V1__RouteResponse),
-  8,
+  9,
   graphd__v1__route_response__field_descriptors,
   graphd__v1__route_response__field_indices_by_name,
   1,  graphd__v1__route_response__number_ranges,

@@ -208,10 +208,16 @@ struct  Graphd__V1__RouteResponse
    * with how often the task's variants agree learned from the graph.
    */
   protobuf_c_boolean effects_from_variant;
+  /*
+   * How many LLMs' effects include outcomes fed back for this very text (the
+   * same query asked before): each is the beta posterior mean of those outcomes
+   * with the model's prediction counted as one observation.
+   */
+  uint32_t llms_observed_on_text;
 };
 #define GRAPHD__V1__ROUTE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__route_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 struct  Graphd__V1__Outcome
