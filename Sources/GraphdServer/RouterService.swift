@@ -663,11 +663,21 @@ enum RouterGraphExtractor {
                 queryNodes.append(id)
                 out.graph.queries.append(RouterGraph.Query(task: nil, features: features,
                                                            promptTokens: Double(record.text?.utf8.count ?? 0) / 4,
-                                                           choices: record.text.flatMap(ChoiceQuestion.init(parsing:)),
                                                            text: record.text))
             }
         }
         for (q, node) in queryNodes.enumerated() {
+            // Only a question with an answer fed back is read as one (`VariantAnswerModel`
+            // uses labelled questions alone): most gateway queries carry none, and a
+            // rebuild passes over every query.
+            var parsed = false
+            func choices() -> ChoiceQuestion? {
+                if !parsed {
+                    out.graph.queries[q].choices = out.graph.queries[q].text.flatMap(ChoiceQuestion.init(parsing:))
+                    parsed = true
+                }
+                return out.graph.queries[q].choices
+            }
             snapshot.forEachEdge(of: node, direction: .both) { edge, nodeIsSource in
                 let record = edge.record
                 if record.type == taskQuery, !nodeIsSource, let t = nodeToTask[record.source] {
@@ -679,7 +689,7 @@ enum RouterGraphExtractor {
                         if attribute.id == costID { cost = attribute.value }
                         if attribute.id == latencyID { latency = attribute.value }
                         // Only an option of the query's own question counts (the attribute is anyone's to write).
-                        if attribute.id == answerID, let options = out.graph.queries[q].choices?.options.count,
+                        if attribute.id == answerID, let options = choices()?.options.count,
                            attribute.value >= 0, attribute.value < Double(options), attribute.value == attribute.value.rounded() {
                             answer = Int(attribute.value)
                         }

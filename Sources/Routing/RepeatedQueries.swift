@@ -14,42 +14,48 @@ public struct RepeatedQueryOutcomes: Sendable {
     /// Pseudo-observations the model's prediction counts for.
     public static let priorStrength: Float = 1
 
-    struct Observed: Sendable {
-        var sum: Float = 0
-        var count: Float = 0
-        mutating func add(_ effect: Float) {
-            sum += effect
-            count += 1
-        }
-    }
-
-    /// Per text: observations per LLM index.
-    private let byText: [String: [Int: Observed]]
+    /// Per distinct text with outcomes: its row in `sums` and `counts`.
+    private let rowOfText: [String: Int]
+    /// Per row and LLM (row-major, `llmCount` columns): summed effects and how many.
+    private let sums: [Float], counts: [Float]
+    private let llmCount: Int
 
     public init(graph: RouterGraph) {
-        // Per query first, so that each text is hashed once, not once per outcome.
-        var perQuery = [[Int: Observed]](repeating: [:], count: graph.queries.count)
-        for outcome in graph.outcomes where graph.queries[outcome.query].text?.isEmpty == false {
-            perQuery[outcome.query][outcome.llm, default: Observed()].add(outcome.effect)
+        let nM = graph.llms.count
+        // One hash per query with outcomes (not one per outcome), into flat arrays:
+        // a rebuild passes over every query, and gateways add one per call.
+        var hasOutcome = [Bool](repeating: false, count: graph.queries.count)
+        for outcome in graph.outcomes { hasOutcome[outcome.query] = true }
+        var rowOfText: [String: Int] = [:]
+        var rowOfQuery = [Int](repeating: -1, count: graph.queries.count)
+        for (q, query) in graph.queries.enumerated() where hasOutcome[q] {
+            guard let text = query.text, !text.isEmpty else { continue }
+            if let row = rowOfText[text] {
+                rowOfQuery[q] = row
+            } else {
+                rowOfQuery[q] = rowOfText.count
+                rowOfText[text] = rowOfText.count
+            }
         }
-        var byText: [String: [Int: Observed]] = [:]
-        for (q, observed) in perQuery.enumerated() where !observed.isEmpty {
-            guard let text = graph.queries[q].text else { continue }
-            byText[text, default: [:]].merge(observed) { a, b in Observed(sum: a.sum + b.sum, count: a.count + b.count) }
+        var sums = [Float](repeating: 0, count: rowOfText.count * nM), counts = sums
+        for outcome in graph.outcomes where rowOfQuery[outcome.query] >= 0 {
+            sums[rowOfQuery[outcome.query] * nM + outcome.llm] += outcome.effect
+            counts[rowOfQuery[outcome.query] * nM + outcome.llm] += 1
         }
-        self.byText = byText
+        self.rowOfText = rowOfText
+        self.sums = sums
+        self.counts = counts
+        llmCount = nM
     }
-
-    /// Whether any outcome was observed for `text`.
-    public func hasObservations(for text: String) -> Bool { byText[text] != nil }
 
     /// `effects` (the model's, in LLM order) updated with the outcomes observed
     /// for `text`; returns how many LLMs had observations.
     public func update(_ effects: inout [Float], text: String) -> Int {
-        guard let observed = byText[text] else { return 0 }
+        guard let row = rowOfText[text] else { return 0 }
         var updated = 0
-        for (m, o) in observed where effects.indices.contains(m) {
-            effects[m] = (o.sum + Self.priorStrength * effects[m]) / (o.count + Self.priorStrength)
+        for m in 0..<min(llmCount, effects.count) where counts[row * llmCount + m] > 0 {
+            let n = counts[row * llmCount + m]
+            effects[m] = (sums[row * llmCount + m] + Self.priorStrength * effects[m]) / (n + Self.priorStrength)
             updated += 1
         }
         return updated

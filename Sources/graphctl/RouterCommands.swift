@@ -84,7 +84,9 @@ struct FeedbackCommand: AsyncParsableCommand {
         commandName: "feedback", abstract: "Record what an LLM did with a query (graphd.v1.Router/Feedback).",
         discussion: """
         Adds the query (when new), its task edge and a query_llm edge with the observed effect, \
-        cost and latency, then updates the router model with a few online steps.
+        cost and latency, then updates the router model with a few online steps. A later Route \
+        with the same text weighs this outcome directly (the same LLM's newer outcome on the \
+        same query replaces it).
 
         Example:
           graphctl feedback "Write a function to reverse a list." --task mbpp --llm gpt-4-1106-preview --effect 1 --cost 0.009
