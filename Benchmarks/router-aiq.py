@@ -11,11 +11,11 @@ usage: Benchmarks/router-aiq.py --train T.csv.. --test S.csv.. --estimates DIR/e
        [--scorer ../shared/bench/router_eval.py]
 """
 import argparse
-import importlib.util
 import json
-import os
 
 import numpy as np
+
+import router_scorer
 
 
 def main():
@@ -23,12 +23,9 @@ def main():
     ap.add_argument("--train", nargs="+", required=True)
     ap.add_argument("--test", nargs="+", required=True)
     ap.add_argument("--estimates", required=True)
-    here = os.path.dirname(os.path.abspath(__file__))
-    ap.add_argument("--scorer", default=os.path.join(here, "..", "..", "shared", "bench", "router_eval.py"))
+    router_scorer.add_argument(ap)
     a = ap.parse_args()
-    spec = importlib.util.spec_from_file_location("router_eval", a.scorer)
-    ev = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ev)
+    ev = router_scorer.load(a.scorer)
 
     data = ev.Data(a.train, a.test, "last")
     te, tr = data.test, data.train

@@ -30,7 +30,6 @@ usage: Benchmarks/router-headroom.py --train T.csv.. --test S.csv.. [--predictio
 import argparse
 import ast
 import csv
-import importlib.util
 import json
 import os
 import re
@@ -38,6 +37,8 @@ import sys
 from collections import Counter
 
 import numpy as np
+
+import router_scorer
 
 csv.field_size_limit(sys.maxsize)
 OPTION_LINE = re.compile(r"^\(?([A-Z])[\)\.:]\s")
@@ -90,12 +91,9 @@ def main():
     ap.add_argument("--test", nargs="+", required=True)
     ap.add_argument("--predictions", help="graphctl bench router's output directory")
     ap.add_argument("--gain", type=float, default=0.01, help="pooled reward gain over best single to reach")
-    here = os.path.dirname(os.path.abspath(__file__))
-    ap.add_argument("--scorer", default=os.path.join(here, "..", "..", "shared", "bench", "router_eval.py"))
+    router_scorer.add_argument(ap)
     a = ap.parse_args()
-    spec = importlib.util.spec_from_file_location("router_eval", a.scorer)
-    ev = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ev)
+    ev = router_scorer.load(a.scorer)
 
     data = ev.Data(a.train, a.test, "last")
     tr, te = data.train, data.test

