@@ -76,6 +76,14 @@ final class RebuiltAside<Version: Equatable & Sendable, Value: Sendable>: Sendab
         }
     }
 
+    /// Starts a rebuild aside now, for a write that later callers should see as
+    /// soon as possible, rather than on the next caller's request. Nothing when no
+    /// value is cached (the next caller builds one anyway).
+    func refreshAside(_ rebuild: @escaping @Sendable () throws -> Entry) {
+        guard cached != nil else { return }
+        startRebuild(rebuild)
+    }
+
     /// Drops the cached value: the next caller builds.
     func invalidate() { state.withLock { $0.entry = nil } }
 

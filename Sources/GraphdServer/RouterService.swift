@@ -259,11 +259,22 @@ public final class RouterService: Sendable {
         let fingerprint = currentFingerprint(snapshot)
         return try views.value(for: fingerprint) {
             try buildView(snapshot: snapshot, fingerprint: fingerprint, modelBytes: database.document(RouterSchema.modelDocument))
-        } rebuild: { [self] in
-            let snapshot = database.snapshot
-            let fingerprint = currentFingerprint(snapshot)
-            return (fingerprint, try buildView(snapshot: snapshot, fingerprint: fingerprint, modelBytes: database.document(RouterSchema.modelDocument)))
-        }
+        } rebuild: { [self] in try rebuiltView() }
+    }
+
+    /// A view of the graph as it is now, with its fingerprint (for a rebuild aside).
+    private func rebuiltView() throws -> (RouterFingerprint, RouterView) {
+        let snapshot = database.snapshot
+        let fingerprint = currentFingerprint(snapshot)
+        return (fingerprint, try buildView(snapshot: snapshot, fingerprint: fingerprint, modelBytes: database.document(RouterSchema.modelDocument)))
+    }
+
+    /// Outcomes or weights changed: rebuild the view aside at once, so that the
+    /// next Route (a retry of the same prompt, say) is less likely to answer
+    /// from the view before them.
+    private func outcomesChanged() {
+        outcomeGeneration.wrappingAdd(1, ordering: .releasing)
+        views.refreshAside { [self] in try rebuiltView() }
     }
 
     private func buildView(snapshot: GraphSnapshot, fingerprint: RouterFingerprint, modelBytes: [UInt8]?) throws -> RouterView {
@@ -461,7 +472,7 @@ public final class RouterService: Sendable {
         }
         // One transaction: a refused outcome leaves no query or task node behind.
         let plan = try await database.addNodesAndEdges(nodes, edges: edges, requireExistingNodes: true)
-        outcomeGeneration.wrappingAdd(1, ordering: .releasing)
+        outcomesChanged()
         var response = Graphd_V1_FeedbackResponse()
         response.queryKey = key
         response.edgesWritten = UInt32(plan.insertedEdges.count)
@@ -547,7 +558,7 @@ public final class RouterService: Sendable {
         }
         guard let model else { return }
         try await database.putDocuments([(RouterSchema.modelDocument, try model.serialized())])
-        outcomeGeneration.wrappingAdd(1, ordering: .releasing)
+        outcomesChanged()
     }
 
     // MARK: Train

@@ -81,6 +81,23 @@ import Testing
         }
     }
 
+    /// A write can start the rebuild itself: the next caller then finds the new
+    /// value without having answered from the old one first.
+    @Test func refreshAsideRebuildsBeforeAnyCallerAsks() async throws {
+        let source = Source()
+        let cache = Self.cache(reportingTo: source)
+        cache.refreshAside(source.rebuild)
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(source.builtAside.load(ordering: .relaxed) == 0, "nothing cached: the next caller builds")
+        _ = try cache.value(for: 0, build: { "here 0" }, rebuild: source.rebuild)
+        source.version.store(1, ordering: .relaxed)
+        cache.refreshAside(source.rebuild)
+        #expect(try await Self.eventually { cache.cached?.version == 1 })
+        var builtHere = false
+        #expect(try cache.value(for: 1, build: { builtHere = true; return "here 1" }, rebuild: source.rebuild) == "aside 1")
+        #expect(!builtHere && source.builtAside.load(ordering: .relaxed) == 1)
+    }
+
     @Test func noRebuildStartsAfterStop() async throws {
         let source = Source()
         let cache = Self.cache(reportingTo: source)
