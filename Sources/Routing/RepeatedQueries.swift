@@ -14,16 +14,18 @@ public struct RepeatedQueryOutcomes: Sendable {
     /// Pseudo-observations the model's prediction counts for.
     public static let priorStrength: Float = 1
 
-    /// Per distinct text with outcomes: its row in `sums` and `counts`.
+    /// Per distinct text with outcomes: its row.
     private let rowOfText: [String: Int]
-    /// Per row and LLM (row-major, `llmCount` columns): summed effects and how many.
-    private let sums: [Float], counts: [Float]
-    private let llmCount: Int
+    /// Row r's observations are entries `rowStart[r]..<rowStart[r + 1]`, one per
+    /// LLM observed on it (sparse: a query has outcomes of a few LLMs, a gateway
+    /// may register hundreds).
+    private let rowStart: [Int]
+    private let entryLLM: [Int32]
+    private let entrySum: [Float], entryCount: [Float]
 
     public init(graph: RouterGraph) {
-        let nM = graph.llms.count
-        // One hash per query with outcomes (not one per outcome), into flat arrays:
-        // a rebuild passes over every query, and gateways add one per call.
+        // One hash per query with outcomes (not one per outcome): a rebuild passes
+        // over every query, and gateways add one per call.
         var hasOutcome = [Bool](repeating: false, count: graph.queries.count)
         for outcome in graph.outcomes { hasOutcome[outcome.query] = true }
         var rowOfText: [String: Int] = [:]
@@ -37,15 +39,41 @@ public struct RepeatedQueryOutcomes: Sendable {
                 rowOfText[text] = rowOfText.count
             }
         }
-        var sums = [Float](repeating: 0, count: rowOfText.count * nM), counts = sums
+        // Outcomes grouped by row (counting sort), then merged per LLM within a row.
+        let rows = rowOfText.count
+        var start = [Int](repeating: 0, count: rows + 1)
+        for outcome in graph.outcomes where rowOfQuery[outcome.query] >= 0 { start[rowOfQuery[outcome.query] + 1] += 1 }
+        for r in 0..<rows { start[r + 1] += start[r] }
+        var next = start
+        var grouped = [(llm: Int32, effect: Float)](repeating: (0, 0), count: start[rows])
         for outcome in graph.outcomes where rowOfQuery[outcome.query] >= 0 {
-            sums[rowOfQuery[outcome.query] * nM + outcome.llm] += outcome.effect
-            counts[rowOfQuery[outcome.query] * nM + outcome.llm] += 1
+            let r = rowOfQuery[outcome.query]
+            grouped[next[r]] = (Int32(outcome.llm), outcome.effect)
+            next[r] += 1
+        }
+        var rowStart = [Int](repeating: 0, count: rows + 1)
+        var entryLLM: [Int32] = [], entrySum: [Float] = [], entryCount: [Float] = []
+        entryLLM.reserveCapacity(grouped.count)
+        for r in 0..<rows {
+            let first = entryLLM.count
+            grouped[start[r]..<start[r + 1]].sort { $0.llm < $1.llm }
+            for (llm, effect) in grouped[start[r]..<start[r + 1]] {
+                if entryLLM.count > first, entryLLM[entryLLM.count - 1] == llm {
+                    entrySum[entrySum.count - 1] += effect
+                    entryCount[entryCount.count - 1] += 1
+                } else {
+                    entryLLM.append(llm)
+                    entrySum.append(effect)
+                    entryCount.append(1)
+                }
+            }
+            rowStart[r + 1] = entryLLM.count
         }
         self.rowOfText = rowOfText
-        self.sums = sums
-        self.counts = counts
-        llmCount = nM
+        self.rowStart = rowStart
+        self.entryLLM = entryLLM
+        self.entrySum = entrySum
+        self.entryCount = entryCount
     }
 
     /// `effects` (the model's, in LLM order) updated with the outcomes observed
@@ -53,9 +81,9 @@ public struct RepeatedQueryOutcomes: Sendable {
     public func update(_ effects: inout [Float], text: String) -> Int {
         guard let row = rowOfText[text] else { return 0 }
         var updated = 0
-        for m in 0..<min(llmCount, effects.count) where counts[row * llmCount + m] > 0 {
-            let n = counts[row * llmCount + m]
-            effects[m] = (sums[row * llmCount + m] + Self.priorStrength * effects[m]) / (n + Self.priorStrength)
+        for i in rowStart[row]..<rowStart[row + 1] where Int(entryLLM[i]) < effects.count {
+            let m = Int(entryLLM[i])
+            effects[m] = (entrySum[i] + Self.priorStrength * effects[m]) / (entryCount[i] + Self.priorStrength)
             updated += 1
         }
         return updated
