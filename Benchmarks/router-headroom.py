@@ -30,6 +30,7 @@ usage: Benchmarks/router-headroom.py --train T.csv.. --test S.csv.. [--predictio
 import argparse
 import ast
 import csv
+import functools
 import json
 import os
 import re
@@ -139,17 +140,23 @@ def main():
                 return r_te[i, int(np.argmax(by_option[(t, j)]))]
             return best_row[i]
 
-        def predicted(i, p):
-            """Expected reward of row i under a right-option predictor of accuracy p."""
-            t, j, k = te["task"][i], te_right[i], te_options[i]
-            if t not in mc_tasks or j < 0 or k < 2:
-                return best_row[i]
-            choice = {}
+        @functools.lru_cache(maxsize=None)
+        def choices(t, k, p):
+            """Per option the predictor names: the LLM with the best expected training reward."""
+            out = []
             for guess in range(k):
                 posterior = np.full(k, (1 - p) / (k - 1))
                 posterior[guess] = p
                 expected = sum(posterior[o] * by_option[(t, o)] for o in range(k) if (t, o) in by_option)
-                choice[guess] = int(np.argmax(expected))
+                out.append(int(np.argmax(expected)))
+            return out
+
+        def predicted(i, p):
+            """Expected reward of row i under a right-option predictor of accuracy p."""
+            t, j, k = te["task"][i], te_right[i], int(te_options[i])
+            if t not in mc_tasks or j < 0 or k < 2:
+                return best_row[i]
+            choice = choices(t, k, p)
             return p * r_te[i, choice[j]] + (1 - p) / (k - 1) * sum(r_te[i, choice[g]] for g in range(k) if g != j)
 
         known_row = np.array([known(i) for i in rows])

@@ -289,15 +289,8 @@ public final class RouterService: Sendable {
         }
         let extracted = try RouterGraphExtractor.extract(snapshot: snapshot, dimension: dimension, database: database)
         let config = model?.header.training.gnn ?? RouterGNNConfig()
-        let parameters: RouterParameters
-        if let model {
-            parameters = model.parameters
-        } else {
-            // No trained model yet: a zero edge head leaves the per-task success rates to decide.
-            var untrained = RouterParameters(dimension: dimension, config: config, seed: 1)
-            untrained.tensors[14] = .init(zeros: untrained.tensors[14].rowCount, 1)
-            parameters = untrained
-        }
+        // No trained model yet: the per-task success rates decide.
+        let parameters = model?.parameters ?? .ratesOnly(dimension: dimension, config: config)
         let predictor = try RouterPredictor(model: parameters, graph: extracted.graph, config: config)
         return RouterView(fingerprint: fingerprint, predictor: predictor,
                           taskIndex: extracted.taskIndex, llmIndex: extracted.llmIndex, embedder: embedderName,

@@ -56,6 +56,14 @@ public struct RouterParameters: Sendable, Equatable {
         self.tensors = tensors
     }
 
+    /// The router before any training: the edge head's output weights ("w") are
+    /// zero, so every prediction is the per-task success rate alone.
+    public static func ratesOnly(dimension: Int, config: RouterGNNConfig) -> RouterParameters {
+        var parameters = RouterParameters(dimension: dimension, config: config, seed: 1)
+        parameters.tensors[14] = DenseMatrix(zeros: parameters.tensors[14].rowCount, 1)
+        return parameters
+    }
+
     public static func zeros(like other: RouterParameters) -> RouterParameters {
         RouterParameters(tensors: other.tensors.map { DenseMatrix(zeros: $0.rowCount, $0.columnCount) })
     }

@@ -1,4 +1,3 @@
-import MessagePassing
 import Testing
 @testable import Routing
 
@@ -23,14 +22,8 @@ import Testing
         return g
     }
 
-    func ratesOnly(_ graph: RouterGraph) throws -> RouterPredictor {
-        var p = RouterParameters(dimension: graph.dimension, config: RouterGNNConfig(), seed: 1)
-        p.tensors[14] = DenseMatrix(zeros: p.tensors[14].rowCount, 1)
-        return try RouterPredictor(model: p, graph: graph, config: RouterGNNConfig())
-    }
-
     @Test func outcomesObservedForTheSameTextOutweighTheModel() throws {
-        let predictor = try ratesOnly(graphWithRepeat())
+        let predictor = try ratesOnlyPredictor(graphWithRepeat())
         let weights = RoutingObjective.weights(performance: 0.8, cost: 0.2)
         // A new text: the model alone, which picks the cheap LLM.
         let fresh = try predictor.route(RouteQuestion(features: [1, 0.5], task: 0, objective: weights, text: "a new prompt"))

@@ -27,6 +27,11 @@ func fixtureGraph(queriesPerKind: Int = 40, dimension: Int = 6, seed: UInt64 = 3
     return g
 }
 
+/// A predictor that has not been trained: decisions come from the per-task rates and costs alone.
+func ratesOnlyPredictor(_ graph: RouterGraph) throws -> RouterPredictor {
+    try RouterPredictor(model: .ratesOnly(dimension: graph.dimension, config: RouterGNNConfig()), graph: graph, config: RouterGNNConfig())
+}
+
 @Suite struct RouterGNNTests {
     /// Every tensor's analytic gradient against central finite differences.
     @Test func gradientsMatchFiniteDifferences() throws {
@@ -118,13 +123,6 @@ func fixtureGraph(queriesPerKind: Int = 40, dimension: Int = 6, seed: UInt64 = 3
 }
 
 @Suite struct RouterPredictorTests {
-    /// An untrained head: decisions come from the per-task rates and costs alone.
-    func ratesOnly(_ graph: RouterGraph) throws -> RouterPredictor {
-        var p = RouterParameters(dimension: graph.dimension, config: RouterGNNConfig(), seed: 1)
-        p.tensors[14] = DenseMatrix(zeros: p.tensors[14].rowCount, 1)
-        return try RouterPredictor(model: p, graph: graph, config: RouterGNNConfig())
-    }
-
     /// Two LLMs with the same record on the task; "dear" costs ten times more.
     func dominatedGraph() -> RouterGraph {
         var g = RouterGraph(dimension: 2)
@@ -141,7 +139,7 @@ func fixtureGraph(queriesPerKind: Int = 40, dimension: Int = 6, seed: UInt64 = 3
     }
 
     @Test func costFirstNeverPicksTheDominatedLLMAndWeightsMatter() throws {
-        let predictor = try ratesOnly(dominatedGraph())
+        let predictor = try ratesOnlyPredictor(dominatedGraph())
         for (wp, wc) in [(1.0, 0.0), (0.5, 0.5), (0.2, 0.8)] {
             let d = try predictor.route(RouteQuestion(features: [1, 0.5], task: 0, objective: .weights(performance: wp, cost: wc)))
             #expect(d.ranked.first?.llm != 0, "weights (\(wp), \(wc)) chose the dominated LLM")
@@ -164,7 +162,7 @@ func fixtureGraph(queriesPerKind: Int = 40, dimension: Int = 6, seed: UInt64 = 3
         g.llms = [RouterGraph.LLM(name: "dear", features: [0, 1], pricing: LLMPricing(perCall: 0.01)),
                   RouterGraph.LLM(name: "cheap", features: [1, 1], pricing: LLMPricing(perCall: 0.001)),
                   RouterGraph.LLM(name: "unpriced", features: [1, -1])]
-        let predictor = try ratesOnly(g)
+        let predictor = try ratesOnlyPredictor(g)
         let d = try predictor.route(RouteQuestion(features: [1, 0.5], task: 0, objective: .weights(performance: 0.5, cost: 0.5)))
         let byName = Dictionary(uniqueKeysWithValues: d.ranked.map { (g.llms[$0.llm].name, $0) })
         #expect(byName["cheap"]?.normalizedCost == 0 && byName["dear"]?.normalizedCost == 1, "\(d.ranked)")
@@ -175,7 +173,7 @@ func fixtureGraph(queriesPerKind: Int = 40, dimension: Int = 6, seed: UInt64 = 3
     }
 
     @Test func allowListAndMaximumCostAreHonoured() throws {
-        let predictor = try ratesOnly(dominatedGraph())
+        let predictor = try ratesOnlyPredictor(dominatedGraph())
         let allowed = try predictor.route(RouteQuestion(features: [1, 0.5], task: 0, allowed: [0, 2],
                                                         objective: .weights(performance: 1, cost: 0)))
         #expect(Set(allowed.ranked.map(\.llm)) == [0, 2])
@@ -202,7 +200,7 @@ func fixtureGraph(queriesPerKind: Int = 40, dimension: Int = 6, seed: UInt64 = 3
         }
         g.queries.append(RouterGraph.Query(task: 1, features: [0, 1]))
         g.outcomes.append(RouterGraph.Outcome(query: g.queries.count - 1, llm: 1, effect: 1, cost: 0.001, latencyMs: 5000))
-        let predictor = try ratesOnly(g)
+        let predictor = try ratesOnlyPredictor(g)
         let dearMean = g.outcomes.filter { $0.llm == 0 }.compactMap(\.latencyMs).reduce(0, +) / 20
         #expect(predictor.predictedLatency(llm: 0, task: 0) == dearMean)
         #expect(predictor.predictedLatency(llm: 1, task: 0) == 3000 && predictor.predictedLatency(llm: 1, task: 1) == 5000)
@@ -221,7 +219,7 @@ func fixtureGraph(queriesPerKind: Int = 40, dimension: Int = 6, seed: UInt64 = 3
     }
 
     @Test func badQuestionsAreRejected() throws {
-        let predictor = try ratesOnly(dominatedGraph())
+        let predictor = try ratesOnlyPredictor(dominatedGraph())
         for objective in [RoutingObjective.weights(performance: -1, cost: 0), .weights(performance: 0, cost: 0),
                           .weights(performance: .nan, cost: 1), .willingnessToPay(0)] {
             #expect(throws: RoutingError.self) { try predictor.route(RouteQuestion(features: [1, 0], objective: objective)) }
@@ -235,7 +233,7 @@ func fixtureGraph(queriesPerKind: Int = 40, dimension: Int = 6, seed: UInt64 = 3
         var empty = RouterGraph(dimension: 2)
         empty.tasks = [RouterGraph.Task(name: "t", features: [1, 0])]
         do {
-            _ = try ratesOnly(empty).route(RouteQuestion(features: [1, 0], objective: .weights(performance: 1, cost: 0)))
+            _ = try ratesOnlyPredictor(empty).route(RouteQuestion(features: [1, 0], objective: .weights(performance: 1, cost: 0)))
             Issue.record("routing with no LLMs succeeded")
         } catch {
             #expect((error as? RoutingError)?.kind == .failedPrecondition)
@@ -274,7 +272,7 @@ func fixtureGraph(queriesPerKind: Int = 40, dimension: Int = 6, seed: UInt64 = 3
         g.tasks = [RouterGraph.Task(name: "x", features: [1, 0]), RouterGraph.Task(name: "y", features: [0, 1])]
         g.llms = [RouterGraph.LLM(name: "m", features: [1, 1])]
         g.queries = [RouterGraph.Query(task: 0, features: [1, 0.1]), RouterGraph.Query(task: 1, features: [0.1, 1])]
-        let predictor = try ratesOnly(g)
+        let predictor = try ratesOnlyPredictor(g)
         let d = try predictor.route(RouteQuestion(features: [0.2, 0.9], objective: .weights(performance: 1, cost: 0)))
         #expect(d.task == 1 && d.taskWasInferred)
     }

@@ -104,16 +104,11 @@ func twinGraph(pairs: Int, heldOut: Int = 0, flips: Bool = true,
 }
 
 @Suite struct VariantAnswerTests {
-    func ratesOnly(_ graph: RouterGraph) throws -> RouterPredictor {
-        var p = RouterParameters(dimension: graph.dimension, config: RouterGNNConfig(), seed: 1)
-        p.tensors[14] = DenseMatrix(zeros: p.tensors[14].rowCount, 1)
-        return try RouterPredictor(model: p, graph: graph, config: RouterGNNConfig())
-    }
 
     @Test(arguments: [true, false])
     func aLabelledVariantTellsWhichLetterIsRight(flips: Bool) throws {
         let (graph, heldOut) = twinGraph(pairs: 40, heldOut: 8, flips: flips)
-        let predictor = try ratesOnly(graph)
+        let predictor = try ratesOnlyPredictor(graph)
         // The agreement of variants is learned from the graph's own pairs: each
         // question of the 32 whole pairs finds its twin; the 8 lone ones find none.
         let counts = predictor.variants.pairs[0][VariantAnswerModel.Relation.variant.rawValue]
@@ -133,7 +128,7 @@ func twinGraph(pairs: Int, heldOut: Int = 0, flips: Bool = true,
 
     @Test func withoutAVariantOrEnoughPairsTheModelDecides() throws {
         let (graph, heldOut) = twinGraph(pairs: 40, heldOut: 8)
-        let predictor = try ratesOnly(graph)
+        let predictor = try ratesOnlyPredictor(graph)
         let unrelated = ChoiceQuestion(stem: "Carl paid Dora for a lamp because _ was moving", options: ["carl", "dora"])
         let alone = try predictor.route(RouteQuestion(features: [1, 0], task: 0, objective: .weights(performance: 1, cost: 0),
                                                       choices: unrelated))
@@ -143,14 +138,14 @@ func twinGraph(pairs: Int, heldOut: Int = 0, flips: Bool = true,
                                                   choices: heldOut[0].0)).effectsFromVariant)
         // Four whole pairs (eight questions that find a twin) are too few to say how variants' answers relate.
         let (small, smallHeldOut) = twinGraph(pairs: 5, heldOut: 1)
-        let few = try ratesOnly(small)
+        let few = try ratesOnlyPredictor(small)
         #expect(try few.route(RouteQuestion(features: [1, 0], task: 0, objective: .weights(performance: 1, cost: 0),
                                             choices: smallHeldOut[0].0)).effectsFromVariant == false)
     }
 
     @Test func manyQuestionsWithTheSameOptionsAreSearchedByTheirRarestWords() throws {
         let (graph, heldOut) = twinGraph(pairs: 60, heldOut: 8, sharedOptions: true)
-        let predictor = try ratesOnly(graph)
+        let predictor = try ratesOnlyPredictor(graph)
         let group = try #require(predictor.variants.groups.values.first)
         #expect(predictor.variants.groups.count == 1 && group.members.count == 112 && !group.byPrefixWord.isEmpty)
         // Each whole pair's questions find each other and nothing else.
@@ -166,7 +161,7 @@ func twinGraph(pairs: Int, heldOut: Int = 0, flips: Bool = true,
         // The graph holds no question twice, so "asked again" has no pairs to learn
         // from: the twin decides, and the right option of the question itself comes out.
         let (graph, _) = twinGraph(pairs: 40)
-        let predictor = try ratesOnly(graph)
+        let predictor = try ratesOnlyPredictor(graph)
         for q in [0, 1, 2, 3] {
             let question = try #require(graph.queries[q].choices)
             let right = try #require(graph.outcomes.first { $0.query == q && $0.effect == 1 && $0.llm < 2 }).llm
@@ -180,7 +175,7 @@ func twinGraph(pairs: Int, heldOut: Int = 0, flips: Bool = true,
     @Test func answersThatNameNoOptionLabelNothing() throws {
         var (graph, heldOut) = twinGraph(pairs: 40, heldOut: 8)
         for i in graph.outcomes.indices { graph.outcomes[i].answer = nil }
-        let predictor = try ratesOnly(graph)
+        let predictor = try ratesOnlyPredictor(graph)
         #expect(predictor.variants.labelled.isEmpty)
         #expect(try predictor.route(RouteQuestion(features: [1, 0], task: 0, objective: .weights(performance: 1, cost: 0),
                                                   choices: heldOut[0].0)).effectsFromVariant == false)
