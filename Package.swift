@@ -118,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "graphd",
             dependencies: [
-                "GraphdServer", "TextEmbedding",
+                "GraphdServer", "TextEmbedding", "Routing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Metrics", package: "swift-metrics"),

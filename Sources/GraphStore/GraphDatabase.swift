@@ -163,10 +163,13 @@ public actor GraphDatabase {
         }
     }
 
-    /// Upserts nodes, then edges that may name them, as one transaction.
-    public func addNodesAndEdges(_ nodes: [NodeInput], edges: [EdgeInput], requireExistingNodes: Bool = false) throws -> WritePlan {
-        try write(state.planAddNodesAndEdges(nodes, edges: edges, requireExistingNodes: requireExistingNodes,
-                                             nowMs: Self.wallClockMilliseconds()))
+    /// Upserts nodes, then edges that may name them, and stores documents, as one transaction.
+    public func addNodesAndEdges(_ nodes: [NodeInput], edges: [EdgeInput], requireExistingNodes: Bool = false,
+                                 documents: [(name: String, value: [UInt8]?)] = []) throws -> WritePlan {
+        var plan = try state.planAddNodesAndEdges(nodes, edges: edges, requireExistingNodes: requireExistingNodes,
+                                                  nowMs: Self.wallClockMilliseconds())
+        plan.documents = documents
+        return try write(plan)
     }
 
     public func removeNodes(_ nodes: [NodeRefInput], ignoreMissing: Bool = false) throws -> WritePlan {

@@ -155,6 +155,14 @@ public struct GraphClient: Sendable {
         try await call("RemoveLLM", request, service: GraphdServiceName.router, timeout: timeout)
     }
 
+    public func setTask(_ request: Graphd_V1_SetTaskRequest, timeout: Duration? = nil) async throws -> Graphd_V1_SetTaskResponse {
+        try await call("SetTask", request, service: GraphdServiceName.router, timeout: timeout)
+    }
+
+    public func listTasks(timeout: Duration? = nil) async throws -> Graphd_V1_ListTasksResponse {
+        try await call("ListTasks", Graphd_V1_ListTasksRequest(), service: GraphdServiceName.router, timeout: timeout)
+    }
+
     public func trainRouter(_ request: Graphd_V1_TrainRouterRequest, timeout: Duration? = nil) async throws -> Graphd_V1_TrainRouterResponse {
         try await call("Train", request, service: GraphdServiceName.router, timeout: timeout)
     }

@@ -32,6 +32,59 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// Which part of a prompt identifies a task's query. graphd stores, embeds and
+/// matches that part (Route and Feedback); the whole text still counts for
+/// prompt length. Few-shot prompts share a long prefix of worked examples that
+/// would dominate an embedding of the whole prompt: LAST_BLOCK keeps the
+/// question itself.
+public nonisolated enum Graphd_V1_QueryText: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Leaves the setting as it is; a new task (from SetTask or Feedback) gets
+  /// the daemon's default (graphd --query-text, default FULL) and keeps it
+  /// when the default changes later. A task node written through the Graph
+  /// service has no setting and follows the default.
+  case unspecified // = 0
+
+  /// The whole prompt.
+  case full // = 1
+
+  /// The block after the last blank line (a line of whitespace only counts as
+  /// blank), trimmed; the whole prompt, trimmed, when it has no blank line.
+  case lastBlock // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .full
+    case 2: self = .lastBlock
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .full: return 1
+    case .lastBlock: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Graphd_V1_QueryText] = [
+    .unspecified,
+    .full,
+    .lastBlock,
+  ]
+
+}
+
 /// What an LLM costs, in US dollars. Observed costs take over as they arrive.
 public nonisolated struct Graphd_V1_LLMPrice: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -85,13 +138,108 @@ public nonisolated struct Graphd_V1_LLMInfo: Sendable {
   fileprivate var _price: Graphd_V1_LLMPrice? = nil
 }
 
+public nonisolated struct Graphd_V1_TaskInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Unique name (the task node's key), e.g. "winogrande".
+  public var name: String = String()
+
+  /// Free text, embedded as the task node's features; empty in SetTask:
+  /// unchanged (for a new task: the name).
+  public var description_p: String = String()
+
+  public var queryText: Graphd_V1_QueryText = .unspecified
+
+  /// Queries linked to the task (filled by ListTasks and SetTask's response).
+  public var queries: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Graphd_V1_SetTaskRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var task: Graphd_V1_TaskInfo {
+    get {_task ?? Graphd_V1_TaskInfo()}
+    set {_task = newValue}
+  }
+  /// Returns true if `task` has been explicitly set.
+  public var hasTask: Bool {self._task != nil}
+  /// Clears the value of `task`. Subsequent reads from it will return its default value.
+  public mutating func clearTask() {self._task = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _task: Graphd_V1_TaskInfo? = nil
+}
+
+public nonisolated struct Graphd_V1_SetTaskResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The task as stored now.
+  public var task: Graphd_V1_TaskInfo {
+    get {_task ?? Graphd_V1_TaskInfo()}
+    set {_task = newValue}
+  }
+  /// Returns true if `task` has been explicitly set.
+  public var hasTask: Bool {self._task != nil}
+  /// Clears the value of `task`. Subsequent reads from it will return its default value.
+  public mutating func clearTask() {self._task = nil}
+
+  public var created: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _task: Graphd_V1_TaskInfo? = nil
+}
+
+public nonisolated struct Graphd_V1_ListTasksRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Graphd_V1_ListTasksResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var tasks: [Graphd_V1_TaskInfo] = []
+
+  /// What a new task gets, what applies to a task without a setting, and to
+  /// Route without a task.
+  public var defaultQueryText: Graphd_V1_QueryText = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Graphd_V1_RouteRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The query text (embedded with the embedder the model was trained with)
-  /// and/or its vector. One of them is required.
+  /// and/or its vector. One of them is required. Of the text, the part the
+  /// task's QueryText names is embedded and matched (the daemon's default
+  /// when no task is named: the task is inferred from that part's vector).
   public var query: String = String()
 
   public var vector: [Float] = []
@@ -208,6 +356,9 @@ public nonisolated struct Graphd_V1_RouteResponse: Sendable {
   /// with the model's prediction counted as one observation.
   public var llmsObservedOnText: UInt32 = 0
 
+  /// Which part of the text was embedded and matched (FULL or LAST_BLOCK).
+  public var queryText: Graphd_V1_QueryText = .unspecified
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -266,6 +417,8 @@ public nonisolated struct Graphd_V1_FeedbackRequest: Sendable {
   public var queryKey: String = String()
 
   /// Query text and/or vector (required for a query not in the graph yet).
+  /// The part the task's QueryText names is what graphd stores and embeds,
+  /// and what a derived key is derived from.
   public var query: String = String()
 
   public var vector: [Float] = []
@@ -453,6 +606,10 @@ public nonisolated struct Graphd_V1_TrainRouterResponse: Sendable {
 
 fileprivate nonisolated let _protobuf_package = "graphd.v1"
 
+nonisolated extension Graphd_V1_QueryText: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0QUERY_TEXT_UNSPECIFIED\0\u{1}QUERY_TEXT_FULL\0\u{1}QUERY_TEXT_LAST_BLOCK\0")
+}
+
 nonisolated extension Graphd_V1_LLMPrice: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LLMPrice"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}per_call\0\u{3}per_input_token\0\u{3}per_output_token\0")
@@ -547,6 +704,178 @@ nonisolated extension Graphd_V1_LLMInfo: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.contextWindow != rhs.contextWindow {return false}
     if lhs.tags != rhs.tags {return false}
     if lhs.observedOutcomes != rhs.observedOutcomes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Graphd_V1_TaskInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TaskInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}description\0\u{3}query_text\0\u{1}queries\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.queryText) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.queries) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.description_p.isEmpty {
+      try visitor.visitSingularStringField(value: self.description_p, fieldNumber: 2)
+    }
+    if self.queryText != .unspecified {
+      try visitor.visitSingularEnumField(value: self.queryText, fieldNumber: 3)
+    }
+    if self.queries != 0 {
+      try visitor.visitSingularUInt64Field(value: self.queries, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Graphd_V1_TaskInfo, rhs: Graphd_V1_TaskInfo) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.description_p != rhs.description_p {return false}
+    if lhs.queryText != rhs.queryText {return false}
+    if lhs.queries != rhs.queries {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Graphd_V1_SetTaskRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetTaskRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}task\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._task) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._task {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Graphd_V1_SetTaskRequest, rhs: Graphd_V1_SetTaskRequest) -> Bool {
+    if lhs._task != rhs._task {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Graphd_V1_SetTaskResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetTaskResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}task\0\u{1}created\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._task) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.created) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._task {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.created != false {
+      try visitor.visitSingularBoolField(value: self.created, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Graphd_V1_SetTaskResponse, rhs: Graphd_V1_SetTaskResponse) -> Bool {
+    if lhs._task != rhs._task {return false}
+    if lhs.created != rhs.created {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Graphd_V1_ListTasksRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListTasksRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Graphd_V1_ListTasksRequest, rhs: Graphd_V1_ListTasksRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Graphd_V1_ListTasksResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListTasksResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tasks\0\u{3}default_query_text\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.tasks) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.defaultQueryText) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.tasks.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.tasks, fieldNumber: 1)
+    }
+    if self.defaultQueryText != .unspecified {
+      try visitor.visitSingularEnumField(value: self.defaultQueryText, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Graphd_V1_ListTasksResponse, rhs: Graphd_V1_ListTasksResponse) -> Bool {
+    if lhs.tasks != rhs.tasks {return false}
+    if lhs.defaultQueryText != rhs.defaultQueryText {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -688,7 +1017,7 @@ nonisolated extension Graphd_V1_RouteCandidate: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RouteResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}llm\0\u{1}ranked\0\u{1}fallback\0\u{1}task\0\u{3}task_inferred\0\u{1}model\0\u{3}decision_micros\0\u{3}effects_from_variant\0\u{3}llms_observed_on_text\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}llm\0\u{1}ranked\0\u{1}fallback\0\u{1}task\0\u{3}task_inferred\0\u{1}model\0\u{3}decision_micros\0\u{3}effects_from_variant\0\u{3}llms_observed_on_text\0\u{3}query_text\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -705,6 +1034,7 @@ nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProto
       case 7: try { try decoder.decodeSingularDoubleField(value: &self.decisionMicros) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.effectsFromVariant) }()
       case 9: try { try decoder.decodeSingularUInt32Field(value: &self.llmsObservedOnText) }()
+      case 10: try { try decoder.decodeSingularEnumField(value: &self.queryText) }()
       default: break
       }
     }
@@ -738,6 +1068,9 @@ nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProto
     if self.llmsObservedOnText != 0 {
       try visitor.visitSingularUInt32Field(value: self.llmsObservedOnText, fieldNumber: 9)
     }
+    if self.queryText != .unspecified {
+      try visitor.visitSingularEnumField(value: self.queryText, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -751,6 +1084,7 @@ nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProto
     if lhs.decisionMicros != rhs.decisionMicros {return false}
     if lhs.effectsFromVariant != rhs.effectsFromVariant {return false}
     if lhs.llmsObservedOnText != rhs.llmsObservedOnText {return false}
+    if lhs.queryText != rhs.queryText {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

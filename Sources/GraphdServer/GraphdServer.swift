@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Routing
 import ServiceLifecycle
 import TTRPC
 
@@ -25,6 +26,8 @@ public struct GraphdConfiguration: Sendable {
     public var connectionLimits = TTRPCServerLimits()
     public var serviceLimits = GraphServiceLimits()
     public var embedding = EmbeddingConfiguration()
+    /// Router: the part of a prompt that identifies the query, for tasks without a setting of their own.
+    public var routerQueryText: QueryTextFocus = .full
     /// Metrics (observer of every request) and the HTTP address for /metrics,
     /// /healthz and /readyz; nil: no metrics listener.
     public var metrics: GraphdMetrics? = nil
@@ -63,7 +66,8 @@ public final class GraphdServer: Service, Sendable {
         let start = ContinuousClock.now
         self.database = try GraphDatabase(path: configuration.storePath, synchronous: configuration.synchronous,
                                           policy: configuration.compaction)
-        self.router = RouterService(database: database, embedding: configuration.embedding, logger: logger)
+        self.router = RouterService(database: database, embedding: configuration.embedding,
+                                    defaultQueryText: configuration.routerQueryText, logger: logger)
         self.conversation = ConversationService(database: database)
         let snapshot = database.snapshot
         logger.info("store opened", metadata: [

@@ -19,6 +19,8 @@ enum RouterSchema {
     static let answerAttribute = "answer_option"
     static let modelDocument = "router/model"
     static let llmDocumentPrefix = "router/llm/"
+    /// Per-task settings (`TaskSettings`), under the task's name.
+    static let taskDocumentPrefix = "router/task/"
     static let maxQueryBytes = 65_536
     static let maxOutcomes = 1024
     static let maxAllowed = 1024
@@ -32,6 +34,12 @@ struct LLMMetadata: Codable, Equatable {
     var tags: [String]
 }
 
+/// A task's router settings, stored as the document `router/task/<name>`.
+struct TaskSettings: Codable, Equatable {
+    /// The part of a prompt that identifies the task's queries.
+    var queryText: QueryTextFocus
+}
+
 /// The router's view of one snapshot, with the predictor built on it.
 struct RouterView {
     var fingerprint: RouterFingerprint
@@ -40,6 +48,8 @@ struct RouterView {
     var llmIndex: [String: Int]
     var embedder: String
     var trained: Bool
+    /// The tasks with a query-text setting of their own (SetTask).
+    var queryText: [String: QueryTextFocus]
 }
 
 /// What the router's view depends on, cheap to read from a snapshot: the
@@ -88,6 +98,8 @@ public final class RouterService: Sendable {
     private static let trainingQueue = DispatchQueue(label: "graphd.router.training", qos: .utility)
     public let database: GraphDatabase
     let embedding: EmbeddingConfiguration
+    /// Which part of a prompt identifies the query for a task without a setting, and for Route without a task.
+    let defaultQueryText: QueryTextFocus
     let logger: Logger
     /// The view Route reads; rebuilt aside while only outcomes and online weights
     /// changed (`RouterFingerprint.mayAnswerFor`), before the answer otherwise.
@@ -112,9 +124,11 @@ public final class RouterService: Sendable {
     enum ModelJob: Sendable { case training, onlineUpdate }
     private let modelJob = JobLock<ModelJob>()
 
-    public init(database: GraphDatabase, embedding: EmbeddingConfiguration, logger: Logger = Logger(label: "graphd.router")) {
+    public init(database: GraphDatabase, embedding: EmbeddingConfiguration, defaultQueryText: QueryTextFocus = .full,
+                logger: Logger = Logger(label: "graphd.router")) {
         self.database = database
         self.embedding = embedding
+        self.defaultQueryText = defaultQueryText
         self.logger = logger
         views = RebuiltAside(label: "graphd.router.view", spacing: Self.viewRebuildSpacing, mayStandIn: { $0.mayAnswerFor($1) },
                              failedAside: { error in
@@ -139,6 +153,8 @@ public final class RouterService: Sendable {
         dispatcher.registerInline(service: service, method: "TrainProgress") { (_: Graphd_V1_TrainingProgressRequest, _) in
             self.trainingProgress.current
         }
+        dispatcher.registerCompute(service: service, method: "SetTask") { (request: Graphd_V1_SetTaskRequest, _) in try await self.setTask(request) }
+        dispatcher.registerInline(service: service, method: "ListTasks") { (_: Graphd_V1_ListTasksRequest, _) in try self.listTasks() }
     }
 
     // MARK: Route
@@ -178,15 +194,22 @@ public final class RouterService: Sendable {
         // A task the graph has not seen yet (Feedback creates it) counts as absent:
         // the closest task is used, and the response says which.
         let task = request.task.isEmpty ? nil : current.taskIndex[request.task]
-        let features = try queryVector(text: request.query, vector: request.vector, embedderName: current.embedder,
+        guard request.query.utf8.count <= RouterSchema.maxQueryBytes else {
+            throw RPCError(.invalidArgument, "query is \(request.query.utf8.count) bytes; the limit is \(RouterSchema.maxQueryBytes)")
+        }
+        // The part of the prompt that identifies the query is embedded and matched; the
+        // whole prompt is what the LLM reads, so it counts for the cost.
+        let focus = request.task.isEmpty ? defaultQueryText : current.queryText[request.task] ?? defaultQueryText
+        let text = focus.identifyingText(request.query)
+        let features = try queryVector(text: text, sent: request.query, vector: request.vector, embedderName: current.embedder,
                                        dimension: current.predictor.graph.dimension)
         let tokens = request.promptTokens > 0 ? Double(request.promptTokens) : Double(request.query.utf8.count) / 4
         let start = ContinuousClock.now
         let decision = try current.predictor.route(RouteQuestion(
             features: features, task: task, promptTokens: tokens, allowed: allowed, objective: objective,
             maxCost: request.maxCost > 0 ? request.maxCost : nil, maxLatencyMs: request.maxLatencyMs > 0 ? request.maxLatencyMs : nil,
-            choices: request.query.isEmpty ? nil : ChoiceQuestion(parsing: request.query),
-            text: request.query.isEmpty ? nil : request.query))
+            choices: text.isEmpty ? nil : ChoiceQuestion(parsing: text),
+            text: text.isEmpty ? nil : text))
         let micros = (ContinuousClock.now - start).seconds * 1e6
         guard let choice = decision.ranked.first else {
             let limits = [request.maxCost > 0 ? "a predicted cost within max_cost \(request.maxCost)" : nil,
@@ -213,6 +236,7 @@ public final class RouterService: Sendable {
         response.decisionMicros = micros
         response.effectsFromVariant = decision.effectsFromVariant
         response.llmsObservedOnText = UInt32(decision.llmsObservedOnText)
+        response.queryText = Graphd_V1_QueryText(focus)
         return response
     }
 
@@ -228,16 +252,15 @@ public final class RouterService: Sendable {
                           outcomeGeneration: outcomeGeneration.load(ordering: .acquiring))
     }
 
-    /// The query's vector: the one sent (checked), else the text embedded with `embedderName`.
-    private func queryVector(text: String, vector: [Float], embedderName: String, dimension: Int) throws -> [Float] {
+    /// The query's vector: the one sent (checked), else `text` (the identifying
+    /// part of the text `sent`) embedded with `embedderName`.
+    private func queryVector(text: String, sent: String, vector: [Float], embedderName: String, dimension: Int) throws -> [Float] {
         if !vector.isEmpty {
             try SuppliedVectors.validate([vector], dimension: dimension)
             return vector
         }
-        guard !text.isEmpty else { throw RPCError(.invalidArgument, "query text or vector is required") }
-        guard text.utf8.count <= RouterSchema.maxQueryBytes else {
-            throw RPCError(.invalidArgument, "query is \(text.utf8.count) bytes; the limit is \(RouterSchema.maxQueryBytes)")
-        }
+        guard !sent.isEmpty else { throw RPCError(.invalidArgument, "query text or vector is required") }
+        guard !text.isEmpty else { throw RPCError(.invalidArgument, "query holds only whitespace") }
         guard let provider = EmbeddingProvider(rawValue: embedderName) else {
             throw RPCError(.failedPrecondition, "the router's features come from embedder '\(embedderName)', which graphd does not offer")
         }
@@ -292,9 +315,14 @@ public final class RouterService: Sendable {
         // No trained model yet: the per-task success rates decide.
         let parameters = model?.parameters ?? .ratesOnly(dimension: dimension, config: config)
         let predictor = try RouterPredictor(model: parameters, graph: extracted.graph, config: config)
+        var queryText: [String: QueryTextFocus] = [:]
+        for name in database.documentNames(prefix: RouterSchema.taskDocumentPrefix) {
+            let task = String(name.dropFirst(RouterSchema.taskDocumentPrefix.count))
+            if let settings = taskSettings(task) { queryText[task] = settings.queryText }
+        }
         return RouterView(fingerprint: fingerprint, predictor: predictor,
                           taskIndex: extracted.taskIndex, llmIndex: extracted.llmIndex, embedder: embedderName,
-                          trained: model != nil)
+                          trained: model != nil, queryText: queryText)
     }
 
     // MARK: Writes
@@ -387,6 +415,92 @@ public final class RouterService: Sendable {
         return response
     }
 
+    // MARK: Tasks
+
+    /// A task's stored settings; nil when it has none (or they do not decode).
+    func taskSettings(_ task: String) -> TaskSettings? {
+        database.document(RouterSchema.taskDocumentPrefix + task).flatMap { try? JSONDecoder().decode(TaskSettings.self, from: Data($0)) }
+    }
+
+    private func taskDocument(_ task: String, _ settings: TaskSettings) throws -> (name: String, value: [UInt8]?) {
+        (RouterSchema.taskDocumentPrefix + task, Array(try JSONEncoder().encode(settings)))
+    }
+
+    /// The part of a prompt that identifies `task`'s queries.
+    func queryTextFocus(task: String) -> QueryTextFocus { taskSettings(task)?.queryText ?? defaultQueryText }
+
+    func setTask(_ request: Graphd_V1_SetTaskRequest) async throws -> Graphd_V1_SetTaskResponse {
+        guard request.hasTask else { throw RPCError(.invalidArgument, "task is required") }
+        let info = request.task
+        try requireRef(type: RouterSchema.taskType, key: info.name, field: "task.name")
+        guard info.description_p.utf8.count <= RouterSchema.maxQueryBytes else {
+            throw RPCError(.invalidArgument, "task.description is longer than \(RouterSchema.maxQueryBytes) bytes")
+        }
+        let focus: QueryTextFocus?
+        switch info.queryText {
+        case .unspecified: focus = nil
+        case .full: focus = .full
+        case .lastBlock: focus = .lastBlock
+        case .UNRECOGNIZED(let value): throw RPCError(.invalidArgument, "task.query_text \(value) is not a QueryText value")
+        }
+        try await ensureSchema()
+        let existed = taskNode(info.name, in: database.snapshot) != nil
+        var nodes: [NodeInput] = []
+        if !existed || !info.description_p.isEmpty {
+            nodes.append(NodeInput(type: RouterSchema.taskType, key: info.name,
+                                   text: info.description_p.isEmpty ? info.name : info.description_p))
+            try embedding.fillNodeVectors(&nodes, schema: database.snapshot.schema)
+        }
+        // A new task keeps the daemon's default unless told otherwise: a later default does not change it.
+        var documents: [(name: String, value: [UInt8]?)] = []
+        if let settings = focus.map(TaskSettings.init) ?? (existed || taskSettings(info.name) != nil ? nil : TaskSettings(queryText: defaultQueryText)) {
+            documents.append(try taskDocument(info.name, settings))
+        }
+        // The node and its settings in one transaction.
+        _ = try await database.addNodes(nodes, documents: documents)
+        wrote()
+        let snapshot = database.snapshot
+        guard let id = taskNode(info.name, in: snapshot) else { throw RPCError(.internal, "task '\(info.name)' is missing after its write") }
+        var response = Graphd_V1_SetTaskResponse()
+        response.task = taskInfo(id, snapshot: snapshot)
+        response.created = !existed
+        return response
+    }
+
+    func listTasks() throws -> Graphd_V1_ListTasksResponse {
+        let snapshot = database.snapshot
+        var response = Graphd_V1_ListTasksResponse()
+        response.defaultQueryText = Graphd_V1_QueryText(defaultQueryText)
+        guard let taskType = snapshot.schema.nodeTypeID(RouterSchema.taskType) else { return response }
+        for id in 0..<UInt32(snapshot.nodes.idCount) where snapshot.nodes.isLive(id) && snapshot.nodes.type(of: id) == taskType {
+            response.tasks.append(taskInfo(id, snapshot: snapshot))
+        }
+        response.tasks.sort { $0.name < $1.name }
+        return response
+    }
+
+    private func taskNode(_ name: String, in snapshot: GraphSnapshot) -> UInt32? {
+        snapshot.schema.nodeTypeID(RouterSchema.taskType).flatMap { snapshot.nodes.id(of: NodeKey(type: $0, key: name)) }
+    }
+
+    /// A task node's name, description, setting and number of queries.
+    private func taskInfo(_ id: UInt32, snapshot: GraphSnapshot) -> Graphd_V1_TaskInfo {
+        var info = Graphd_V1_TaskInfo()
+        guard let record = snapshot.nodes.record(id) else { return info }
+        info.name = record.key
+        info.description_p = record.text ?? ""
+        info.queryText = Graphd_V1_QueryText(queryTextFocus(task: record.key))
+        if let taskQuery = snapshot.schema.edgeTypeID(RouterSchema.taskQuery) {
+            var queries: UInt64 = 0
+            snapshot.forEachEdge(of: id, direction: .outgoing) { edge, _ in
+                if edge.record.type == taskQuery { queries += 1 }
+                return true
+            }
+            info.queries = queries
+        }
+        return info
+    }
+
     func feedback(_ request: Graphd_V1_FeedbackRequest) async throws -> Graphd_V1_FeedbackResponse {
         guard !request.outcomes.isEmpty else { throw RPCError(.invalidArgument, "outcomes is empty") }
         guard request.outcomes.count <= RouterSchema.maxOutcomes else {
@@ -395,6 +509,9 @@ public final class RouterService: Sendable {
         guard request.query.utf8.count <= RouterSchema.maxQueryBytes else {
             throw RPCError(.invalidArgument, "query is longer than \(RouterSchema.maxQueryBytes) bytes")
         }
+        // What is stored, embedded and keyed is the part of the text that identifies the query.
+        let text = (request.task.isEmpty ? defaultQueryText : queryTextFocus(task: request.task)).identifyingText(request.query)
+        guard text.isEmpty == request.query.isEmpty else { throw RPCError(.invalidArgument, "query holds only whitespace") }
         let steps = request.hasUpdateSteps ? Int(request.updateSteps) : 5
         guard steps <= 100 else { throw RPCError(.invalidArgument, "update_steps = \(steps) is above 100") }
         let snapshot = database.snapshot
@@ -418,9 +535,9 @@ public final class RouterService: Sendable {
         }
         var key = request.queryKey
         if key.isEmpty {
-            guard !request.query.isEmpty else { throw RPCError(.invalidArgument, "query_key or query text is required") }
+            guard !text.isEmpty else { throw RPCError(.invalidArgument, "query_key or query text is required") }
             var hasher = StableHash()
-            hasher.add(request.query)
+            hasher.add(text)
             key = "q-" + String(hasher.value, radix: 16)
         }
         try requireRef(type: RouterSchema.queryType, key: key, field: "query_key")
@@ -428,7 +545,7 @@ public final class RouterService: Sendable {
         let queryType = snapshot.schema.nodeTypeID(RouterSchema.queryType)
         let existing = queryType.flatMap { snapshot.nodes.id(of: NodeKey(type: $0, key: key)) }
         let exists = existing != nil
-        guard exists || !request.query.isEmpty || !request.vector.isEmpty else {
+        guard exists || !text.isEmpty || !request.vector.isEmpty else {
             throw RPCError(.invalidArgument, "query '\(key)' is not in the graph: send its text or vector")
         }
         if !request.vector.isEmpty, !request.vector.allSatisfy(\.isFinite) {
@@ -437,12 +554,14 @@ public final class RouterService: Sendable {
         try await ensureSchema()
 
         var nodes: [NodeInput] = []
-        if !request.query.isEmpty || !request.vector.isEmpty {
-            nodes.append(NodeInput(type: RouterSchema.queryType, key: key, text: request.query.isEmpty ? nil : request.query,
-                                   features: request.vector))
+        if !text.isEmpty || !request.vector.isEmpty {
+            nodes.append(NodeInput(type: RouterSchema.queryType, key: key, text: text.isEmpty ? nil : text, features: request.vector))
         }
-        if !request.task.isEmpty, snapshot.schema.nodeTypeID(RouterSchema.taskType).flatMap({ snapshot.nodes.id(of: NodeKey(type: $0, key: request.task)) }) == nil {
+        // A new task keeps the query text its first query was stored with, whatever the default becomes.
+        var documents: [(name: String, value: [UInt8]?)] = []
+        if !request.task.isEmpty, taskNode(request.task, in: snapshot) == nil {
             nodes.append(NodeInput(type: RouterSchema.taskType, key: request.task, text: request.task))
+            if taskSettings(request.task) == nil { documents.append(try taskDocument(request.task, TaskSettings(queryText: defaultQueryText))) }
         }
         try embedding.fillNodeVectors(&nodes, schema: database.snapshot.schema)
         let queryRef = NodeRefInput(type: RouterSchema.queryType, key: key)
@@ -451,7 +570,7 @@ public final class RouterService: Sendable {
             edges.append(EdgeInput(type: RouterSchema.taskQuery, source: NodeRefInput(type: RouterSchema.taskType, key: request.task), target: queryRef))
         }
         // Answers are read against the query's options: the text sent, else the stored one.
-        let questionText = request.query.isEmpty ? existing.flatMap { snapshot.nodes.record($0)?.text } : request.query
+        let questionText = text.isEmpty ? existing.flatMap { snapshot.nodes.record($0)?.text } : text
         let question = request.outcomes.contains { !$0.answer.isEmpty } ? questionText.flatMap(ChoiceQuestion.init(parsing:)) : nil
         for outcome in request.outcomes {
             var attributes: [(name: String, value: Double)] = [(RouterSchema.effectAttribute, outcome.effect)]
@@ -464,7 +583,7 @@ public final class RouterService: Sendable {
                                    target: NodeRefInput(type: RouterSchema.llmType, key: outcome.llm), attributes: attributes))
         }
         // One transaction: a refused outcome leaves no query or task node behind.
-        let plan = try await database.addNodesAndEdges(nodes, edges: edges, requireExistingNodes: true)
+        let plan = try await database.addNodesAndEdges(nodes, edges: edges, requireExistingNodes: true, documents: documents)
         outcomesChanged()
         var response = Graphd_V1_FeedbackResponse()
         response.queryKey = key
@@ -707,6 +826,15 @@ enum RouterGraphExtractor {
             }
         }
         return out
+    }
+}
+
+extension Graphd_V1_QueryText {
+    init(_ focus: QueryTextFocus) {
+        switch focus {
+        case .full: self = .full
+        case .lastBlock: self = .lastBlock
+        }
     }
 }
 

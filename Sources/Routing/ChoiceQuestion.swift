@@ -68,24 +68,9 @@ public struct ChoiceQuestion: Sendable, Equatable {
 
     // MARK: Parsing
 
-    /// The trimmed lines of the last block that has any, scanned from the end:
-    /// a long few-shot prefix costs nothing.
+    /// The trimmed lines of the prompt's last block (`QueryTextFocus.lastBlock`).
     static func lastBlock(of text: String) -> [Substring] {
-        let utf8 = text.utf8
-        var lines: [Substring] = []
-        var end = utf8.endIndex
-        while true {
-            let start = utf8[..<end].lastIndex(of: UInt8(ascii: "\n")).map { utf8.index(after: $0) } ?? utf8.startIndex
-            let content = text[start..<end].trimmingWhitespace()
-            if !content.isEmpty {
-                lines.append(content)
-            } else if !lines.isEmpty {
-                break
-            }
-            guard start > utf8.startIndex else { break }
-            end = utf8.index(before: start)
-        }
-        return lines.reversed()
+        QueryTextFocus.lastBlock(of: text).split(whereSeparator: \.isNewline).map { $0.trimmingWhitespace() }
     }
 
     /// "A) text", "(A) text", "A. text", "A: text" → (0, text).

@@ -3,6 +3,7 @@ import Foundation
 import GraphCore
 import GraphdClient
 import GraphdProto
+import Routing
 #if canImport(Glibc)
 import Glibc
 #endif

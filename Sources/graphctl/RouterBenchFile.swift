@@ -2,20 +2,15 @@ import ArgumentParser
 import Foundation
 import Routing
 
-/// Which part of a prompt identifies the query.
+/// A task's query text as the command line spells it (`QueryTextFocus` on the wire).
 enum QueryTextMode: String, ExpressibleByArgument, CaseIterable {
-    /// The prompt's strings joined by newlines.
-    case full
-    /// The block after the last blank line: the question itself, without a shared few-shot prefix.
-    case last
+    case full, last
 
-    func apply(_ prompt: String) -> String {
-        switch self {
-        case .full: return prompt
-        case .last:
-            let blocks = prompt.components(separatedBy: "\n\n").filter { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
-            return blocks.last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? prompt
-        }
+    var focus: QueryTextFocus { self == .full ? .full : .lastBlock }
+
+    /// Shown beside each value in --help.
+    var defaultValueDescription: String {
+        self == .full ? "the whole prompt" : "the block after the last blank line (the question after few-shot examples)"
     }
 }
 
@@ -35,7 +30,9 @@ struct QueryTextPolicy {
         }
     }
 
-    func text(_ prompt: String, task: String) -> String { (overrides[task] ?? defaultMode).apply(prompt) }
+    func focus(task: String) -> QueryTextFocus { (overrides[task] ?? defaultMode).focus }
+
+    func text(_ prompt: String, task: String) -> String { focus(task: task).identifyingText(prompt) }
 }
 
 /// One RouterBench-style CSV (RouterDC layout): a leading index column,

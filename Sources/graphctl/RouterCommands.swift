@@ -12,7 +12,9 @@ struct RouteCommand: AsyncParsableCommand {
         discussion: """
         The objective is --performance-weight · effect − --cost-weight · normalised cost \
         (default 1, 0), or effect − cost / --willingness-to-pay when that is given (US dollars \
-        per unit of effect). Without --task, graphd picks the task whose queries are closest.
+        per unit of effect). Without --task, graphd picks the task whose queries are closest. \
+        Send the whole prompt: for a task set to '--query-text last' (graphctl task set; \
+        import routerbench does it) graphd embeds and matches only its last block.
 
         Examples:
           graphctl route "Write a function to reverse a list." --task mbpp
@@ -57,6 +59,7 @@ struct RouteCommand: AsyncParsableCommand {
                 "llm": response.llm, "task": response.task, "task_inferred": response.taskInferred, "model": response.model,
                 "decision_micros": response.decisionMicros, "fallback": response.fallback,
                 "effects_from_variant": response.effectsFromVariant, "llms_observed_on_text": response.llmsObservedOnText,
+                "query_text": TaskList.name(response.queryText),
                 "ranked": response.ranked.map { c in
                     var candidate: [String: Any] = ["llm": c.llm, "effect": c.effect, "cost": c.cost, "normalized_cost": c.normalizedCost, "score": c.score]
                     if c.hasLatencyMs { candidate["latency_ms"] = c.latencyMs }
@@ -65,6 +68,7 @@ struct RouteCommand: AsyncParsableCommand {
             ] as [String: Any])
         case .text:
             print("\(response.llm)  (task \(response.task)\(response.taskInferred ? ", inferred" : ""), model \(response.model)"
+                  + (response.queryText == .lastBlock ? ", matched on the prompt's last block" : "")
                   + (response.effectsFromVariant ? ", effects from a labelled variant of the question" : "")
                   + (response.llmsObservedOnText > 0 ? ", \(response.llmsObservedOnText) LLMs' outcomes on this very text" : "") + ")")
             for c in response.ranked.prefix(5) {
@@ -86,7 +90,8 @@ struct FeedbackCommand: AsyncParsableCommand {
         Adds the query (when new), its task edge and a query_llm edge with the observed effect, \
         cost and latency, then updates the router model with a few online steps. A later Route \
         with the same text weighs this outcome directly (the same LLM's newer outcome on the \
-        same query replaces it).
+        same query replaces it). For a task set to '--query-text last', "the same text" is the \
+        same last block: that is what graphd stores.
 
         Example:
           graphctl feedback "Write a function to reverse a list." --task mbpp --llm gpt-4-1106-preview --effect 1 --cost 0.009
@@ -231,6 +236,89 @@ struct LLMRemove: AsyncParsableCommand {
     }
 }
 
+// MARK: task set | list
+
+struct TaskCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "task", abstract: "Create router tasks and say which part of a prompt identifies their queries.",
+        subcommands: [TaskSet.self, TaskList.self])
+}
+
+struct TaskSet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set", abstract: "Create a task or update its description and query text (graphd.v1.Router/SetTask).",
+        discussion: """
+        --query-text says which part of a prompt identifies the task's queries: graphd stores, \
+        embeds and matches that part in Route and Feedback. 'last' keeps the block after the last \
+        blank line, for few-shot prompts whose shared examples would otherwise dominate the \
+        embedding; 'full' keeps the whole prompt. It applies to queries routed and fed back from \
+        then on: stored queries keep the text they were stored with. Unset options stay as they are.
+
+        Example:
+          graphctl task set winogrande --description "Winograd schema: pick the option the blank refers to" --query-text last
+        """)
+
+    @Argument(help: "Task name (unique).")
+    var name: String
+    @Option(help: "What the task asks; embedded as the task's features (default for a new task: its name).")
+    var description: String = ""
+    @Option(help: "Part of a prompt that identifies the query: full or last (default for a new task: graphd --query-text).")
+    var queryText: QueryTextMode?
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        var request = Graphd_V1_SetTaskRequest()
+        request.task.name = name
+        request.task.description_p = description
+        request.task.queryText = queryText.map { Graphd_V1_QueryText($0.focus) } ?? .unspecified
+        let response = try await connection.withClient { try await $0.setTask(request) }
+        switch output.format {
+        case .json: printJSON(TaskList.json(response.task).merging(["created": response.created]) { $1 })
+        case .text: print("\(response.created ? "created" : "updated") \(TaskList.line(response.task))")
+        }
+    }
+}
+
+struct TaskList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List router tasks with their query text and query counts.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        let response = try await connection.withClient { try await $0.listTasks() }
+        switch output.format {
+        case .json:
+            printJSON(["default_query_text": Self.name(response.defaultQueryText), "tasks": response.tasks.map(Self.json)] as [String: Any])
+        case .text:
+            for task in response.tasks { print(Self.line(task)) }
+            print("default query text: \(Self.name(response.defaultQueryText))")
+        }
+    }
+
+    static func name(_ value: Graphd_V1_QueryText) -> String {
+        switch value {
+        case .full: "full"
+        case .lastBlock: "last"
+        case .unspecified: "unspecified"
+        case .UNRECOGNIZED(let n): "unknown (\(n))"
+        }
+    }
+
+    static func line(_ task: Graphd_V1_TaskInfo) -> String {
+        "\(task.name)  query text \(name(task.queryText))  queries \(task.queries)  \(task.description_p)"
+    }
+
+    static func json(_ task: Graphd_V1_TaskInfo) -> [String: Any] {
+        ["name": task.name, "description": task.description_p, "query_text": name(task.queryText), "queries": task.queries]
+    }
+}
+
+extension Graphd_V1_QueryText {
+    init(_ focus: QueryTextFocus) { self = focus == .full ? .full : .lastBlock }
+}
+
 // MARK: train router
 
 struct TrainCommand: AsyncParsableCommand {
@@ -349,12 +437,14 @@ enum RouterBenchImport {
         }
         // Per row, in file order: the option each LLM's answer names.
         var chosenOptions: [[Int?]] = []
+        // Each task with its description and the query text the import used, so that
+        // a gateway sending whole prompts later is matched on the same part.
         for task in Set(parsed.flatMap { $0.rows.map(\.task) }).sorted() {
-            var node = Graphd_V1_Node()
-            node.type = "task"
-            node.key = task
-            node.text = RouterBenchDefaults.taskDescription(task)
-            try await sink.add(node)
+            var request = Graphd_V1_SetTaskRequest()
+            request.task.name = task
+            request.task.description_p = RouterBenchDefaults.taskDescription(task)
+            request.task.queryText = Graphd_V1_QueryText(policy.focus(task: task))
+            _ = try await client.setTask(request)
         }
         for file in parsed {
             for row in file.rows {

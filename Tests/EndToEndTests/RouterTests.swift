@@ -354,6 +354,12 @@ import TTRPC
         let node = try run(Products.graphctl, ["node", "get", "query:toy/105", "--socket", daemon.socket, "--format", "json"])
         #expect(node.stdout.contains("Question 5: what is 5+1?"), "\(node.stdout) \(node.stderr)")
         #expect(!node.stdout.contains("Example"))
+        // The import says so on the task: a whole prompt sent later is matched on its last block.
+        let tasks = try run(Products.graphctl, ["task", "list", "--socket", daemon.socket, "--format", "json"])
+        #expect(tasks.stdout.contains("\"query_text\":\"last\"") && tasks.stdout.contains("\"queries\":12"), "\(tasks.stdout)")
+        let whole = try run(Products.graphctl, ["route", "Example, with \"quotes\".\n\nQuestion 5: what is 5+1?", "--task", "toy",
+                                                "--socket", daemon.socket, "--format", "json"])
+        #expect(whole.stdout.contains("\"llms_observed_on_text\":2"), "\(whole.stdout) \(whole.stderr)")
         let routed = try run(Products.graphctl, ["route", "Question 20: what is 20+1?", "--task", "toy", "--socket", daemon.socket, "--format", "json"])
         #expect(routed.status == 0, "\(routed.stderr)")
         #expect(routed.stdout.contains("\"llm\":\"slow\"") || routed.stdout.contains("\"llm\" : \"slow\""), "\(routed.stdout)")
@@ -399,6 +405,90 @@ import TTRPC
                                                 "--socket", daemon.socket])
         #expect(shown.status == 0 && shown.stdout.hasPrefix("dear") && shown.stdout.contains("2 LLMs' outcomes on this very text"),
                 "\(shown.stdout) \(shown.stderr)")
+        await client.close()
+        _ = await daemon.terminate()
+    }
+
+    private func setTask(_ client: GraphClient, _ name: String, description: String = "",
+                         queryText: Graphd_V1_QueryText = .unspecified) async throws -> Graphd_V1_SetTaskResponse {
+        var request = Graphd_V1_SetTaskRequest()
+        request.task.name = name
+        request.task.description_p = description
+        request.task.queryText = queryText
+        return try await client.setTask(request)
+    }
+
+    /// Few-shot prompts share their examples; a task set to LAST_BLOCK is stored,
+    /// embedded and matched on the question after them, so the same question under
+    /// other examples is the same query. A task left at the default (FULL) is not.
+    @Test func fewShotPromptsAreMatchedOnTheirLastBlockWhenTheTaskSaysSo() async throws {
+        let scratch = Scratch()
+        let store = scratch.path("f.sqlite")
+        var daemon = try Daemon(socket: scratch.path("f.sock"), store: store)
+        try await daemon.waitUntilServing()
+        var client = try await daemon.client()
+        _ = try await addLLM(client, "cheap", "a small model", perCall: 0.0002)
+        _ = try await addLLM(client, "dear", "a large model", perCall: 0.002)
+        let created = try await setTask(client, "quiz", description: "general knowledge questions", queryText: .lastBlock)
+        #expect(created.created && created.task.queryText == .lastBlock && created.task.description_p == "general knowledge questions")
+        let examplesA = "Q: What is the capital of Spain?\nA: Madrid\n\nQ: What is the capital of Italy?\nA: Rome"
+        let examplesB = "Q: How many legs has a spider?\nA: Eight"
+        let question = "Q: What is the capital of Peru?\nA:"
+        for task in ["quiz", "verbatim"] {
+            let written = try await feedback(client, examplesA + "\n\n" + question, task: task, [("cheap", 0, 0.0002), ("dear", 1, 0.002)], steps: 0)
+            var get = Graphd_V1_GetNodeRequest()
+            get.node = Graphd_V1_NodeRef(type: "query", key: written.queryKey)
+            let stored = try await client.getNode(get).node.text
+            #expect(stored == (task == "quiz" ? question : examplesA + "\n\n" + question), "\(task): \(stored)")
+        }
+        // The same question under other examples: one query for "quiz", a new one for "verbatim".
+        var quiz = try await route(client, examplesB + "\n\n" + question, task: "quiz", weights: (0.8, 0.2))
+        for _ in 0..<100 where quiz.llmsObservedOnText == 0 {
+            try await Task.sleep(for: .milliseconds(50))
+            quiz = try await route(client, examplesB + "\n\n" + question, task: "quiz", weights: (0.8, 0.2))
+        }
+        #expect(quiz.queryText == .lastBlock && quiz.llmsObservedOnText == 2 && quiz.llm == "dear", "\(quiz)")
+        let verbatim = try await route(client, examplesB + "\n\n" + question, task: "verbatim", weights: (0.8, 0.2))
+        #expect(verbatim.queryText == .full && verbatim.llmsObservedOnText == 0, "\(verbatim)")
+        // Feedback under other examples adds to the same "quiz" query.
+        let again = try await feedback(client, examplesB + "\n\n" + question, task: "quiz", [("cheap", 1, 0.0002)], steps: 0)
+        let tasks = try await client.listTasks()
+        #expect(tasks.defaultQueryText == .full)
+        #expect(tasks.tasks.map(\.name) == ["quiz", "verbatim"])
+        #expect(tasks.tasks.map(\.queryText) == [.lastBlock, .full])
+        #expect(tasks.tasks.map(\.queries) == [1, 1], "\(tasks) \(again.queryKey)")
+        // Unset fields stay as they are.
+        let renamed = try await setTask(client, "quiz", description: "trivia")
+        #expect(!renamed.created && renamed.task.queryText == .lastBlock && renamed.task.description_p == "trivia" && renamed.task.queries == 1)
+
+        // Bad input, and nothing written by it.
+        await expectCode(.invalidArgument, "SetTask without a task") { _ = try await client.setTask(Graphd_V1_SetTaskRequest()) }
+        await expectCode(.invalidArgument, "SetTask with an empty name") { _ = try await setTask(client, "", queryText: .full) }
+        await expectCode(.invalidArgument, "an unknown QueryText value") { _ = try await setTask(client, "odd", queryText: .UNRECOGNIZED(7)) }
+        await expectCode(.invalidArgument, "a prompt of whitespace only") { _ = try await route(client, " \n\n ", task: "quiz") }
+        await expectCode(.invalidArgument, "feedback of whitespace only") {
+            _ = try await feedback(client, " \n ", task: "quiz", [("cheap", 1, 0.0002)])
+        }
+        #expect(try await client.listTasks().tasks.map(\.name) == ["quiz", "verbatim"])
+
+        // Settings are stored: after a restart (with another default) they still hold.
+        await client.close()
+        _ = await daemon.terminate()
+        daemon = try Daemon(socket: scratch.path("f2.sock"), store: store, extraArguments: ["--query-text", "last"])
+        try await daemon.waitUntilServing()
+        client = try await daemon.client()
+        let restarted = try await client.listTasks()
+        #expect(restarted.defaultQueryText == .lastBlock && restarted.tasks.map(\.queryText) == [.lastBlock, .full], "\(restarted)")
+        // Without a task the daemon's default applies.
+        let untasked = try await route(client, examplesB + "\n\n" + question)
+        #expect(untasked.queryText == .lastBlock)
+        let listed = try run(Products.graphctl, ["task", "list", "--socket", daemon.socket])
+        #expect(listed.status == 0 && listed.stdout.contains("quiz  query text last  queries 1  trivia")
+                && listed.stdout.contains("default query text: last"), "\(listed.stdout) \(listed.stderr)")
+        let set = try run(Products.graphctl, ["task", "set", "verbatim", "--query-text", "last", "--socket", daemon.socket])
+        #expect(set.status == 0 && set.stdout.hasPrefix("updated verbatim  query text last"), "\(set.stdout) \(set.stderr)")
+        let refused = try run(Products.graphctl, ["task", "set", "verbatim", "--query-text", "middle", "--socket", daemon.socket])
+        #expect(refused.status != 0 && refused.stderr.contains("query-text"), "\(refused.stderr)")
         await client.close()
         _ = await daemon.terminate()
     }

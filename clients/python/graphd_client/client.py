@@ -190,6 +190,13 @@ class GraphdClient:
     def remove_llm(self, request, **kw):
         return self.call(ROUTER, "RemoveLLM", request, router_pb2.RemoveLLMResponse, **kw)
 
+    def set_task(self, request, **kw):
+        """Creates a task or sets its description and which part of a prompt identifies its queries."""
+        return self.call(ROUTER, "SetTask", request, router_pb2.SetTaskResponse, **kw)
+
+    def list_tasks(self, **kw):
+        return self.call(ROUTER, "ListTasks", router_pb2.ListTasksRequest(), router_pb2.ListTasksResponse, **kw)
+
     def train_router(self, request, **kw):
         return self.call(ROUTER, "Train", request, router_pb2.TrainRouterResponse, **kw)
 

@@ -74,6 +74,14 @@ def main(path):
         written = client.feedback(router_pb2.FeedbackRequest(query="What is 2+2?", task="math", outcomes=[
             router_pb2.Outcome(llm="small", effect=1.0, cost=0.0001)]))
         assert written.edges_written == 2, written
+        # Tasks: few-shot prompts are matched on their last block once the task says so.
+        created = client.set_task(router_pb2.SetTaskRequest(task=router_pb2.TaskInfo(
+            name="quiz", query_text=router_pb2.QUERY_TEXT_LAST_BLOCK)))
+        assert created.created and created.task.query_text == router_pb2.QUERY_TEXT_LAST_BLOCK, created
+        tasks = {t.name: t for t in client.list_tasks().tasks}
+        assert tasks["math"].queries == 1 and tasks["math"].query_text == router_pb2.QUERY_TEXT_FULL, tasks
+        routed = client.route(router_pb2.RouteRequest(query="Q: 1+1?\nA: 2\n\nQ: 2+3?", task="quiz", performance_weight=1))
+        assert routed.query_text == router_pb2.QUERY_TEXT_LAST_BLOCK, routed
         expect_error(InvalidArgument, lambda: client.route(router_pb2.RouteRequest(query="x", performance_weight=-1)))
         # One query's outcomes are too few to train on: refused, and the progress says why.
         expect_error(FailedPrecondition, lambda: client.train_router(router_pb2.TrainRouterRequest()))

@@ -97,6 +97,231 @@ void   graphd__v1__llminfo__free_unpacked
   assert(message->base.descriptor == &graphd__v1__llminfo__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   graphd__v1__task_info__init
+                     (Graphd__V1__TaskInfo         *message)
+{
+  static const Graphd__V1__TaskInfo init_value = GRAPHD__V1__TASK_INFO__INIT;
+  *message = init_value;
+}
+size_t graphd__v1__task_info__get_packed_size
+                     (const Graphd__V1__TaskInfo *message)
+{
+  assert(message->base.descriptor == &graphd__v1__task_info__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t graphd__v1__task_info__pack
+                     (const Graphd__V1__TaskInfo *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &graphd__v1__task_info__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t graphd__v1__task_info__pack_to_buffer
+                     (const Graphd__V1__TaskInfo *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &graphd__v1__task_info__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Graphd__V1__TaskInfo *
+       graphd__v1__task_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Graphd__V1__TaskInfo *)
+     protobuf_c_message_unpack (&graphd__v1__task_info__descriptor,
+                                allocator, len, data);
+}
+void   graphd__v1__task_info__free_unpacked
+                     (Graphd__V1__TaskInfo *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &graphd__v1__task_info__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   graphd__v1__set_task_request__init
+                     (Graphd__V1__SetTaskRequest         *message)
+{
+  static const Graphd__V1__SetTaskRequest init_value = GRAPHD__V1__SET_TASK_REQUEST__INIT;
+  *message = init_value;
+}
+size_t graphd__v1__set_task_request__get_packed_size
+                     (const Graphd__V1__SetTaskRequest *message)
+{
+  assert(message->base.descriptor == &graphd__v1__set_task_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t graphd__v1__set_task_request__pack
+                     (const Graphd__V1__SetTaskRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &graphd__v1__set_task_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t graphd__v1__set_task_request__pack_to_buffer
+                     (const Graphd__V1__SetTaskRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &graphd__v1__set_task_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Graphd__V1__SetTaskRequest *
+       graphd__v1__set_task_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Graphd__V1__SetTaskRequest *)
+     protobuf_c_message_unpack (&graphd__v1__set_task_request__descriptor,
+                                allocator, len, data);
+}
+void   graphd__v1__set_task_request__free_unpacked
+                     (Graphd__V1__SetTaskRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &graphd__v1__set_task_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   graphd__v1__set_task_response__init
+                     (Graphd__V1__SetTaskResponse         *message)
+{
+  static const Graphd__V1__SetTaskResponse init_value = GRAPHD__V1__SET_TASK_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t graphd__v1__set_task_response__get_packed_size
+                     (const Graphd__V1__SetTaskResponse *message)
+{
+  assert(message->base.descriptor == &graphd__v1__set_task_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t graphd__v1__set_task_response__pack
+                     (const Graphd__V1__SetTaskResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &graphd__v1__set_task_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t graphd__v1__set_task_response__pack_to_buffer
+                     (const Graphd__V1__SetTaskResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &graphd__v1__set_task_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Graphd__V1__SetTaskResponse *
+       graphd__v1__set_task_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Graphd__V1__SetTaskResponse *)
+     protobuf_c_message_unpack (&graphd__v1__set_task_response__descriptor,
+                                allocator, len, data);
+}
+void   graphd__v1__set_task_response__free_unpacked
+                     (Graphd__V1__SetTaskResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &graphd__v1__set_task_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   graphd__v1__list_tasks_request__init
+                     (Graphd__V1__ListTasksRequest         *message)
+{
+  static const Graphd__V1__ListTasksRequest init_value = GRAPHD__V1__LIST_TASKS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t graphd__v1__list_tasks_request__get_packed_size
+                     (const Graphd__V1__ListTasksRequest *message)
+{
+  assert(message->base.descriptor == &graphd__v1__list_tasks_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t graphd__v1__list_tasks_request__pack
+                     (const Graphd__V1__ListTasksRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &graphd__v1__list_tasks_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t graphd__v1__list_tasks_request__pack_to_buffer
+                     (const Graphd__V1__ListTasksRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &graphd__v1__list_tasks_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Graphd__V1__ListTasksRequest *
+       graphd__v1__list_tasks_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Graphd__V1__ListTasksRequest *)
+     protobuf_c_message_unpack (&graphd__v1__list_tasks_request__descriptor,
+                                allocator, len, data);
+}
+void   graphd__v1__list_tasks_request__free_unpacked
+                     (Graphd__V1__ListTasksRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &graphd__v1__list_tasks_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   graphd__v1__list_tasks_response__init
+                     (Graphd__V1__ListTasksResponse         *message)
+{
+  static const Graphd__V1__ListTasksResponse init_value = GRAPHD__V1__LIST_TASKS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t graphd__v1__list_tasks_response__get_packed_size
+                     (const Graphd__V1__ListTasksResponse *message)
+{
+  assert(message->base.descriptor == &graphd__v1__list_tasks_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t graphd__v1__list_tasks_response__pack
+                     (const Graphd__V1__ListTasksResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &graphd__v1__list_tasks_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t graphd__v1__list_tasks_response__pack_to_buffer
+                     (const Graphd__V1__ListTasksResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &graphd__v1__list_tasks_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Graphd__V1__ListTasksResponse *
+       graphd__v1__list_tasks_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Graphd__V1__ListTasksResponse *)
+     protobuf_c_message_unpack (&graphd__v1__list_tasks_response__descriptor,
+                                allocator, len, data);
+}
+void   graphd__v1__list_tasks_response__free_unpacked
+                     (Graphd__V1__ListTasksResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &graphd__v1__list_tasks_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   graphd__v1__route_request__init
                      (Graphd__V1__RouteRequest         *message)
 {
@@ -894,6 +1119,241 @@ const ProtobufCMessageDescriptor graphd__v1__llminfo__descriptor =
   (ProtobufCMessageInit) graphd__v1__llminfo__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor graphd__v1__task_info__field_descriptors[4] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__TaskInfo, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__TaskInfo, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "query_text",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__TaskInfo, query_text),
+    &graphd__v1__query_text__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "queries",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__TaskInfo, queries),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned graphd__v1__task_info__field_indices_by_name[] = {
+  1,   /* field[1] = description */
+  0,   /* field[0] = name */
+  3,   /* field[3] = queries */
+  2,   /* field[2] = query_text */
+};
+static const ProtobufCIntRange graphd__v1__task_info__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor graphd__v1__task_info__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "graphd.v1.TaskInfo",
+  "TaskInfo",
+  "Graphd__V1__TaskInfo",
+  "graphd.v1",
+  sizeof(Graphd__V1__TaskInfo),
+  4,
+  graphd__v1__task_info__field_descriptors,
+  graphd__v1__task_info__field_indices_by_name,
+  1,  graphd__v1__task_info__number_ranges,
+  (ProtobufCMessageInit) graphd__v1__task_info__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor graphd__v1__set_task_request__field_descriptors[1] =
+{
+  {
+    "task",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__SetTaskRequest, task),
+    &graphd__v1__task_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned graphd__v1__set_task_request__field_indices_by_name[] = {
+  0,   /* field[0] = task */
+};
+static const ProtobufCIntRange graphd__v1__set_task_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor graphd__v1__set_task_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "graphd.v1.SetTaskRequest",
+  "SetTaskRequest",
+  "Graphd__V1__SetTaskRequest",
+  "graphd.v1",
+  sizeof(Graphd__V1__SetTaskRequest),
+  1,
+  graphd__v1__set_task_request__field_descriptors,
+  graphd__v1__set_task_request__field_indices_by_name,
+  1,  graphd__v1__set_task_request__number_ranges,
+  (ProtobufCMessageInit) graphd__v1__set_task_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor graphd__v1__set_task_response__field_descriptors[2] =
+{
+  {
+    "task",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__SetTaskResponse, task),
+    &graphd__v1__task_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__SetTaskResponse, created),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned graphd__v1__set_task_response__field_indices_by_name[] = {
+  1,   /* field[1] = created */
+  0,   /* field[0] = task */
+};
+static const ProtobufCIntRange graphd__v1__set_task_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor graphd__v1__set_task_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "graphd.v1.SetTaskResponse",
+  "SetTaskResponse",
+  "Graphd__V1__SetTaskResponse",
+  "graphd.v1",
+  sizeof(Graphd__V1__SetTaskResponse),
+  2,
+  graphd__v1__set_task_response__field_descriptors,
+  graphd__v1__set_task_response__field_indices_by_name,
+  1,  graphd__v1__set_task_response__number_ranges,
+  (ProtobufCMessageInit) graphd__v1__set_task_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define graphd__v1__list_tasks_request__field_descriptors NULL
+#define graphd__v1__list_tasks_request__field_indices_by_name NULL
+#define graphd__v1__list_tasks_request__number_ranges NULL
+const ProtobufCMessageDescriptor graphd__v1__list_tasks_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "graphd.v1.ListTasksRequest",
+  "ListTasksRequest",
+  "Graphd__V1__ListTasksRequest",
+  "graphd.v1",
+  sizeof(Graphd__V1__ListTasksRequest),
+  0,
+  graphd__v1__list_tasks_request__field_descriptors,
+  graphd__v1__list_tasks_request__field_indices_by_name,
+  0,  graphd__v1__list_tasks_request__number_ranges,
+  (ProtobufCMessageInit) graphd__v1__list_tasks_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor graphd__v1__list_tasks_response__field_descriptors[2] =
+{
+  {
+    "tasks",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Graphd__V1__ListTasksResponse, n_tasks),
+    offsetof(Graphd__V1__ListTasksResponse, tasks),
+    &graphd__v1__task_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "default_query_text",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__ListTasksResponse, default_query_text),
+    &graphd__v1__query_text__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned graphd__v1__list_tasks_response__field_indices_by_name[] = {
+  1,   /* field[1] = default_query_text */
+  0,   /* field[0] = tasks */
+};
+static const ProtobufCIntRange graphd__v1__list_tasks_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor graphd__v1__list_tasks_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "graphd.v1.ListTasksResponse",
+  "ListTasksResponse",
+  "Graphd__V1__ListTasksResponse",
+  "graphd.v1",
+  sizeof(Graphd__V1__ListTasksResponse),
+  2,
+  graphd__v1__list_tasks_response__field_descriptors,
+  graphd__v1__list_tasks_response__field_indices_by_name,
+  1,  graphd__v1__list_tasks_response__number_ranges,
+  (ProtobufCMessageInit) graphd__v1__list_tasks_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor graphd__v1__route_request__field_descriptors[10] =
 {
   {
@@ -1152,7 +1612,7 @@ const ProtobufCMessageDescriptor graphd__v1__route_candidate__descriptor =
   (ProtobufCMessageInit) graphd__v1__route_candidate__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__route_response__field_descriptors[9] =
+static const ProtobufCFieldDescriptor graphd__v1__route_response__field_descriptors[10] =
 {
   {
     "llm",
@@ -1262,6 +1722,18 @@ static const ProtobufCFieldDescriptor graphd__v1__route_response__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "query_text",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__RouteResponse, query_text),
+    &graphd__v1__query_text__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__route_response__field_indices_by_name[] = {
   6,   /* field[6] = decision_micros */
@@ -1270,6 +1742,7 @@ static const unsigned graphd__v1__route_response__field_indices_by_name[] = {
   0,   /* field[0] = llm */
   8,   /* field[8] = llms_observed_on_text */
   5,   /* field[5] = model */
+  9,   /* field[9] = query_text */
   1,   /* field[1] = ranked */
   3,   /* field[3] = task */
   4,   /* field[4] = task_inferred */
@@ -1277,7 +1750,7 @@ static const unsigned graphd__v1__route_response__field_indices_by_name[] = {
 static const ProtobufCIntRange graphd__v1__route_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor graphd__v1__route_response__descriptor =
 {
@@ -1287,7 +1760,7 @@ const ProtobufCMessageDescriptor graphd__v1__route_response__descriptor =
   "Graphd__V1__RouteResponse",
   "graphd.v1",
   sizeof(Graphd__V1__RouteResponse),
-  9,
+  10,
   graphd__v1__route_response__field_descriptors,
   graphd__v1__route_response__field_indices_by_name,
   1,  graphd__v1__route_response__number_ranges,
@@ -1997,7 +2470,37 @@ const ProtobufCMessageDescriptor graphd__v1__train_router_response__descriptor =
   (ProtobufCMessageInit) graphd__v1__train_router_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor graphd__v1__router__method_descriptors[7] =
+static const ProtobufCEnumValue graphd__v1__query_text__enum_values_by_number[3] =
+{
+  { "QUERY_TEXT_UNSPECIFIED", "GRAPHD__V1__QUERY_TEXT__QUERY_TEXT_UNSPECIFIED", 0 },
+  { "QUERY_TEXT_FULL", "GRAPHD__V1__QUERY_TEXT__QUERY_TEXT_FULL", 1 },
+  { "QUERY_TEXT_LAST_BLOCK", "GRAPHD__V1__QUERY_TEXT__QUERY_TEXT_LAST_BLOCK", 2 },
+};
+static const ProtobufCIntRange graphd__v1__query_text__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex graphd__v1__query_text__enum_values_by_name[3] =
+{
+  { "QUERY_TEXT_FULL", 1 },
+  { "QUERY_TEXT_LAST_BLOCK", 2 },
+  { "QUERY_TEXT_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor graphd__v1__query_text__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "graphd.v1.QueryText",
+  "QueryText",
+  "Graphd__V1__QueryText",
+  "graphd.v1",
+  3,
+  graphd__v1__query_text__enum_values_by_number,
+  3,
+  graphd__v1__query_text__enum_values_by_name,
+  1,
+  graphd__v1__query_text__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCMethodDescriptor graphd__v1__router__method_descriptors[9] =
 {
   { "Route", &graphd__v1__route_request__descriptor, &graphd__v1__route_response__descriptor },
   { "Feedback", &graphd__v1__feedback_request__descriptor, &graphd__v1__feedback_response__descriptor },
@@ -2006,13 +2509,17 @@ static const ProtobufCMethodDescriptor graphd__v1__router__method_descriptors[7]
   { "RemoveLLM", &graphd__v1__remove_llmrequest__descriptor, &graphd__v1__remove_llmresponse__descriptor },
   { "Train", &graphd__v1__train_router_request__descriptor, &graphd__v1__train_router_response__descriptor },
   { "TrainProgress", &graphd__v1__training_progress_request__descriptor, &graphd__v1__training_progress__descriptor },
+  { "SetTask", &graphd__v1__set_task_request__descriptor, &graphd__v1__set_task_response__descriptor },
+  { "ListTasks", &graphd__v1__list_tasks_request__descriptor, &graphd__v1__list_tasks_response__descriptor },
 };
 const unsigned graphd__v1__router__method_indices_by_name[] = {
   2,        /* AddLLM */
   1,        /* Feedback */
   3,        /* ListLLMs */
+  8,        /* ListTasks */
   4,        /* RemoveLLM */
   0,        /* Route */
+  7,        /* SetTask */
   5,        /* Train */
   6         /* TrainProgress */
 };
@@ -2023,7 +2530,7 @@ const ProtobufCServiceDescriptor graphd__v1__router__descriptor =
   "Router",
   "Graphd__V1__Router",
   "graphd.v1",
-  7,
+  9,
   graphd__v1__router__method_descriptors,
   graphd__v1__router__method_indices_by_name
 };
@@ -2082,6 +2589,22 @@ void graphd__v1__router__train_progress(ProtobufCService *service,
 {
   assert(service->descriptor == &graphd__v1__router__descriptor);
   service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void graphd__v1__router__set_task(ProtobufCService *service,
+                                  const Graphd__V1__SetTaskRequest *input,
+                                  Graphd__V1__SetTaskResponse_Closure closure,
+                                  void *closure_data)
+{
+  assert(service->descriptor == &graphd__v1__router__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void graphd__v1__router__list_tasks(ProtobufCService *service,
+                                    const Graphd__V1__ListTasksRequest *input,
+                                    Graphd__V1__ListTasksResponse_Closure closure,
+                                    void *closure_data)
+{
+  assert(service->descriptor == &graphd__v1__router__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void graphd__v1__router__init (Graphd__V1__Router_Service *service,
                                Graphd__V1__Router_ServiceDestroy destroy)

@@ -18,6 +18,11 @@ PROTOBUF_C__BEGIN_DECLS
 
 typedef struct Graphd__V1__LLMPrice Graphd__V1__LLMPrice;
 typedef struct Graphd__V1__LLMInfo Graphd__V1__LLMInfo;
+typedef struct Graphd__V1__TaskInfo Graphd__V1__TaskInfo;
+typedef struct Graphd__V1__SetTaskRequest Graphd__V1__SetTaskRequest;
+typedef struct Graphd__V1__SetTaskResponse Graphd__V1__SetTaskResponse;
+typedef struct Graphd__V1__ListTasksRequest Graphd__V1__ListTasksRequest;
+typedef struct Graphd__V1__ListTasksResponse Graphd__V1__ListTasksResponse;
 typedef struct Graphd__V1__RouteRequest Graphd__V1__RouteRequest;
 typedef struct Graphd__V1__RouteCandidate Graphd__V1__RouteCandidate;
 typedef struct Graphd__V1__RouteResponse Graphd__V1__RouteResponse;
@@ -36,6 +41,32 @@ typedef struct Graphd__V1__TrainRouterResponse Graphd__V1__TrainRouterResponse;
 
 /* --- enums --- */
 
+/*
+ * Which part of a prompt identifies a task's query. graphd stores, embeds and
+ * matches that part (Route and Feedback); the whole text still counts for
+ * prompt length. Few-shot prompts share a long prefix of worked examples that
+ * would dominate an embedding of the whole prompt: LAST_BLOCK keeps the
+ * question itself.
+ */
+typedef enum _Graphd__V1__QueryText {
+  /*
+   * Leaves the setting as it is; a new task (from SetTask or Feedback) gets
+   * the daemon's default (graphd --query-text, default FULL) and keeps it
+   * when the default changes later. A task node written through the Graph
+   * service has no setting and follows the default.
+   */
+  GRAPHD__V1__QUERY_TEXT__QUERY_TEXT_UNSPECIFIED = 0,
+  /*
+   * The whole prompt.
+   */
+  GRAPHD__V1__QUERY_TEXT__QUERY_TEXT_FULL = 1,
+  /*
+   * The block after the last blank line (a line of whitespace only counts as
+   * blank), trimmed; the whole prompt, trimmed, when it has no blank line.
+   */
+  GRAPHD__V1__QUERY_TEXT__QUERY_TEXT_LAST_BLOCK = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GRAPHD__V1__QUERY_TEXT)
+} Graphd__V1__QueryText;
 
 /* --- messages --- */
 
@@ -83,12 +114,86 @@ struct  Graphd__V1__LLMInfo
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0, 0,NULL, 0 }
 
 
+struct  Graphd__V1__TaskInfo
+{
+  ProtobufCMessage base;
+  /*
+   * Unique name (the task node's key), e.g. "winogrande".
+   */
+  char *name;
+  /*
+   * Free text, embedded as the task node's features; empty in SetTask:
+   * unchanged (for a new task: the name).
+   */
+  char *description;
+  Graphd__V1__QueryText query_text;
+  /*
+   * Queries linked to the task (filled by ListTasks and SetTask's response).
+   */
+  uint64_t queries;
+};
+#define GRAPHD__V1__TASK_INFO__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__task_info__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, GRAPHD__V1__QUERY_TEXT__QUERY_TEXT_UNSPECIFIED, 0 }
+
+
+struct  Graphd__V1__SetTaskRequest
+{
+  ProtobufCMessage base;
+  Graphd__V1__TaskInfo *task;
+};
+#define GRAPHD__V1__SET_TASK_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__set_task_request__descriptor) \
+    , NULL }
+
+
+struct  Graphd__V1__SetTaskResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The task as stored now.
+   */
+  Graphd__V1__TaskInfo *task;
+  protobuf_c_boolean created;
+};
+#define GRAPHD__V1__SET_TASK_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__set_task_response__descriptor) \
+    , NULL, 0 }
+
+
+struct  Graphd__V1__ListTasksRequest
+{
+  ProtobufCMessage base;
+};
+#define GRAPHD__V1__LIST_TASKS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__list_tasks_request__descriptor) \
+     }
+
+
+struct  Graphd__V1__ListTasksResponse
+{
+  ProtobufCMessage base;
+  size_t n_tasks;
+  Graphd__V1__TaskInfo **tasks;
+  /*
+   * What a new task gets, what applies to a task without a setting, and to
+   * Route without a task.
+   */
+  Graphd__V1__QueryText default_query_text;
+};
+#define GRAPHD__V1__LIST_TASKS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__list_tasks_response__descriptor) \
+    , 0,NULL, GRAPHD__V1__QUERY_TEXT__QUERY_TEXT_UNSPECIFIED }
+
+
 struct  Graphd__V1__RouteRequest
 {
   ProtobufCMessage base;
   /*
    * The query text (embedded with the embedder the model was trained with)
-   * and/or its vector. One of them is required.
+   * and/or its vector. One of them is required. Of the text, the part the
+   * task's QueryText names is embedded and matched (the daemon's default
+   * when no task is named: the task is inferred from that part's vector).
    */
   char *query;
   size_t n_vector;
@@ -214,10 +319,14 @@ struct  Graphd__V1__RouteResponse
    * with the model's prediction counted as one observation.
    */
   uint32_t llms_observed_on_text;
+  /*
+   * Which part of the text was embedded and matched (FULL or LAST_BLOCK).
+   */
+  Graphd__V1__QueryText query_text;
 };
 #define GRAPHD__V1__ROUTE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__route_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, GRAPHD__V1__QUERY_TEXT__QUERY_TEXT_UNSPECIFIED }
 
 
 struct  Graphd__V1__Outcome
@@ -256,6 +365,8 @@ struct  Graphd__V1__FeedbackRequest
   char *query_key;
   /*
    * Query text and/or vector (required for a query not in the graph yet).
+   * The part the task's QueryText names is what graphd stores and embeds,
+   * and what a derived key is derived from.
    */
   char *query;
   size_t n_vector;
@@ -436,6 +547,101 @@ Graphd__V1__LLMInfo *
                       const uint8_t       *data);
 void   graphd__v1__llminfo__free_unpacked
                      (Graphd__V1__LLMInfo *message,
+                      ProtobufCAllocator *allocator);
+/* Graphd__V1__TaskInfo methods */
+void   graphd__v1__task_info__init
+                     (Graphd__V1__TaskInfo         *message);
+size_t graphd__v1__task_info__get_packed_size
+                     (const Graphd__V1__TaskInfo   *message);
+size_t graphd__v1__task_info__pack
+                     (const Graphd__V1__TaskInfo   *message,
+                      uint8_t             *out);
+size_t graphd__v1__task_info__pack_to_buffer
+                     (const Graphd__V1__TaskInfo   *message,
+                      ProtobufCBuffer     *buffer);
+Graphd__V1__TaskInfo *
+       graphd__v1__task_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   graphd__v1__task_info__free_unpacked
+                     (Graphd__V1__TaskInfo *message,
+                      ProtobufCAllocator *allocator);
+/* Graphd__V1__SetTaskRequest methods */
+void   graphd__v1__set_task_request__init
+                     (Graphd__V1__SetTaskRequest         *message);
+size_t graphd__v1__set_task_request__get_packed_size
+                     (const Graphd__V1__SetTaskRequest   *message);
+size_t graphd__v1__set_task_request__pack
+                     (const Graphd__V1__SetTaskRequest   *message,
+                      uint8_t             *out);
+size_t graphd__v1__set_task_request__pack_to_buffer
+                     (const Graphd__V1__SetTaskRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Graphd__V1__SetTaskRequest *
+       graphd__v1__set_task_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   graphd__v1__set_task_request__free_unpacked
+                     (Graphd__V1__SetTaskRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Graphd__V1__SetTaskResponse methods */
+void   graphd__v1__set_task_response__init
+                     (Graphd__V1__SetTaskResponse         *message);
+size_t graphd__v1__set_task_response__get_packed_size
+                     (const Graphd__V1__SetTaskResponse   *message);
+size_t graphd__v1__set_task_response__pack
+                     (const Graphd__V1__SetTaskResponse   *message,
+                      uint8_t             *out);
+size_t graphd__v1__set_task_response__pack_to_buffer
+                     (const Graphd__V1__SetTaskResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Graphd__V1__SetTaskResponse *
+       graphd__v1__set_task_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   graphd__v1__set_task_response__free_unpacked
+                     (Graphd__V1__SetTaskResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Graphd__V1__ListTasksRequest methods */
+void   graphd__v1__list_tasks_request__init
+                     (Graphd__V1__ListTasksRequest         *message);
+size_t graphd__v1__list_tasks_request__get_packed_size
+                     (const Graphd__V1__ListTasksRequest   *message);
+size_t graphd__v1__list_tasks_request__pack
+                     (const Graphd__V1__ListTasksRequest   *message,
+                      uint8_t             *out);
+size_t graphd__v1__list_tasks_request__pack_to_buffer
+                     (const Graphd__V1__ListTasksRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Graphd__V1__ListTasksRequest *
+       graphd__v1__list_tasks_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   graphd__v1__list_tasks_request__free_unpacked
+                     (Graphd__V1__ListTasksRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Graphd__V1__ListTasksResponse methods */
+void   graphd__v1__list_tasks_response__init
+                     (Graphd__V1__ListTasksResponse         *message);
+size_t graphd__v1__list_tasks_response__get_packed_size
+                     (const Graphd__V1__ListTasksResponse   *message);
+size_t graphd__v1__list_tasks_response__pack
+                     (const Graphd__V1__ListTasksResponse   *message,
+                      uint8_t             *out);
+size_t graphd__v1__list_tasks_response__pack_to_buffer
+                     (const Graphd__V1__ListTasksResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Graphd__V1__ListTasksResponse *
+       graphd__v1__list_tasks_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   graphd__v1__list_tasks_response__free_unpacked
+                     (Graphd__V1__ListTasksResponse *message,
                       ProtobufCAllocator *allocator);
 /* Graphd__V1__RouteRequest methods */
 void   graphd__v1__route_request__init
@@ -711,6 +917,21 @@ typedef void (*Graphd__V1__LLMPrice_Closure)
 typedef void (*Graphd__V1__LLMInfo_Closure)
                  (const Graphd__V1__LLMInfo *message,
                   void *closure_data);
+typedef void (*Graphd__V1__TaskInfo_Closure)
+                 (const Graphd__V1__TaskInfo *message,
+                  void *closure_data);
+typedef void (*Graphd__V1__SetTaskRequest_Closure)
+                 (const Graphd__V1__SetTaskRequest *message,
+                  void *closure_data);
+typedef void (*Graphd__V1__SetTaskResponse_Closure)
+                 (const Graphd__V1__SetTaskResponse *message,
+                  void *closure_data);
+typedef void (*Graphd__V1__ListTasksRequest_Closure)
+                 (const Graphd__V1__ListTasksRequest *message,
+                  void *closure_data);
+typedef void (*Graphd__V1__ListTasksResponse_Closure)
+                 (const Graphd__V1__ListTasksResponse *message,
+                  void *closure_data);
 typedef void (*Graphd__V1__RouteRequest_Closure)
                  (const Graphd__V1__RouteRequest *message,
                   void *closure_data);
@@ -788,6 +1009,14 @@ struct Graphd__V1__Router_Service
                          const Graphd__V1__TrainingProgressRequest *input,
                          Graphd__V1__TrainingProgress_Closure closure,
                          void *closure_data);
+  void (*set_task)(Graphd__V1__Router_Service *service,
+                   const Graphd__V1__SetTaskRequest *input,
+                   Graphd__V1__SetTaskResponse_Closure closure,
+                   void *closure_data);
+  void (*list_tasks)(Graphd__V1__Router_Service *service,
+                     const Graphd__V1__ListTasksRequest *input,
+                     Graphd__V1__ListTasksResponse_Closure closure,
+                     void *closure_data);
 };
 typedef void (*Graphd__V1__Router_ServiceDestroy)(Graphd__V1__Router_Service *);
 void graphd__v1__router__init (Graphd__V1__Router_Service *service,
@@ -802,7 +1031,9 @@ void graphd__v1__router__init (Graphd__V1__Router_Service *service,
       function_prefix__ ## list_llms,\
       function_prefix__ ## remove_llm,\
       function_prefix__ ## train,\
-      function_prefix__ ## train_progress  }
+      function_prefix__ ## train_progress,\
+      function_prefix__ ## set_task,\
+      function_prefix__ ## list_tasks  }
 void graphd__v1__router__route(ProtobufCService *service,
                                const Graphd__V1__RouteRequest *input,
                                Graphd__V1__RouteResponse_Closure closure,
@@ -831,11 +1062,25 @@ void graphd__v1__router__train_progress(ProtobufCService *service,
                                         const Graphd__V1__TrainingProgressRequest *input,
                                         Graphd__V1__TrainingProgress_Closure closure,
                                         void *closure_data);
+void graphd__v1__router__set_task(ProtobufCService *service,
+                                  const Graphd__V1__SetTaskRequest *input,
+                                  Graphd__V1__SetTaskResponse_Closure closure,
+                                  void *closure_data);
+void graphd__v1__router__list_tasks(ProtobufCService *service,
+                                    const Graphd__V1__ListTasksRequest *input,
+                                    Graphd__V1__ListTasksResponse_Closure closure,
+                                    void *closure_data);
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    graphd__v1__query_text__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__llmprice__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__llminfo__descriptor;
+extern const ProtobufCMessageDescriptor graphd__v1__task_info__descriptor;
+extern const ProtobufCMessageDescriptor graphd__v1__set_task_request__descriptor;
+extern const ProtobufCMessageDescriptor graphd__v1__set_task_response__descriptor;
+extern const ProtobufCMessageDescriptor graphd__v1__list_tasks_request__descriptor;
+extern const ProtobufCMessageDescriptor graphd__v1__list_tasks_response__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__route_request__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__route_candidate__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__route_response__descriptor;
