@@ -327,6 +327,14 @@ public final class RouterService: Sendable {
 
     // MARK: Writes
 
+    /// An LLM or task as sent: a name, and a description within the text limit.
+    private func requireNamed(_ type: String, name: String, description: String) throws {
+        try requireRef(type: type, key: name, field: "\(type).name")
+        guard description.utf8.count <= RouterSchema.maxQueryBytes else {
+            throw RPCError(.invalidArgument, "\(type).description is longer than \(RouterSchema.maxQueryBytes) bytes")
+        }
+    }
+
     /// Declares the router's edge types if this graph has none yet.
     private func ensureSchema() async throws {
         let schema = database.snapshot.schema
@@ -340,10 +348,7 @@ public final class RouterService: Sendable {
     func addLLM(_ request: Graphd_V1_AddLLMRequest) async throws -> Graphd_V1_AddLLMResponse {
         guard request.hasLlm else { throw RPCError(.invalidArgument, "llm is required") }
         let info = request.llm
-        try requireRef(type: RouterSchema.llmType, key: info.name, field: "llm.name")
-        guard info.description_p.utf8.count <= RouterSchema.maxQueryBytes else {
-            throw RPCError(.invalidArgument, "llm.description is longer than \(RouterSchema.maxQueryBytes) bytes")
-        }
+        try requireNamed(RouterSchema.llmType, name: info.name, description: info.description_p)
         let price = LLMPricing(perCall: info.price.perCall, perInputToken: info.price.perInputToken, perOutputToken: info.price.perOutputToken)
         for (name, value) in [("per_call", price.perCall), ("per_input_token", price.perInputToken), ("per_output_token", price.perOutputToken)]
         where !(value.isFinite && value >= 0) {
@@ -432,10 +437,7 @@ public final class RouterService: Sendable {
     func setTask(_ request: Graphd_V1_SetTaskRequest) async throws -> Graphd_V1_SetTaskResponse {
         guard request.hasTask else { throw RPCError(.invalidArgument, "task is required") }
         let info = request.task
-        try requireRef(type: RouterSchema.taskType, key: info.name, field: "task.name")
-        guard info.description_p.utf8.count <= RouterSchema.maxQueryBytes else {
-            throw RPCError(.invalidArgument, "task.description is longer than \(RouterSchema.maxQueryBytes) bytes")
-        }
+        try requireNamed(RouterSchema.taskType, name: info.name, description: info.description_p)
         let focus: QueryTextFocus?
         switch info.queryText {
         case .unspecified: focus = nil
