@@ -60,10 +60,8 @@ def main():
             time.sleep(0.1)
         else:
             sys.exit("graphd did not start")
-        ctl = [a.graphctl, "--socket", sock, "--timeout", "7200"]
-
         def graphctl(*words):
-            subprocess.run([a.graphctl, *words, *ctl[1:]], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([a.graphctl, *words, "--socket", sock, "--timeout", "7200"], check=True, stdout=subprocess.DEVNULL)
         start = time.monotonic()
         graphctl("import", "routerbench", *a.train)
         graphctl("train", "router", "--quiet")

@@ -431,6 +431,13 @@ public final class RouterService: Sendable {
         (RouterSchema.taskDocumentPrefix + task, Array(try JSONEncoder().encode(settings)))
     }
 
+    /// The settings a task created now is written with: the daemon's default, so
+    /// that a later default does not change how its stored queries were cut; nil
+    /// when settings under its name exist already.
+    private func defaultSettingsDocument(newTask task: String) throws -> (name: String, value: [UInt8]?)? {
+        taskSettings(task) == nil ? try taskDocument(task, TaskSettings(queryText: defaultQueryText)) : nil
+    }
+
     /// The part of a prompt that identifies `task`'s queries.
     func queryTextFocus(task: String) -> QueryTextFocus { taskSettings(task)?.queryText ?? defaultQueryText }
 
@@ -453,10 +460,11 @@ public final class RouterService: Sendable {
                                    text: info.description_p.isEmpty ? info.name : info.description_p))
             try embedding.fillNodeVectors(&nodes, schema: database.snapshot.schema)
         }
-        // A new task keeps the daemon's default unless told otherwise: a later default does not change it.
         var documents: [(name: String, value: [UInt8]?)] = []
-        if let settings = focus.map(TaskSettings.init) ?? (existed || taskSettings(info.name) != nil ? nil : TaskSettings(queryText: defaultQueryText)) {
-            documents.append(try taskDocument(info.name, settings))
+        if let focus {
+            documents.append(try taskDocument(info.name, TaskSettings(queryText: focus)))
+        } else if !existed, let pinned = try defaultSettingsDocument(newTask: info.name) {
+            documents.append(pinned)
         }
         // The node and its settings in one transaction.
         _ = try await database.addNodes(nodes, documents: documents)
@@ -559,11 +567,10 @@ public final class RouterService: Sendable {
         if !text.isEmpty || !request.vector.isEmpty {
             nodes.append(NodeInput(type: RouterSchema.queryType, key: key, text: text.isEmpty ? nil : text, features: request.vector))
         }
-        // A new task keeps the query text its first query was stored with, whatever the default becomes.
         var documents: [(name: String, value: [UInt8]?)] = []
         if !request.task.isEmpty, taskNode(request.task, in: snapshot) == nil {
             nodes.append(NodeInput(type: RouterSchema.taskType, key: request.task, text: request.task))
-            if taskSettings(request.task) == nil { documents.append(try taskDocument(request.task, TaskSettings(queryText: defaultQueryText))) }
+            if let pinned = try defaultSettingsDocument(newTask: request.task) { documents.append(pinned) }
         }
         try embedding.fillNodeVectors(&nodes, schema: database.snapshot.schema)
         let queryRef = NodeRefInput(type: RouterSchema.queryType, key: key)

@@ -4,7 +4,7 @@
 /// whole prompt sees mostly that prefix, so every query of the task looks
 /// alike. For such a task the router stores, embeds and matches only the block
 /// after the last blank line: the question itself.
-public enum QueryTextFocus: String, Sendable, CaseIterable, Codable {
+public enum QueryTextFocus: String, Sendable, Codable {
     /// The whole prompt.
     case full
     /// The block after the last blank line (a line of whitespace only counts as
