@@ -90,18 +90,38 @@ public struct DenseMatrix: Sendable, Equatable {
         }
     }
 
-    /// Orthonormalises the columns in place. Tall blocks of full rank take
-    /// Cholesky QR twice (two GEMMs, two small Cholesky factorisations and two
-    /// triangular solves); otherwise classical Gram–Schmidt twice, where
-    /// columns that depend on earlier ones become zero.
-    public mutating func orthonormalizeColumns() {
-        if columnCount > 1, rowCount >= columnCount, choleskyQR(), choleskyQR() { return }
-        gramSchmidt()
+    /// Below this share of its own norm, what is left of a column after it is
+    /// projected off the earlier ones counts as rounding noise: the column
+    /// depends on them. Float32 keeps ~1e-7 relative; normalising a remainder
+    /// near that size would turn the noise into a column that is not
+    /// orthogonal to the others.
+    public static let dependenceTolerance: Float = 1e-4
+
+    /// Orthonormalises the columns in place, keeping their span: each column
+    /// becomes a unit vector orthogonal to the ones before it, or zero when it
+    /// depends on them (see `dependenceTolerance`). Returns the columns set to
+    /// zero. Tall blocks that are well conditioned take Cholesky QR twice (two
+    /// GEMMs, two small Cholesky factorisations and two triangular solves);
+    /// others take classical Gram–Schmidt with reorthogonalisation, which
+    /// decides dependence column by column.
+    @discardableResult
+    public mutating func orthonormalizeColumns() -> [Int] {
+        if columnCount > 1, rowCount >= columnCount {
+            let input = values
+            // The first pass must see a condition number well below Float32's
+            // 1/√ε (~3000) for the second to restore orthogonality; the second
+            // sees a nearly orthonormal block.
+            if choleskyQR(minimumPivotRatio: 1e-2), choleskyQR(minimumPivotRatio: 0.5) { return [] }
+            values = input
+        }
+        return gramSchmidt()
     }
 
-    /// One Cholesky QR pass: Q = A · L⁻ᵀ with L Lᵀ = AᵀA. False (and A unchanged)
-    /// when AᵀA is not numerically positive definite.
-    private mutating func choleskyQR() -> Bool {
+    /// One Cholesky QR pass: Q = A · L⁻ᵀ with L Lᵀ = AᵀA. False (and A
+    /// unchanged) unless every column keeps at least `minimumPivotRatio` of its
+    /// norm outside the span of the columns before it (L's diagonal against the
+    /// column norms), which bounds how ill-conditioned the block may be.
+    private mutating func choleskyQR(minimumPivotRatio: Float) -> Bool {
         let n = columnCount
         guard let gram = try? multiplied(by: self, transposeSelf: true) else { return false }
         // Row-major AᵀA is symmetric, so LAPACK's column-major "U" factor is our "L" factor.
@@ -112,7 +132,7 @@ public struct DenseMatrix: Sendable, Equatable {
         // Column-major upper U with UᵀU = G is row-major lower L = Uᵀ with L Lᵀ = G.
         var lower = [Float](repeating: 0, count: n * n)
         for i in 0..<n { for j in 0...i { lower[i * n + j] = factor[i * n + j] } }
-        for i in 0..<n where !(lower[i * n + i] > 1e-6 * max(1, gram[i, i]).squareRoot()) { return false }
+        for i in 0..<n where !(lower[i * n + i] > minimumPivotRatio * gram[i, i].squareRoot()) { return false }
         values.withUnsafeMutableBufferPointer { a in
             cblas_strsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit,
                         blasint(rowCount), blasint(n), 1, lower, blasint(n), a.baseAddress, blasint(n))
@@ -120,17 +140,24 @@ public struct DenseMatrix: Sendable, Equatable {
         return values.allSatisfy(\.isFinite)
     }
 
-    /// Classical Gram–Schmidt applied twice (CGS2), each projection one pair of
-    /// GEMVs. Columns that vanish are set to zero.
-    private mutating func gramSchmidt() {
+    /// Classical Gram–Schmidt with reorthogonalisation, each projection one pair
+    /// of GEMVs: at least two passes per column, a third when the second still
+    /// removed over half of what was left (Kahan–Parlett: the remainder was then
+    /// mostly rounding error). A column whose remainder falls below
+    /// `dependenceTolerance` of its norm is set to zero; returns those columns.
+    private mutating func gramSchmidt() -> [Int] {
         let rows = rowCount, columns = columnCount
-        guard rows > 0 else { return }
+        guard rows > 0 else { return [] }
         var coefficients = [Float](repeating: 0, count: columns)
+        var dependent: [Int] = []
         values.withUnsafeMutableBufferPointer { q in
-            let base = q.baseAddress!
+            guard let base = q.baseAddress else { return }
             for j in 0..<columns {
                 let column = base + j
-                for _ in 0..<(j > 0 ? 2 : 0) {
+                let original = cblas_snrm2(blasint(rows), column, blasint(columns))
+                var norm = original
+                var passes = 0
+                while j > 0, passes < 3, norm > Self.dependenceTolerance * original {
                     coefficients.withUnsafeMutableBufferPointer { c in
                         // c = Q[:, 0..<j]ᵀ · a_j ; a_j -= Q[:, 0..<j] · c
                         cblas_sgemv(CblasRowMajor, CblasTrans, blasint(rows), blasint(j), 1, base, blasint(columns),
@@ -138,10 +165,16 @@ public struct DenseMatrix: Sendable, Equatable {
                         cblas_sgemv(CblasRowMajor, CblasNoTrans, blasint(rows), blasint(j), -1, base, blasint(columns),
                                     c.baseAddress, 1, 1, column, blasint(columns))
                     }
+                    let before = norm
+                    norm = cblas_snrm2(blasint(rows), column, blasint(columns))
+                    passes += 1
+                    if passes >= 2, norm >= 0.5 * before { break }
                 }
-                let norm = cblas_snrm2(blasint(rows), column, blasint(columns))
-                cblas_sscal(blasint(rows), norm > 1e-20 ? 1 / norm : 0, column, blasint(columns))
+                let independent = norm.isFinite && norm > 0 && norm > Self.dependenceTolerance * original
+                if !independent { dependent.append(j) }
+                cblas_sscal(blasint(rows), independent ? 1 / norm : 0, column, blasint(columns))
             }
         }
+        return dependent
     }
 }

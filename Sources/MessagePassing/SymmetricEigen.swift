@@ -44,16 +44,34 @@ public enum SymmetricEigen {
         guard count > 0, count <= n else { throw MatrixError("asked for \(count) eigenpairs of a \(n)×\(n) operator") }
         let width = min(n, count + max(0, oversampling))
         var random = seed == 0 ? 0x9E37_79B9 : seed
-        var block = DenseMatrix(zeros: n, width)
-        for i in block.values.indices {
-            // xorshift64*: a Gaussian-free start is enough for a subspace iteration.
-            random ^= random >> 12; random ^= random << 25; random ^= random >> 27
-            block.values[i] = Float(Int64(bitPattern: random &* 0x2545_F491_4F6C_DD1D) >> 40) / Float(1 << 23)
+        func fill(_ block: inout DenseMatrix, columns: [Int]) {
+            for row in 0..<n {
+                for column in columns {
+                    // xorshift64*: a Gaussian-free start is enough for a subspace iteration.
+                    random ^= random >> 12; random ^= random << 25; random ^= random >> 27
+                    block[row, column] = Float(Int64(bitPattern: random &* 0x2545_F491_4F6C_DD1D) >> 40) / Float(1 << 23)
+                }
+            }
         }
-        block.orthonormalizeColumns()
+        // An orthonormal block of full width: columns that come out dependent
+        // (a rank-deficient operator maps several onto one span) are drawn
+        // again, so no zero column reaches the Ritz vectors.
+        func orthonormalize(_ block: inout DenseMatrix) throws(MatrixError) {
+            var dependent = block.orthonormalizeColumns()
+            for _ in 0..<3 where !dependent.isEmpty {
+                fill(&block, columns: dependent)
+                dependent = block.orthonormalizeColumns()
+            }
+            guard dependent.isEmpty else {
+                throw MatrixError("could not complete an orthonormal basis of \(width) columns in dimension \(n)")
+            }
+        }
+        var block = DenseMatrix(zeros: n, width)
+        fill(&block, columns: Array(0..<width))
+        try orthonormalize(&block)
         for _ in 0..<(powerIterations + 1) {
             block = try apply(block)
-            block.orthonormalizeColumns()
+            try orthonormalize(&block)
         }
         // Rayleigh–Ritz: the small projected matrix Qᵀ A Q.
         let projected = try block.multiplied(by: try apply(block), transposeSelf: true)

@@ -157,3 +157,75 @@ private func randomDense(rows: Int, columns: Int, seed: UInt64) -> DenseMatrix {
     for i in 0..<3 { for j in 0..<3 { #expect(abs(gram[i, j] - (i == j ? 1 : 0)) < 1e-4) } }
     #expect(abs(gram[3, 3]) < 1e-3 || abs(gram[3, 3] - 1) < 1e-3)
 }
+
+/// Columns equal to a combination of earlier ones up to `noise` (relative), at
+/// the given positions; the rest random.
+private func nearlyDependentBlock(rows: Int, columns: Int, dependent: [Int: Float], seed: UInt64) -> DenseMatrix {
+    var m = randomDense(rows: rows, columns: columns, seed: seed)
+    var random = SplitMix(seed: seed &+ 1)
+    for (column, noise) in dependent.sorted(by: { $0.key < $1.key }) {
+        let weights = (0..<column).map { _ in random.signedUnit() }
+        for i in 0..<rows {
+            var value: Float = 0
+            for k in 0..<column { value += weights[k] * m[i, k] }
+            m[i, column] = value + noise * random.signedUnit()
+        }
+    }
+    return m
+}
+
+/// Each column is unit or zero, the unit ones are orthogonal to `tolerance`, and
+/// the input lies in their span (so dropping a column is allowed only when it
+/// added nothing).
+private func expectOrthonormalBasis(_ q: DenseMatrix, of original: DenseMatrix, tolerance: Float = 1e-5,
+                                    sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let gram = try q.multiplied(by: q, transposeSelf: true)
+    for i in 0..<q.columnCount {
+        let isZero = gram[i, i] == 0
+        #expect(isZero || abs(gram[i, i] - 1) < tolerance, "column \(i): squared norm \(gram[i, i])", sourceLocation: sourceLocation)
+        for j in 0..<q.columnCount where j != i {
+            #expect(abs(gram[i, j]) < tolerance, "columns \(i), \(j): \(gram[i, j])", sourceLocation: sourceLocation)
+        }
+    }
+    let projected = try q.multiplied(by: try q.multiplied(by: original, transposeSelf: true))
+    for column in 0..<original.columnCount {
+        var residual: Float = 0, norm: Float = 0
+        for row in 0..<original.rowCount {
+            residual += (projected[row, column] - original[row, column]) * (projected[row, column] - original[row, column])
+            norm += original[row, column] * original[row, column]
+        }
+        #expect(residual.squareRoot() <= 1e-3 * norm.squareRoot(), "column \(column) is lost from the span", sourceLocation: sourceLocation)
+    }
+}
+
+@Test(arguments: [
+    // Tall blocks (the Cholesky QR path is tried first) and a square one, as the
+    // graph filter's eigen-solver makes for a small catalogue.
+    (rows: 200, columns: 12, dependent: [5: Float(0), 9: 1e-6] as [Int: Float]),
+    (rows: 200, columns: 12, dependent: [3: Float(1e-5), 7: 1e-5, 8: 0]),
+    (rows: 15, columns: 15, dependent: [4: Float(0), 6: 1e-6, 10: 1e-5, 11: 0, 14: 0]),
+    (rows: 40, columns: 30, dependent: [Int: Float](uniqueKeysWithValues: (10..<30).map { ($0, Float($0 % 3 == 0 ? 0 : 1e-6)) })),
+])
+func nearlyDependentColumnsAreDroppedNotAmplified(rows: Int, columns: Int, dependent: [Int: Float]) throws {
+    for seed in UInt64(1)...5 {
+        let original = nearlyDependentBlock(rows: rows, columns: columns, dependent: dependent, seed: seed)
+        var q = original
+        q.orthonormalizeColumns()
+        try expectOrthonormalBasis(q, of: original)
+    }
+}
+
+@Test func leadingEigenvectorsOfARankDeficientOperatorAreOrthonormal() throws {
+    // A = B Bᵀ with B 15×3: rank 3, and six eigenpairs asked for (the solver's
+    // block is then the whole 15-dimensional space).
+    let b = randomDense(rows: 15, columns: 3, seed: 51)
+    let a = try b.multiplied(by: b, transposeOther: true)
+    let full = try SymmetricEigen.decompose(a)
+    let leading = try SymmetricEigen.leading(count: 6, dimension: 15) { (block: DenseMatrix) throws(MatrixError) -> DenseMatrix in
+        try a.multiplied(by: block)
+    }
+    let gram = try leading.vectors.multiplied(by: leading.vectors, transposeSelf: true)
+    for i in 0..<6 { for j in 0..<6 { #expect(abs(gram[i, j] - (i == j ? 1 : 0)) < 1e-5, "(\(i), \(j)): \(gram[i, j])") } }
+    for i in 0..<3 { #expect(abs(leading.values[i] - full.values[14 - i]) < 1e-4 * full.values[14]) }
+    for i in 3..<6 { #expect(abs(leading.values[i]) < 1e-4 * full.values[14]) }
+}
