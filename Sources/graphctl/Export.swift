@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GraphdClient
 import GraphdProto
+import SwiftProtobuf
 
 enum ExportFormat: String, ExpressibleByArgument, CaseIterable {
     case jsonl, edgelist
@@ -14,7 +15,7 @@ struct ExportCommand: AsyncParsableCommand {
         The export is the graph at one point in time: graphd pins one snapshot for the listing, \
         and writes made meanwhile are not in it. \
         jsonl writes a header with the source's versions (graphd, store schema, graph version), \
-        types, nodes (with text and features) and edges (with attributes), one JSON object per line, in the form 'graphctl import --format jsonl' reads back. edgelist writes \
+        types, nodes (with text and features), registered LLMs and tasks (as AddLLM and SetTask take them) and edges (with attributes), one JSON object per line, in the form 'graphctl import --format jsonl' reads back. edgelist writes \
         'EDGE_TYPE SOURCE_TYPE:KEY TARGET_TYPE:KEY WEIGHT' lines.
         Example: graphctl export --format jsonl --output backup.jsonl
         """)
@@ -78,6 +79,23 @@ struct ExportCommand: AsyncParsableCommand {
                 for type in types.edgeTypes where !type.builtin {
                     emitJSON(["edge_type": ["name": type.name, "directed": type.directed, "source_type": type.sourceType,
                                             "target_type": type.targetType] as [String: Any]])
+                }
+                // The router's metadata beside the graph (prices, context windows,
+                // tags, each task's query text), as AddLLM and SetTask take it;
+                // before the nodes, whose records then restore the exact texts and
+                // features (AddLLM and SetTask embed the description).
+                var json = JSONEncodingOptions()
+                json.preserveProtoFieldNames = true
+                for var llm in try await client.listLLMs().llms {
+                    let price = llm.price
+                    guard price.perCall != 0 || price.perInputToken != 0 || price.perOutputToken != 0
+                        || llm.contextWindow != 0 || !llm.tags.isEmpty else { continue }  // the node says it all
+                    llm.observedOutcomes = 0
+                    emit(#"{"llm":"# + (try llm.jsonString(options: json)) + "}")
+                }
+                for var task in try await client.listTasks().tasks {
+                    task.queries = 0
+                    emit(#"{"task":"# + (try task.jsonString(options: json)) + "}")
                 }
                 while true {
                     for node in page.nodes where node.hasText || !node.features.isEmpty {

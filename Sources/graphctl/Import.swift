@@ -4,6 +4,7 @@ import GraphCore
 import GraphdClient
 import GraphdProto
 import Routing
+import SwiftProtobuf
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,7 +26,8 @@ struct ImportCommand: AsyncParsableCommand {
                     --target-column and optionally --weight-column, --timestamp-column, --attr-column.
           graphml   read with igraph; vertex ids become keys of --source-type/--target-type nodes.
           jsonl     graphd's own format, as written by 'graphctl export' (types, nodes with text
-                    and features, edges with attributes).
+                    and features, edges with attributes, and router records: {"llm": {…}} as
+                    AddLLM takes it, with prices, and {"task": {…}} as SetTask takes it).
           routerbench  RouterBench CSVs (RouterDC layout; also 'graphctl import routerbench FILE…'):
                     a task node per eval_name, an llm node per LLM column (registered as with
                     'graphctl llm add'), a query node per row keyed TASK/ROW whose text is the
@@ -317,11 +319,20 @@ struct ImportCommand: AsyncParsableCommand {
                 if let timestamp = spec["timestamp_ms"] as? Int64 { edge.timestampMs = timestamp }
                 if let attributes = spec["attributes"] as? [String: Double] { edge.attributes = attributes }
                 try await sink.add(edge)
+            } else if let spec = object["llm"] as? [String: Any] {
+                // Router metadata that lives beside the graph (prices, context window, tags).
+                var request = Graphd_V1_AddLLMRequest()
+                request.llm = try protobufMessage(spec, as: Graphd_V1_LLMInfo.self, bad)
+                try await sink.addLLM(request)
+            } else if let spec = object["task"] as? [String: Any] {
+                var request = Graphd_V1_SetTaskRequest()
+                request.task = try protobufMessage(spec, as: Graphd_V1_TaskInfo.self, bad)
+                try await sink.setTask(request)
             } else if let header = object["export"] as? [String: Any] {
                 // Written by 'graphctl export': where the data came from (informational).
                 log("importing an export of graph version \(header["graph_version"] ?? "?") (store schema \(header["schema_version"] ?? "?"), graphd \(header["graphd"] ?? "?"))")
             } else {
-                throw bad("expected one of export, node_type, edge_type, node, edge")
+                throw bad("expected one of export, node_type, edge_type, node, edge, llm, task")
             }
         }
     }
@@ -375,6 +386,18 @@ final class ImportSink {
     func define(_ request: Graphd_V1_DefineTypesRequest) async throws {
         try await flush()
         _ = try await client.defineTypes(request)
+    }
+
+    /// AddLLM, after what came before it in the file.
+    func addLLM(_ request: Graphd_V1_AddLLMRequest) async throws {
+        try await flush()
+        _ = try await client.addLLM(request)
+    }
+
+    /// SetTask, after what came before it in the file.
+    func setTask(_ request: Graphd_V1_SetTaskRequest) async throws {
+        try await flush()
+        _ = try await client.setTask(request)
     }
 
     func flush() async throws {
@@ -491,5 +514,17 @@ enum CSV {
             records.append(fields)
         }
         return records
+    }
+}
+
+/// A JSON object read from an import line as a protobuf message (proto3 JSON:
+/// field names as in the .proto or in lowerCamelCase; unknown fields refused).
+private func protobufMessage<Message: SwiftProtobuf.Message>(
+    _ object: [String: Any], as: Message.Type, _ bad: (String) -> ExitCode
+) throws -> Message {
+    do {
+        return try Message(jsonUTF8Data: try JSONSerialization.data(withJSONObject: object))
+    } catch {
+        throw bad("not a valid \(Message.protoMessageName): \(error)")
     }
 }

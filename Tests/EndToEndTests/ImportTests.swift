@@ -70,20 +70,11 @@ import Testing
         _ = await daemon.terminate()
     }
 
-    @Test func theDemoGraphLoads() async throws {
+    @Test func longNodeTextsImportInBatchesUnderTheFrameLimit() async throws {
         let scratch = Scratch()
         let daemon = try Daemon(socket: scratch.path("d.sock"), store: scratch.path("d.sqlite"))
         try await daemon.waitUntilServing()
-        let demo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Graphs/demo.jsonl").path
-        let imported = try run(Products.graphctl, ["import", "--socket", daemon.socket, "--format", "jsonl", demo])
-        #expect(imported.status == 0, "\(imported.stderr)")
         let client = try await daemon.client()
-        let stats = try await client.stats()
-        for type in ["user", "item", "query", "task", "llm", "entity", "conversation"] {
-            #expect((stats.nodesByType[type] ?? 0) >= 200, "\(type)")
-        }
-        #expect(stats.edges > 6000)
 
         // Eight nodes of 700 KB text each: batches are cut by size as well as by count,
         // so no request goes over ttrpc's 4 MiB limit.

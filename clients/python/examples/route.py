@@ -41,11 +41,18 @@ def main():
         try:
             decision = client.route(router_pb2.RouteRequest(
                 query=a.query, task=a.task, performance_weight=wp, cost_weight=wc, max_latency_ms=a.max_latency_ms))
-            order = [decision.llm] + list(decision.fallback)
-            print(f"graphd chose {decision.llm} (task {decision.task}, model {decision.model}"
+            # Try the choice, then at most five fallbacks: a request should not
+            # walk through every registered model.
+            order = [decision.llm] + list(decision.fallback)[:5]
+            chosen = next((c for c in decision.ranked if c.llm == decision.llm), None)
+            predicted = f"predicted effect {chosen.effect:.2f}, cost ${chosen.cost:.6f}, " if chosen else ""
+            more = len(decision.fallback) - 5
+            print(f"graphd chose {decision.llm} (task {decision.task}{', inferred' if decision.task_inferred else ''}, "
+                  f"{predicted}model {decision.model}"
                   f"{', by a labelled variant' if decision.effects_from_variant else ''}"
                   f"{', with outcomes seen for this text' if decision.llms_observed_on_text else ''}, "
-                  f"{decision.decision_micros:.0f} µs); fallback {', '.join(decision.fallback)}", file=sys.stderr)
+                  f"{decision.decision_micros:.0f} µs); fallback {', '.join(order[1:])}{f' (+{more} more)' if more > 0 else ''}",
+                  file=sys.stderr)
         except (Unavailable, DeadlineExceeded, FailedPrecondition) as error:
             sys.exit(f"no routing decision ({error}); a gateway would use its default model here")
 
