@@ -90,7 +90,7 @@ let package = Package(
         .target(
             name: "GraphdServer",
             dependencies: [
-                "GraphCore", "GraphStore", "GraphAlgorithms", "Recommendation", "Routing", "Conversational", "TextEmbedding", "GraphdProto", "TTRPC",
+                "GraphCore", "GraphStore", "GraphAlgorithms", "MessagePassing", "Recommendation", "Routing", "Conversational", "TextEmbedding", "GraphdProto", "TTRPC",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -20,14 +20,11 @@ public final class ConversationService: Sendable {
     /// changed in place, so the index's word search is rebuilt.
     private let rewrittenConversations = Atomic<Int>(0)
     /// The entity index; rebuilt aside while the graph only grew.
-    private let indexes = RebuiltAside<ConversationIndex.Version, ConversationIndex>(
-        label: "graphd.conversation.index", mayStandIn: { $0.onlyGrew(to: $1) }, failedAside: { logFailedRebuild("entity index", $0) })
+    private let indexes: RebuiltAside<ConversationIndex.Version, ConversationIndex>
     /// The stored reasoner laid onto the graph, keyed by the stored bytes and the
     /// knowledge graph it was laid on (`ConversationIndex.Version.knowledgeGraph`:
     /// live dialogues do not change it); rebuilt aside while the KG only grew.
-    private let reasoners = RebuiltAside<ReasonerVersion, ReasonerModel>(
-        label: "graphd.conversation.reasoner", mayStandIn: { $0.stored == $1.stored && $0.graph.onlyGrew(to: $1.graph) },
-        failedAside: { logFailedRebuild("reasoner", $0) })
+    private let reasoners: RebuiltAside<ReasonerVersion, ReasonerModel>
     private static let logger = Logger(label: "graphd.conversation")
     private static func logFailedRebuild(_ what: String, _ error: any Error) {
         logger.warning("\(what) rebuild failed; the next Retrieve rebuilds it", metadata: ["error": "\(error)"])
@@ -36,17 +33,22 @@ public final class ConversationService: Sendable {
         var stored: [UInt8]
         var graph: ConversationIndex.Version
     }
-    /// Training runs here, one at a time, off the event loops and the cooperative pool.
-    private static let trainingQueue = DispatchQueue(label: "graphd.conversation.reasoner-training", qos: .utility)
-    /// Set by `shutdown()`: a training in progress stops at its next epoch.
-    private let stopping = Atomic<Bool>(false)
+    /// Training runs as `.reasonerTraining` jobs, one at a time, off the event loops
+    /// and the cooperative pool; the daemon's shutdown stops one at its next epoch.
+    let jobs: BackgroundJobs
     private let walks = WalkViewCache()
     private let engine = PersonalizedPageRank()
     /// The running (or last) TrainReasoner job, for TrainReasonerProgress.
     private let trainingProgress = TrainingMonitor(model: "reasoner")
 
-    public init(database: GraphDatabase) {
+    public init(database: GraphDatabase, jobs: BackgroundJobs) {
         self.database = database
+        self.jobs = jobs
+        indexes = RebuiltAside(jobs: jobs, kind: .conversationIndex, mayStandIn: { $0.onlyGrew(to: $1) },
+                               failedAside: { Self.logFailedRebuild("entity index", $0) })
+        reasoners = RebuiltAside(jobs: jobs, kind: .reasonerLayout,
+                                 mayStandIn: { $0.stored == $1.stored && $0.graph.onlyGrew(to: $1.graph) },
+                                 failedAside: { Self.logFailedRebuild("reasoner", $0) })
     }
 
     public func register(into dispatcher: inout TTRPCDispatcher) {
@@ -249,16 +251,6 @@ public final class ConversationService: Sendable {
         return try ReasonerModel(graph: graph, parameters: decoded.parameters(for: graph, snapshot: snapshot))
     }
 
-    /// Stops the rebuilds aside and waits for a running one: at shutdown nothing
-    /// may compute while the process exits (OpenBLAS's exit handler can hang on
-    /// a GEMM in flight, and laying the reasoner onto the graph runs GEMMs).
-    public func shutdown() async {
-        stopping.store(true, ordering: .releasing)
-        await indexes.stop()
-        await reasoners.stop()
-        await Self.trainingQueue.drained()
-    }
-
     func trainReasoner(_ request: Graphd_V1_TrainReasonerRequest, deadline: ContinuousClock.Instant?) async throws -> Graphd_V1_TrainReasonerResponse {
         var config = ReasonerTrainingConfig()
         if request.maxEpochs != 0 { config.maxEpochs = Int(request.maxEpochs) }
@@ -276,13 +268,13 @@ public final class ConversationService: Sendable {
         let settings = config
         let logger = Self.logger, progress = trainingProgress
         // Calls queue on the training queue; the monitor follows the one that runs.
-        let (graph, result, ticket): (ReasonerGraph, ReasonerTrainingResult, TrainingMonitor.Ticket) = try await Self.trainingQueue.perform {
+        let (graph, result, ticket): (ReasonerGraph, ReasonerTrainingResult, TrainingMonitor.Ticket) = try await jobs.perform(.reasonerTraining) { job in
             let ticket = progress.begin(maxEpochs: settings.maxEpochs)
             do {
                 let graph = try ReasonerGraph(snapshot: snapshot, index: index)
                 let result = try ReasonerTrainer.train(
                     graph: graph, samples: graph.samples(snapshot: snapshot, index: index), config: settings,
-                    isCancelled: { self.stopping.load(ordering: .acquiring) || deadline.map { .now >= $0 } ?? false },
+                    isCancelled: { job.isCancelled || deadline.map { .now >= $0 } ?? false },
                     progress: { epoch, loss, validation in
                         progress.report(ticket, epoch: epoch, trainingLoss: loss, validationLoss: validation)
                         if epoch % 20 == 0 { logger.info("reasoner training", metadata: ["epoch": "\(epoch)", "loss": "\(loss)", "validation_loss": "\(validation)"]) }

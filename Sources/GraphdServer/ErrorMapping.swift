@@ -53,3 +53,8 @@ extension EmbeddingError: RPCStatusConvertible {
         }
     }
 }
+
+extension BackgroundJobs.Stopped: RPCStatusConvertible {
+    /// Another replica or a restarted graphd can answer: retryable.
+    public var rpcError: RPCError { RPCError(.unavailable, description) }
+}

@@ -7,6 +7,7 @@ import NIOPosix
 import NIOSSL
 import Routing
 import ServiceLifecycle
+import Synchronization
 import TTRPC
 
 /// Everything graphd is configured with.
@@ -38,14 +39,18 @@ public struct GraphdConfiguration: Sendable {
     public var allowedPeerUIDs: Set<UInt32>? = nil
     /// TLS on the TCP listener (certificate chain and key); nil: plain TCP.
     public var tcpTLS: TLSConfiguration? = nil
+    /// Tests only: a background job that multiplies matrices for this long (see `GraphdBackground`).
+    public var diagnosticGEMM: Duration? = nil
 
     public init(storePath: String) {
         self.storePath = storePath
     }
 }
 
-/// The daemon: opens the store, serves ttrpc on a Unix socket (and optionally
-/// TCP) until graceful shutdown, and runs background compaction.
+/// The daemon: opens the store and serves ttrpc on a Unix socket (and
+/// optionally TCP) until graceful shutdown. Its background work (compaction,
+/// model refreshes, jobs) is the service `background`, which must run beside it
+/// in the same `ServiceGroup`, before it.
 public final class GraphdServer: Service, Sendable {
     public let configuration: GraphdConfiguration
     public let database: GraphDatabase
@@ -53,7 +58,13 @@ public final class GraphdServer: Service, Sendable {
     let router: RouterService
     let conversation: ConversationService
     /// Recommendation models, built in the background and reported by Stats.
-    public let models = RecommendationModels()
+    public let models: RecommendationModels
+    /// Every background job (training, model builds, rebuilds aside): stopped and
+    /// drained at shutdown before the process exits.
+    public let jobs = BackgroundJobs()
+    /// The compaction and refresh loops and the jobs' drain at shutdown, as a
+    /// service to run beside this one (one per server).
+    public func makeBackground() -> GraphdBackground { GraphdBackground(server: self) }
     let logger: Logger
     let group: any EventLoopGroup
 
@@ -66,9 +77,10 @@ public final class GraphdServer: Service, Sendable {
         let start = ContinuousClock.now
         self.database = try GraphDatabase(path: configuration.storePath, synchronous: configuration.synchronous,
                                           policy: configuration.compaction)
-        self.router = RouterService(database: database, embedding: configuration.embedding,
+        self.models = RecommendationModels(jobs: jobs)
+        self.router = RouterService(database: database, jobs: jobs, embedding: configuration.embedding,
                                     defaultQueryText: configuration.routerQueryText, logger: logger)
-        self.conversation = ConversationService(database: database)
+        self.conversation = ConversationService(database: database, jobs: jobs)
         let snapshot = database.snapshot
         logger.info("store opened", metadata: [
             "store": "\(configuration.storePath)", "nodes": "\(snapshot.nodeCount)", "edges": "\(snapshot.edgeCount)",
@@ -92,6 +104,7 @@ public final class GraphdServer: Service, Sendable {
         let observer = configuration.metrics
         let tcpToken = configuration.tcpToken, allowedUIDs = configuration.allowedPeerUIDs
         let gate = TTRPCConnectionGate(limit: limits.maxConnections)
+        let connections = OpenConnections()
         let tlsContext: NIOSSLContext?
         do {
             tlsContext = try configuration.tcpTLS.map { try NIOSSLContext(configuration: $0) }
@@ -110,6 +123,7 @@ public final class GraphdServer: Service, Sendable {
                     if let tlsContext, !Self.isUnix(channel) {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
                     }
+                    connections.insert(channel)
                     if gate.tryAcquire() {
                         channel.closeFuture.whenComplete { _ in gate.release() }
                     } else {
@@ -180,23 +194,29 @@ public final class GraphdServer: Service, Sendable {
             }
         }
 
-        let database = self.database, models = self.models
-        await withTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { await database.runCompactionLoop() }
-            tasks.addTask { await models.runRefreshLoop(database: database) }
-            await withGracefulShutdownHandler {
-                try? await gracefulShutdown()
-            } onGracefulShutdown: {
-                logger.info("shutting down")
-            }
-            tasks.cancelAll()
+        await withGracefulShutdownHandler {
+            try? await gracefulShutdown()
+        } onGracefulShutdown: {
+            logger.info("shutting down")
         }
         for listener in listeners { try? await listener.close() }
         unlink(socketPath)
-        await router.shutdown()
-        await conversation.shutdown()
-        logger.info("stopped")
+        logger.info("stopped listening")
+        // Requests in flight get a moment to answer; then the connections close,
+        // which cancels what still runs (a Train stops at its next epoch), and
+        // nothing of theirs may still compute when the process exits.
+        let requests = dispatcher.requestsInFlight
+        if await !requests.waitUntilIdle(timeout: Self.shutdownGrace) {
+            logger.info("closing connections with requests in flight", metadata: ["requests": "\(requests.inFlight)"])
+        }
+        await connections.closeAll()
+        if await !requests.waitUntilIdle(timeout: .seconds(30)) {
+            logger.warning("requests still running at shutdown", metadata: ["requests": "\(requests.inFlight)"])
+        }
     }
+
+    /// How long requests in flight may take to answer once shutdown begins.
+    static let shutdownGrace = Duration.seconds(5)
 
     /// Linux's `struct ucred` (hidden from Swift's Glibc module behind _GNU_SOURCE).
     struct PeerCredentials: Sendable {
@@ -235,6 +255,21 @@ public final class GraphdServer: Service, Sendable {
             throw GraphdStartupError("another process is listening on \(path); stop it or choose another --socket")
         }
         unlink(path)
+    }
+}
+
+/// The client connections open now, to close them at shutdown.
+final class OpenConnections: Sendable {
+    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+
+    func insert(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        channels.withLock { $0[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in _ = channels.withLock { $0.removeValue(forKey: id) } }
+    }
+
+    func closeAll() async {
+        for channel in channels.withLock({ Array($0.values) }) { try? await channel.close() }
     }
 }
 

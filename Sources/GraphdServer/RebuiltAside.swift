@@ -15,7 +15,8 @@ import Synchronization
 ///   in the very next answer), a value built on the caller's thread first.
 ///
 /// Builds on the caller's thread are serialised, so a burst of requests after
-/// such a change pays for one build, not one each.
+/// such a change pays for one build, not one each. Rebuilds aside are jobs of
+/// one kind on the daemon's `BackgroundJobs`: none starts once it shuts down.
 final class RebuiltAside<Version: Equatable & Sendable, Value: Sendable>: Sendable {
     typealias Entry = (version: Version, value: Value)
 
@@ -23,13 +24,13 @@ final class RebuiltAside<Version: Equatable & Sendable, Value: Sendable>: Sendab
         var entry: Entry?
         var rebuilding = false
         var lastStart: ContinuousClock.Instant?
-        var stopped = false
     }
 
     private let state = Mutex(State())
     /// Held by a build on the caller's thread.
     private let buildLock = Mutex(())
-    private let queue: DispatchQueue
+    private let jobs: BackgroundJobs
+    private let kind: BackgroundJobs.Kind
     private let spacing: Duration
     private let mayStandIn: @Sendable (_ cached: Version, _ current: Version) -> Bool
     private let failedAside: @Sendable (any Error) -> Void
@@ -37,10 +38,12 @@ final class RebuiltAside<Version: Equatable & Sendable, Value: Sendable>: Sendab
     /// - Parameters:
     ///   - mayStandIn: whether a value built for `cached` may answer for `current` until the rebuild is done.
     ///   - failedAside: told when a rebuild aside failed; the cached value is dropped, so the next caller builds.
-    init(label: String, spacing: Duration = .zero,
+    ///   - jobs, kind: where rebuilds aside run.
+    init(jobs: BackgroundJobs, kind: BackgroundJobs.Kind, spacing: Duration = .zero,
          mayStandIn: @escaping @Sendable (_ cached: Version, _ current: Version) -> Bool,
          failedAside: @escaping @Sendable (any Error) -> Void = { _ in }) {
-        queue = DispatchQueue(label: label, qos: .userInitiated)
+        self.jobs = jobs
+        self.kind = kind
         self.spacing = spacing
         self.mayStandIn = mayStandIn
         self.failedAside = failedAside
@@ -87,24 +90,18 @@ final class RebuiltAside<Version: Equatable & Sendable, Value: Sendable>: Sendab
     /// Drops the cached value: the next caller builds.
     func invalidate() { state.withLock { $0.entry = nil } }
 
-    /// No rebuild starts after this. Waits for a running one to end.
-    func stop() async {
-        state.withLock { $0.stopped = true }
-        await queue.drained()
-    }
-
     private func startRebuild(_ rebuild: @escaping @Sendable () throws -> Entry) {
         let now = ContinuousClock.now
         guard let wait = state.withLock({ state -> Duration? in
-            guard !state.rebuilding, !state.stopped else { return nil }
+            guard !state.rebuilding else { return nil }
             state.rebuilding = true
             let start = max(now, (state.lastStart ?? now) + spacing)
             state.lastStart = start
             return start - now
         }) else { return }
-        queue.asyncAfter(deadline: .now() + wait.seconds) { [self] in
+        let scheduled = jobs.schedule(kind, after: wait) { [self] context in
             defer { state.withLock { $0.rebuilding = false } }
-            guard !state.withLock({ $0.stopped }) else { return }
+            guard !context.isCancelled else { return }
             do {
                 let built = try rebuild()
                 state.withLock { state in
@@ -117,5 +114,6 @@ final class RebuiltAside<Version: Equatable & Sendable, Value: Sendable>: Sendab
                 failedAside(error)
             }
         }
+        if !scheduled { state.withLock { $0.rebuilding = false } }
     }
 }

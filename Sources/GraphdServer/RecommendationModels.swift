@@ -25,7 +25,11 @@ public final class RecommendationModels: Sendable {
     /// without bound. The least recently used one makes room.
     public let maxModels: Int
 
-    public init(maxStaleness: Duration = .seconds(30), maxModels: Int = 4) {
+    /// Builds run as `.recommendationModel` jobs.
+    let jobs: BackgroundJobs
+
+    public init(jobs: BackgroundJobs, maxStaleness: Duration = .seconds(30), maxModels: Int = 4) {
+        self.jobs = jobs
         self.maxStaleness = maxStaleness
         self.maxModels = maxModels
     }
@@ -48,7 +52,7 @@ public final class RecommendationModels: Sendable {
             if entry.building == nil {
                 entry.building = Task.detached(priority: .utility) { [self] in
                     defer { finishBuild(key) }
-                    let built = try await Self.build(spec: spec, on: database.snapshot)
+                    let built = try await build(spec: spec, on: database.snapshot)
                     entries.withLock { $0[key, default: Entry()].model = built }
                     return built
                 }
@@ -76,14 +80,12 @@ public final class RecommendationModels: Sendable {
         }
     }
 
-    /// Builds run one at a time on their own thread, never on the shared
+    /// Builds run one at a time as background jobs, never on the shared
     /// cooperative pool: a build takes seconds on a large graph, and several at
     /// once (a client cycling through specs) would otherwise hold every pool
     /// thread and stall unrelated requests behind them.
-    private static let buildQueue = DispatchQueue(label: "graphd.recommend.model-build", qos: .utility)
-
-    private static func build(spec: InteractionSpec, on snapshot: GraphSnapshot) async throws -> RecommendationModel {
-        try await buildQueue.perform {
+    private func build(spec: InteractionSpec, on snapshot: GraphSnapshot) async throws -> RecommendationModel {
+        try await jobs.perform(.recommendationModel) { _ in
             try RecommendationModel(snapshot: snapshot, spec: spec, builtAtMs: Int64(Date().timeIntervalSince1970 * 1000))
         }
     }

@@ -94,9 +94,10 @@ struct RouterFingerprint: Equatable {
 /// stored model changed; Feedback, AddLLM and RemoveLLM write through the
 /// database like any other write; Train runs one at a time.
 public final class RouterService: Sendable {
-    /// Training runs here, one at a time, off the event loops and the cooperative pool.
-    private static let trainingQueue = DispatchQueue(label: "graphd.router.training", qos: .utility)
     public let database: GraphDatabase
+    /// Training and online updates run as `.routerTraining` jobs, one at a time,
+    /// off the event loops and the cooperative pool; views rebuilt aside as `.routerView`.
+    let jobs: BackgroundJobs
     let embedding: EmbeddingConfiguration
     /// Which part of a prompt identifies the query for a task without a setting, and for Route without a task.
     let defaultQueryText: QueryTextFocus
@@ -114,8 +115,6 @@ public final class RouterService: Sendable {
     /// under a steady stream of Feedback they coalesce instead of taking a core each.
     static let viewRebuildSpacing = Duration.milliseconds(200)
     static let onlineUpdateSpacing = Duration.seconds(1)
-    /// Set by `shutdown()`: no background job starts after it.
-    private let stopping = Atomic<Bool>(false)
     /// Queries whose outcomes wait for the online updater, the most steps asked
     /// for them, and the updater's task while it runs.
     private let pendingUpdates = Mutex<(keys: Set<String>, steps: Int, updater: Task<Void, Never>?)>(([], 0, nil))
@@ -124,13 +123,14 @@ public final class RouterService: Sendable {
     enum ModelJob: Sendable { case training, onlineUpdate }
     private let modelJob = JobLock<ModelJob>()
 
-    public init(database: GraphDatabase, embedding: EmbeddingConfiguration, defaultQueryText: QueryTextFocus = .full,
+    public init(database: GraphDatabase, jobs: BackgroundJobs, embedding: EmbeddingConfiguration, defaultQueryText: QueryTextFocus = .full,
                 logger: Logger = Logger(label: "graphd.router")) {
         self.database = database
+        self.jobs = jobs
         self.embedding = embedding
         self.defaultQueryText = defaultQueryText
         self.logger = logger
-        views = RebuiltAside(label: "graphd.router.view", spacing: Self.viewRebuildSpacing, mayStandIn: { $0.mayAnswerFor($1) },
+        views = RebuiltAside(jobs: jobs, kind: .routerView, spacing: Self.viewRebuildSpacing, mayStandIn: { $0.mayAnswerFor($1) },
                              failedAside: { error in
                                  logger.warning("router view rebuild failed; the next Route rebuilds it", metadata: ["error": "\(error)"])
                              })
@@ -604,14 +604,12 @@ public final class RouterService: Sendable {
         return response
     }
 
-    /// Stops the background jobs (online updates, views rebuilt aside) and waits
-    /// for one that runs: at shutdown nothing may compute while the process
-    /// exits (OpenBLAS's exit handler can hang on a GEMM in flight). The
-    /// outcomes are stored already; only their weight update is dropped.
+    /// Ends the online updater's loop and waits for it. Call after
+    /// `BackgroundJobs.shutdown()`, which stops the jobs themselves (an update in
+    /// progress finishes; a queued one is skipped). The outcomes are stored
+    /// already; only their weight update is dropped.
     public func shutdown() async {
-        stopping.store(true, ordering: .releasing)
-        await views.stop()
-        // Cancelling ends the updater's wait between runs; an update in progress finishes.
+        // Cancelling ends the updater's wait between runs.
         let updater = pendingUpdates.withLock { $0.updater }
         updater?.cancel()
         await updater?.value
@@ -624,7 +622,7 @@ public final class RouterService: Sendable {
         pendingUpdates.withLock { pending in
             pending.keys.insert(queryKey)
             pending.steps = max(pending.steps, steps)
-            // After shutdown() the loop finds `stopping` set and ends at once.
+            // Once the jobs shut down, the loop finds them stopping and ends at once.
             if pending.updater == nil { pending.updater = Task.detached(priority: .utility) { [self] in await runOnlineUpdates() } }
         }
     }
@@ -634,7 +632,7 @@ public final class RouterService: Sendable {
         while true {
             if let previousStart { try? await Task.sleep(until: previousStart + Self.onlineUpdateSpacing) }
             previousStart = .now
-            let stop = stopping.load(ordering: .acquiring)
+            let stop = jobs.isStopping
             let batch = pendingUpdates.withLock { pending -> (keys: Set<String>, steps: Int)? in
                 guard !pending.keys.isEmpty, !stop else {
                     pending.updater = nil
@@ -668,7 +666,7 @@ public final class RouterService: Sendable {
         guard let bytes = database.document(RouterSchema.modelDocument) else { return }
         let snapshot = database.snapshot
         let database = self.database
-        let model = try await Self.trainingQueue.perform { () throws -> RouterModel? in
+        let model = try await jobs.perform(.routerTraining) { _ throws -> RouterModel? in
             var model = try RouterModel(serialized: bytes)
             let extracted = try RouterGraphExtractor.extract(snapshot: snapshot, dimension: model.header.dimension, database: database)
             let queries = Set(queryKeys.compactMap { extracted.queryIndex[$0] })
@@ -711,11 +709,12 @@ public final class RouterService: Sendable {
             let extracted = try RouterGraphExtractor.extract(snapshot: database.snapshot, dimension: dimension, database: database)
             let logger = self.logger, progress = trainingProgress
             let graph = extracted.graph, settings = config
-            // Training runs on its own queue, not on a thread of the cooperative pool; a cancelled call stops it.
+            // Training runs as a background job, not on a thread of the cooperative pool; a
+            // cancelled call or the daemon's shutdown stops it.
             let cancelled = Mutex(false)
             let result = try await withTaskCancellationHandler {
-                try await Self.trainingQueue.perform {
-                    try RouterTrainer.train(graph, config: settings, isCancelled: { cancelled.withLock { $0 } }) { p in
+                try await jobs.perform(.routerTraining, isCancelled: { cancelled.withLock { $0 } }) { job in
+                    try RouterTrainer.train(graph, config: settings, isCancelled: { job.isCancelled }) { p in
                         progress.report(ticket, epoch: p.epoch, trainingLoss: p.trainingLoss, validationLoss: p.validationLoss)
                         if p.epoch % 20 == 0 {
                             logger.info("router training", metadata: ["epoch": "\(p.epoch)", "training_loss": "\(p.trainingLoss)",

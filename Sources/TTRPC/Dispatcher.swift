@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SwiftProtobuf
+import Synchronization
 
 /// What a handler knows about the request it serves.
 public struct TTRPCRequestContext: Sendable {
@@ -50,6 +51,9 @@ public struct TTRPCDispatcher: Sendable {
     }
 
     private var handlers: [String: [String: Handler]] = [:]
+    /// Requests dispatched to async handlers and not answered yet (all copies
+    /// of this dispatcher share it): what a graceful shutdown waits for.
+    public let requestsInFlight = TTRPCRequestTracker()
 
     public init() {}
 
@@ -146,6 +150,8 @@ public struct TTRPCDispatcher: Sendable {
         case .success(.inline):
             return dispatchInline(request, context: context) ?? Self.response(RPCError(.internal, "dispatch"))
         case .success(.async(let handler)):
+            requestsInFlight.begin()
+            defer { requestsInFlight.end() }
             do {
                 return Self.response(payload: try await handler([UInt8](request.payload), context))
             } catch {
@@ -186,5 +192,27 @@ public struct TTRPCDispatcher: Sendable {
         case is CancellationError: return RPCError(.cancelled, "request cancelled")
         default: return RPCError(.internal, "\(error)")
         }
+    }
+}
+
+/// Counts requests in flight, for a server that drains them before it exits.
+public final class TTRPCRequestTracker: Sendable {
+    private let count = Mutex(0)
+
+    public init() {}
+
+    public var inFlight: Int { count.withLock { $0 } }
+
+    func begin() { count.withLock { $0 += 1 } }
+    func end() { count.withLock { $0 -= 1 } }
+
+    /// Returns true once no request is in flight, false if some still are after `timeout`.
+    public func waitUntilIdle(timeout: Duration) async -> Bool {
+        let end = ContinuousClock.now + timeout
+        while inFlight > 0 {
+            guard ContinuousClock.now < end else { return false }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return true
     }
 }

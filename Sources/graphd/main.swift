@@ -99,6 +99,8 @@ struct Graphd: AsyncParsableCommand {
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
+    @Option(help: .hidden)
+    var testBackgroundGemm: Double?
 
     func validate() throws {
         guard StoreSynchronous(rawValue: sync) != nil else { throw ValidationError("--sync must be full or normal") }
@@ -172,6 +174,10 @@ struct Graphd: AsyncParsableCommand {
             configuration.metricsAddress = (host, port)
         }
         configuration.routerQueryText = queryText == "full" ? .full : .lastBlock
+        // Tests only (hidden): keeps OpenBLAS busy in a background job, for the shutdown test.
+        if let testBackgroundGemm, testBackgroundGemm > 0, testBackgroundGemm.isFinite {
+            configuration.diagnosticGEMM = .milliseconds(Int64(testBackgroundGemm * 1000))
+        }
         configuration.embedding.defaultProvider = EmbeddingProvider(rawValue: embedder) ?? .hashed
         configuration.embedding.nodeTextProvider = EmbeddingProvider(rawValue: nodeTextEmbedder)
         configuration.embedding.registry = EmbedderRegistry(minilmDirectory: minilmDir, fallbackToHashed: minilmFallback)
@@ -196,12 +202,14 @@ struct Graphd: AsyncParsableCommand {
             logger.critical("cannot open store \(store): \(error)")
             throw ExitCode(1)
         }
-        let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // Services stop in reverse order: the listeners close, then the background jobs drain.
+        let group = ServiceGroup(services: [server.makeBackground(), server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         do {
             try await group.run()
         } catch {
             logger.critical("\(error)")
             throw ExitCode(1)
         }
+        logger.info("stopped")
     }
 }

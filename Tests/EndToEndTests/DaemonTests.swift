@@ -206,3 +206,37 @@ private func jsonObject(_ text: String) throws -> [String: Any] {
         _ = await daemon.terminate()
     }
 }
+
+/// SIGTERM while OpenBLAS computes in a background job: graphd stops listening,
+/// cancels the job, waits for it, and only then exits (status 0). Before the
+/// job runtime the process could exit with the GEMM still running and die with
+/// SIGSEGV in OpenBLAS (its exit handler unmaps the buffers the GEMM uses).
+@Suite(.serialized) struct ShutdownTests {
+    @Test(arguments: 1...3)
+    func sigtermWhileABLASJobRunsDrainsItAndExitsCleanly(round: Int) async throws {
+        let scratch = Scratch()
+        let daemon = try Daemon(socket: scratch.path("s.sock"), store: scratch.path("s.sqlite"), extraArguments: ["--test-background-gemm", "120"])
+        try await daemon.waitUntilServing()
+        func log() -> String { (try? String(contentsOfFile: daemon.log, encoding: .utf8)) ?? "" }
+        for _ in 0..<500 where !log().contains("diagnostic GEMM job started") { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(log().contains("diagnostic GEMM job started"))
+        try await Task.sleep(for: .milliseconds(20 * round))  // land the signal at different points of a GEMM
+        let signalled = ContinuousClock.now
+        kill(daemon.process.processIdentifier, SIGTERM)
+        // Bounded: without the drain, OpenBLAS's exit handler can also hang (it joins a
+        // worker that waits for the GEMM in flight); then the test fails instead of hanging.
+        for _ in 0..<3000 where daemon.process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        let hung = daemon.process.isRunning
+        if hung { await daemon.kill9() }
+        #expect(!hung, "graphd did not exit within 30 s of SIGTERM")
+        let status = await daemon.waitForExit()
+        let text = log()
+        #expect(daemon.process.terminationReason == .exit && status == 0, "status \(status), reason \(daemon.process.terminationReason.rawValue):\n\(text)")
+        #expect(ContinuousClock.now - signalled < .seconds(10), "the job stops at its next check, not after its 120 s")
+        // In this order: the listeners close, the job is cancelled and ends, the jobs drain, the process says it stopped.
+        let marks = ["stopped listening", "diagnostic GEMM job ended", "background jobs drained", "[graphd] stopped"].map { text.range(of: $0)?.lowerBound }
+        #expect(marks.allSatisfy { $0 != nil }, "\(text)")
+        if marks.allSatisfy({ $0 != nil }) { #expect(marks.compactMap { $0 } == marks.compactMap { $0 }.sorted(), "\(text)") }
+        #expect(text.contains("cancelled=true") || text.contains("cancelled: true"), "\(text)")
+    }
+}

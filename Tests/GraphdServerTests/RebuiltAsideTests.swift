@@ -23,18 +23,9 @@ import Testing
         }
     }
 
-    static func cache(reportingTo source: Source) -> RebuiltAside<Int, String> {
-        RebuiltAside(label: "test.rebuilt-aside", mayStandIn: { cached, current in cached <= current },
+    static func cache(reportingTo source: Source, jobs: BackgroundJobs = BackgroundJobs(label: "test")) -> RebuiltAside<Int, String> {
+        RebuiltAside(jobs: jobs, kind: .routerView, mayStandIn: { cached, current in cached <= current },
                      failedAside: { _ in source.failuresReported.wrappingAdd(1, ordering: .relaxed) })
-    }
-
-    /// Waits until `condition` holds (the rebuild runs on another queue), at most 10 s.
-    static func eventually(_ condition: () -> Bool) async throws -> Bool {
-        for _ in 0..<1000 {
-            if condition() { return true }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return condition()
     }
 
     @Test func buildsFirstThenAnswersStaleWhileRebuildingAside() async throws {
@@ -51,7 +42,7 @@ import Testing
         #expect(cache.canAnswer(for: 1))
         #expect(try cache.value(for: 1, build: { builtHere += 1; return "here 1" }, rebuild: source.rebuild) == "here 0")
         #expect(builtHere == 1)
-        #expect(try await Self.eventually { cache.cached?.version == 1 })
+        #expect(try await eventually { cache.cached?.version == 1 })
         #expect(try cache.value(for: 1, build: { builtHere += 1; return "here 1" }, rebuild: source.rebuild) == "aside 1")
         #expect(source.builtAside.load(ordering: .relaxed) == 1)
     }
@@ -73,7 +64,7 @@ import Testing
         _ = try cache.value(for: 0, build: { "here 0" }, rebuild: source.rebuild)
         source.failAside.store(true, ordering: .relaxed)
         #expect(try cache.value(for: 1, build: { "here 1" }, rebuild: source.rebuild) == "here 0")
-        #expect(try await Self.eventually { cache.cached == nil })
+        #expect(try await eventually { cache.cached == nil })
         #expect(source.failuresReported.load(ordering: .relaxed) == 1)
         #expect(try cache.value(for: 1, build: { "here 1" }, rebuild: source.rebuild) == "here 1")
         #expect(throws: Failure.self) {
@@ -92,17 +83,18 @@ import Testing
         _ = try cache.value(for: 0, build: { "here 0" }, rebuild: source.rebuild)
         source.version.store(1, ordering: .relaxed)
         cache.refreshAside(source.rebuild)
-        #expect(try await Self.eventually { cache.cached?.version == 1 })
+        #expect(try await eventually { cache.cached?.version == 1 })
         var builtHere = false
         #expect(try cache.value(for: 1, build: { builtHere = true; return "here 1" }, rebuild: source.rebuild) == "aside 1")
         #expect(!builtHere && source.builtAside.load(ordering: .relaxed) == 1)
     }
 
-    @Test func noRebuildStartsAfterStop() async throws {
+    @Test func noRebuildStartsAfterTheJobsShutDown() async throws {
         let source = Source()
-        let cache = Self.cache(reportingTo: source)
+        let jobs = BackgroundJobs(label: "test")
+        let cache = Self.cache(reportingTo: source, jobs: jobs)
         _ = try cache.value(for: 0, build: { "here 0" }, rebuild: source.rebuild)
-        await cache.stop()
+        await jobs.shutdown()
         #expect(try cache.value(for: 1, build: { "here 1" }, rebuild: source.rebuild) == "here 0", "still answers from the cache")
         try await Task.sleep(for: .milliseconds(100))
         #expect(source.builtAside.load(ordering: .relaxed) == 0)
