@@ -106,14 +106,12 @@ public struct DenseMatrix: Sendable, Equatable {
     /// decides dependence column by column.
     @discardableResult
     public mutating func orthonormalizeColumns() -> [Int] {
-        if columnCount > 1, rowCount >= columnCount {
-            let input = values
-            // The first pass must see a condition number well below Float32's
-            // 1/√ε (~3000) for the second to restore orthogonality; the second
-            // sees a nearly orthonormal block.
-            if choleskyQR(minimumPivotRatio: 1e-2), choleskyQR(minimumPivotRatio: 0.5) { return [] }
-            values = input
-        }
+        // The first pass must see a condition number well below Float32's 1/√ε
+        // (~3000) for the second to restore orthogonality; the second sees a
+        // nearly orthonormal block. A pass that refuses leaves the block as it
+        // was; after one pass the block has the same span, better conditioned.
+        if columnCount > 1, rowCount >= columnCount, choleskyQR(minimumPivotRatio: 1e-2),
+           choleskyQR(minimumPivotRatio: 0.5) { return [] }
         return gramSchmidt()
     }
 
