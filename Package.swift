@@ -27,7 +27,6 @@ let package = Package(
         .target(name: "CIgraphSupport", dependencies: ["CIgraph"]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
 
         // MARK: Domain: graph model, snapshots, igraph topology (no NIO, no protobuf)
         .target(
@@ -147,7 +146,7 @@ let package = Package(
         .testTarget(name: "ConversationalTests", dependencies: ["Conversational", "GraphCore", "MessagePassing"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "GraphCore", "MessagePassing"]),
         .testTarget(name: "GraphStoreTests", dependencies: ["GraphStore", "GraphCore"]),
-        .testTarget(name: "GraphdServerTests", dependencies: ["GraphdServer"]),
+        .testTarget(name: "GraphdServerTests", dependencies: ["GraphdServer", "GraphStore", "GraphAlgorithms", "Routing", "TTRPC"]),
         .testTarget(
             name: "TTRPCTests",
             dependencies: [

@@ -10,11 +10,28 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { "\(context): \(message) (SQLite code \(code))" }
 
-    /// The disk is full, the file is read-only or locked: writes may succeed later.
-    public var isResourceProblem: Bool {
-        let primary = code & 0xff
-        return primary == SQLITE_FULL || primary == SQLITE_READONLY || primary == SQLITE_BUSY
-            || primary == SQLITE_LOCKED || primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN
+    /// What kind of failure the primary result code names, for callers that
+    /// do not import SQLite (the RPC boundary maps each to a status).
+    public enum Category: Sendable {
+        /// SQLITE_FULL: the disk or the file's size limit is full.
+        case full
+        /// SQLITE_READONLY: the file or its directory may not be written.
+        case readOnly
+        /// SQLITE_BUSY, SQLITE_LOCKED: another connection holds a lock.
+        case busy
+        /// SQLITE_IOERR, SQLITE_CANTOPEN: the file system failed.
+        case ioError
+        case other
+    }
+
+    public var category: Category {
+        switch code & 0xff {
+        case SQLITE_FULL: .full
+        case SQLITE_READONLY: .readOnly
+        case SQLITE_BUSY, SQLITE_LOCKED: .busy
+        case SQLITE_IOERR, SQLITE_CANTOPEN: .ioError
+        default: .other
+        }
     }
 }
 

@@ -267,23 +267,28 @@ public final class ConversationService: Sendable {
         let start = ContinuousClock.now
         let settings = config
         let logger = Self.logger, progress = trainingProgress
-        // Calls queue on the training queue; the monitor follows the one that runs.
-        let (graph, result, ticket): (ReasonerGraph, ReasonerTrainingResult, TrainingMonitor.Ticket) = try await jobs.perform(.reasonerTraining) { job in
-            let ticket = progress.begin(maxEpochs: settings.maxEpochs)
-            do {
-                let graph = try ReasonerGraph(snapshot: snapshot, index: index)
-                let result = try ReasonerTrainer.train(
-                    graph: graph, samples: graph.samples(snapshot: snapshot, index: index), config: settings,
-                    isCancelled: { job.isCancelled || deadline.map { .now >= $0 } ?? false },
-                    progress: { epoch, loss, validation in
-                        progress.report(ticket, epoch: epoch, trainingLoss: loss, validationLoss: validation)
-                        if epoch % 20 == 0 { logger.info("reasoner training", metadata: ["epoch": "\(epoch)", "loss": "\(loss)", "validation_loss": "\(validation)"]) }
-                    })
-                return (graph, result, ticket)
-            } catch {
-                progress.end(ticket, failure: error)
-                throw error
+        // Calls queue as jobs, one at a time; the monitor follows the one that runs.
+        let (graph, result, ticket): (ReasonerGraph, ReasonerTrainingResult, TrainingMonitor.Ticket)
+        do {
+            (graph, result, ticket) = try await jobs.perform(.reasonerTraining) { job in
+                let ticket = progress.begin(maxEpochs: settings.maxEpochs)
+                do {
+                    let graph = try ReasonerGraph(snapshot: snapshot, index: index)
+                    let result = try ReasonerTrainer.train(
+                        graph: graph, samples: graph.samples(snapshot: snapshot, index: index), config: settings,
+                        isCancelled: { job.isCancelled || deadline.map { .now >= $0 } ?? false },
+                        progress: { epoch, loss, validation in
+                            progress.report(ticket, epoch: epoch, trainingLoss: loss, validationLoss: validation)
+                            if epoch % 20 == 0 { logger.info("reasoner training", metadata: ["epoch": "\(epoch)", "loss": "\(loss)", "validation_loss": "\(validation)"]) }
+                        })
+                    return (graph, result, ticket)
+                } catch {
+                    progress.end(ticket, failure: error)
+                    throw error
+                }
             }
+        } catch let error as RetrievalError where error.kind == .cancelled {
+            throw stoppedEarly(error.description, deadline: deadline, jobs: jobs)
         }
         try await progress.finish(ticket) {
             let stored = StoredReasoner(graph: graph, snapshot: snapshot, result: result, trainedAtMs: Int64(Date().timeIntervalSince1970 * 1000))
@@ -299,15 +304,5 @@ public final class ConversationService: Sendable {
         response.validationHitsAt10 = result.validationHitsAt10
         response.seconds = (ContinuousClock.now - start).seconds
         return response
-    }
-}
-
-extension RetrievalError: RPCStatusConvertible {
-    public var rpcError: RPCError {
-        switch kind {
-        case .invalidArgument: RPCError(.invalidArgument, description)
-        case .failedPrecondition: RPCError(.failedPrecondition, description)
-        case .cancelled: RPCError(.cancelled, description)
-        }
     }
 }

@@ -1,5 +1,10 @@
+import Conversational
+import GraphAlgorithms
 import GraphCore
 import GraphStore
+import MessagePassing
+import Recommendation
+import Routing
 import TTRPC
 import TextEmbedding
 
@@ -24,18 +29,12 @@ extension GraphError: RPCStatusConvertible {
 
 extension SQLiteError: RPCStatusConvertible {
     public var rpcError: RPCError {
-        let primary = code & 0xff
-        switch primary {
-        case 13: // SQLITE_FULL
-            return RPCError(.resourceExhausted, "store is full, nothing was written: \(description)")
-        case 8: // SQLITE_READONLY
-            return RPCError(.failedPrecondition, "store is read-only, nothing was written: \(description)")
-        case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
-            return RPCError(.unavailable, "store is busy, nothing was written; retry: \(description)")
-        case 10, 14: // SQLITE_IOERR, SQLITE_CANTOPEN
-            return RPCError(.unavailable, "store I/O error, nothing was written: \(description)")
-        default:
-            return RPCError(.internal, "store error: \(description)")
+        switch category {
+        case .full: RPCError(.resourceExhausted, "store is full, nothing was written: \(description)")
+        case .readOnly: RPCError(.failedPrecondition, "store is read-only, nothing was written: \(description)")
+        case .busy: RPCError(.unavailable, "store is busy, nothing was written; retry: \(description)")
+        case .ioError: RPCError(.unavailable, "store I/O error, nothing was written: \(description)")
+        case .other: RPCError(.internal, "store error: \(description)")
         }
     }
 }
@@ -57,4 +56,55 @@ extension EmbeddingError: RPCStatusConvertible {
 extension BackgroundJobs.Stopped: RPCStatusConvertible {
     /// Another replica or a restarted graphd can answer: retryable.
     public var rpcError: RPCError { RPCError(.unavailable, description) }
+}
+
+extension RecommendationError: RPCStatusConvertible {
+    public var rpcError: RPCError {
+        switch kind {
+        case .invalidArgument: RPCError(.invalidArgument, description)
+        case .notFound: RPCError(.notFound, description)
+        }
+    }
+}
+
+extension PPRError: RPCStatusConvertible {
+    /// The walk's parameters or seeds as the caller sent them.
+    public var rpcError: RPCError { RPCError(.invalidArgument, description) }
+}
+
+extension MatrixError: RPCStatusConvertible {
+    /// Shapes are graphd's own (a model build): a fault, not the caller's input.
+    public var rpcError: RPCError { RPCError(.internal, description) }
+}
+
+extension RoutingError: RPCStatusConvertible {
+    public var rpcError: RPCError {
+        switch kind {
+        case .invalidArgument: RPCError(.invalidArgument, description)
+        case .failedPrecondition: RPCError(.failedPrecondition, description)
+        case .notFound: RPCError(.notFound, description)
+        case .cancelled: RPCError(.cancelled, description)
+        case .internalError: RPCError(.internal, description)
+        }
+    }
+}
+
+extension RetrievalError: RPCStatusConvertible {
+    public var rpcError: RPCError {
+        switch kind {
+        case .invalidArgument: RPCError(.invalidArgument, description)
+        case .failedPrecondition: RPCError(.failedPrecondition, description)
+        case .cancelled: RPCError(.cancelled, description)
+        }
+    }
+}
+
+/// The one rule for a request whose work stopped before its end (a training
+/// loop that saw `isCancelled`): the daemon shutting down is UNAVAILABLE (retry
+/// on another or a restarted graphd), a deadline that passed is
+/// DEADLINE_EXCEEDED, anything else the client's own cancellation, CANCELLED.
+func stoppedEarly(_ what: String, deadline: ContinuousClock.Instant?, jobs: BackgroundJobs) -> RPCError {
+    if jobs.isStopping { return RPCError(.unavailable, "graphd is shutting down: \(what)") }
+    if let deadline, ContinuousClock.now >= deadline { return RPCError(.deadlineExceeded, "deadline exceeded: \(what)") }
+    return RPCError(.cancelled, "cancelled: \(what)")
 }

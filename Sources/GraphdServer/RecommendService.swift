@@ -182,12 +182,3 @@ public struct RecommendService: Sendable {
         return response
     }
 }
-
-extension RecommendationError: RPCStatusConvertible {
-    public var rpcError: RPCError {
-        switch kind {
-        case .invalidArgument: RPCError(.invalidArgument, description)
-        case .notFound: RPCError(.notFound, description)
-        }
-    }
-}

@@ -149,7 +149,9 @@ public final class RouterService: Sendable {
         dispatcher.registerCompute(service: service, method: "AddLLM") { (request: Graphd_V1_AddLLMRequest, _) in try await self.addLLM(request) }
         dispatcher.registerInline(service: service, method: "ListLLMs") { (_: Graphd_V1_ListLLMsRequest, _) in try self.listLLMs() }
         dispatcher.register(service: service, method: "RemoveLLM") { (request: Graphd_V1_RemoveLLMRequest, _) in try await self.removeLLM(request) }
-        dispatcher.registerCompute(service: service, method: "Train") { (request: Graphd_V1_TrainRouterRequest, _) in try await self.train(request) }
+        dispatcher.registerCompute(service: service, method: "Train") { (request: Graphd_V1_TrainRouterRequest, context) in
+            try await self.train(request, deadline: context.deadline)
+        }
         dispatcher.registerInline(service: service, method: "TrainProgress") { (_: Graphd_V1_TrainingProgressRequest, _) in
             self.trainingProgress.current
         }
@@ -682,7 +684,7 @@ public final class RouterService: Sendable {
 
     // MARK: Train
 
-    func train(_ request: Graphd_V1_TrainRouterRequest) async throws -> Graphd_V1_TrainRouterResponse {
+    func train(_ request: Graphd_V1_TrainRouterRequest, deadline: ContinuousClock.Instant? = nil) async throws -> Graphd_V1_TrainRouterResponse {
         var config = RouterTrainingConfig()
         if request.maxEpochs > 0 { config.maxEpochs = Int(min(request.maxEpochs, RouterSchema.maxEpochs)) }
         if request.seed > 0 { config.seed = request.seed }
@@ -712,18 +714,23 @@ public final class RouterService: Sendable {
             // Training runs as a background job, not on a thread of the cooperative pool; a
             // cancelled call or the daemon's shutdown stops it.
             let cancelled = Mutex(false)
-            let result = try await withTaskCancellationHandler {
-                try await jobs.perform(.routerTraining, isCancelled: { cancelled.withLock { $0 } }) { job in
-                    try RouterTrainer.train(graph, config: settings, isCancelled: { job.isCancelled }) { p in
-                        progress.report(ticket, epoch: p.epoch, trainingLoss: p.trainingLoss, validationLoss: p.validationLoss)
-                        if p.epoch % 20 == 0 {
-                            logger.info("router training", metadata: ["epoch": "\(p.epoch)", "training_loss": "\(p.trainingLoss)",
-                                                                      "validation_loss": "\(p.validationLoss)", "best": "\(p.bestValidationLoss)"])
+            let result: RouterTrainingResult
+            do {
+                result = try await withTaskCancellationHandler {
+                    try await jobs.perform(.routerTraining, isCancelled: { cancelled.withLock { $0 } }) { job in
+                        try RouterTrainer.train(graph, config: settings, isCancelled: { job.isCancelled }) { p in
+                            progress.report(ticket, epoch: p.epoch, trainingLoss: p.trainingLoss, validationLoss: p.validationLoss)
+                            if p.epoch % 20 == 0 {
+                                logger.info("router training", metadata: ["epoch": "\(p.epoch)", "training_loss": "\(p.trainingLoss)",
+                                                                          "validation_loss": "\(p.validationLoss)", "best": "\(p.bestValidationLoss)"])
+                            }
                         }
                     }
+                } onCancel: {
+                    cancelled.withLock { $0 = true }
                 }
-            } onCancel: {
-                cancelled.withLock { $0 = true }
+            } catch let error as RoutingError where error.kind == .cancelled {
+                throw stoppedEarly(error.description, deadline: deadline, jobs: jobs)
             }
             let model = RouterModel(result: result, embedder: provider.rawValue, training: config,
                                     trainedAtMs: Int64(Date().timeIntervalSince1970 * 1000))
@@ -842,18 +849,6 @@ extension Graphd_V1_QueryText {
         switch focus {
         case .full: self = .full
         case .lastBlock: self = .lastBlock
-        }
-    }
-}
-
-extension RoutingError: RPCStatusConvertible {
-    public var rpcError: RPCError {
-        switch kind {
-        case .invalidArgument: RPCError(.invalidArgument, description)
-        case .failedPrecondition: RPCError(.failedPrecondition, description)
-        case .notFound: RPCError(.notFound, description)
-        case .cancelled: RPCError(.deadlineExceeded, description)
-        case .internalError: RPCError(.internal, description)
         }
     }
 }
