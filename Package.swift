@@ -98,6 +98,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
 
@@ -146,7 +147,7 @@ let package = Package(
         .testTarget(name: "ConversationalTests", dependencies: ["Conversational", "GraphCore", "MessagePassing"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "GraphCore", "MessagePassing"]),
         .testTarget(name: "GraphStoreTests", dependencies: ["GraphStore", "GraphCore"]),
-        .testTarget(name: "GraphdServerTests", dependencies: ["GraphdServer", "GraphStore", "GraphAlgorithms", "Routing", "TTRPC"]),
+        .testTarget(name: "GraphdServerTests", dependencies: ["GraphdServer", "GraphdProto", "GraphStore", "GraphAlgorithms", "Routing", "TTRPC"]),
         .testTarget(
             name: "TTRPCTests",
             dependencies: [

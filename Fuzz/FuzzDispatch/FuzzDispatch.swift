@@ -97,8 +97,8 @@ private func dumpThreads() {
 /// Node and edge counts (with the delta) from Graph/Stats, for slow-request reports.
 private func graphSize(_ dispatcher: TTRPCDispatcher) -> String {
     var request = Ttrpc_Request()
-    request.service = "graphd.v1.Graph"
-    request.method = "Stats"
+    request.service = GraphdMethod.stats.service
+    request.method = GraphdMethod.stats.method
     let context = TTRPCRequestContext(service: request.service, method: request.method, streamID: 1)
     let response = Mutex<Ttrpc_Response?>(nil)
     let done = DispatchSemaphore(value: 0)

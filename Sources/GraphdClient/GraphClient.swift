@@ -61,135 +61,135 @@ public struct GraphClient: Sendable {
     }
 
     private func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
-        _ method: String, _ request: Request, service: String = GraphdServiceName.graph, timeout: Duration?
+        _ rpc: GraphdMethod, _ request: Request, timeout: Duration?
     ) async throws -> Response {
-        try await connection.call(service: service, method: method, request,
+        try await connection.call(service: rpc.service, method: rpc.method, request,
                                   as: Response.self, timeout: timeout ?? defaultTimeout, metadata: metadata)
     }
 
     public func health(timeout: Duration? = nil) async throws -> Graphd_V1_HealthResponse {
-        try await call("Health", Graphd_V1_HealthRequest(), timeout: timeout)
+        try await call(.health, Graphd_V1_HealthRequest(), timeout: timeout)
     }
 
     public func stats(timeout: Duration? = nil) async throws -> Graphd_V1_StatsResponse {
-        try await call("Stats", Graphd_V1_StatsRequest(), timeout: timeout)
+        try await call(.stats, Graphd_V1_StatsRequest(), timeout: timeout)
     }
 
     public func defineTypes(_ request: Graphd_V1_DefineTypesRequest, timeout: Duration? = nil) async throws -> Graphd_V1_DefineTypesResponse {
-        try await call("DefineTypes", request, timeout: timeout)
+        try await call(.defineTypes, request, timeout: timeout)
     }
 
     public func listTypes(timeout: Duration? = nil) async throws -> Graphd_V1_ListTypesResponse {
-        try await call("ListTypes", Graphd_V1_ListTypesRequest(), timeout: timeout)
+        try await call(.listTypes, Graphd_V1_ListTypesRequest(), timeout: timeout)
     }
 
     public func addNodes(_ request: Graphd_V1_AddNodesRequest, timeout: Duration? = nil) async throws -> Graphd_V1_AddNodesResponse {
-        try await call("AddNodes", request, timeout: timeout)
+        try await call(.addNodes, request, timeout: timeout)
     }
 
     public func addEdges(_ request: Graphd_V1_AddEdgesRequest, timeout: Duration? = nil) async throws -> Graphd_V1_AddEdgesResponse {
-        try await call("AddEdges", request, timeout: timeout)
+        try await call(.addEdges, request, timeout: timeout)
     }
 
     public func removeNodes(_ request: Graphd_V1_RemoveNodesRequest, timeout: Duration? = nil) async throws -> Graphd_V1_RemoveNodesResponse {
-        try await call("RemoveNodes", request, timeout: timeout)
+        try await call(.removeNodes, request, timeout: timeout)
     }
 
     public func removeEdges(_ request: Graphd_V1_RemoveEdgesRequest, timeout: Duration? = nil) async throws -> Graphd_V1_RemoveEdgesResponse {
-        try await call("RemoveEdges", request, timeout: timeout)
+        try await call(.removeEdges, request, timeout: timeout)
     }
 
     public func getNode(_ request: Graphd_V1_GetNodeRequest, timeout: Duration? = nil) async throws -> Graphd_V1_GetNodeResponse {
-        try await call("GetNode", request, timeout: timeout)
+        try await call(.getNode, request, timeout: timeout)
     }
 
     public func neighbors(_ request: Graphd_V1_NeighborsRequest, timeout: Duration? = nil) async throws -> Graphd_V1_NeighborsResponse {
-        try await call("Neighbors", request, timeout: timeout)
+        try await call(.neighbors, request, timeout: timeout)
     }
 
     public func listNodes(_ request: Graphd_V1_ListNodesRequest, timeout: Duration? = nil) async throws -> Graphd_V1_ListNodesResponse {
-        try await call("ListNodes", request, timeout: timeout)
+        try await call(.listNodes, request, timeout: timeout)
     }
 
     public func listEdges(_ request: Graphd_V1_ListEdgesRequest, timeout: Duration? = nil) async throws -> Graphd_V1_ListEdgesResponse {
-        try await call("ListEdges", request, timeout: timeout)
+        try await call(.listEdges, request, timeout: timeout)
     }
 
     public func compact(timeout: Duration? = nil) async throws -> Graphd_V1_CompactResponse {
-        try await call("Compact", Graphd_V1_CompactRequest(), timeout: timeout)
+        try await call(.compact, Graphd_V1_CompactRequest(), timeout: timeout)
     }
 
     public func embed(_ request: Graphd_V1_EmbedRequest, timeout: Duration? = nil) async throws -> Graphd_V1_EmbedResponse {
-        try await call("Embed", request, timeout: timeout)
+        try await call(.embed, request, timeout: timeout)
     }
 
     // MARK: graphd.v1.Recommend
 
     public func recommend(_ request: Graphd_V1_RecommendRequest, timeout: Duration? = nil) async throws -> Graphd_V1_RecommendResponse {
-        try await call("Recommend", request, service: GraphdServiceName.recommend, timeout: timeout)
+        try await call(.recommend, request, timeout: timeout)
     }
 
     public func personalizedPageRank(_ request: Graphd_V1_PersonalizedPageRankRequest, timeout: Duration? = nil) async throws -> Graphd_V1_PersonalizedPageRankResponse {
-        try await call("PersonalizedPageRank", request, service: GraphdServiceName.recommend, timeout: timeout)
+        try await call(.personalizedPageRank, request, timeout: timeout)
     }
 
     // MARK: graphd.v1.Router
 
     public func route(_ request: Graphd_V1_RouteRequest, timeout: Duration? = nil) async throws -> Graphd_V1_RouteResponse {
-        try await call("Route", request, service: GraphdServiceName.router, timeout: timeout)
+        try await call(.route, request, timeout: timeout)
     }
 
     public func feedback(_ request: Graphd_V1_FeedbackRequest, timeout: Duration? = nil) async throws -> Graphd_V1_FeedbackResponse {
-        try await call("Feedback", request, service: GraphdServiceName.router, timeout: timeout)
+        try await call(.feedback, request, timeout: timeout)
     }
 
     public func addLLM(_ request: Graphd_V1_AddLLMRequest, timeout: Duration? = nil) async throws -> Graphd_V1_AddLLMResponse {
-        try await call("AddLLM", request, service: GraphdServiceName.router, timeout: timeout)
+        try await call(.addLLM, request, timeout: timeout)
     }
 
     public func listLLMs(timeout: Duration? = nil) async throws -> Graphd_V1_ListLLMsResponse {
-        try await call("ListLLMs", Graphd_V1_ListLLMsRequest(), service: GraphdServiceName.router, timeout: timeout)
+        try await call(.listLLMs, Graphd_V1_ListLLMsRequest(), timeout: timeout)
     }
 
     public func removeLLM(_ request: Graphd_V1_RemoveLLMRequest, timeout: Duration? = nil) async throws -> Graphd_V1_RemoveLLMResponse {
-        try await call("RemoveLLM", request, service: GraphdServiceName.router, timeout: timeout)
+        try await call(.removeLLM, request, timeout: timeout)
     }
 
     public func setTask(_ request: Graphd_V1_SetTaskRequest, timeout: Duration? = nil) async throws -> Graphd_V1_SetTaskResponse {
-        try await call("SetTask", request, service: GraphdServiceName.router, timeout: timeout)
+        try await call(.setTask, request, timeout: timeout)
     }
 
     public func listTasks(timeout: Duration? = nil) async throws -> Graphd_V1_ListTasksResponse {
-        try await call("ListTasks", Graphd_V1_ListTasksRequest(), service: GraphdServiceName.router, timeout: timeout)
+        try await call(.listTasks, Graphd_V1_ListTasksRequest(), timeout: timeout)
     }
 
     public func trainRouter(_ request: Graphd_V1_TrainRouterRequest, timeout: Duration? = nil) async throws -> Graphd_V1_TrainRouterResponse {
-        try await call("Train", request, service: GraphdServiceName.router, timeout: timeout)
+        try await call(.train, request, timeout: timeout)
     }
 
     /// The running (or last) Train job's epoch and losses.
     public func trainRouterProgress(timeout: Duration? = nil) async throws -> Graphd_V1_TrainingProgress {
-        try await call("TrainProgress", Graphd_V1_TrainingProgressRequest(), service: GraphdServiceName.router, timeout: timeout)
+        try await call(.trainProgress, Graphd_V1_TrainingProgressRequest(), timeout: timeout)
     }
 
     // MARK: graphd.v1.Conversation
 
     public func retrieve(_ request: Graphd_V1_RetrieveRequest, timeout: Duration? = nil) async throws -> Graphd_V1_RetrieveResponse {
-        try await call("Retrieve", request, service: GraphdServiceName.conversation, timeout: timeout)
+        try await call(.retrieve, request, timeout: timeout)
     }
 
     public func trainReasoner(_ request: Graphd_V1_TrainReasonerRequest, timeout: Duration? = nil) async throws -> Graphd_V1_TrainReasonerResponse {
-        try await call("TrainReasoner", request, service: GraphdServiceName.conversation, timeout: timeout)
+        try await call(.trainReasoner, request, timeout: timeout)
     }
 
     /// Stores a dialogue as a conversation node (online learning).
     public func addConversation(_ request: Graphd_V1_AddConversationRequest, timeout: Duration? = nil) async throws -> Graphd_V1_AddConversationResponse {
-        try await call("AddConversation", request, service: GraphdServiceName.conversation, timeout: timeout)
+        try await call(.addConversation, request, timeout: timeout)
     }
 
     /// The running (or last) TrainReasoner job's epoch and losses.
     public func trainReasonerProgress(timeout: Duration? = nil) async throws -> Graphd_V1_TrainingProgress {
-        try await call("TrainReasonerProgress", Graphd_V1_TrainingProgressRequest(), service: GraphdServiceName.conversation, timeout: timeout)
+        try await call(.trainReasonerProgress, Graphd_V1_TrainingProgressRequest(), timeout: timeout)
     }
 }
 

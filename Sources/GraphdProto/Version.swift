@@ -10,3 +10,65 @@ public enum GraphdServiceName {
     public static let router = "graphd.v1.Router"
     public static let conversation = "graphd.v1.Conversation"
 }
+
+/// Every RPC graphd serves, by service: the one table of names the server
+/// registers, the Swift client calls and the tests use (ttrpc addresses a call
+/// by "service" and "method" strings).
+public struct GraphdMethod: Hashable, Sendable, CustomStringConvertible {
+    public let service: String
+    public let method: String
+
+    public init(_ service: String, _ method: String) {
+        self.service = service
+        self.method = method
+    }
+
+    /// "service/method", as logs and metrics show it.
+    public var description: String { "\(service)/\(method)" }
+
+    // Graph
+    public static let health = GraphdMethod(GraphdServiceName.graph, "Health")
+    public static let stats = GraphdMethod(GraphdServiceName.graph, "Stats")
+    public static let defineTypes = GraphdMethod(GraphdServiceName.graph, "DefineTypes")
+    public static let listTypes = GraphdMethod(GraphdServiceName.graph, "ListTypes")
+    public static let addNodes = GraphdMethod(GraphdServiceName.graph, "AddNodes")
+    public static let addEdges = GraphdMethod(GraphdServiceName.graph, "AddEdges")
+    public static let removeNodes = GraphdMethod(GraphdServiceName.graph, "RemoveNodes")
+    public static let removeEdges = GraphdMethod(GraphdServiceName.graph, "RemoveEdges")
+    public static let getNode = GraphdMethod(GraphdServiceName.graph, "GetNode")
+    public static let neighbors = GraphdMethod(GraphdServiceName.graph, "Neighbors")
+    public static let listNodes = GraphdMethod(GraphdServiceName.graph, "ListNodes")
+    public static let listEdges = GraphdMethod(GraphdServiceName.graph, "ListEdges")
+    public static let embed = GraphdMethod(GraphdServiceName.graph, "Embed")
+    public static let compact = GraphdMethod(GraphdServiceName.graph, "Compact")
+
+    // Recommend
+    public static let recommend = GraphdMethod(GraphdServiceName.recommend, "Recommend")
+    public static let personalizedPageRank = GraphdMethod(GraphdServiceName.recommend, "PersonalizedPageRank")
+
+    // Router
+    public static let route = GraphdMethod(GraphdServiceName.router, "Route")
+    public static let feedback = GraphdMethod(GraphdServiceName.router, "Feedback")
+    public static let addLLM = GraphdMethod(GraphdServiceName.router, "AddLLM")
+    public static let listLLMs = GraphdMethod(GraphdServiceName.router, "ListLLMs")
+    public static let removeLLM = GraphdMethod(GraphdServiceName.router, "RemoveLLM")
+    public static let train = GraphdMethod(GraphdServiceName.router, "Train")
+    public static let trainProgress = GraphdMethod(GraphdServiceName.router, "TrainProgress")
+    public static let setTask = GraphdMethod(GraphdServiceName.router, "SetTask")
+    public static let listTasks = GraphdMethod(GraphdServiceName.router, "ListTasks")
+
+    // Conversation
+    public static let retrieve = GraphdMethod(GraphdServiceName.conversation, "Retrieve")
+    public static let trainReasoner = GraphdMethod(GraphdServiceName.conversation, "TrainReasoner")
+    public static let addConversation = GraphdMethod(GraphdServiceName.conversation, "AddConversation")
+    public static let trainReasonerProgress = GraphdMethod(GraphdServiceName.conversation, "TrainReasonerProgress")
+
+    /// Every method, in the order above.
+    public static let all: [GraphdMethod] = [
+        .health, .stats, .defineTypes, .listTypes, .addNodes, .addEdges,
+        .removeNodes, .removeEdges, .getNode, .neighbors, .listNodes, .listEdges,
+        .embed, .compact, .recommend, .personalizedPageRank, .route, .feedback,
+        .addLLM, .listLLMs, .removeLLM, .train, .trainProgress, .setTask,
+        .listTasks, .retrieve, .trainReasoner, .addConversation, .trainReasonerProgress,
+    ]
+}

@@ -52,16 +52,16 @@ public final class ConversationService: Sendable {
     }
 
     public func register(into dispatcher: inout TTRPCDispatcher) {
-        dispatcher.registerCompute(service: GraphdServiceName.conversation, method: "Retrieve") { [self] (request: Graphd_V1_RetrieveRequest, _) in
+        dispatcher.registerCompute(.retrieve) { [self] (request: Graphd_V1_RetrieveRequest, _) in
             try retrieve(request)
         }
-        dispatcher.registerCompute(service: GraphdServiceName.conversation, method: "TrainReasoner") { [self] (request: Graphd_V1_TrainReasonerRequest, context) in
+        dispatcher.registerCompute(.trainReasoner) { [self] (request: Graphd_V1_TrainReasonerRequest, context) in
             try await trainReasoner(request, deadline: context.deadline)
         }
-        dispatcher.registerCompute(service: GraphdServiceName.conversation, method: "AddConversation") { [self] (request: Graphd_V1_AddConversationRequest, _) in
+        dispatcher.registerCompute(.addConversation) { [self] (request: Graphd_V1_AddConversationRequest, _) in
             try await addConversation(request)
         }
-        dispatcher.registerInline(service: GraphdServiceName.conversation, method: "TrainReasonerProgress") { [self] (_: Graphd_V1_TrainingProgressRequest, _) in
+        dispatcher.registerInline(.trainReasonerProgress) { [self] (_: Graphd_V1_TrainingProgressRequest, _) in
             trainingProgress.current
         }
     }

@@ -69,48 +69,47 @@ public struct GraphService: Sendable {
     }
 
     public func register(into dispatcher: inout TTRPCDispatcher) {
-        let service = GraphdServiceName.graph
         // Reads that only touch the current snapshot run inline on the connection's event loop.
-        dispatcher.registerInline(service: service, method: "Health") { (_: Graphd_V1_HealthRequest, _) in
+        dispatcher.registerInline(.health) { (_: Graphd_V1_HealthRequest, _) in
             var response = Graphd_V1_HealthResponse()
             response.status = .serving
             response.version = GraphdVersion.string
             return response
         }
-        dispatcher.register(service: service, method: "Stats") { (_: Graphd_V1_StatsRequest, _) in await stats() }
-        dispatcher.register(service: service, method: "DefineTypes") { (request: Graphd_V1_DefineTypesRequest, _) in
+        dispatcher.register(.stats) { (_: Graphd_V1_StatsRequest, _) in await stats() }
+        dispatcher.register(.defineTypes) { (request: Graphd_V1_DefineTypesRequest, _) in
             try await defineTypes(request)
         }
-        dispatcher.registerInline(service: service, method: "ListTypes") { (_: Graphd_V1_ListTypesRequest, _) in listTypes() }
+        dispatcher.registerInline(.listTypes) { (_: Graphd_V1_ListTypesRequest, _) in listTypes() }
         // AddNodes may embed node texts; Embed always does: both compute off the event loop.
-        dispatcher.registerCompute(service: service, method: "AddNodes") { (request: Graphd_V1_AddNodesRequest, _) in
+        dispatcher.registerCompute(.addNodes) { (request: Graphd_V1_AddNodesRequest, _) in
             try await addNodes(request)
         }
-        dispatcher.register(service: service, method: "AddEdges") { (request: Graphd_V1_AddEdgesRequest, _) in
+        dispatcher.register(.addEdges) { (request: Graphd_V1_AddEdgesRequest, _) in
             try await addEdges(request)
         }
-        dispatcher.register(service: service, method: "RemoveNodes") { (request: Graphd_V1_RemoveNodesRequest, _) in
+        dispatcher.register(.removeNodes) { (request: Graphd_V1_RemoveNodesRequest, _) in
             try await removeNodes(request)
         }
-        dispatcher.register(service: service, method: "RemoveEdges") { (request: Graphd_V1_RemoveEdgesRequest, _) in
+        dispatcher.register(.removeEdges) { (request: Graphd_V1_RemoveEdgesRequest, _) in
             try await removeEdges(request)
         }
-        dispatcher.registerInline(service: service, method: "GetNode") { (request: Graphd_V1_GetNodeRequest, _) in
+        dispatcher.registerInline(.getNode) { (request: Graphd_V1_GetNodeRequest, _) in
             try getNode(request)
         }
-        dispatcher.registerInline(service: service, method: "Neighbors") { (request: Graphd_V1_NeighborsRequest, _) in
+        dispatcher.registerInline(.neighbors) { (request: Graphd_V1_NeighborsRequest, _) in
             try neighbors(request)
         }
-        dispatcher.registerInline(service: service, method: "ListNodes") { (request: Graphd_V1_ListNodesRequest, _) in
+        dispatcher.registerInline(.listNodes) { (request: Graphd_V1_ListNodesRequest, _) in
             try listNodes(request)
         }
-        dispatcher.registerInline(service: service, method: "ListEdges") { (request: Graphd_V1_ListEdgesRequest, _) in
+        dispatcher.registerInline(.listEdges) { (request: Graphd_V1_ListEdgesRequest, _) in
             try listEdges(request)
         }
-        dispatcher.registerCompute(service: service, method: "Embed") { (request: Graphd_V1_EmbedRequest, _) in
+        dispatcher.registerCompute(.embed) { (request: Graphd_V1_EmbedRequest, _) in
             try embed(request)
         }
-        dispatcher.register(service: service, method: "Compact") { (_: Graphd_V1_CompactRequest, _) in
+        dispatcher.register(.compact) { (_: Graphd_V1_CompactRequest, _) in
             let result = try await database.compact()
             var response = Graphd_V1_CompactResponse()
             response.mergedEdges = UInt64(result.mergedEdges)

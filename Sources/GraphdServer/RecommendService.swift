@@ -25,11 +25,10 @@ public struct RecommendService: Sendable {
     }
 
     public func register(into dispatcher: inout TTRPCDispatcher) {
-        let service = GraphdServiceName.recommend
-        dispatcher.registerCompute(service: service, method: "Recommend") { (request: Graphd_V1_RecommendRequest, _) in
+        dispatcher.registerCompute(.recommend) { (request: Graphd_V1_RecommendRequest, _) in
             try await recommend(request)
         }
-        dispatcher.registerCompute(service: service, method: "PersonalizedPageRank") { (request: Graphd_V1_PersonalizedPageRankRequest, _) in
+        dispatcher.registerCompute(.personalizedPageRank) { (request: Graphd_V1_PersonalizedPageRankRequest, _) in
             try personalizedPageRank(request)
         }
     }

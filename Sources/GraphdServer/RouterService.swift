@@ -137,26 +137,25 @@ public final class RouterService: Sendable {
     }
 
     public func register(into dispatcher: inout TTRPCDispatcher) {
-        let service = GraphdServiceName.router
         // Route answers on the connection's event loop when it can: a decision takes
         // microseconds, and a hop to another thread would cost more. Embedding the
         // query with MiniLM, or rebuilding a stale view, takes milliseconds: those
         // requests compute off the loop.
-        dispatcher.registerCompute(service: service, method: "Route", when: { [self] request in !routeIsQuick(request) }) { request, _ in
+        dispatcher.registerCompute(.route, when: { [self] request in !routeIsQuick(request) }) { request, _ in
             try self.route(request)
         }
-        dispatcher.registerCompute(service: service, method: "Feedback") { (request: Graphd_V1_FeedbackRequest, _) in try await self.feedback(request) }
-        dispatcher.registerCompute(service: service, method: "AddLLM") { (request: Graphd_V1_AddLLMRequest, _) in try await self.addLLM(request) }
-        dispatcher.registerInline(service: service, method: "ListLLMs") { (_: Graphd_V1_ListLLMsRequest, _) in try self.listLLMs() }
-        dispatcher.register(service: service, method: "RemoveLLM") { (request: Graphd_V1_RemoveLLMRequest, _) in try await self.removeLLM(request) }
-        dispatcher.registerCompute(service: service, method: "Train") { (request: Graphd_V1_TrainRouterRequest, context) in
+        dispatcher.registerCompute(.feedback) { (request: Graphd_V1_FeedbackRequest, _) in try await self.feedback(request) }
+        dispatcher.registerCompute(.addLLM) { (request: Graphd_V1_AddLLMRequest, _) in try await self.addLLM(request) }
+        dispatcher.registerInline(.listLLMs) { (_: Graphd_V1_ListLLMsRequest, _) in try self.listLLMs() }
+        dispatcher.register(.removeLLM) { (request: Graphd_V1_RemoveLLMRequest, _) in try await self.removeLLM(request) }
+        dispatcher.registerCompute(.train) { (request: Graphd_V1_TrainRouterRequest, context) in
             try await self.train(request, deadline: context.deadline)
         }
-        dispatcher.registerInline(service: service, method: "TrainProgress") { (_: Graphd_V1_TrainingProgressRequest, _) in
+        dispatcher.registerInline(.trainProgress) { (_: Graphd_V1_TrainingProgressRequest, _) in
             self.trainingProgress.current
         }
-        dispatcher.registerCompute(service: service, method: "SetTask") { (request: Graphd_V1_SetTaskRequest, _) in try await self.setTask(request) }
-        dispatcher.registerInline(service: service, method: "ListTasks") { (_: Graphd_V1_ListTasksRequest, _) in try self.listTasks() }
+        dispatcher.registerCompute(.setTask) { (request: Graphd_V1_SetTaskRequest, _) in try await self.setTask(request) }
+        dispatcher.registerInline(.listTasks) { (_: Graphd_V1_ListTasksRequest, _) in try self.listTasks() }
     }
 
     // MARK: Route

@@ -51,6 +51,11 @@ public struct TTRPCDispatcher: Sendable {
     }
 
     private var handlers: [String: [String: Handler]] = [:]
+    /// Every registered "service/method" pair, sorted.
+    public var registeredMethods: [(service: String, method: String)] {
+        handlers.flatMap { service, methods in methods.keys.map { (service, $0) } }.sorted { ($0.service, $0.method) < ($1.service, $1.method) }
+    }
+
     /// Requests dispatched to async handlers and not answered yet (all copies
     /// of this dispatcher share it): what a graceful shutdown waits for.
     public let requestsInFlight = TTRPCRequestTracker()

@@ -276,8 +276,8 @@ struct BenchRPC: AsyncParsableCommand {
         defer { unixEcho.stop(); tcpEcho.stop() }
 
         var request = Ttrpc_Request()
-        request.service = GraphdServiceName.graph
-        request.method = "Health"
+        request.service = GraphdMethod.health.service
+        request.method = GraphdMethod.health.method
         let body: [UInt8] = try request.serializedBytes()
         var frame = [UInt8]()
         frame += withUnsafeBytes(of: UInt32(body.count).bigEndian, Array.init)

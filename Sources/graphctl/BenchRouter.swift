@@ -362,8 +362,8 @@ struct BenchRoute: AsyncParsableCommand {
 
         func frame(_ request: Graphd_V1_RouteRequest) throws -> [UInt8] {
             var envelope = Ttrpc_Request()
-            envelope.service = GraphdServiceName.router
-            envelope.method = "Route"
+            envelope.service = GraphdMethod.route.service
+            envelope.method = GraphdMethod.route.method
             envelope.payload = try request.serializedData()
             let body: [UInt8] = try envelope.serializedBytes()
             return withUnsafeBytes(of: UInt32(body.count).bigEndian, Array.init) + withUnsafeBytes(of: UInt32(1).bigEndian, Array.init)

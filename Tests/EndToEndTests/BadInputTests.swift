@@ -7,8 +7,8 @@ import Testing
 /// Every RPC gets malformed, empty, oversized and out-of-range requests; each
 /// gets a clear status and the daemon keeps serving.
 @Suite(.serialized) struct BadInputTests {
-    static let methods = ["Health", "Stats", "DefineTypes", "ListTypes", "AddNodes", "AddEdges", "RemoveNodes",
-                          "RemoveEdges", "GetNode", "Neighbors", "ListNodes", "ListEdges", "Compact"]
+    /// Every method of graphd.v1.Graph but Embed (EmbedTests).
+    static let methods = GraphdMethod.all.filter { $0.service == GraphdServiceName.graph && $0 != .embed }.map(\.method)
 
     @Test func everyMethodSurvivesBadRequests() async throws {
         let scratch = Scratch()
@@ -173,7 +173,7 @@ import Testing
         // The same connection keeps working.
         var health = Ttrpc_Request()
         health.service = service
-        health.method = "Health"
+        health.method = GraphdMethod.health.method
         let bytes: [UInt8] = try health.serializedBytes()
         socket.write(RawSocket.header(length: bytes.count, stream: 3) + bytes)
         let healthFrame = try #require(socket.readFrame())

@@ -68,7 +68,7 @@ import Testing
             _ = try await client.embed(odd)
         }
         await expectCode(.invalidArgument, "garbage") {
-            _ = try await client.connection.call(service: GraphdServiceName.graph, method: "Embed", payload: [0x0A, 0xFF, 0xFF])
+            _ = try await client.connection.call(service: GraphdMethod.embed.service, method: GraphdMethod.embed.method, payload: [0x0A, 0xFF, 0xFF])
         }
         await client.close()
     }

@@ -162,7 +162,7 @@ import Testing
         }
         await expectCode(.invalidArgument, "k = 0 by type") { try await ppr { $0.topKByType = ["item": 0] } }
         await expectCode(.invalidArgument, "garbage payload") {
-            _ = try await client.connection.call(service: GraphdServiceName.recommend, method: "PersonalizedPageRank", payload: [0x0A, 0xFF, 0xFF])
+            _ = try await client.connection.call(service: GraphdMethod.personalizedPageRank.service, method: GraphdMethod.personalizedPageRank.method, payload: [0x0A, 0xFF, 0xFF])
         }
         // Still serving.
         #expect(!(try await recommend(client, "u1")).isEmpty)
