@@ -1,0 +1,114 @@
+import GraphdProto
+import TTRPC
+import Testing
+
+/// Each service's validation rules and error mapping, through the daemon's own
+/// dispatcher in process (`InProcessServer`).
+@Suite struct ServiceRulesTests {
+    @Test func graphServiceRules() async throws {
+        let server = try InProcessServer()
+        #expect(try await server.status(.getNode, Graphd_V1_GetNodeRequest()) == .invalidArgument)
+        var get = Graphd_V1_GetNodeRequest()
+        get.node = ref("user", "nobody")
+        #expect(try await server.status(.getNode, get) == .notFound)
+        var edge = Graphd_V1_Edge()
+        edge.type = "interacted"
+        edge.source = ref("user", "u")
+        edge.target = ref("item", "i")
+        edge.weight = .nan
+        var add = Graphd_V1_AddEdgesRequest()
+        add.edges = [edge]
+        #expect(try await server.status(.addEdges, add) == .invalidArgument)
+        // Nothing of the refused batch was written.
+        let stats = try await server.call(.stats, Graphd_V1_StatsRequest(), as: Graphd_V1_StatsResponse.self)
+        #expect(stats.status == .ok && stats.response?.edges == 0)
+        await server.stop()
+    }
+
+    @Test func recommendServiceRules() async throws {
+        let server = try InProcessServer()
+        var recommend = Graphd_V1_RecommendRequest()
+        recommend.user = ref("user", "nobody")
+        recommend.k = 5
+        #expect(try await server.status(.recommend, recommend) == .notFound)
+        var ppr = Graphd_V1_PersonalizedPageRankRequest()
+        #expect(try await server.status(.personalizedPageRank, ppr) == .invalidArgument, "no seeds")
+        var seed = Graphd_V1_Seed()
+        seed.node = ref("user", "nobody")
+        seed.weight = 1
+        ppr.seeds = [seed]
+        #expect(try await server.status(.personalizedPageRank, ppr) == .invalidArgument, "an unknown seed is a bad argument")
+        seed.node = ref("user", "")
+        seed.weight = .infinity
+        ppr.seeds = [seed]
+        #expect(try await server.status(.personalizedPageRank, ppr) == .invalidArgument)
+        await server.stop()
+    }
+
+    @Test func routerServiceRules() async throws {
+        let server = try InProcessServer()
+        var route = Graphd_V1_RouteRequest()
+        route.query = "Write a function that reverses a list."
+        route.performanceWeight = 1
+        #expect(try await server.status(.route, route) == .failedPrecondition, "no LLMs registered")
+        var llm = Graphd_V1_AddLLMRequest()
+        llm.llm.name = "small"
+        llm.llm.description_p = "a small model"
+        #expect(try await server.status(.addLLM, llm) == .ok)
+        route.performanceWeight = -1
+        #expect(try await server.status(.route, route) == .invalidArgument, "negative weight")
+        route.performanceWeight = 0
+        route.costWeight = 0
+        #expect(try await server.status(.route, route) == .invalidArgument, "all-zero weights")
+        var feedback = Graphd_V1_FeedbackRequest()
+        feedback.query = "Write a function that reverses a list."
+        var outcome = Graphd_V1_Outcome()
+        outcome.llm = "unknown-model"
+        outcome.effect = 1
+        feedback.outcomes = [outcome]
+        #expect(try await server.status(.feedback, feedback) == .notFound)
+        outcome.llm = "small"
+        outcome.effect = 2
+        feedback.outcomes = [outcome]
+        #expect(try await server.status(.feedback, feedback) == .invalidArgument, "effect outside [0, 1]")
+        #expect(try await server.status(.setTask, Graphd_V1_SetTaskRequest()) == .invalidArgument, "no name")
+        var remove = Graphd_V1_RemoveLLMRequest()
+        remove.name = "unknown-model"
+        #expect(try await server.status(.removeLLM, remove) == .notFound)
+        await server.stop()
+    }
+
+    @Test func conversationServiceRules() async throws {
+        let server = try InProcessServer()
+        #expect(try await server.status(.retrieve, Graphd_V1_RetrieveRequest()) == .invalidArgument, "no turns")
+        var retrieve = Graphd_V1_RetrieveRequest()
+        var turn = Graphd_V1_DialogueTurn()
+        turn.role = "SEEKER"
+        turn.text = "Something like Knives Out."
+        retrieve.turns = [turn]
+        retrieve.k = 500
+        #expect(try await server.status(.retrieve, retrieve) == .invalidArgument, "k outside 1…200")
+        var conversation = Graphd_V1_AddConversationRequest()
+        conversation.turns = [turn]
+        #expect(try await server.status(.addConversation, conversation) == .invalidArgument, "no key")
+        await server.stop()
+    }
+
+    @Test func afterShutdownBackgroundWorkIsUnavailable() async throws {
+        let server = try InProcessServer()
+        await server.stop()
+        var train = Graphd_V1_TrainReasonerRequest()
+        train.maxEpochs = 1
+        // The request is valid, so what refuses it is the stopped job runtime (or the
+        // empty graph, checked first): never a crash or INTERNAL.
+        let status = try await server.status(.trainReasoner, train)
+        #expect(status == .unavailable || status == .failedPrecondition, "\(status)")
+    }
+}
+
+private func ref(_ type: String, _ key: String) -> Graphd_V1_NodeRef {
+    var node = Graphd_V1_NodeRef()
+    node.type = type
+    node.key = key
+    return node
+}
