@@ -9,24 +9,6 @@ import Synchronization
 import TTRPC
 import TextEmbedding
 
-/// Names of the router's graph conventions and stored documents.
-enum RouterSchema {
-    static let taskType = "task", llmType = "llm", queryType = "query"
-    static let taskQuery = "task_query", queryLLM = "query_llm"
-    /// Attributes of a query_llm edge: what Feedback writes and the extractor reads.
-    static let effectAttribute = "effect", costAttribute = "cost", latencyAttribute = "latency_ms"
-    /// The option the LLM chose (0 = A) on a multiple-choice query, from Outcome.answer.
-    static let answerAttribute = "answer_option"
-    static let modelDocument = "router/model"
-    static let llmDocumentPrefix = "router/llm/"
-    /// Per-task settings (`TaskSettings`), under the task's name.
-    static let taskDocumentPrefix = "router/task/"
-    static let maxQueryBytes = 65_536
-    static let maxOutcomes = 1024
-    static let maxAllowed = 1024
-    static let maxEpochs: UInt32 = 10_000
-}
-
 /// The LLM metadata that is not the node itself (its description is the node's text).
 struct LLMMetadata: Codable, Equatable {
     var price: LLMPricing

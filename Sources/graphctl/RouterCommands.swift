@@ -418,7 +418,8 @@ enum RouterBenchImport {
         let parsed = try files.map(RouterBenchFile.init(path:))
         let types = try await client.listTypes()
         var define = Graphd_V1_DefineTypesRequest()
-        for (name, source, target) in [("task_query", "task", "query"), ("query_llm", "query", "llm")]
+        typealias S = RouterSchema
+        for (name, source, target) in [(S.taskQuery, S.taskType, S.queryType), (S.queryLLM, S.queryType, S.llmType)]
         where !types.edgeTypes.contains(where: { $0.name == name }) {
             var spec = Graphd_V1_EdgeTypeSpec()
             spec.name = name
@@ -449,7 +450,7 @@ enum RouterBenchImport {
         for file in parsed {
             for row in file.rows {
                 var node = Graphd_V1_Node()
-                node.type = "query"
+                node.type = S.queryType
                 node.key = "\(row.task)/\(row.key)"
                 node.text = policy.text(row.prompt, task: row.task)
                 try await sink.add(node)
@@ -459,23 +460,23 @@ enum RouterBenchImport {
         var rowIndex = 0
         for file in parsed {
             for row in file.rows {
-                let query = Graphd_V1_NodeRef(type: "query", key: "\(row.task)/\(row.key)")
+                let query = Graphd_V1_NodeRef(type: S.queryType, key: "\(row.task)/\(row.key)")
                 let chosen = chosenOptions[rowIndex]
                 rowIndex += 1
                 var taskEdge = Graphd_V1_Edge()
-                taskEdge.type = "task_query"
-                taskEdge.source = Graphd_V1_NodeRef(type: "task", key: row.task)
+                taskEdge.type = S.taskQuery
+                taskEdge.source = Graphd_V1_NodeRef(type: S.taskType, key: row.task)
                 taskEdge.target = query
                 try await sink.add(taskEdge)
                 // An empty cell is an LLM not run on the row: no outcome, not a failure.
                 for (j, llm) in file.llms.enumerated() {
                     guard let effect = row.effects[j] else { continue }
                     var edge = Graphd_V1_Edge()
-                    edge.type = "query_llm"
+                    edge.type = S.queryLLM
                     edge.source = query
-                    edge.target = Graphd_V1_NodeRef(type: "llm", key: llm)
-                    edge.attributes = ["effect": Double(effect), "cost": row.costs[j]]
-                    if let option = chosen[j] { edge.attributes["answer_option"] = Double(option) }
+                    edge.target = Graphd_V1_NodeRef(type: S.llmType, key: llm)
+                    edge.attributes = [S.effectAttribute: Double(effect), S.costAttribute: row.costs[j]]
+                    if let option = chosen[j] { edge.attributes[S.answerAttribute] = Double(option) }
                     try await sink.add(edge)
                 }
             }
