@@ -87,7 +87,7 @@ public struct TTRPCDispatcher: Sendable {
     /// Registers a handler that computes for long (milliseconds or more of
     /// CPU): it runs on the cooperative thread pool, not on the connection's
     /// event loop, so that other requests on that loop are not held up. Work
-    /// that takes seconds belongs on a queue of its own (see training).
+    /// that takes seconds belongs on a serial queue of its own (graphd: BackgroundJobs).
     public mutating func registerCompute<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
         service: String, method: String,
         _ handler: @escaping @Sendable (Request, TTRPCRequestContext) async throws -> Response
