@@ -235,6 +235,11 @@ public final class RouterService: Sendable {
                           outcomeGeneration: outcomeGeneration.load(ordering: .acquiring))
     }
 
+    /// Whether a prompt (or the part of it that identifies the query) holds
+    /// anything but whitespace: with the `full` focus the text is the prompt as
+    /// sent, so emptiness alone does not tell.
+    static func hasContent(_ text: String) -> Bool { text.contains { !$0.isWhitespace } }
+
     /// The query's vector: the one sent (checked), else `text` (the identifying
     /// part of the text `sent`) embedded with `embedderName`.
     private func queryVector(text: String, sent: String, vector: [Float], embedderName: String, dimension: Int) throws -> [Float] {
@@ -243,7 +248,7 @@ public final class RouterService: Sendable {
             return vector
         }
         guard !sent.isEmpty else { throw RPCError(.invalidArgument, "query text or vector is required") }
-        guard !text.isEmpty else { throw RPCError(.invalidArgument, "query holds only whitespace") }
+        guard Self.hasContent(text) else { throw RPCError(.invalidArgument, "query holds only whitespace") }
         guard let provider = EmbeddingProvider(rawValue: embedderName) else {
             throw RPCError(.failedPrecondition, "the router's features come from embedder '\(embedderName)', which graphd does not offer")
         }
@@ -504,7 +509,7 @@ public final class RouterService: Sendable {
         }
         // What is stored, embedded and keyed is the part of the text that identifies the query.
         let text = (request.task.isEmpty ? defaultQueryText : queryTextFocus(task: request.task)).identifyingText(request.query)
-        guard text.isEmpty == request.query.isEmpty else { throw RPCError(.invalidArgument, "query holds only whitespace") }
+        guard request.query.isEmpty || Self.hasContent(text) else { throw RPCError(.invalidArgument, "query holds only whitespace") }
         let steps = request.hasUpdateSteps ? Int(request.updateSteps) : 5
         guard steps <= 100 else { throw RPCError(.invalidArgument, "update_steps = \(steps) is above 100") }
         let snapshot = database.snapshot

@@ -75,6 +75,27 @@ import Testing
         var remove = Graphd_V1_RemoveLLMRequest()
         remove.name = "unknown-model"
         #expect(try await server.status(.removeLLM, remove) == .notFound)
+
+        // The rest of the README's list of bad Route input.
+        route.performanceWeight = 1
+        route.allowedLlms = ["unknown-model"]
+        #expect(try await server.status(.route, route) == .invalidArgument, "unknown LLM in the allow-list")
+        route.allowedLlms = []
+        route.query = "  \n\t "
+        #expect(try await server.status(.route, route) == .invalidArgument, "whitespace-only prompt")
+        feedback.query = "  \n\t "
+        outcome.effect = 1
+        feedback.outcomes = [outcome]
+        #expect(try await server.status(.feedback, feedback) == .invalidArgument, "whitespace-only feedback query")
+        route.query = ""
+        #expect(try await server.status(.route, route) == .invalidArgument, "no text and no vector")
+        route.vector = [1, 2, 3]
+        #expect(try await server.status(.route, route) == .invalidArgument, "vector of the wrong dimension")
+        route.vector = [Float](repeating: .nan, count: 384)
+        #expect(try await server.status(.route, route) == .invalidArgument, "vector with NaN")
+        var train = Graphd_V1_TrainRouterRequest()
+        train.maxEpochs = 1
+        #expect(try await server.status(.train, train) == .failedPrecondition, "no outcomes to train on")
         await server.stop()
     }
 
@@ -88,6 +109,26 @@ import Testing
         retrieve.turns = [turn]
         retrieve.k = 500
         #expect(try await server.status(.retrieve, retrieve) == .invalidArgument, "k outside 1…200")
+        retrieve.k = 10
+        retrieve.n = 51
+        #expect(try await server.status(.retrieve, retrieve) == .invalidArgument, "n outside 0…50")
+        retrieve.n = 3
+        retrieve.restart = 1
+        #expect(try await server.status(.retrieve, retrieve) == .invalidArgument, "restart outside (0, 1)")
+        retrieve.clearRestart()
+        retrieve.textSeeds = 201
+        #expect(try await server.status(.retrieve, retrieve) == .invalidArgument, "text_seeds over 200")
+        retrieve.clearTextSeeds()
+        var long = turn
+        long.role = String(repeating: "R", count: 65)
+        retrieve.turns = [long]
+        #expect(try await server.status(.retrieve, retrieve) == .invalidArgument, "a role over 64 bytes")
+        long = turn
+        long.text = String(repeating: "a", count: 16 * 1024 + 1)
+        retrieve.turns = [long]
+        #expect(try await server.status(.retrieve, retrieve) == .invalidArgument, "a turn over 16 KiB")
+        retrieve.turns = [turn]
+        #expect(try await server.status(.retrieve, retrieve) != .invalidArgument, "the same request, within bounds")
         var conversation = Graphd_V1_AddConversationRequest()
         conversation.turns = [turn]
         #expect(try await server.status(.addConversation, conversation) == .invalidArgument, "no key")
