@@ -22,6 +22,23 @@ import Testing
         // Nothing of the refused batch was written.
         let stats = try await server.call(.stats, Graphd_V1_StatsRequest(), as: Graphd_V1_StatsResponse.self)
         #expect(stats.status == .ok && stats.response?.edges == 0)
+        // Missing endpoints with require_existing_nodes: NOT_FOUND, and nothing created.
+        edge.weight = 1
+        add.edges = [edge]
+        add.requireExistingNodes = true
+        #expect(try await server.status(.addEdges, add) == .notFound)
+        let after = try await server.call(.stats, Graphd_V1_StatsRequest(), as: Graphd_V1_StatsResponse.self)
+        #expect(after.response?.nodes == 0 && after.response?.edges == 0)
+        // Removals of what is not there: NOT_FOUND unless ignore_missing.
+        var remove = Graphd_V1_RemoveNodesRequest()
+        remove.nodes = [ref("user", "nobody")]
+        #expect(try await server.status(.removeNodes, remove) == .notFound)
+        remove.ignoreMissing = true
+        #expect(try await server.status(.removeNodes, remove) == .ok)
+        // A listing that joins a pin that was never made: FAILED_PRECONDITION (start again).
+        var list = Graphd_V1_ListNodesRequest()
+        list.snapshotID = 987_654
+        #expect(try await server.status(.listNodes, list) == .failedPrecondition)
         await server.stop()
     }
 
