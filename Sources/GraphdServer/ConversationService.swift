@@ -1,5 +1,4 @@
 import Conversational
-import Dispatch
 import Foundation
 import GraphAlgorithms
 import GraphCore

@@ -49,8 +49,8 @@ public struct GraphdConfiguration: Sendable {
 
 /// The daemon: opens the store and serves ttrpc on a Unix socket (and
 /// optionally TCP) until graceful shutdown. Its background work (compaction,
-/// model refreshes, jobs) is the service `background`, which must run beside it
-/// in the same `ServiceGroup`, before it.
+/// model refreshes, jobs) is the service `makeBackground()` returns, which must
+/// run beside it in the same `ServiceGroup`, listed before it.
 public final class GraphdServer: Service, Sendable {
     public let configuration: GraphdConfiguration
     public let database: GraphDatabase

@@ -1,4 +1,3 @@
-import Dispatch
 import GraphCore
 import Synchronization
 
