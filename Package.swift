@@ -52,6 +52,9 @@ let package = Package(
             dependencies: ["CBLAS", .product(name: "RealModule", package: "swift-numerics")]
         ),
 
+        // MARK: Background work: serial job queues with one ordered shutdown, values rebuilt aside
+        .target(name: "BackgroundWork"),
+
         // MARK: Recommendation: interaction matrices and item scorers (RP3β, graph filter)
         .target(
             name: "Recommendation",
@@ -61,7 +64,8 @@ let package = Package(
         // MARK: LLM routing: GraphRouter-style heterogeneous GNN predicting effect and cost of query→LLM edges
         .target(
             name: "Routing",
-            dependencies: ["GraphCore", "MessagePassing", .product(name: "RealModule", package: "swift-numerics")]
+            dependencies: ["GraphCore", "MessagePassing", "TextEmbedding", "BackgroundWork",
+                           .product(name: "RealModule", package: "swift-numerics"), .product(name: "Logging", package: "swift-log")]
         ),
 
         // MARK: Conversational recommendation (G-CRS): INSPIRED data, conversation–entity–item graph, retrieval
@@ -89,7 +93,8 @@ let package = Package(
         .target(
             name: "GraphdServer",
             dependencies: [
-                "GraphCore", "GraphStore", "GraphAlgorithms", "MessagePassing", "Recommendation", "Routing", "Conversational", "TextEmbedding", "GraphdProto", "TTRPC",
+                "GraphCore", "GraphStore", "GraphAlgorithms", "MessagePassing", "Recommendation", "Routing", "Conversational", "TextEmbedding",
+                "BackgroundWork", "GraphdProto", "TTRPC",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -145,9 +150,9 @@ let package = Package(
         .testTarget(name: "TextEmbeddingTests", dependencies: ["TextEmbedding"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RecommendationTests", dependencies: ["Recommendation", "GraphAlgorithms", "GraphCore"]),
         .testTarget(name: "ConversationalTests", dependencies: ["Conversational", "GraphCore", "MessagePassing"]),
-        .testTarget(name: "RoutingTests", dependencies: ["Routing", "GraphCore", "MessagePassing"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "GraphCore", "MessagePassing", "BackgroundWork", "TextEmbedding"]),
         .testTarget(name: "GraphStoreTests", dependencies: ["GraphStore", "GraphCore"]),
-        .testTarget(name: "GraphdServerTests", dependencies: ["GraphdServer", "GraphdProto", "GraphStore", "GraphAlgorithms", "Routing", "TTRPC"]),
+        .testTarget(name: "GraphdServerTests", dependencies: ["GraphdServer", "BackgroundWork", "GraphdProto", "GraphStore", "GraphAlgorithms", "Routing", "TTRPC"]),
         .testTarget(
             name: "TTRPCTests",
             dependencies: [

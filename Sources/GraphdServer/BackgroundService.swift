@@ -1,5 +1,7 @@
+import BackgroundWork
 import GraphStore
 import Logging
+import Routing
 import MessagePassing
 import ServiceLifecycle
 
@@ -13,7 +15,7 @@ public final class GraphdBackground: Service, Sendable {
     let database: GraphDatabase
     let jobs: BackgroundJobs
     let models: RecommendationModels
-    let router: RouterService
+    let router: Router
     let logger: Logger
     /// `graphd --test-background-gemm`: a job that multiplies matrices for this
     /// long (or until cancelled), so a test can make the shutdown race certain.
@@ -23,7 +25,7 @@ public final class GraphdBackground: Service, Sendable {
         database = server.database
         jobs = server.jobs
         models = server.models
-        router = server.router
+        router = server.router.router
         logger = server.logger
         diagnosticGEMM = server.configuration.diagnosticGEMM
     }

@@ -1,3 +1,4 @@
+import BackgroundWork
 import Conversational
 import Foundation
 import GraphAlgorithms

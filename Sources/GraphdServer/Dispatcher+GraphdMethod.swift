@@ -17,6 +17,13 @@ extension TTRPCDispatcher {
         registerCompute(service: rpc.service, method: rpc.method, when: isLong, handler)
     }
 
+    mutating func registerCompute<Request: SwiftProtobuf.Message, Prepared: Sendable, Response: SwiftProtobuf.Message>(
+        _ rpc: GraphdMethod, prepare: @escaping @Sendable (Request) -> (Prepared, isLong: Bool),
+        _ handler: @escaping @Sendable (Request, Prepared, TTRPCRequestContext) async throws -> Response
+    ) {
+        registerCompute(service: rpc.service, method: rpc.method, prepare: prepare, handler)
+    }
+
     mutating func registerInline<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
         _ rpc: GraphdMethod, _ handler: @escaping @Sendable (Request, TTRPCRequestContext) throws -> Response
     ) {

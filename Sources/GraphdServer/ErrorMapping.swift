@@ -1,3 +1,4 @@
+import BackgroundWork
 import Conversational
 import GraphAlgorithms
 import GraphCore

@@ -31,7 +31,7 @@ public struct EmbeddingConfiguration: Sendable {
     /// Gives nodes that come with text and no vector one from the node-text
     /// provider, when their type's dimension — as stored, or as fixed by a
     /// vector elsewhere in the batch — is not fixed yet or matches it.
-    func fillNodeVectors(_ inputs: inout [NodeInput], schema: GraphSchema) throws {
+    public func fillNodeVectors(_ inputs: inout [NodeInput], schema: GraphSchema) throws {
         guard let provider = nodeTextProvider,
               inputs.contains(where: { $0.features.isEmpty && !($0.text ?? "").isEmpty }) else { return }
         let embedder = try registry.embedder(provider)

@@ -1,3 +1,4 @@
+import BackgroundWork
 import Foundation
 import GraphStore
 import GraphdProto
@@ -78,8 +79,8 @@ public final class GraphdServer: Service, Sendable {
         self.database = try GraphDatabase(path: configuration.storePath, synchronous: configuration.synchronous,
                                           policy: configuration.compaction)
         self.models = RecommendationModels(jobs: jobs)
-        self.router = RouterService(database: database, jobs: jobs, embedding: configuration.embedding,
-                                    defaultQueryText: configuration.routerQueryText, logger: logger)
+        self.router = RouterService(router: Router(store: database, embedding: configuration.embedding, jobs: jobs,
+                                                   defaultQueryText: configuration.routerQueryText, logger: logger))
         self.conversation = ConversationService(database: database, jobs: jobs)
         let snapshot = database.snapshot
         logger.info("store opened", metadata: [

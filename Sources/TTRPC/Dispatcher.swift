@@ -102,11 +102,25 @@ public struct TTRPCDispatcher: Sendable {
         service: String, method: String, when isLong: @escaping @Sendable (Request) -> Bool,
         _ handler: @escaping @Sendable (Request, TTRPCRequestContext) async throws -> Response
     ) {
+        registerCompute(service: service, method: method, prepare: { (request: Request) in ((), isLong: isLong(request)) }) { request, _, context in
+            try await handler(request, context)
+        }
+    }
+
+    /// Like `registerCompute(when:)` for a handler whose cost depends on state it
+    /// reads (a cache that may be stale): `prepare` reads it once, on the event
+    /// loop, and says where the request runs; the handler gets what it read, so
+    /// the choice and the work see the same state.
+    public mutating func registerCompute<Request: SwiftProtobuf.Message, Prepared: Sendable, Response: SwiftProtobuf.Message>(
+        service: String, method: String, prepare: @escaping @Sendable (Request) -> (Prepared, isLong: Bool),
+        _ handler: @escaping @Sendable (Request, Prepared, TTRPCRequestContext) async throws -> Response
+    ) {
         register(service: service, method: method) { payload, context in
             let request: Request = try Self.decode(payload, service: service, method: method)
-            guard isLong(request) else { return try await handler(request, context).serializedBytes() }
+            let (prepared, isLong) = prepare(request)
+            guard isLong else { return try await handler(request, prepared, context).serializedBytes() }
             return try await withTaskExecutorPreference(globalConcurrentExecutor) {
-                try await handler(request, context).serializedBytes()
+                try await handler(request, prepared, context).serializedBytes()
             }
         }
     }

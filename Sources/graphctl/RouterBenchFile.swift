@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GraphdProto
 import Routing
 
 /// A task's query text as the command line spells it (`QueryTextFocus` on the wire).
@@ -7,6 +8,7 @@ enum QueryTextMode: String, ExpressibleByArgument, CaseIterable {
     case full, last
 
     var focus: QueryTextFocus { self == .full ? .full : .lastBlock }
+    var wire: Graphd_V1_QueryText { self == .full ? .full : .lastBlock }
 
     /// Shown beside each value in --help.
     var defaultValueDescription: String {
@@ -30,7 +32,9 @@ struct QueryTextPolicy {
         }
     }
 
-    func focus(task: String) -> QueryTextFocus { (overrides[task] ?? defaultMode).focus }
+    func mode(task: String) -> QueryTextMode { overrides[task] ?? defaultMode }
+
+    func focus(task: String) -> QueryTextFocus { mode(task: task).focus }
 
     func text(_ prompt: String, task: String) -> String { focus(task: task).identifyingText(prompt) }
 }

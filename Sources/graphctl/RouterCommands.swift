@@ -271,7 +271,7 @@ struct TaskSet: AsyncParsableCommand {
         var request = Graphd_V1_SetTaskRequest()
         request.task.name = name
         request.task.description_p = description
-        request.task.queryText = queryText.map { Graphd_V1_QueryText($0.focus) } ?? .unspecified
+        request.task.queryText = queryText?.wire ?? .unspecified
         let response = try await connection.withClient { try await $0.setTask(request) }
         switch output.format {
         case .json: printJSON(TaskList.json(response.task).merging(["created": response.created]) { $1 })
@@ -313,10 +313,6 @@ struct TaskList: AsyncParsableCommand {
     static func json(_ task: Graphd_V1_TaskInfo) -> [String: Any] {
         ["name": task.name, "description": task.description_p, "query_text": name(task.queryText), "queries": task.queries]
     }
-}
-
-extension Graphd_V1_QueryText {
-    init(_ focus: QueryTextFocus) { self = focus == .full ? .full : .lastBlock }
 }
 
 // MARK: train router
@@ -444,7 +440,7 @@ enum RouterBenchImport {
             var request = Graphd_V1_SetTaskRequest()
             request.task.name = task
             request.task.description_p = RouterBenchDefaults.taskDescription(task)
-            request.task.queryText = Graphd_V1_QueryText(policy.focus(task: task))
+            request.task.queryText = policy.mode(task: task).wire
             _ = try await client.setTask(request)
         }
         for file in parsed {

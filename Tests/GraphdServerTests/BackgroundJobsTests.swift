@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 
-@testable import GraphdServer
+import BackgroundWork
 
 @Suite struct BackgroundJobsTests {
     /// What jobs saw, shared with the test.

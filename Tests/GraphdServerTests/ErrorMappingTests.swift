@@ -4,6 +4,7 @@ import TTRPC
 import Testing
 
 @testable import GraphStore
+@testable import BackgroundWork
 @testable import GraphdServer
 
 /// The one error boundary: each library's error reaches clients as the status

@@ -1,4 +1,4 @@
-@testable import GraphdServer
+import BackgroundWork
 import Testing
 
 struct JobLockTests {

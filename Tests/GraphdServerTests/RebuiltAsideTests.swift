@@ -1,7 +1,7 @@
 import Synchronization
 import Testing
 
-@testable import GraphdServer
+import BackgroundWork
 
 /// Versions are integers; a cached value may stand in for any later version
 /// (the graph "only grew"), never for an earlier one.

@@ -89,7 +89,9 @@ public final class BackgroundJobs: Sendable {
         guard (try? admit(kind)) != nil else { return false }
         let work: @Sendable () -> Void = { [self] in _ = try? execute(kind, isCancelled: nil, body) }
         if delay > .zero {
-            queue(kind).asyncAfter(deadline: .now() + delay.seconds, execute: work)
+            let (seconds, attoseconds) = delay.components
+            let nanoseconds = Int(clamping: seconds) &* 1_000_000_000 &+ Int(attoseconds / 1_000_000_000)
+            queue(kind).asyncAfter(deadline: .now() + .nanoseconds(nanoseconds), execute: work)
         } else {
             queue(kind).async(execute: work)
         }

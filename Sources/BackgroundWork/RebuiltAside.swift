@@ -1,4 +1,3 @@
-import GraphCore
 import Synchronization
 
 /// A value derived from the graph that takes milliseconds or more to build (an
@@ -16,8 +15,8 @@ import Synchronization
 /// Builds on the caller's thread are serialised, so a burst of requests after
 /// such a change pays for one build, not one each. Rebuilds aside are jobs of
 /// one kind on the daemon's `BackgroundJobs`: none starts once it shuts down.
-final class RebuiltAside<Version: Equatable & Sendable, Value: Sendable>: Sendable {
-    typealias Entry = (version: Version, value: Value)
+public final class RebuiltAside<Version: Equatable & Sendable, Value: Sendable>: Sendable {
+    public typealias Entry = (version: Version, value: Value)
 
     private struct State {
         var entry: Entry?
@@ -38,7 +37,7 @@ final class RebuiltAside<Version: Equatable & Sendable, Value: Sendable>: Sendab
     ///   - mayStandIn: whether a value built for `cached` may answer for `current` until the rebuild is done.
     ///   - failedAside: told when a rebuild aside failed; the cached value is dropped, so the next caller builds.
     ///   - jobs, kind: where rebuilds aside run.
-    init(jobs: BackgroundJobs, kind: BackgroundJobs.Kind, spacing: Duration = .zero,
+    public init(jobs: BackgroundJobs, kind: BackgroundJobs.Kind, spacing: Duration = .zero,
          mayStandIn: @escaping @Sendable (_ cached: Version, _ current: Version) -> Bool,
          failedAside: @escaping @Sendable (any Error) -> Void = { _ in }) {
         self.jobs = jobs
@@ -49,10 +48,10 @@ final class RebuiltAside<Version: Equatable & Sendable, Value: Sendable>: Sendab
     }
 
     /// The cached entry, whatever version it was built for.
-    var cached: Entry? { state.withLock { $0.entry } }
+    public var cached: Entry? { state.withLock { $0.entry } }
 
     /// Whether the cached value may answer for `version` without a build on the caller's thread.
-    func canAnswer(for version: Version) -> Bool {
+    public func canAnswer(for version: Version) -> Bool {
         guard let entry = cached else { return false }
         return entry.version == version || mayStandIn(entry.version, version)
     }
@@ -60,7 +59,7 @@ final class RebuiltAside<Version: Equatable & Sendable, Value: Sendable>: Sendab
     /// The value for `version`: the cached one when it was built for `version` or
     /// may stand in for it (then a rebuild starts aside, built by `rebuild`, which
     /// reads the graph as it is then); else `build()`, on this thread.
-    func value(for version: Version, build: () throws -> Value,
+    public func value(for version: Version, build: () throws -> Value,
                rebuild: @escaping @Sendable () throws -> Entry) throws -> Value {
         if let entry = cached {
             if entry.version == version { return entry.value }
@@ -81,13 +80,13 @@ final class RebuiltAside<Version: Equatable & Sendable, Value: Sendable>: Sendab
     /// Starts a rebuild aside now, for a write that later callers should see as
     /// soon as possible, rather than on the next caller's request. Nothing when no
     /// value is cached (the next caller builds one anyway).
-    func refreshAside(_ rebuild: @escaping @Sendable () throws -> Entry) {
+    public func refreshAside(_ rebuild: @escaping @Sendable () throws -> Entry) {
         guard cached != nil else { return }
         startRebuild(rebuild)
     }
 
     /// Drops the cached value: the next caller builds.
-    func invalidate() { state.withLock { $0.entry = nil } }
+    public func invalidate() { state.withLock { $0.entry = nil } }
 
     private func startRebuild(_ rebuild: @escaping @Sendable () throws -> Entry) {
         let now = ContinuousClock.now
