@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "graphd", targets: ["graphd"]),
         .executable(name: "graphctl", targets: ["graphctl"]),
+        .executable(name: "graphd-bench", targets: ["graphd-bench"]),
         .library(name: "GraphdClient", targets: ["GraphdClient"]),
     ],
     dependencies: [
@@ -61,10 +62,13 @@ let package = Package(
             dependencies: ["GraphCore", "GraphAlgorithms", "MessagePassing", .product(name: "RealModule", package: "swift-numerics")]
         ),
 
+        // MARK: The router's conventions in the graph (types, attributes, documents, limits, query text): shared with graphctl
+        .target(name: "RoutingSchema"),
+
         // MARK: LLM routing: GraphRouter-style heterogeneous GNN predicting effect and cost of query→LLM edges
         .target(
             name: "Routing",
-            dependencies: ["GraphCore", "MessagePassing", "TextEmbedding", "BackgroundWork",
+            dependencies: ["RoutingSchema", "GraphCore", "MessagePassing", "TextEmbedding", "BackgroundWork",
                            .product(name: "RealModule", package: "swift-numerics"), .product(name: "Logging", package: "swift-log")]
         ),
 
@@ -134,7 +138,7 @@ let package = Package(
         .executableTarget(
             name: "graphctl",
             dependencies: [
-                "GraphdClient", "GraphCore", "GraphStore", "GraphAlgorithms", "Recommendation", "Routing", "Conversational", "TextEmbedding", "TTRPC", "GraphdProto", "CBLAS",
+                "GraphdClient", "GraphdTools", "GraphdProto", "RoutingSchema", "GraphCore", "Conversational", "TextEmbedding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -142,6 +146,30 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        .executableTarget(
+            name: "graphd-bench",
+            dependencies: [
+                "GraphdTools", "GraphdHarness", "GraphdClient", "GraphdProto", "TTRPC",
+                "GraphCore", "GraphStore", "GraphAlgorithms", "Recommendation", "Routing", "Conversational", "TextEmbedding", "CBLAS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+
+        // MARK: What graphctl and graphd-bench share: exit codes and output, client-side importers (batched writes, RouterBench, INSPIRED)
+        .target(
+            name: "GraphdTools",
+            dependencies: [
+                "GraphdClient", "GraphdProto", "RoutingSchema", "Conversational", "TextEmbedding",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+
+        // MARK: A graphd child process and raw sockets: the end-to-end tests' and the benchmarks' harness
+        .target(name: "GraphdHarness", dependencies: ["GraphdClient"]),
 
         // MARK: Tests
         .testTarget(name: "GraphCoreTests", dependencies: ["GraphCore", "CBLAS"]),
@@ -164,7 +192,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GraphdClient", "GraphdProto", "TTRPC", .product(name: "NIOPosix", package: "swift-nio"),
+            dependencies: ["GraphdClient", "GraphdHarness", "GraphdProto", "TTRPC", .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOSSL", package: "swift-nio-ssl")],
             resources: [.copy("Interop")]
         ),

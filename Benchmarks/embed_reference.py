@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Times the reference all-MiniLM-L6-v2 (sentence-transformers on PyTorch, CPU)
 on the texts given on stdin (one per line): one text, and a batch, on 1 and 2
-threads. Prints a JSON list like graphctl bench embed's "swift" rows.
+threads. Prints a JSON list like graphd-bench embed's "swift" rows.
 
 usage: embed_reference.py --model DIR [--repetitions N] [--batch B] < texts
 """

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """AIQ of graphd's router, computed the way ../shared/bench/router_eval.py computes it.
 
-`graphctl bench router --predictions DIR` writes DIR/estimates.jsonl: per test row, the
+`graphd-bench router --predictions DIR` writes DIR/estimates.jsonl: per test row, the
 router's predicted effect and cost of every LLM. This script sweeps the willingness to pay
 over router_eval's lambda grid (argmax effect - cost/lambda, the RouterBench family), and
 reports AIQ per task and pooled beside router_eval's own curves (oracle, kNN on TF-IDF,

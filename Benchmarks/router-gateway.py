@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The router as a gateway uses it: whole prompts over the socket, scored with router_eval.py.
 
-`graphctl bench router` trains and routes in-process on the text graphctl cuts out of each
+`graphd-bench router` trains and routes in-process on the text graphctl cuts out of each
 prompt. A gateway instead sends graphd the whole prompt, few-shot examples included. This
 script starts a graphd, imports the --train files with its graphctl (`import routerbench`:
 the last block of each prompt is stored), trains the router, then sends every --test row's

@@ -90,7 +90,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--train", nargs="+", required=True)
     ap.add_argument("--test", nargs="+", required=True)
-    ap.add_argument("--predictions", help="graphctl bench router's output directory")
+    ap.add_argument("--predictions", help="graphd-bench router's output directory")
     ap.add_argument("--gain", type=float, default=0.01, help="pooled reward gain over best single to reach")
     router_scorer.add_argument(ap)
     a = ap.parse_args()

@@ -131,7 +131,7 @@ public final class BaseTopology: Sendable {
     }
 
     /// Every edge's (source, target) in slot order, recovered from the out-CSR.
-    public func endpointsInSlotOrder() -> (sources: [UInt32], targets: [UInt32]) {
+    func endpointsInSlotOrder() -> (sources: [UInt32], targets: [UInt32]) {
         var sources = [UInt32](repeating: 0, count: edgeCount)
         var targets = [UInt32](repeating: 0, count: edgeCount)
         for node in 0..<vertexCount {
@@ -144,7 +144,7 @@ public final class BaseTopology: Sendable {
     }
 
     /// Approximate heap bytes of the CSR and columns.
-    public var approximateByteCount: Int {
+    var approximateByteCount: Int {
         let perEdge = 4 * 4 + 2 + 4 + 8 + 8
         return edgeCount * perEdge + 2 * 4 * (vertexCount + 1) + columns.attributes.count * 64
     }
@@ -152,8 +152,8 @@ public final class BaseTopology: Sendable {
 
 /// Edges added since the last compaction, one chunk per write batch (small
 /// batches are merged into the last chunk). Immutable once published.
-public final class DeltaChunk: Sendable {
-    public let firstSlot: UInt32
+final class DeltaChunk: Sendable {
+    let firstSlot: UInt32
     let records: [EdgeRecord]
     /// Local indices of the edges leaving / entering each node.
     let bySource: NodeIndex

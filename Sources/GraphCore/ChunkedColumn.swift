@@ -5,8 +5,8 @@
 /// copies the one chunk it touches if a snapshot still shares it. Readers of a
 /// snapshot therefore never see a write, and a write costs at most one chunk copy.
 public struct ChunkedColumn<Element: Sendable>: Sendable, RandomAccessCollection {
-    public static var chunkShift: Int { 12 }
-    public static var chunkSize: Int { 1 << chunkShift }
+    static var chunkShift: Int { 12 }
+    static var chunkSize: Int { 1 << chunkShift }
 
     /// Mutated only while uniquely referenced (copy-on-write), so sharing is safe.
     final class Chunk: @unchecked Sendable {
@@ -60,7 +60,7 @@ public struct ChunkedColumn<Element: Sendable>: Sendable, RandomAccessCollection
     }
 
     /// Approximate heap bytes held (elements only).
-    public var approximateByteCount: Int {
+    var approximateByteCount: Int {
         chunks.count * Self.chunkSize * MemoryLayout<Element>.stride + chunks.count * 48
     }
 }

@@ -40,7 +40,7 @@ public struct GraphSnapshot: Sendable {
     public var edgeCount: Int { base.edgeCount + deltaEdgeCount - removed.count }
     public var nodeCount: Int { nodes.liveCount }
     public var removedSinceCompaction: Int { removed.count }
-    public var deltaChunkCount: Int { delta.count }
+    var deltaChunkCount: Int { delta.count }
 
     // MARK: Edge access
 
@@ -60,7 +60,7 @@ public struct GraphSnapshot: Sendable {
         return (chunk, index)
     }
 
-    public func isRemoved(_ slot: UInt32) -> Bool { removed.contains(slot) }
+    func isRemoved(_ slot: UInt32) -> Bool { removed.contains(slot) }
 
     /// Visits every live edge incident to `node` in the given direction. An edge
     /// of an undirected type is visited from both of its endpoints whatever the
@@ -152,7 +152,7 @@ public struct GraphSnapshot: Sendable {
     }
 
     /// The stored orientation of an edge (see `EdgeTypeInfo.ordersEndpointsByID`).
-    public func normalizedEndpoints(type: EdgeTypeID, source: UInt32, target: UInt32) -> (UInt32, UInt32) {
+    func normalizedEndpoints(type: EdgeTypeID, source: UInt32, target: UInt32) -> (UInt32, UInt32) {
         if schema.edgeType(type).ordersEndpointsByID, target < source { return (target, source) }
         return (source, target)
     }
@@ -236,7 +236,7 @@ public struct GraphSnapshot: Sendable {
     }
 
     /// Approximate heap bytes of the snapshot's own structures.
-    public var approximateByteCount: Int {
+    var approximateByteCount: Int {
         base.approximateByteCount + nodes.approximateByteCount + deltaEdgeCount * 96 + removed.count * 16
     }
 }

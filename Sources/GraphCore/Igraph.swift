@@ -13,7 +13,7 @@ public struct IgraphError: Error, Sendable, CustomStringConvertible {
 
 /// Process-wide igraph set-up: the abort-on-error handler is replaced by one
 /// that records the message, so failures come back as codes.
-public enum IgraphRuntime {
+enum IgraphRuntime {
     private static let installed: Bool = {
         graphd_igraph_install_error_handler()
         return true
@@ -180,7 +180,7 @@ public final class IgraphTopology {
 
     /// Approximate heap bytes igraph holds for this graph (from, to, oi, ii: 4
     /// integers per edge; os, is: 2 per vertex).
-    public var approximateByteCount: Int {
+    var approximateByteCount: Int {
         (4 * edgeCount + 2 * (vertexCount + 1)) * MemoryLayout<igraph_integer_t>.stride
     }
 }

@@ -1,23 +1,23 @@
 /// Validation limits shared by every entry point (RPC, import, store load).
 public enum GraphLimits {
     /// Longest type, relation or attribute name, in bytes.
-    public static let maxNameLength = 64
+    static let maxNameLength = 64
     /// Longest node key, in bytes.
     public static let maxKeyLength = 1024
     /// Longest node text, in bytes.
     public static let maxTextLength = 1 << 20
     /// Largest feature dimension of a node type.
-    public static let maxFeatureDimension = 65_536
+    static let maxFeatureDimension = 65_536
     /// Most named attributes on one edge.
-    public static let maxAttributesPerEdge = 64
+    static let maxAttributesPerEdge = 64
     /// Most node types, edge types and attribute names each (ids are 16-bit).
-    public static let maxTypes = 4096
+    static let maxTypes = 4096
     /// Most nodes and edges (slots and vertex ids are 32-bit).
     public static let maxNodes = Int(UInt32.max - 1)
-    public static let maxEdges = Int(UInt32.max - 3)
+    static let maxEdges = Int(UInt32.max - 3)
 
     /// Names: a lowercase letter, then lowercase letters, digits, '_' or '-'.
-    public static func validateName(_ name: String, what: String) throws(GraphError) {
+    static func validateName(_ name: String, what: String) throws(GraphError) {
         guard !name.isEmpty else { throw .invalid("\(what) name is empty") }
         guard name.utf8.count <= maxNameLength else {
             throw .invalid("\(what) name '\(name.prefix(80))…' is longer than \(maxNameLength) bytes")
@@ -37,7 +37,7 @@ public enum GraphLimits {
         }
     }
 
-    public static func validateKey(_ key: String) throws(GraphError) {
+    static func validateKey(_ key: String) throws(GraphError) {
         guard !key.isEmpty else { throw .invalid("node key is empty") }
         guard key.utf8.count <= maxKeyLength else {
             throw .invalid("node key '\(key.prefix(40))…' is longer than \(maxKeyLength) bytes")

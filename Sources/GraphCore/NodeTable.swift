@@ -124,7 +124,7 @@ public struct NodeTable: Sendable {
         indexedCount = max(indexedCount, index.coverage)
     }
 
-    public var approximateByteCount: Int {
+    var approximateByteCount: Int {
         types.approximateByteCount + keys.approximateByteCount + baseIndex.byteCount
             + recentLevels.reduce(0) { $0 + $1.byteCount }
             + texts.reduce(0) { $0 + $1.value.utf8.count + 64 }

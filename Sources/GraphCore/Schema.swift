@@ -30,7 +30,7 @@ public struct EdgeTypeInfo: Sendable, Equatable {
     /// Undirected edges whose two ends play the same role are stored with the
     /// smaller node id first; when the ends have distinct declared types, the
     /// declared orientation (source type first) is the canonical one instead.
-    public var ordersEndpointsByID: Bool { !directed && sourceType == targetType }
+    var ordersEndpointsByID: Bool { !directed && sourceType == targetType }
 
     public init(id: EdgeTypeID, name: String, directed: Bool, sourceType: NodeTypeID? = nil,
                 targetType: NodeTypeID? = nil, builtin: Bool = false) {
@@ -53,7 +53,7 @@ public struct GraphSchema: Sendable, Equatable {
     private var attributeByName: [String: AttributeID] = [:]
 
     /// Node types every graph has.
-    public static let builtinNodeTypes = ["user", "item", "query", "task", "llm", "entity", "conversation"]
+    static let builtinNodeTypes = ["user", "item", "query", "task", "llm", "entity", "conversation"]
     /// Edge types every graph has: (name, directed, source type, target type).
     public static let builtinEdgeTypes: [(String, Bool, String?, String?)] = [
         ("interacted", false, "user", "item"),

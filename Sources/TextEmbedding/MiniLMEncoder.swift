@@ -225,7 +225,7 @@ public final class MiniLMEncoder: TextEmbedder, @unchecked Sendable {
     }
 
     /// Only the dense layers' SGEMMs of one forward pass over `rows` tokens, with
-    /// the model's weights and no other work: the floor `graphctl bench embed`
+    /// the model's weights and no other work: the floor `graphd-bench embed`
     /// compares a whole encode against.
     public func denseLayersOnly(rows: Int) {
         let h = Self.hidden

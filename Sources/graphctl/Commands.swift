@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GraphdTools
 import GraphdClient
 import GraphdProto
 
@@ -429,6 +430,6 @@ struct HealthCommand: AsyncParsableCommand {
         case .json: printJSON(["status": serving ? "SERVING" : "NOT_SERVING", "version": response.version])
         case .text: print("\(serving ? "SERVING" : "NOT_SERVING") (graphd \(response.version))")
         }
-        if !serving { throw ExitCode(GraphctlExit.unavailable) }
+        if !serving { throw ExitCode(ToolExit.unavailable) }
     }
 }

@@ -1,28 +1,9 @@
 import ArgumentParser
 import Foundation
+import GraphdTools
 import GraphdClient
 import GraphdProto
 import NIOSSL
-
-/// Exit codes graphctl uses, so scripts can tell failures apart (sysexits.h values).
-enum GraphctlExit {
-    /// Bad command line (ArgumentParser's own validation code).
-    static let usage: Int32 = 64
-    /// The server rejected the input: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, ...
-    static let rejected: Int32 = 65
-    /// A local input file could not be read.
-    static let noInput: Int32 = 66
-    /// No server at the socket, or the connection broke: UNAVAILABLE.
-    static let unavailable: Int32 = 69
-    /// The server failed: INTERNAL, UNKNOWN, DATA_LOSS.
-    static let software: Int32 = 70
-    /// DEADLINE_EXCEEDED: try again, perhaps with a longer --timeout.
-    static let tempfail: Int32 = 75
-}
-
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case text, json
-}
 
 /// How a command prints its result.
 struct OutputOptions: ParsableArguments {
@@ -66,7 +47,7 @@ struct ConnectionOptions: ParsableArguments {
         var token: String? = nil
         if let path = tokenFile ?? ProcessInfo.processInfo.environment["GRAPHD_TOKEN_FILE"] {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw fail(message: "cannot read the token file \(path)", code: GraphctlExit.noInput)
+                throw fail(message: "cannot read the token file \(path)", code: ToolExit.noInput)
             }
             token = text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
@@ -77,7 +58,7 @@ struct ConnectionOptions: ParsableArguments {
                 do {
                     configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(tlsCA))
                 } catch {
-                    throw fail(message: "cannot read CA certificates from \(tlsCA): \(error)", code: GraphctlExit.noInput)
+                    throw fail(message: "cannot read CA certificates from \(tlsCA): \(error)", code: ToolExit.noInput)
                 }
             }
             tlsConfiguration = configuration
@@ -103,53 +84,6 @@ struct ConnectionOptions: ParsableArguments {
             throw fail(error)
         }
     }
-}
-
-/// Prints `error` to stderr and returns the exit code that classifies it.
-func fail(_ error: any Error) -> ExitCode {
-    if let exit = error as? ExitCode { return exit }
-    if let error = error as? ValidationError { return fail(message: error.message, code: GraphctlExit.usage) }
-    guard let rpc = error as? RPCError else {
-        return fail(message: "\(error)", code: GraphctlExit.software)
-    }
-    let code: Int32 = switch rpc.code {
-    case .unavailable, .cancelled: GraphctlExit.unavailable
-    case .deadlineExceeded: GraphctlExit.tempfail
-    case .internal, .unknown, .dataLoss, .unimplemented: GraphctlExit.software
-    default: GraphctlExit.rejected
-    }
-    return fail(message: "\(rpc.code): \(rpc.message)", code: code)
-}
-
-func fail(message: String, code: Int32) -> ExitCode {
-    FileHandle.standardError.write(Data("graphctl: \(message)\n".utf8))
-    return ExitCode(code)
-}
-
-/// Prints `object` as one line of JSON. A figure that was not measured (NaN or
-/// infinite, such as a baseline skipped with a zero count) becomes `null`:
-/// JSON has no NaN, and dropping the whole object would hide the figures that were.
-func printJSON(_ object: Any) {
-    do {
-        let data = try JSONSerialization.data(withJSONObject: jsonSafe(object), options: [.sortedKeys])
-        print(String(decoding: data, as: UTF8.self))
-    } catch {
-        log("graphctl: cannot write the result as JSON: \(error)")
-    }
-}
-
-private func jsonSafe(_ value: Any) -> Any {
-    switch value {
-    case let number as Double: number.isFinite ? number : NSNull()
-    case let number as Float: number.isFinite ? number : NSNull()
-    case let object as [String: Any]: object.mapValues(jsonSafe)
-    case let array as [Any]: array.map(jsonSafe)
-    default: value
-    }
-}
-
-func log(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
 }
 
 /// Parses "TYPE:KEY" (the key may contain ':').

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Conversational
 import Foundation
+import GraphdTools
 import GraphdClient
 import GraphdProto
 
@@ -111,7 +112,7 @@ struct ConverseCommand: AsyncParsableCommand {
     /// The dialogue in `file` ('-' or nil: standard input).
     static func turns(fromFile file: String?) throws -> [Graphd_V1_DialogueTurn] {
         if let file, file != "-" {
-            guard let contents = FileManager.default.contents(atPath: file) else { throw fail(message: "cannot read \(file)", code: GraphctlExit.noInput) }
+            guard let contents = FileManager.default.contents(atPath: file) else { throw fail(message: "cannot read \(file)", code: ToolExit.noInput) }
             return try turns(from: contents)
         }
         return try turns(from: FileHandle.standardInput.readDataToEndOfFile())
@@ -122,12 +123,12 @@ struct ConverseCommand: AsyncParsableCommand {
         let text = String(decoding: data, as: UTF8.self)
         if text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("[") {
             guard let list = (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]] else {
-                throw fail(message: "the dialogue is not a JSON list of {\"role\", \"text\"} objects", code: GraphctlExit.rejected)
+                throw fail(message: "the dialogue is not a JSON list of {\"role\", \"text\"} objects", code: ToolExit.rejected)
             }
             return try list.enumerated().map { i, object in
                 var turn = Graphd_V1_DialogueTurn()
                 turn.role = object["role"] as? String ?? "SEEKER"
-                guard let text = object["text"] as? String else { throw fail(message: "turn \(i) has no \"text\" string", code: GraphctlExit.rejected) }
+                guard let text = object["text"] as? String else { throw fail(message: "turn \(i) has no \"text\" string", code: ToolExit.rejected) }
                 turn.text = text
                 turn.entityKeys = (object["entity_keys"] as? [Any] ?? []).map { "\($0)" }
                 return turn

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GraphdTools
 import GraphdClient
 import GraphdProto
 import SwiftProtobuf
@@ -37,7 +38,7 @@ struct ExportCommand: AsyncParsableCommand {
         let handle: FileHandle
         if let output {
             guard FileManager.default.createFile(atPath: output, contents: nil), let file = FileHandle(forWritingAtPath: output) else {
-                throw fail(message: "cannot write \(output)", code: GraphctlExit.noInput)
+                throw fail(message: "cannot write \(output)", code: ToolExit.noInput)
             }
             handle = file
         } else {

@@ -30,6 +30,6 @@ struct Graphctl: AsyncParsableCommand {
             GraphCommand.self, NodeCommand.self, EdgeCommand.self, NeighborsCommand.self,
             ImportCommand.self, ExportCommand.self, CompactCommand.self, HealthCommand.self,
             RecommendCommand.self, PPRCommand.self, EmbedCommand.self, RouteCommand.self, FeedbackCommand.self,
-            LLMCommand.self, TaskCommand.self, TrainCommand.self, ConverseCommand.self, ConversationCommand.self, BenchCommand.self,
+            LLMCommand.self, TaskCommand.self, TrainCommand.self, ConverseCommand.self, ConversationCommand.self,
         ])
 }

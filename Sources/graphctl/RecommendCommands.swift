@@ -1,4 +1,5 @@
 import ArgumentParser
+import GraphdTools
 import GraphdClient
 import GraphdProto
 
@@ -48,11 +49,7 @@ struct RecommendCommand: AsyncParsableCommand {
         var request = Graphd_V1_RecommendRequest()
         request.user = user.contains(":") ? try parseNodeRef(user) : Graphd_V1_NodeRef(type: userType, key: user)
         request.k = k
-        request.scorer = switch scorer {
-        case .rp3beta: .rp3Beta
-        case .graph_filter: .graphFilter
-        case .ppr: .ppr
-        }
+        request.scorer = scorer.wire
         request.userType = userType
         request.itemType = itemType
         request.edgeTypes = edgeTypes

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import GraphdClient
+import GraphdHarness
 import GraphdProto
 #if canImport(Glibc)
 import Glibc
@@ -39,67 +40,37 @@ final class Scratch: @unchecked Sendable {
     deinit { try? FileManager.default.removeItem(at: url) }
 }
 
-/// A real graphd process on a temporary socket and store.
+/// A real graphd process on a temporary socket and store, logging to `store`.log.
 final class Daemon: @unchecked Sendable {
-    let socket: String
-    let store: String
+    let graphd: GraphdProcess
     let tcpPort: Int?
-    let process = Process()
-    let log: String
+    var socket: String { graphd.socket }
+    var store: String { graphd.store }
+    var process: Process { graphd.process }
+    var log: String { graphd.store + ".log" }
 
     init(socket: String, store: String, tcpPort: Int? = nil, extraArguments: [String] = []) throws {
-        self.socket = socket
-        self.store = store
         self.tcpPort = tcpPort
-        self.log = store + ".log"
-        process.executableURL = URL(fileURLWithPath: Products.graphd)
-        var arguments = ["--socket", socket, "--store", store, "--log-level", "debug"]
+        var arguments: [String] = []
         if let tcpPort { arguments += ["--tcp", "127.0.0.1:\(tcpPort)"] + (extraArguments.contains("--tcp-token-file") ? [] : ["--tcp-insecure"]) }
-        process.arguments = arguments + extraArguments
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        handle.seekToEndOfFile()
-        process.standardError = handle
-        process.standardOutput = handle
-        try process.run()
+        graphd = try GraphdProcess(executable: Products.graphd, socket: socket, store: store, logLevel: "debug",
+                                   arguments: arguments + extraArguments, log: store + ".log")
     }
 
     /// Waits until Health answers; throws with the daemon's log if it never does.
     func waitUntilServing(timeout: Duration = .seconds(30)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if !process.isRunning { break }
-            if let client = try? await GraphClient.connect(to: .unix(path: socket)) {
-                defer { Task { await client.close() } }
-                if (try? await client.health(timeout: .seconds(2)))?.status == .serving { return }
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw RPCError(.unavailable, "graphd did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        try await graphd.waitUntilServing(timeout: timeout)
     }
 
     func client() async throws -> GraphClient {
         try await GraphClient.connect(to: .unix(path: socket), defaultTimeout: .seconds(30))
     }
 
-    func terminate() async -> Int32 {
-        process.terminate()
-        return await waitForExit()
-    }
+    func terminate() async -> Int32 { await graphd.terminate() }
 
-    func kill9() async {
-        kill(process.processIdentifier, SIGKILL)
-        _ = await waitForExit()
-    }
+    func kill9() async { await graphd.kill9() }
 
-    func waitForExit() async -> Int32 {
-        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
-        return process.terminationStatus
-    }
-
-    deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
+    func waitForExit() async -> Int32 { await graphd.waitForExit() }
 }
 
 /// Runs a command to completion and captures its output.
@@ -126,18 +97,7 @@ func run(_ executable: String, _ arguments: [String], environment: [String: Stri
 }
 
 /// A free TCP port on loopback (bound once and released).
-func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
+func freePort() -> Int { RawSockets.freePort() }
 
 /// A blocking Unix-socket peer that writes raw bytes, for frames the Swift
 /// client refuses to send (oversized, malformed).
@@ -145,28 +105,14 @@ final class RawSocket {
     let fd: Int32
 
     init(path: String) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(path.utf8.prefix(raw.count - 1))
-            raw.copyBytes(from: bytes + [0])
-        }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard result == 0 else { throw RPCError(.unavailable, "connect \(path): errno \(errno)") }
+        fd = try RawSockets.connectUnix(path)
     }
 
     deinit { close(fd) }
 
+    /// Writes all of `bytes`, stopping quietly if the daemon closed the connection.
     func write(_ bytes: [UInt8]) {
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { return }
-            offset += n
-        }
+        _ = bytes.withUnsafeBytes { RawSockets.writeAll(fd, $0) }
     }
 
     func read(count: Int) -> [UInt8] {

@@ -116,6 +116,64 @@ import Testing
         await server.stop()
     }
 
+    /// The router's writes: refused ones write nothing, and the messages name the field.
+    @Test func routerWriteRules() async throws {
+        let server = try InProcessServer()
+        #expect(try await server.status(.addLLM, Graphd_V1_AddLLMRequest()) == .invalidArgument, "no llm")
+        var add = Graphd_V1_AddLLMRequest()
+        add.llm.name = "cheap"
+        add.llm.price.perCall = -1
+        let negative = try await server.call(.addLLM, add, as: Graphd_V1_AddLLMResponse.self)
+        #expect(negative.status == .invalidArgument && negative.message.contains("llm.price.per_call"))
+        add.llm.price.perCall = 0
+        add.llm.tags = (0..<65).map { "t\($0)" }
+        #expect(try await server.status(.addLLM, add) == .invalidArgument, "65 tags")
+        add.llm.tags = []
+        add.llm.name = ""
+        let unnamed = try await server.call(.addLLM, add, as: Graphd_V1_AddLLMResponse.self)
+        #expect(unnamed.status == .invalidArgument && unnamed.message.contains("llm.name"))
+        // None of the refused registrations wrote anything.
+        let none = try await server.call(.listLLMs, Graphd_V1_ListLLMsRequest(), as: Graphd_V1_ListLLMsResponse.self)
+        #expect(none.status == .ok && none.response?.llms.isEmpty == true)
+        add.llm.name = "cheap"
+        add.llm.price.perInputToken = 1e-7
+        let created = try await server.call(.addLLM, add, as: Graphd_V1_AddLLMResponse.self)
+        #expect(created.response?.created == true)
+        let again = try await server.call(.addLLM, add, as: Graphd_V1_AddLLMResponse.self)
+        #expect(again.status == .ok && again.response?.created == false, "a second AddLLM updates")
+        let listed = try await server.call(.listLLMs, Graphd_V1_ListLLMsRequest(), as: Graphd_V1_ListLLMsResponse.self)
+        #expect(listed.response?.llms.map(\.name) == ["cheap"] && listed.response?.llms.first?.price.perInputToken == 1e-7)
+
+        var remove = Graphd_V1_RemoveLLMRequest()
+        #expect(try await server.status(.removeLLM, remove) == .invalidArgument, "no name")
+        remove.name = "nobody"
+        #expect(try await server.status(.removeLLM, remove) == .notFound)
+
+        #expect(try await server.status(.setTask, Graphd_V1_SetTaskRequest()) == .invalidArgument, "no task")
+        var task = Graphd_V1_SetTaskRequest()
+        task.task.name = "code"
+        task.task.queryText = .UNRECOGNIZED(7)
+        #expect(try await server.status(.setTask, task) == .invalidArgument, "unknown query_text")
+        task.task.queryText = .lastBlock
+        let set = try await server.call(.setTask, task, as: Graphd_V1_SetTaskResponse.self)
+        #expect(set.response?.created == true && set.response?.task.queryText == .lastBlock)
+        let tasks = try await server.call(.listTasks, Graphd_V1_ListTasksRequest(), as: Graphd_V1_ListTasksResponse.self)
+        #expect(tasks.response?.tasks.map(\.name) == ["code"] && tasks.response?.defaultQueryText == .full)
+
+        var train = Graphd_V1_TrainRouterRequest()
+        train.learningRate = 2
+        #expect(try await server.status(.train, train) == .invalidArgument, "learning rate outside (0, 1)")
+        var feedback = Graphd_V1_FeedbackRequest()
+        feedback.query = "print hello"
+        feedback.updateSteps = 101
+        var outcome = Graphd_V1_Outcome()
+        outcome.llm = "cheap"
+        outcome.effect = 1
+        feedback.outcomes = [outcome]
+        #expect(try await server.status(.feedback, feedback) == .invalidArgument, "update_steps over 100")
+        await server.stop()
+    }
+
     @Test func conversationServiceRules() async throws {
         let server = try InProcessServer()
         #expect(try await server.status(.retrieve, Graphd_V1_RetrieveRequest()) == .invalidArgument, "no turns")

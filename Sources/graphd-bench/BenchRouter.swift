@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import GraphdHarness
+import GraphdTools
 import GraphCore
 import Routing
 import TextEmbedding
@@ -73,10 +75,10 @@ struct BenchRouter: AsyncParsableCommand {
         let testFiles = try test.map(RouterBenchFile.init(path:))
         let llms = trainFiles[0].llms
         for file in trainFiles + testFiles where Set(file.llms) != Set(llms) {
-            throw fail(message: "\(file.path): LLM columns differ from \(trainFiles[0].path)", code: GraphctlExit.rejected)
+            throw fail(message: "\(file.path): LLM columns differ from \(trainFiles[0].path)", code: ToolExit.rejected)
         }
         for name in hiddenLLMs where !llms.contains(name) {
-            throw fail(message: "--hide-llm \(name) is not an LLM column", code: GraphctlExit.usage)
+            throw fail(message: "--hide-llm \(name) is not an LLM column", code: ToolExit.usage)
         }
         let registry = EmbedderRegistry(minilmDirectory: minilmDir)
         let embedder = try registry.embedder(self.embedder)
@@ -199,7 +201,7 @@ struct BenchRouter: AsyncParsableCommand {
         return out
     }
 
-    /// Routes every test row under each weighting (decision latency: 'graphctl bench route').
+    /// Routes every test row under each weighting (decision latency: 'graphd-bench route').
     private func writePredictions(_ predictor: RouterPredictor, directory: String,
                                   testRows: [(RouterBenchFile, RouterBenchFile.Row)], testVectors: [[Float]],
                                   testChoices: [ChoiceQuestion?], testTexts: [String], tasks: [String]) throws {
@@ -244,20 +246,6 @@ struct BenchRouter: AsyncParsableCommand {
     }
 }
 
-/// Descriptions used when RouterBench files give none.
-enum RouterBenchDefaults {
-    static func taskDescription(_ task: String) -> String {
-        switch task {
-        case "arc_challenge", "arc-challenge": return "ARC Challenge: grade-school science multiple-choice questions requiring reasoning"
-        case "mbpp": return "MBPP: write a short Python function from a natural-language description"
-        case "winograde", "winogrande": return "Winogrande: commonsense pronoun resolution, fill in the blank with one of two options"
-        default: return "task \(task)"
-        }
-    }
-
-    static func llmDescription(_ name: String) -> String { "LLM \(name)" }
-}
-
 /// Benchmark convenience: vectors of a text list kept in a file, so that
 /// repeated runs skip the embedding. Keyed by embedder name and a hash of the texts.
 enum EmbeddingCache {
@@ -287,7 +275,7 @@ enum EmbeddingCache {
         for v in vectors { for x in v { let b = x.bitPattern; for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: b >> (8 * UInt32(i)))) } } }
         // A cache that cannot be written costs the next run the embedding, nothing else.
         if !FileManager.default.createFile(atPath: path, contents: Data(out)) {
-            log("graphctl: cannot write the embedding cache \(path); the next run embeds again")
+            log("graphd-bench: cannot write the embedding cache \(path); the next run embeds again")
         }
         return vectors
     }

@@ -1,87 +1,87 @@
 import ArgumentParser
 import Foundation
 import GraphdProto
-import Routing
+import RoutingSchema
 
 /// A task's query text as the command line spells it (`QueryTextFocus` on the wire).
-enum QueryTextMode: String, ExpressibleByArgument, CaseIterable {
+public enum QueryTextMode: String, ExpressibleByArgument, CaseIterable, Sendable {
     case full, last
 
-    var focus: QueryTextFocus { self == .full ? .full : .lastBlock }
-    var wire: Graphd_V1_QueryText { self == .full ? .full : .lastBlock }
+    public var focus: QueryTextFocus { self == .full ? .full : .lastBlock }
+    public var wire: Graphd_V1_QueryText { self == .full ? .full : .lastBlock }
 
     /// Shown beside each value in --help.
-    var defaultValueDescription: String {
+    public var defaultValueDescription: String {
         self == .full ? "the whole prompt" : "the block after the last blank line (the question after few-shot examples)"
     }
 }
 
 /// Per-task query text modes: a default and `TASK=MODE` overrides.
-struct QueryTextPolicy {
-    var defaultMode: QueryTextMode = .last
-    var overrides: [String: QueryTextMode] = [:]
+public struct QueryTextPolicy {
+    public var defaultMode: QueryTextMode = .last
+    public var overrides: [String: QueryTextMode] = [:]
 
-    init(defaultMode: QueryTextMode, overrides: [String]) throws {
+    public init(defaultMode: QueryTextMode, overrides: [String]) throws {
         self.defaultMode = defaultMode
         for item in overrides {
             let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, let mode = QueryTextMode(rawValue: parts[1]) else {
-                throw fail(message: "--task-text expects TASK=full|last, got '\(item)'", code: GraphctlExit.usage)
+                throw fail(message: "--task-text expects TASK=full|last, got '\(item)'", code: ToolExit.usage)
             }
             self.overrides[parts[0]] = mode
         }
     }
 
-    func mode(task: String) -> QueryTextMode { overrides[task] ?? defaultMode }
+    public func mode(task: String) -> QueryTextMode { overrides[task] ?? defaultMode }
 
-    func focus(task: String) -> QueryTextFocus { mode(task: task).focus }
+    public func focus(task: String) -> QueryTextFocus { mode(task: task).focus }
 
-    func text(_ prompt: String, task: String) -> String { focus(task: task).identifyingText(prompt) }
+    public func text(_ prompt: String, task: String) -> String { focus(task: task).identifyingText(prompt) }
 }
 
 /// One RouterBench-style CSV (RouterDC layout): a leading index column,
 /// sample_id, prompt (a Python list literal of strings), eval_name, one 0/1
 /// performance column per LLM, '<llm>|total_cost' (US dollars) per LLM.
-struct RouterBenchFile {
-    struct Row {
+public struct RouterBenchFile {
+    public struct Row {
         /// The leading index column, as written.
-        var key: String
-        var sampleID: String
-        var task: String
+        public var key: String
+        public var sampleID: String
+        public var task: String
         /// The prompt's strings joined by newlines.
-        var prompt: String
+        public var prompt: String
         /// Per LLM, in `llms` order; nil for an empty cell (the LLM was not run on the
         /// row; router_eval.py scores it as 0, but it is no observed failure).
-        var effects: [Float?]
-        var costs: [Double]
+        public var effects: [Float?]
+        public var costs: [Double]
         /// Per LLM: its answer ('<llm>|model_response'), nil where the file has no such column.
-        var answers: [String?]
+        public var answers: [String?]
 
         /// Per LLM: the option its answer names, when the query is a multiple-choice question.
-        func chosenOptions(_ question: ChoiceQuestion?) -> [Int?] {
+        public func chosenOptions(_ question: ChoiceQuestion?) -> [Int?] {
             answers.map { answer in answer.flatMap { question?.option(namedBy: $0) } }
         }
     }
 
-    var path: String
-    var llms: [String]
-    var rows: [Row]
+    public var path: String
+    public var llms: [String]
+    public var rows: [Row]
 
-    init(path: String) throws {
+    public init(path: String) throws {
         self.path = path
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw fail(message: "cannot read \(path) as UTF-8 text", code: GraphctlExit.noInput)
+            throw fail(message: "cannot read \(path) as UTF-8 text", code: ToolExit.noInput)
         }
         var records = CSV.records(Substring(text), separator: ",")
-        guard !records.isEmpty else { throw fail(message: "\(path) is empty", code: GraphctlExit.rejected) }
+        guard !records.isEmpty else { throw fail(message: "\(path) is empty", code: ToolExit.rejected) }
         let header = records.removeFirst()
         var column: [String: Int] = [:]
         for (i, name) in header.enumerated() { column[name] = i }
         llms = header.filter { !$0.isEmpty && column[$0 + "|total_cost"] != nil }
         for name in ["sample_id", "prompt", "eval_name"] where column[name] == nil {
-            throw fail(message: "\(path): no '\(name)' column", code: GraphctlExit.rejected)
+            throw fail(message: "\(path): no '\(name)' column", code: ToolExit.rejected)
         }
-        guard !llms.isEmpty else { throw fail(message: "\(path): no LLM columns (X with X|total_cost)", code: GraphctlExit.rejected) }
+        guard !llms.isEmpty else { throw fail(message: "\(path): no LLM columns (X with X|total_cost)", code: ToolExit.rejected) }
         let llmColumns = llms.map { column[$0]! }, costColumns = llms.map { column[$0 + "|total_cost"]! }
         let responseColumns = llms.map { column[$0 + "|model_response"] }
         let sampleColumn = column["sample_id"]!, promptColumn = column["prompt"]!, taskColumn = column["eval_name"]!
@@ -89,7 +89,7 @@ struct RouterBenchFile {
         rows.reserveCapacity(records.count)
         for (number, record) in records.enumerated() where !(record.count == 1 && record[0].isEmpty) {
             guard record.count == header.count else {
-                throw fail(message: "\(path): record \(number + 1) has \(record.count) fields, the header \(header.count)", code: GraphctlExit.rejected)
+                throw fail(message: "\(path): record \(number + 1) has \(record.count) fields, the header \(header.count)", code: ToolExit.rejected)
             }
             var effects: [Float?] = [], costs: [Double] = []
             for (j, c) in llmColumns.enumerated() {
@@ -98,13 +98,13 @@ struct RouterBenchFile {
                     effects.append(nil)
                 } else {
                     guard let effect = Float(cell), effect.isFinite else {
-                        throw fail(message: "\(path): record \(number + 1): \(llms[j]) '\(cell)' is not a number", code: GraphctlExit.rejected)
+                        throw fail(message: "\(path): record \(number + 1): \(llms[j]) '\(cell)' is not a number", code: ToolExit.rejected)
                     }
                     effects.append(effect)
                 }
                 let costCell = record[costColumns[j]].trimmingCharacters(in: .whitespaces)
                 guard let cost = Double(costCell), cost.isFinite, cost >= 0 else {
-                    throw fail(message: "\(path): record \(number + 1): \(llms[j])|total_cost '\(costCell)' is not a cost", code: GraphctlExit.rejected)
+                    throw fail(message: "\(path): record \(number + 1): \(llms[j])|total_cost '\(costCell)' is not a cost", code: ToolExit.rejected)
                 }
                 costs.append(cost)
             }
@@ -117,12 +117,12 @@ struct RouterBenchFile {
 
 /// Reads a Python list literal of strings (`['a', "b\\n"]`), as RouterBench
 /// stores prompts; anything else is taken verbatim.
-enum PythonStringList {
-    static func joined(_ literal: String) -> String {
+public enum PythonStringList {
+    public static func joined(_ literal: String) -> String {
         parse(literal)?.joined(separator: "\n") ?? literal
     }
 
-    static func parse(_ literal: String) -> [String]? {
+    public static func parse(_ literal: String) -> [String]? {
         var chars = Array(literal.unicodeScalars)[...]
         func skipSpace() { while let c = chars.first, c.properties.isWhitespace { chars.removeFirst() } }
         skipSpace()
@@ -159,4 +159,18 @@ enum PythonStringList {
         skipSpace()
         return chars.isEmpty ? items : nil
     }
+}
+
+/// Descriptions used when RouterBench files give none.
+public enum RouterBenchDefaults {
+    public static func taskDescription(_ task: String) -> String {
+        switch task {
+        case "arc_challenge", "arc-challenge": return "ARC Challenge: grade-school science multiple-choice questions requiring reasoning"
+        case "mbpp": return "MBPP: write a short Python function from a natural-language description"
+        case "winograde", "winogrande": return "Winogrande: commonsense pronoun resolution, fill in the blank with one of two options"
+        default: return "task \(task)"
+        }
+    }
+
+    public static func llmDescription(_ name: String) -> String { "LLM \(name)" }
 }

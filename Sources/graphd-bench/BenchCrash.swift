@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import GraphdHarness
+import GraphdTools
 import GraphdClient
 import GraphdProto
 import Synchronization
@@ -145,11 +147,11 @@ struct BenchCrash: AsyncParsableCommand {
                 absent += 1
                 if acknowledged.contains(key) {
                     await client.close()
-                throw fail(message: "cycle \(cycle): acknowledged batch \(key) is missing", code: GraphctlExit.software)
+                throw fail(message: "cycle \(cycle): acknowledged batch \(key) is missing", code: ToolExit.software)
                 }
             } else {
                 await client.close()
-                throw fail(message: "cycle \(cycle): batch \(key) is partial (\(degree) of \(batchSize) edges)", code: GraphctlExit.software)
+                throw fail(message: "cycle \(cycle): batch \(key) is partial (\(degree) of \(batchSize) edges)", code: ToolExit.software)
             }
         }
         await client.close()

@@ -22,7 +22,7 @@ public enum QueryTextFocus: String, Sendable, Codable {
     /// The last block of `text` that holds anything but whitespace, from its
     /// first to its last non-blank line, with the lines' own indentation; found
     /// by scanning from the end, so a long few-shot prefix costs nothing.
-    static func lastBlock(of text: String) -> Substring {
+    public static func lastBlock(of text: String) -> Substring {
         let utf8 = text.utf8
         var blockStart: String.Index?
         var blockEnd: String.Index?
@@ -40,5 +40,14 @@ public enum QueryTextFocus: String, Sendable, Codable {
         }
         guard let blockStart, let blockEnd else { return text[text.endIndex...] }
         return text[blockStart..<blockEnd].trimmingWhitespace()
+    }
+}
+
+extension Substring {
+    /// The substring without leading and trailing whitespace (of any kind, line breaks included).
+    public func trimmingWhitespace() -> Substring {
+        let start = firstIndex { !$0.isWhitespace } ?? endIndex
+        let end = self[start...].lastIndex { !$0.isWhitespace }.map { index(after: $0) } ?? start
+        return self[start..<end]
     }
 }

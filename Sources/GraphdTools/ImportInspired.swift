@@ -6,18 +6,18 @@ import GraphdProto
 
 /// `graphctl import inspired`: the G-CRS conversation–entity–item graph of an
 /// INSPIRED (UniCRS layout) data directory and its training dialogues.
-enum InspiredImport {
+public enum InspiredImport {
     /// Reads the knowledge files in `dataDirectory` and the dialogue `files`
     /// (each dialogue becomes a conversation node keyed FILE-STEM/INDEX) and sends the graph.
-    static func run(dataDirectory: String, files: [String], minAliasCount: Int, sink: ImportSink) async throws {
+    public static func run(dataDirectory: String, files: [String], minAliasCount: Int, sink: ImportSink) async throws {
         let knowledge: InspiredKnowledge
         do { knowledge = try InspiredKnowledge(directory: dataDirectory) } catch {
-            throw fail(message: "\(error)", code: GraphctlExit.noInput)
+            throw fail(message: "\(error)", code: ToolExit.noInput)
         }
         for (number, file) in files.enumerated() {
             let dialogues: [[DialogueTurn]]
             do { dialogues = try knowledge.dialogues(path: file) } catch {
-                throw fail(message: "\(error)", code: GraphctlExit.noInput)
+                throw fail(message: "\(error)", code: ToolExit.noInput)
             }
             let stem = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
             var content = ConversationGraphContent(knowledge: knowledge, training: dialogues, conversationPrefix: stem + "/",
@@ -29,7 +29,7 @@ enum InspiredImport {
     }
 
     /// Sends types, then nodes, then edges, in batches.
-    static func send(_ content: ConversationGraphContent, to sink: ImportSink) async throws {
+    public static func send(_ content: ConversationGraphContent, to sink: ImportSink) async throws {
         var types = Graphd_V1_DefineTypesRequest()
         types.nodeTypes = content.nodeTypes.map { input in
             var spec = Graphd_V1_NodeTypeSpec()

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import GraphdHarness
+import GraphdTools
 import GraphAlgorithms
 import GraphCore
 import GraphStore
@@ -26,7 +28,7 @@ struct BenchRecommend: AsyncParsableCommand {
         p50/p99 latency and throughput.
 
         Example:
-          graphctl bench recommend --train train.txt --k 20 --predictions pred.txt
+          graphd-bench recommend --train train.txt --k 20 --predictions pred.txt
           python3 ../shared/bench/recsys_eval.py train.txt test.txt pred.txt
         """)
 
@@ -88,7 +90,7 @@ struct BenchRecommend: AsyncParsableCommand {
         let engine = PersonalizedPageRank(), walks = WalkViewCache()
         guard let output = FileHandle(forWritingAtPath: predictions) ?? {
             FileManager.default.createFile(atPath: predictions, contents: nil) ? FileHandle(forWritingAtPath: predictions) : nil
-        }() else { throw fail(message: "cannot write \(predictions)", code: GraphctlExit.noInput) }
+        }() else { throw fail(message: "cannot write \(predictions)", code: ToolExit.noInput) }
         try output.truncate(atOffset: 0)
         var latencies: [Double] = []
         latencies.reserveCapacity(file.rows.count)
@@ -173,11 +175,7 @@ extension BenchRecommend {
         await loader.close()
         let users = file.rows.map(\.user)
         let socketPath = daemon.socket
-        let k = UInt32(self.k), scorerValue: Graphd_V1_Scorer = switch scorer {
-        case .rp3beta: .rp3Beta
-        case .graph_filter: .graphFilter
-        case .ppr: .ppr
-        }
+        let k = UInt32(self.k), scorerValue = scorer.wire
         var results: [(clients: Int, p50: Double, p99: Double, rate: Double)] = []
         for level in levels {
             let perClient = max(1, rpcQueries / level)
@@ -214,7 +212,7 @@ extension BenchRecommend {
     }
 }
 
-enum ScorerChoice: String, ExpressibleByArgument, CaseIterable {
-    case rp3beta, graph_filter, ppr
+extension ScorerChoice {
+    /// The scorer in process.
     var kind: ScorerKind { ScorerKind(rawValue: rawValue) ?? .rp3beta }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Conversational
 import Foundation
+import GraphdHarness
+import GraphdTools
 import GraphdClient
 import GraphdProto
 #if canImport(Glibc)
@@ -111,7 +113,7 @@ struct BenchCRS: AsyncParsableCommand {
             history = Array(repeating: try knowledge.dialogues(path: train), count: historyCopies).flatMap { $0 }
             targets = try knowledge.dialogues(path: dialogs)
         } catch {
-            throw fail(message: "\(error)", code: GraphctlExit.noInput)
+            throw fail(message: "\(error)", code: ToolExit.noInput)
         }
         let samples = knowledge.samples(targets)
         var lines: [String] = []
@@ -171,7 +173,7 @@ struct BenchCRS: AsyncParsableCommand {
                 let t0 = ContinuousClock.now
                 let response: Graphd_V1_RetrieveResponse
                 do { response = try await client.retrieve(request) } catch {
-                    throw fail(message: "Retrieve for dialog \(sample.dialog) turn \(sample.turn): \(error)", code: GraphctlExit.software)
+                    throw fail(message: "Retrieve for dialog \(sample.dialog) turn \(sample.turn): \(error)", code: ToolExit.software)
                 }
                 latencies.append((ContinuousClock.now - t0).seconds * 1e6)
                 try record(sample, items: response.candidates.compactMap { Int($0.item.key) })

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import GraphdHarness
+import GraphdTools
 import GraphAlgorithms
 import GraphCore
 
@@ -19,8 +21,8 @@ struct BenchPPR: AsyncParsableCommand {
         runs every seed again on --threads threads.
 
         Examples:
-          graphctl bench ppr --edges 1000000 --format json
-          graphctl bench ppr --lightgcn ../shared/data/gowalla/train.txt
+          graphd-bench ppr --edges 1000000 --format json
+          graphd-bench ppr --lightgcn ../shared/data/gowalla/train.txt
         """)
 
     @Option(help: "Edges of the synthetic graph.")
@@ -244,7 +246,7 @@ struct LightGCNFile {
             var ids: [Int] = []
             for field in fields {
                 guard let id = Int(field), id >= 0, id < Int(Int32.max) else {
-                    throw fail(message: "\(path):\(number): '\(field)' is not a non-negative integer id", code: GraphctlExit.rejected)
+                    throw fail(message: "\(path):\(number): '\(field)' is not a non-negative integer id", code: ToolExit.rejected)
                 }
                 ids.append(id)
             }

@@ -14,7 +14,7 @@ public struct ChoiceQuestion: Sendable, Equatable {
     /// The options' texts, lowercased with spaces collapsed, in letter order.
     public let options: [String]
     /// The options as a set, the key under which variants of a question are found.
-    let optionSetKey: String
+    public let optionSetKey: String
 
     /// More options than this and the text is not read as a question.
     public static let maxOptions = 10
@@ -142,12 +142,4 @@ public struct ChoiceQuestion: Sendable, Equatable {
 
     static func isASCIIWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || (byte >= 0x09 && byte <= 0x0D) }
     static func asciiLowercased(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte + 32 : byte }
-}
-
-extension Substring {
-    func trimmingWhitespace() -> Substring {
-        let start = firstIndex { !$0.isWhitespace } ?? endIndex
-        let end = self[start...].lastIndex { !$0.isWhitespace }.map { index(after: $0) } ?? start
-        return self[start..<end]
-    }
 }

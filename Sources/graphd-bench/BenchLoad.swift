@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import GraphdHarness
+import GraphdTools
 import GraphdClient
 import GraphdProto
 import Synchronization
@@ -107,7 +109,7 @@ struct BenchLoad: AsyncParsableCommand {
         case .text: lines.forEach { print($0) }
         }
         let errors = baseline.errors + load.errors
-        if errors > 0 { throw fail(message: "\(errors) requests failed under load", code: GraphctlExit.software) }
+        if errors > 0 { throw fail(message: "\(errors) requests failed under load", code: ToolExit.software) }
     }
 
     private func edge(user: Int, item: Int) -> Graphd_V1_Edge {

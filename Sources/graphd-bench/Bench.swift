@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import GraphdHarness
+import GraphdTools
 import GraphCore
 import GraphStore
 import GraphdClient
@@ -8,20 +10,24 @@ import GraphdProto
 import Glibc
 #endif
 
-struct BenchCommand: AsyncParsableCommand {
+/// graphd's benchmarks, out of the admin CLI: each prints figures from a
+/// release build beside a baseline measured in the same run.
+@main
+struct GraphdBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks: print medians with a baseline measured in the same run.",
+        commandName: "graphd-bench", abstract: "Benchmarks: print medians with a baseline measured in the same run.",
         discussion: """
-        Each benchmark starts its own graphd (the binary next to graphctl, or --graphd) on a \
+        Each benchmark starts its own graphd (the binary next to graphd-bench, or --graphd) on a \
         temporary socket and store. Build with 'swift build -c release' first; debug builds \
         measure nothing useful.
         """,
+        version: GraphdVersion.string,
         subcommands: [BenchRPC.self, BenchIngest.self, BenchScale.self, BenchPPR.self, BenchRecommend.self, BenchEmbed.self, BenchRouter.self, BenchRoute.self, BenchLoad.self, BenchCrash.self, BenchCRS.self])
 }
 
 /// Options shared by the benchmarks.
 struct BenchOptions: ParsableArguments {
-    @Option(help: "graphd executable (default: the one next to graphctl).")
+    @Option(help: "graphd executable (default: the one next to graphd-bench).")
     var graphd: String?
     @Option(help: "Scratch directory for sockets and stores (default: a new one under /tmp).")
     var scratch: String?
@@ -41,39 +47,32 @@ struct BenchOptions: ParsableArguments {
     }
 }
 
-/// A graphd process started by a benchmark.
+/// A graphd process started by a benchmark: the harness the end-to-end tests
+/// use, with the benchmark's exit codes.
 final class BenchDaemon {
-    let process = Process()
-    let socket: String
+    let graphd: GraphdProcess
+    var socket: String { graphd.socket }
+    var process: Process { graphd.process }
 
-    init(graphd: String, socket: String, store: String, arguments: [String] = []) throws {
-        self.socket = socket
-        guard FileManager.default.isExecutableFile(atPath: graphd) else {
-            throw fail(message: "no graphd at \(graphd); build it (swift build -c release) or pass --graphd", code: GraphctlExit.noInput)
+    init(graphd path: String, socket: String, store: String, arguments: [String] = []) throws {
+        do {
+            graphd = try GraphdProcess(executable: path, socket: socket, store: store, arguments: arguments)
+        } catch let error as GraphdProcessError {
+            throw fail(message: "\(error); build it (swift build -c release) or pass --graphd", code: ToolExit.noInput)
         }
-        process.executableURL = URL(fileURLWithPath: graphd)
-        process.arguments = ["--socket", socket, "--store", store, "--log-level", "warning"] + arguments
-        try process.run()
     }
 
     /// Waits for Health; returns the seconds from launch.
     @discardableResult
     func waitUntilServing(since start: ContinuousClock.Instant = .now) async throws -> Double {
-        while process.isRunning {
-            if let client = try? await GraphClient.connect(to: .unix(path: socket)) {
-                let serving = (try? await client.health(timeout: .seconds(5)))?.status == .serving
-                await client.close()
-                if serving { return (ContinuousClock.now - start).seconds }
-            }
-            try await Task.sleep(for: .milliseconds(5))
+        do {
+            return try await graphd.waitUntilServing(timeout: .seconds(3600), since: start)
+        } catch let error as GraphdProcessError {
+            throw fail(message: error.description, code: ToolExit.software)
         }
-        throw fail(message: "graphd exited with status \(process.terminationStatus) before serving", code: GraphctlExit.software)
     }
 
-    func stop() {
-        process.terminate()
-        process.waitUntilExit()
-    }
+    func stop() { graphd.stop() }
 }
 
 /// Latency summary of one series, in microseconds.
@@ -106,78 +105,9 @@ func median(_ values: [Double]) -> Double {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
-// MARK: Raw sockets (the baseline and a blocking ttrpc peer)
+// MARK: Raw sockets (the baseline and a blocking ttrpc peer): GraphdHarness.RawSockets
 
-enum RawSocketError: Error { case system(String) }
-
-/// Blocking socket helpers for the echo baseline and the blocking ttrpc client.
-enum Raw {
-    static func unixAddress(_ path: String) -> sockaddr_un {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: Array(path.utf8.prefix(raw.count - 1)) + [0])
-        }
-        return address
-    }
-
-    static func loopback(port: Int) -> sockaddr_in {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        return address
-    }
-
-    static func connectUnix(_ path: String) throws -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = unixAddress(path)
-        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        guard rc == 0 else { close(fd); throw RawSocketError.system("connect \(path): errno \(errno)") }
-        return fd
-    }
-
-    static func connectTCP(port: Int) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = loopback(port: port)
-        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { close(fd); throw RawSocketError.system("connect 127.0.0.1:\(port): errno \(errno)") }
-        return fd
-    }
-
-    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n <= 0 { return false }
-            offset += n
-        }
-        return true
-    }
-
-    static func readAll(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, count: Int) -> Bool {
-        var offset = 0
-        while offset < count {
-            let n = read(fd, buffer.baseAddress! + offset, count - offset)
-            if n <= 0 { return false }
-            offset += n
-        }
-        return true
-    }
-
-    /// A free loopback TCP port.
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = loopback(port: 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-}
+typealias Raw = RawSockets
 
 /// An echo server on its own thread: each connection gets a thread that echoes
 /// whatever it reads. The baseline the RPC round trip is compared with.
@@ -189,7 +119,7 @@ final class EchoServer: @unchecked Sendable {
         listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         var address = Raw.unixAddress(unixPath)
         let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        guard rc == 0, listen(listener, 16) == 0 else { throw RawSocketError.system("echo bind \(unixPath): errno \(errno)") }
+        guard rc == 0, listen(listener, 16) == 0 else { throw RawSocketError(description: "echo bind \(unixPath): errno \(errno)") }
         start()
     }
 
@@ -199,7 +129,7 @@ final class EchoServer: @unchecked Sendable {
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var address = Raw.loopback(port: tcpPort)
         let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0, listen(listener, 16) == 0 else { throw RawSocketError.system("echo bind tcp \(tcpPort): errno \(errno)") }
+        guard rc == 0, listen(listener, 16) == 0 else { throw RawSocketError(description: "echo bind tcp \(tcpPort): errno \(errno)") }
         start()
     }
 
@@ -359,17 +289,17 @@ func blockingSeries(fd: Int32, frame: [UInt8], ttrpc: Bool, requests: Int) throw
             streamID &+= 2
         }
         let start = nowNanos()
-        guard frame.withUnsafeBytes({ Raw.writeAll(fd, $0) }) else { throw RawSocketError.system("write failed") }
+        guard frame.withUnsafeBytes({ Raw.writeAll(fd, $0) }) else { throw RawSocketError(description: "write failed") }
         if ttrpc {
-            guard header.withUnsafeMutableBytes({ Raw.readAll(fd, $0, count: 10) }) else { throw RawSocketError.system("read failed") }
+            guard header.withUnsafeMutableBytes({ Raw.readAll(fd, $0, count: 10) }) else { throw RawSocketError(description: "read failed") }
             let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
             guard length <= payload.count, payload.withUnsafeMutableBytes({ Raw.readAll(fd, $0, count: length) }) else {
-                throw RawSocketError.system("read failed")
+                throw RawSocketError(description: "read failed")
             }
             let response = try Ttrpc_Response(serializedBytes: Array(payload[0..<length]))
             guard response.status.code == 0 else { throw RPCError(status: response.status) }
         } else {
-            guard payload.withUnsafeMutableBytes({ Raw.readAll(fd, $0, count: frame.count) }) else { throw RawSocketError.system("read failed") }
+            guard payload.withUnsafeMutableBytes({ Raw.readAll(fd, $0, count: frame.count) }) else { throw RawSocketError(description: "read failed") }
         }
         if i >= min(1000, requests) { samples.append(Double(nowNanos() - start) / 1000) }
     }
@@ -465,7 +395,7 @@ struct BenchIngest: AsyncParsableCommand {
                 let seconds = (ContinuousClock.now - start).seconds
                 let stats = try await clients[0].stats()
                 guard stats.edges == UInt64(edges) else {
-                    throw fail(message: "graphd holds \(stats.edges) edges after ingest, expected \(edges)", code: GraphctlExit.software)
+                    throw fail(message: "graphd holds \(stats.edges) edges after ingest, expected \(edges)", code: ToolExit.software)
                 }
                 for client in clients { await client.close() }
                 daemon.stop()
@@ -557,7 +487,7 @@ struct BenchScale: AsyncParsableCommand {
             let client = try await GraphClient.connect(to: .unix(path: daemon.socket))
             let stats = try await client.stats()
             guard stats.edges == UInt64(totalEdges) else {
-                throw fail(message: "graphd loaded \(stats.edges) edges, expected \(totalEdges)", code: GraphctlExit.software)
+                throw fail(message: "graphd loaded \(stats.edges) edges, expected \(totalEdges)", code: ToolExit.software)
             }
             rss.append(Double(stats.memoryBytes))
             await client.close()
