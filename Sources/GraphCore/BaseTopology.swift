@@ -34,21 +34,21 @@ public struct EdgeColumns: Sendable {
 ///
 /// Rows are sorted by neighbour id, so finding an edge between two nodes is a
 /// binary search.
-public final class BaseTopology: Sendable {
-    public let vertexCount: Int
+final class BaseTopology: Sendable {
+    let vertexCount: Int
     let outOffsets: [UInt32]
     let outNeighbors: [UInt32]
     let outSlots: [UInt32]
     let inOffsets: [UInt32]
     let inNeighbors: [UInt32]
     let inSlots: [UInt32]
-    public let columns: EdgeColumns
+    let columns: EdgeColumns
     /// Walk graphs derived from this base, per filter (see `walkGraph`).
     let walkGraphs = Mutex<[WalkFilter: WalkGraph]>([:])
 
-    public var edgeCount: Int { columns.count }
+    var edgeCount: Int { columns.count }
 
-    public static let empty = BaseTopology(vertexCount: 0, sources: [], targets: [], columns: EdgeColumns())
+    static let empty = BaseTopology(vertexCount: 0, sources: [], targets: [], columns: EdgeColumns())
 
     /// Builds the CSR from edge endpoints in slot order (three stable counting
     /// sorts: O(V + E)). `sources.count` must equal `columns.count`.
@@ -159,7 +159,7 @@ final class DeltaChunk: Sendable {
     let bySource: NodeIndex
     let byTarget: NodeIndex
 
-    public var count: Int { records.count }
+    var count: Int { records.count }
 
     init(firstSlot: UInt32, records: [EdgeRecord]) {
         self.firstSlot = firstSlot

@@ -4,7 +4,7 @@
 /// (taking a snapshot) copies only the array of chunk references; a later write
 /// copies the one chunk it touches if a snapshot still shares it. Readers of a
 /// snapshot therefore never see a write, and a write costs at most one chunk copy.
-public struct ChunkedColumn<Element: Sendable>: Sendable, RandomAccessCollection {
+struct ChunkedColumn<Element: Sendable>: Sendable, RandomAccessCollection {
     static var chunkShift: Int { 12 }
     static var chunkSize: Int { 1 << chunkShift }
 
@@ -15,7 +15,7 @@ public struct ChunkedColumn<Element: Sendable>: Sendable, RandomAccessCollection
     }
 
     private var chunks: [Chunk] = []
-    public private(set) var count: Int = 0
+    private(set) var count: Int = 0
 
     public init() {}
 
@@ -23,10 +23,10 @@ public struct ChunkedColumn<Element: Sendable>: Sendable, RandomAccessCollection
         for element in elements { append(element) }
     }
 
-    public var startIndex: Int { 0 }
-    public var endIndex: Int { count }
+    var startIndex: Int { 0 }
+    var endIndex: Int { count }
 
-    public subscript(position: Int) -> Element {
+    subscript(position: Int) -> Element {
         get {
             precondition(position >= 0 && position < count, "ChunkedColumn index out of range")
             return chunks[position >> Self.chunkShift].elements[position & (Self.chunkSize - 1)]
@@ -39,7 +39,7 @@ public struct ChunkedColumn<Element: Sendable>: Sendable, RandomAccessCollection
         }
     }
 
-    public mutating func append(_ element: Element) {
+    mutating func append(_ element: Element) {
         if count & (Self.chunkSize - 1) == 0 {
             var storage = ContiguousArray<Element>()
             storage.reserveCapacity(Self.chunkSize)

@@ -23,6 +23,6 @@ public struct GraphError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { message }
 
-    public static func invalid(_ message: String) -> GraphError { GraphError(.invalidArgument, message) }
-    public static func notFound(_ message: String) -> GraphError { GraphError(.notFound, message) }
+    static func invalid(_ message: String) -> GraphError { GraphError(.invalidArgument, message) }
+    static func notFound(_ message: String) -> GraphError { GraphError(.notFound, message) }
 }

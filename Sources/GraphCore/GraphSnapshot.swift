@@ -6,7 +6,7 @@ import HashTreeCollections
 public struct GraphSnapshot: Sendable {
     public internal(set) var schema: GraphSchema
     public internal(set) var nodes: NodeTable
-    public internal(set) var base: BaseTopology
+    internal(set) var base: BaseTopology
     var delta: [DeltaChunk]
     public internal(set) var deltaEdgeCount: Int
     /// Slots (base or delta) removed or replaced since the last compaction.

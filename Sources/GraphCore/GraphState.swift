@@ -10,7 +10,7 @@ import HashTreeCollections
 public struct GraphState: Sendable {
     public private(set) var snapshot: GraphSnapshot
     /// Next edge id (store row id) to assign.
-    public private(set) var nextEdgeID: Int64
+    private(set) var nextEdgeID: Int64
     /// Delta edges by (type, source, target), for upserts.
     private var deltaIndex = EdgeKeyTable()
     /// Nodes added since the base index was built, in one mutable hash table:
@@ -535,7 +535,7 @@ public struct CompactionJob: Sendable {
 /// A compaction's result, ready for `finishCompaction`.
 public struct CompactedBase: Sendable {
     static let dropped = UInt32.max
-    public let base: BaseTopology
+    let base: BaseTopology
     let nodeIndex: NodeKeyIndex
     /// Captured slot → slot in the new base (`dropped` for removed edges).
     let slotMap: [UInt32]

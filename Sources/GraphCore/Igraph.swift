@@ -4,9 +4,9 @@ import Synchronization
 
 /// An igraph call failed; `code` is igraph's error code.
 public struct IgraphError: Error, Sendable, CustomStringConvertible {
-    public var code: Int32
-    public var function: String
-    public var message: String
+    var code: Int32
+    var function: String
+    var message: String
 
     public var description: String { "igraph \(function) failed (code \(code)): \(message)" }
 }
@@ -19,7 +19,7 @@ enum IgraphRuntime {
         return true
     }()
 
-    public static func install() { _ = installed }
+    static func install() { _ = installed }
 
     /// igraph is built without thread safety: its error state and its stack of
     /// cleanup handlers are process-wide, so two graphs worked on from two
@@ -58,8 +58,8 @@ public final class IgraphTopology {
 
     deinit { IgraphRuntime.serialized { () -> Void in igraph_destroy(&graph) } }
 
-    public var vertexCount: Int { Int(igraph_vcount(&graph)) }
-    public var edgeCount: Int { Int(igraph_ecount(&graph)) }
+    var vertexCount: Int { Int(igraph_vcount(&graph)) }
+    var edgeCount: Int { Int(igraph_ecount(&graph)) }
 
     public func addVertices(_ count: Int) throws(IgraphError) {
         guard count > 0 else { return }
@@ -88,7 +88,7 @@ public final class IgraphTopology {
     }
 
     /// Deletes edges by id; the remaining edges keep their relative order.
-    public func deleteEdges(_ ids: [UInt32]) throws(IgraphError) {
+    func deleteEdges(_ ids: [UInt32]) throws(IgraphError) {
         guard !ids.isEmpty else { return }
         try IgraphRuntime.serialized { () throws(IgraphError) in try removeEdges(ids) }
     }
@@ -104,7 +104,7 @@ public final class IgraphTopology {
     }
 
     /// Replaces the whole graph (recovery after a failed compaction).
-    public func reset(vertexCount: Int, edges: (sources: [UInt32], targets: [UInt32])) throws(IgraphError) {
+    func reset(vertexCount: Int, edges: (sources: [UInt32], targets: [UInt32])) throws(IgraphError) {
         try IgraphRuntime.serialized { () throws(IgraphError) in
             var fresh = igraph_t()
             try IgraphRuntime.check(igraph_empty(&fresh, igraph_integer_t(vertexCount), true), "igraph_empty")
@@ -115,7 +115,7 @@ public final class IgraphTopology {
     }
 
     /// Every edge's endpoints, in edge-id order.
-    public func edgeList() throws(IgraphError) -> (sources: [UInt32], targets: [UInt32]) {
+    func edgeList() throws(IgraphError) -> (sources: [UInt32], targets: [UInt32]) {
         try IgraphRuntime.serialized { () throws(IgraphError) in try Self.edgeList(of: &graph) }
     }
 
@@ -191,7 +191,7 @@ public struct ImportedTopology: Sendable {
     public var vertexNames: [String]
     public var sources: [UInt32]
     public var targets: [UInt32]
-    public var directed: Bool
+    var directed: Bool
 }
 
 extension IgraphTopology {

@@ -21,9 +21,9 @@ public struct NodeTable: Sendable {
     var texts = TreeDictionary<UInt32, String>()
     var features = TreeDictionary<UInt32, [Float]>()
     public private(set) var countByType: [NodeTypeID: Int] = [:]
-    public private(set) var liveCount = 0
+    private(set) var liveCount = 0
 
-    public static let removed = NodeTypeID.max
+    static let removed = NodeTypeID.max
 
     public init() {}
 

@@ -55,7 +55,7 @@ public struct GraphSchema: Sendable, Equatable {
     /// Node types every graph has.
     static let builtinNodeTypes = ["user", "item", "query", "task", "llm", "entity", "conversation"]
     /// Edge types every graph has: (name, directed, source type, target type).
-    public static let builtinEdgeTypes: [(String, Bool, String?, String?)] = [
+    static let builtinEdgeTypes: [(String, Bool, String?, String?)] = [
         ("interacted", false, "user", "item"),
     ]
 

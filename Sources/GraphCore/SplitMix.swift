@@ -1,7 +1,7 @@
 /// SplitMix64: a small, fast, deterministic generator for synthetic graphs,
 /// benchmark seeds and tests — the same sequence on every machine.
 public struct SplitMix: RandomNumberGenerator, Sendable {
-    public var state: UInt64
+    var state: UInt64
 
     public init(seed: UInt64) { state = seed }
 
