@@ -28,6 +28,7 @@ let package = Package(
         .target(name: "CIgraphSupport", dependencies: ["CIgraph"]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CNats", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
 
         // MARK: Domain: graph model, snapshots, igraph topology (no NIO, no protobuf)
         .target(
@@ -77,6 +78,9 @@ let package = Package(
 
         // MARK: Storage: SQLite store of record and the single-writer database actor
         .target(name: "GraphStore", dependencies: ["GraphCore", "CSQLite", .product(name: "Metrics", package: "swift-metrics")]),
+
+        // MARK: Replication: the JetStream log every write goes through, and the primary's lease (NATS C client)
+        .target(name: "Replication", dependencies: ["CNats"]),
 
         // MARK: Wire: generated protobuf messages, ttrpc framing and dispatch
         .target(
@@ -179,6 +183,7 @@ let package = Package(
         .testTarget(name: "RecommendationTests", dependencies: ["Recommendation", "GraphAlgorithms", "GraphCore"]),
         .testTarget(name: "ConversationalTests", dependencies: ["Conversational", "GraphCore", "MessagePassing"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "GraphCore", "MessagePassing", "BackgroundWork", "TextEmbedding"]),
+        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "GraphdHarness"]),
         .testTarget(name: "GraphStoreTests", dependencies: ["GraphStore", "GraphCore"]),
         .testTarget(name: "GraphdServerTests", dependencies: ["GraphdServer", "BackgroundWork", "GraphdProto", "GraphStore", "GraphAlgorithms", "Routing", "TTRPC"]),
         .testTarget(

@@ -1,0 +1,86 @@
+import CNats
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Who may append to the log: a key in a JetStream key-value bucket whose
+/// entries expire after `ttl`. The holder renews it well within the TTL with
+/// a compare-and-set on its revision; when it stops (paused, partitioned,
+/// dead) the entry expires and another graphd can create it.
+public final class PrimaryLease: @unchecked Sendable {
+    private let store: OpaquePointer
+    public let bucket: String
+    public let key: String
+    public let ttl: Duration
+
+    /// The lease's current holder: its address (what replicas tell clients) and the entry's revision.
+    public struct Holder: Sendable, Equatable {
+        public var address: String
+        public var revision: UInt64
+    }
+
+    public init(client: NATSClient, bucket: String, key: String = "primary", ttl: Duration = .seconds(5), replicas: Int = 1) throws(NATSError) {
+        self.bucket = bucket
+        self.key = key
+        self.ttl = ttl
+        var store: OpaquePointer?
+        if js_KeyValue(&store, client.jetStream, bucket) != NATS_OK {
+            var config = kvConfig()
+            kvConfig_Init(&config)
+            let status = bucket.withCString { name in
+                config.Bucket = name
+                config.History = 1
+                config.TTL = JetStreamLog.nanoseconds(ttl)
+                config.StorageType = js_FileStorage
+                config.Replicas = Int32(replicas)
+                return js_CreateKeyValue(&store, client.jetStream, &config)
+            }
+            try check(status, "cannot create the lease bucket \(bucket)")
+        }
+        guard let store else { throw NATSError(NATS_ERR, "cannot open the lease bucket \(bucket)") }
+        self.store = store
+    }
+
+    deinit { kvStore_Destroy(store) }
+
+    /// The holder now, or nil when the lease is free (never taken, released or expired).
+    public func holder() throws(NATSError) -> Holder? {
+        var entry: OpaquePointer?
+        let status = kvStore_Get(&entry, store, key)
+        if status == NATS_NOT_FOUND { return nil }
+        try check(status, "cannot read the lease \(bucket)/\(key)")
+        guard let entry else { return nil }
+        defer { kvEntry_Destroy(entry) }
+        let length = Int(kvEntry_ValueLen(entry))
+        let address = length == 0 ? "" : kvEntry_Value(entry).map {
+            String(decoding: UnsafeRawBufferPointer(start: $0, count: length), as: UTF8.self)
+        } ?? ""
+        return Holder(address: address, revision: kvEntry_Revision(entry))
+    }
+
+    /// Takes the lease for `address` if it is free: its revision, or nil when another holds it.
+    public func acquire(address: String) throws(NATSError) -> UInt64? {
+        var revision: UInt64 = 0
+        let status = address.withCString { kvStore_Create(&revision, store, key, $0, Int32(strlen($0))) }
+        if status == NATS_OK { return revision }
+        // Create fails when the key holds a live value: another graphd has the lease.
+        if try holder() != nil { return nil }
+        try check(status, "cannot take the lease \(bucket)/\(key)")
+        return nil
+    }
+
+    /// Renews a lease held at `revision`: the new revision. Throws when it was
+    /// lost meanwhile (expired and taken, or changed): the holder must step down.
+    public func renew(address: String, revision: UInt64) throws(NATSError) -> UInt64 {
+        var next: UInt64 = 0
+        let status = address.withCString { kvStore_Update(&next, store, key, $0, Int32(strlen($0)), revision) }
+        try check(status, "the lease \(bucket)/\(key) was lost (revision \(revision) is no longer current)")
+        return next
+    }
+
+    /// Gives the lease up at once (a graceful shutdown), if still held at `revision`.
+    public func release(revision: UInt64) throws(NATSError) {
+        guard let current = try holder(), current.revision == revision else { return }
+        try check(kvStore_Delete(store, key), "cannot release the lease \(bucket)/\(key)")
+    }
+}
