@@ -75,16 +75,36 @@ public final class JetStreamLog: Sendable {
     /// - Parameters:
     ///   - expectedLastSequence: refused (`isWrongLastSequence`) unless the stream's
     ///     last entry has this sequence: a writer that lost its lease cannot append
-    ///     after another one started.
+    ///     after another one started. (0 sets no expectation: JetStream reads it as none.)
     ///   - messageID: repeated appends with the same id within the duplicate window
-    ///     are stored once (`duplicate` is true on the repeats).
+    ///     are stored once (`duplicate` is true on the repeats). With an id, an
+    ///     append whose answer was lost is retried safely.
+    ///   - maxWait: how long one attempt waits for the stream's acknowledgement.
+    ///   - retryFor: how long transient failures are retried: a stream leader
+    ///     election answers NO_RESPONDERS or "JetStream not enabled" for a few
+    ///     seconds. A timed-out attempt is retried only with a `messageID` (it may
+    ///     have been stored).
     public func append(_ payload: [UInt8], expectedLastSequence: UInt64? = nil, messageID: String? = nil,
-                       maxWait: Duration = .seconds(5)) throws(NATSError) -> (sequence: UInt64, duplicate: Bool) {
+                       maxWait: Duration = .seconds(2), retryFor: Duration = .seconds(15)) throws(NATSError) -> (sequence: UInt64, duplicate: Bool) {
+        let deadline = ContinuousClock.now + retryFor
+        while true {
+            do {
+                return try appendOnce(payload, expectedLastSequence: expectedLastSequence, messageID: messageID, maxWait: maxWait)
+            } catch {
+                let ambiguous = error.status == Int32(bitPattern: NATS_TIMEOUT.rawValue) && messageID == nil
+                guard error.isTransient, !ambiguous, ContinuousClock.now < deadline else { throw error }
+                usleep(100_000)
+            }
+        }
+    }
+
+    private func appendOnce(_ payload: [UInt8], expectedLastSequence: UInt64?, messageID: String?,
+                            maxWait: Duration) throws(NATSError) -> (sequence: UInt64, duplicate: Bool) {
         var options = jsPubOptions()
         jsPubOptions_Init(&options)
+        // Milliseconds here (cnats mixes units: publish and fetch waits are ms, consumer settings ns).
         options.MaxWait = max(1, Self.nanoseconds(maxWait) / 1_000_000)
         if let expectedLastSequence { options.ExpectLastSeq = expectedLastSequence }
-        // ExpectLastSeq 0 means "no expectation" to JetStream: an empty stream is expected through the id alone.
         let idCopy = messageID.map { strdup($0) }
         defer { idCopy.map { free($0) } }
         if let idCopy { options.MsgId = UnsafePointer(idCopy) }
@@ -97,6 +117,15 @@ public final class JetStreamLog: Sendable {
         defer { jsPubAck_Destroy(ack) }
         guard let ack else { throw NATSError(NATS_ERR, "append to stream \(stream): no acknowledgement") }
         return (ack.pointee.Sequence, ack.pointee.Duplicate)
+    }
+
+    /// The name of the server that leads the stream now (nil outside a cluster).
+    public func leader() throws(NATSError) -> String? {
+        var code = jsErrCode(rawValue: 0)
+        var info: UnsafeMutablePointer<jsStreamInfo>?
+        try check(js_GetStreamInfo(&info, client.jetStream, stream, nil, &code), code: code, "cannot read stream \(stream)")
+        defer { jsStreamInfo_Destroy(info) }
+        return info?.pointee.Cluster?.pointee.Leader.map { String(cString: $0) }
     }
 
     /// Reads the log in order from `sequence` (1: from the start).

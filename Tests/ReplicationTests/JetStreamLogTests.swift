@@ -100,3 +100,45 @@ import Testing
         #expect(try lease.holder() == nil)
     }
 }
+
+/// The log on a three-server JetStream cluster, the shape graphd is deployed in.
+@Suite struct ClusteredLogTests {
+    /// Retries a JetStream call while the cluster elects leaders (a few seconds after start and after a failure).
+    static func eventually<T>(_ what: String, within: Duration = .seconds(30), _ body: () throws -> T) throws -> T {
+        let deadline = ContinuousClock.now + within
+        while true {
+            do { return try body() } catch {
+                if ContinuousClock.now >= deadline { throw error }
+                usleep(200_000)
+            }
+        }
+    }
+
+    @Test func killingTheStreamLeaderLosesNoAcknowledgedAppendAndStoresNoneTwice() throws {
+        let cluster = try NATSCluster()
+        let client = try NATSClient(NATSConnectionOptions(servers: cluster.urls))
+        let log = try Self.eventually("stream") { try JetStreamLog(client: client, stream: "replicated", replicas: 3) }
+        var acknowledged: [(sequence: UInt64, payload: [UInt8])] = []
+        var killed: String?
+        for i in 0..<300 {
+            if i == 100 {
+                let leader = try #require(try Self.eventually("leader") { try log.leader() })
+                cluster.server(named: leader)?.kill9()
+                killed = leader
+            }
+            let payload = Array("event \(i)".utf8)
+            // Each append carries a unique id: a retry after a lost answer is stored once.
+            // (A retry of an append that was stored answers `duplicate` with the stored sequence.)
+            let ack = try log.append(payload, messageID: "writer-1/\(i)", retryFor: .seconds(30))
+            acknowledged.append((ack.sequence, payload))
+        }
+        #expect(killed != nil)
+        #expect(acknowledged.map(\.sequence) == Array(1...300), "each append stored once, in order, no gaps")
+        // A reader through the surviving servers sees exactly what was acknowledged.
+        let reader = try Self.eventually("reader") { try log.read(from: 1) }
+        var read: [LogEntry] = []
+        while read.count < 300, let entry = try reader.next(timeout: .seconds(10)) { read.append(entry) }
+        #expect(read.map(\.sequence) == acknowledged.map(\.sequence))
+        #expect(read.map(\.payload) == acknowledged.map(\.payload))
+    }
+}

@@ -5,21 +5,36 @@ import Glibc
 #endif
 
 /// A real nats-server with JetStream on a free loopback port and a scratch
-/// store, started by the test and killed when released.
+/// store, started by the test and killed when released; with `cluster`, one
+/// member of a JetStream cluster.
 final class NATSServer: @unchecked Sendable {
     let port: Int
+    let name: String
     let directory: String
     let process = Process()
     var url: String { "nats://127.0.0.1:\(port)" }
 
-    init() throws {
+    /// A member's cluster settings: its route port and every member's.
+    struct ClusterMember {
+        var name: String
+        var routePort: Int
+        var routePorts: [Int]
+    }
+
+    init(cluster: ClusterMember? = nil) throws {
         port = RawSockets.freePort()
+        name = cluster?.name ?? "solo"
         directory = "/tmp/gd-nats-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let executable = ["/usr/sbin/nats-server", "/usr/bin/nats-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let executable else { throw ServerError(description: "nats-server is not installed (scripts/setup installs it)") }
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["-js", "-a", "127.0.0.1", "-p", "\(port)", "-sd", directory]
+        var arguments = ["-js", "-a", "127.0.0.1", "-p", "\(port)", "-sd", directory, "--server_name", name]
+        if let cluster {
+            arguments += ["--cluster_name", "graphd-test", "--cluster", "nats://127.0.0.1:\(cluster.routePort)",
+                          "--routes", cluster.routePorts.filter { $0 != cluster.routePort }.map { "nats://127.0.0.1:\($0)" }.joined(separator: ",")]
+        }
+        process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try process.run()
@@ -35,6 +50,12 @@ final class NATSServer: @unchecked Sendable {
         throw ServerError(description: "nats-server did not listen on port \(port)")
     }
 
+    /// SIGKILL, as a crashed host.
+    func kill9() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
@@ -42,4 +63,19 @@ final class NATSServer: @unchecked Sendable {
     }
 
     struct ServerError: Error, CustomStringConvertible { var description: String }
+}
+
+/// Three nats-servers forming one JetStream cluster on loopback.
+final class NATSCluster: @unchecked Sendable {
+    let servers: [NATSServer]
+    var urls: [String] { servers.map(\.url) }
+
+    init(size: Int = 3) throws {
+        let routePorts = (0..<size).map { _ in RawSockets.freePort() }
+        servers = try (0..<size).map { i in
+            try NATSServer(cluster: .init(name: "n\(i)", routePort: routePorts[i], routePorts: routePorts))
+        }
+    }
+
+    func server(named name: String) -> NATSServer? { servers.first { $0.name == name } }
 }
