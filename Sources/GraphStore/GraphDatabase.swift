@@ -40,6 +40,14 @@ final class SerialQueueExecutor: SerialExecutor, @unchecked Sendable {
     func asUnownedSerialExecutor() -> UnownedSerialExecutor { UnownedSerialExecutor(ordinary: self) }
 }
 
+/// Where a replicating graphd sends each accepted batch before committing it
+/// (the replication log). `append` returns the documents to store in the
+/// batch's transaction (the log position), or throws to refuse the batch:
+/// then nothing is written.
+public protocol WriteLog: Sendable {
+    func append(_ event: WriteEvent, marks: WriteMarks) throws -> [(name: String, value: [UInt8]?)]
+}
+
 /// The graph database: the single writer that owns the SQLite store, the igraph
 /// topology and the writer state, and publishes immutable snapshots for readers.
 ///
@@ -98,17 +106,17 @@ public actor GraphDatabase {
     // MARK: Writes
 
     public func defineTypes(nodeTypes: [NodeTypeInput], edgeTypes: [EdgeTypeInput]) throws -> WritePlan {
-        try write(state.planDefineTypes(nodeTypes: nodeTypes, edgeTypes: edgeTypes))
+        try write(WriteEvent(.defineTypes(nodeTypes: nodeTypes, edgeTypes: edgeTypes), nowMs: Self.wallClockMilliseconds()))
     }
 
     public func addNodes(_ nodes: [NodeInput]) throws -> WritePlan {
-        try write(state.planAddNodes(nodes))
+        try write(WriteEvent(.addNodes(nodes), nowMs: Self.wallClockMilliseconds()))
     }
 
     /// Upserts `edges`, then each block's rows, as one transaction.
     public func addEdges(_ edges: [EdgeInput], blocks: [EdgeBlockInput] = [], requireExistingNodes: Bool = false) throws -> WritePlan {
-        try write(state.planAddEdges(edges, blocks: blocks, requireExistingNodes: requireExistingNodes,
-                                     nowMs: Self.wallClockMilliseconds()))
+        try write(WriteEvent(.addEdges(edges: edges, blocks: blocks, requireExistingNodes: requireExistingNodes),
+                             nowMs: Self.wallClockMilliseconds()))
     }
 
     /// Upserts edges like `addEdges`, written together with the AddEdges
@@ -151,9 +159,14 @@ public actor GraphDatabase {
             let group = waiting[..<end]
             waiting = waiting[end...]
             Self.groupSizes.record(group.count)
-            let (plan, outcomes) = state.planEdgeGroup(group.map(\.request), nowMs: Self.wallClockMilliseconds())
+            let nowMs = Self.wallClockMilliseconds()
+            let (plan, outcomes) = state.planEdgeGroup(group.map(\.request), nowMs: nowMs)
+            // The batch as a replica replays it: the requests that were accepted, in order.
+            let accepted = zip(group, outcomes).compactMap { member, outcome -> EdgeWriteRequest? in
+                if case .success = outcome { member.request } else { nil }
+            }
             do {
-                _ = try write(plan)
+                _ = try write(plan, event: WriteEvent(.edgeGroup(accepted), nowMs: nowMs))
                 for (member, outcome) in zip(group, outcomes) { member.continuation.resume(with: outcome) }
             } catch {
                 for (member, outcome) in zip(group, outcomes) {
@@ -166,40 +179,47 @@ public actor GraphDatabase {
     /// Upserts nodes, then edges that may name them, and stores documents, as one transaction.
     public func addNodesAndEdges(_ nodes: [NodeInput], edges: [EdgeInput], requireExistingNodes: Bool = false,
                                  documents: [(name: String, value: [UInt8]?)] = []) throws -> WritePlan {
-        var plan = try state.planAddNodesAndEdges(nodes, edges: edges, requireExistingNodes: requireExistingNodes,
-                                                  nowMs: Self.wallClockMilliseconds())
-        plan.documents = documents
-        return try write(plan)
+        try write(WriteEvent(.addNodesAndEdges(nodes: nodes, edges: edges, requireExistingNodes: requireExistingNodes),
+                             documents: documents, nowMs: Self.wallClockMilliseconds()))
     }
 
     public func removeNodes(_ nodes: [NodeRefInput], ignoreMissing: Bool = false) throws -> WritePlan {
-        try write(state.planRemoveNodes(nodes, ignoreMissing: ignoreMissing))
+        try write(WriteEvent(.removeNodes(nodes, ignoreMissing: ignoreMissing), nowMs: Self.wallClockMilliseconds()))
     }
 
     public func removeEdges(_ edges: [EdgeRefInput], ignoreMissing: Bool = false) throws -> WritePlan {
-        try write(state.planRemoveEdges(edges, ignoreMissing: ignoreMissing))
+        try write(WriteEvent(.removeEdges(edges, ignoreMissing: ignoreMissing), nowMs: Self.wallClockMilliseconds()))
     }
 
     /// Adds or updates nodes and stores documents in one transaction.
     public func addNodes(_ nodes: [NodeInput], documents: [(name: String, value: [UInt8]?)]) throws -> WritePlan {
-        var plan = try state.planAddNodes(nodes)
-        plan.documents = documents
-        return try write(plan)
+        try write(WriteEvent(.addNodes(nodes), documents: documents, nowMs: Self.wallClockMilliseconds()))
     }
 
     /// Removes nodes (with their edges) and stores documents in one transaction.
     public func removeNodes(_ nodes: [NodeRefInput], ignoreMissing: Bool = false,
                             documents: [(name: String, value: [UInt8]?)]) throws -> WritePlan {
-        var plan = try state.planRemoveNodes(nodes, ignoreMissing: ignoreMissing)
-        plan.documents = documents
-        return try write(plan)
+        try write(WriteEvent(.removeNodes(nodes, ignoreMissing: ignoreMissing), documents: documents, nowMs: Self.wallClockMilliseconds()))
     }
 
     /// Stores (or, with a nil value, deletes) named documents in one transaction.
     public func putDocuments(_ documents: [(name: String, value: [UInt8]?)]) throws {
-        var plan = WritePlan()
-        plan.documents = documents
-        _ = try write(plan)
+        _ = try write(WriteEvent(.documents, documents: documents, nowMs: Self.wallClockMilliseconds()))
+    }
+
+    /// Writes a batch another graphd accepted (a replica applying the log): plans
+    /// `event` here and writes it only if the plan matches `marks`, the writer's
+    /// — otherwise this graph is not the writer's, and nothing is written.
+    /// `documents` (the log position) are stored in the same transaction.
+    public func replay(_ event: WriteEvent, expecting marks: WriteMarks,
+                       documents extra: [(name: String, value: [UInt8]?)] = []) throws -> WritePlan {
+        var plan = try state.plan(event)
+        let planned = WriteMarks(plan)
+        guard planned == marks else {
+            throw GraphError(.failedPrecondition, "the batch plans here as \(planned), the writer planned \(marks): this graph is not the writer's")
+        }
+        plan.documents += extra
+        return try write(plan)
     }
 
     /// A stored document; never waits on a writer.
@@ -209,6 +229,27 @@ public actor GraphDatabase {
     public nonisolated func documentNames(prefix: String) -> [String] {
         documents.withLock { $0.keys.filter { $0.hasPrefix(prefix) }.sorted() }
     }
+
+    /// Plans `event` and writes it.
+    private func write(_ event: WriteEvent) throws -> WritePlan {
+        try write(state.plan(event), event: event)
+    }
+
+    /// Writes `plan`, the plan of `event`: first appended to the write log when
+    /// there is one (a refused append writes nothing), with the documents the
+    /// log returns (its position) stored in the batch's transaction.
+    private func write(_ plan: WritePlan, event: WriteEvent) throws -> WritePlan {
+        guard !plan.isEmpty, let writeLog else { return try write(plan) }
+        var logged = plan
+        logged.documents += try writeLog.append(event, marks: WriteMarks(plan))
+        return try write(logged)
+    }
+
+    /// Where accepted batches go before they are committed (replication); nil: nowhere.
+    private var writeLog: (any WriteLog)?
+
+    /// Sends every batch accepted from now on to `log` before committing it.
+    public func setWriteLog(_ log: (any WriteLog)?) { writeLog = log }
 
     /// Plan → commit → apply → publish, with no suspension point in between:
     /// the actor runs one write at a time and the plan stays valid.

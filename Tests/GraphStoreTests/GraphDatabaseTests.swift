@@ -3,16 +3,17 @@ import GraphCore
 import Testing
 @testable import GraphStore
 
-private func ref(_ text: String) -> NodeRefInput {
+func ref(_ text: String) -> NodeRefInput {
     let parts = text.split(separator: ":", maxSplits: 1)
     return NodeRefInput(type: String(parts[0]), key: String(parts[1]))
 }
 
-/// Everything observable about a snapshot, in a comparable form.
-private func dump(_ snapshot: GraphSnapshot) -> [String] {
+/// Everything observable about a snapshot, in a comparable form; with `ids`,
+/// node and edge ids too (a replica must assign the writer's).
+func dump(_ snapshot: GraphSnapshot, ids: Bool = false) -> [String] {
     var lines: [String] = []
     for node in snapshot.nodeRecords(from: 0, limit: 1_000_000).nodes {
-        lines.append("node \(snapshot.schema.nodeType(node.type).name):\(node.key) text=\(node.text ?? "-") features=\(node.features ?? [])")
+        lines.append("node \(ids ? "#\(node.id) " : "")\(snapshot.schema.nodeType(node.type).name):\(node.key) text=\(node.text ?? "-") features=\(node.features ?? [])")
     }
     var next: (node: UInt32, skip: Int)? = (0, 0)
     while let position = next {
@@ -20,7 +21,7 @@ private func dump(_ snapshot: GraphSnapshot) -> [String] {
         for edge in page.edges {
             let r = edge.record
             let attributes = r.attributes.map { "\(snapshot.schema.attributeName($0.id))=\($0.value)" }.joined(separator: ",")
-            lines.append("edge \(snapshot.schema.edgeType(r.type).name) \(snapshot.nodes.key(of: r.source))->\(snapshot.nodes.key(of: r.target)) w=\(r.weight) t=\(r.timestampMs) \(attributes)")
+            lines.append("edge \(ids ? "#\(r.id) " : "")\(snapshot.schema.edgeType(r.type).name) \(snapshot.nodes.key(of: r.source))->\(snapshot.nodes.key(of: r.target)) w=\(r.weight) t=\(r.timestampMs) \(attributes)")
         }
         next = page.next
     }
