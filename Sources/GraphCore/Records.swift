@@ -86,7 +86,7 @@ public struct NodeRefInput: Sendable, Hashable {
 
 public struct NodeInput: Sendable {
     public var type: String
-    var key: String
+    public var key: String
     /// nil leaves the stored text unchanged.
     public var text: String?
     /// Empty leaves the stored vector unchanged.
@@ -102,13 +102,13 @@ public struct NodeInput: Sendable {
 
 public struct EdgeInput: Sendable {
     public var type: String
-    var source: NodeRefInput
-    var target: NodeRefInput
+    public var source: NodeRefInput
+    public var target: NodeRefInput
     /// nil means 1.
-    var weight: Double?
+    public var weight: Double?
     /// 0 means the time of the write.
-    var timestampMs: Int64
-    var attributes: [(name: String, value: Double)]
+    public var timestampMs: Int64
+    public var attributes: [(name: String, value: Double)]
 
     public init(type: String, source: NodeRefInput, target: NodeRefInput, weight: Double? = nil,
                 timestampMs: Int64 = 0, attributes: [(name: String, value: Double)] = []) {
@@ -126,16 +126,16 @@ public struct EdgeInput: Sendable {
 /// targets of type `targetType`. `weights`, `timestampsMs` and each attribute
 /// column are empty or hold one value per row.
 public struct EdgeBlockInput: Sendable {
-    var type: String
-    var sourceType: String
-    var targetType: String
-    var sourceKeys: [String]
-    var targetKeys: [String]
+    public var type: String
+    public var sourceType: String
+    public var targetType: String
+    public var sourceKeys: [String]
+    public var targetKeys: [String]
     /// Empty means every weight is 1.
-    var weights: [Double]
+    public var weights: [Double]
     /// Empty means the time of the write (as does a 0 entry).
-    var timestampsMs: [Int64]
-    var attributes: [(name: String, values: [Double])]
+    public var timestampsMs: [Int64]
+    public var attributes: [(name: String, values: [Double])]
 
     public init(type: String, sourceType: String, targetType: String, sourceKeys: [String], targetKeys: [String],
                 weights: [Double] = [], timestampsMs: [Int64] = [], attributes: [(name: String, values: [Double])] = []) {
@@ -150,13 +150,13 @@ public struct EdgeBlockInput: Sendable {
     }
 
     /// Rows in the block (the length of `sourceKeys`).
-    var count: Int { sourceKeys.count }
+    public var count: Int { sourceKeys.count }
 }
 
 public struct EdgeRefInput: Sendable {
-    var type: String
-    var source: NodeRefInput
-    var target: NodeRefInput
+    public var type: String
+    public var source: NodeRefInput
+    public var target: NodeRefInput
 
     public init(type: String, source: NodeRefInput, target: NodeRefInput) {
         self.type = type
@@ -166,8 +166,8 @@ public struct EdgeRefInput: Sendable {
 }
 
 public struct NodeTypeInput: Sendable {
-    var name: String
-    var featureDimension: Int
+    public var name: String
+    public var featureDimension: Int
 
     public init(name: String, featureDimension: Int = 0) {
         self.name = name
@@ -176,10 +176,10 @@ public struct NodeTypeInput: Sendable {
 }
 
 public struct EdgeTypeInput: Sendable {
-    var name: String
-    var directed: Bool
-    var sourceType: String?
-    var targetType: String?
+    public var name: String
+    public var directed: Bool
+    public var sourceType: String?
+    public var targetType: String?
 
     public init(name: String, directed: Bool, sourceType: String? = nil, targetType: String? = nil) {
         self.name = name

@@ -48,6 +48,20 @@ public struct WriteMarks: Sendable, Equatable, CustomStringConvertible {
     public var firstEdgeID: Int64?
     public var lastEdgeID: Int64?
 
+    public init(insertedNodes: Int, updatedNodes: Int, removedNodes: Int, insertedEdges: Int, removedEdges: Int, documents: Int,
+                firstNodeID: UInt32?, lastNodeID: UInt32?, firstEdgeID: Int64?, lastEdgeID: Int64?) {
+        self.insertedNodes = insertedNodes
+        self.updatedNodes = updatedNodes
+        self.removedNodes = removedNodes
+        self.insertedEdges = insertedEdges
+        self.removedEdges = removedEdges
+        self.documents = documents
+        self.firstNodeID = firstNodeID
+        self.lastNodeID = lastNodeID
+        self.firstEdgeID = firstEdgeID
+        self.lastEdgeID = lastEdgeID
+    }
+
     public init(_ plan: WritePlan) {
         insertedNodes = plan.insertedNodes.count
         updatedNodes = plan.updatedNodes.count

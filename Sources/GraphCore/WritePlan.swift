@@ -46,9 +46,9 @@ public struct CompactionResult: Sendable {
 
 /// One AddEdges request of a group written together (`GraphState.planEdgeGroup`).
 public struct EdgeWriteRequest: Sendable {
-    var edges: [EdgeInput]
-    var blocks: [EdgeBlockInput]
-    var requireExistingNodes: Bool
+    public var edges: [EdgeInput]
+    public var blocks: [EdgeBlockInput]
+    public var requireExistingNodes: Bool
 
     public init(edges: [EdgeInput], blocks: [EdgeBlockInput] = [], requireExistingNodes: Bool = false) {
         self.edges = edges

@@ -1,28 +1,35 @@
 import Foundation
 import GraphCore
+import Replication
 import Synchronization
 import Testing
 @testable import GraphStore
 
-/// A write log that keeps what the writer sent it, as the replication log
-/// will, and can refuse a batch.
+/// A write log that keeps what the writer sent it as the replication log
+/// does — the bytes of `LogEntryCodec` — and can refuse a batch.
 final class RecordingWriteLog: WriteLog {
-    let entries = Mutex<[(event: WriteEvent, marks: WriteMarks)]>([])
+    let stored = Mutex<[[UInt8]]>([])
     let refuse = Mutex(false)
     struct Refused: Error {}
 
     func append(_ event: WriteEvent, marks: WriteMarks) throws -> [(name: String, value: [UInt8]?)] {
         if refuse.withLock({ $0 }) { throw Refused() }
-        let position = entries.withLock { entries in
-            entries.append((event, marks))
-            return entries.count
+        let bytes = try LogEntryCodec.encode(event, marks: marks)
+        let position = stored.withLock { stored in
+            stored.append(bytes)
+            return stored.count
         }
         return [("graphd/log-position", Array("\(position)".utf8))]
     }
+
+    /// The entries as a replica reads them back.
+    var entries: [(event: WriteEvent, marks: WriteMarks)] {
+        get throws { try stored.withLock { $0 }.map { try LogEntryCodec.decode($0) } }
+    }
 }
 
-/// Batches replayed from the write log on another store make the same graph,
-/// ids included: the basis of replicas.
+/// Batches replayed from the write log (through the log's encoding) on another
+/// store make the same graph, ids included: the basis of replicas.
 @Suite struct WriteEventReplayTests {
     @Test func replayingTheWritersBatchesElsewhereGivesTheSameGraphAndIDs() async throws {
         let writer = try GraphDatabase(path: temporaryStorePath())
@@ -57,7 +64,7 @@ final class RecordingWriteLog: WriteLog {
         _ = try await writer.removeNodes([ref("user:g3")], documents: [("notes/a", nil)])
         try await writer.putDocuments([("model", [9, 9, 9])])
 
-        let entries = log.entries.withLock { $0 }
+        let entries = try log.entries
         // Seven single batches and at least one group (how many depends on arrival).
         #expect(entries.count >= 8)
         #expect(entries.contains { if case .edgeGroup = $0.event.operation { true } else { false } })
@@ -82,7 +89,7 @@ final class RecordingWriteLog: WriteLog {
         // A node the writer never had: the replica's next ids differ from the writer's.
         _ = try await replica.addNodes([NodeInput(type: "user", key: "stray")])
         let before = dump(replica.snapshot, ids: true)
-        let entry = try #require(log.entries.withLock { $0.first })
+        let entry = try #require(try log.entries.first)
         await #expect(throws: GraphError.self) { _ = try await replica.replay(entry.event, expecting: entry.marks) }
         #expect(dump(replica.snapshot, ids: true) == before)
     }

@@ -3,6 +3,7 @@ import GraphdHarness
 import Testing
 
 @testable import Replication
+import GraphCore
 
 /// The replication log and the primary lease against a real nats-server.
 @Suite struct JetStreamLogTests {
@@ -140,5 +141,29 @@ import Testing
         while read.count < 300, let entry = try reader.next(timeout: .seconds(10)) { read.append(entry) }
         #expect(read.map(\.sequence) == acknowledged.map(\.sequence))
         #expect(read.map(\.payload) == acknowledged.map(\.payload))
+    }
+}
+
+/// Entries a replica cannot read stop it with a clear error, never a crash.
+@Suite struct LogEntryCodecTests {
+    @Test func malformedEntriesAreRefusedWithAReason() throws {
+        let valid = try LogEntryCodec.encode(WriteEvent(.documents, documents: [("a", [1]), ("b", nil)], nowMs: 42),
+                                             marks: WriteMarks(WritePlan()))
+        let decoded = try LogEntryCodec.decode(valid)
+        #expect(decoded.event.nowMs == 42 && decoded.event.documents.map(\.name) == ["a", "b"])
+        #expect(decoded.event.documents[1].value == nil && decoded.event.documents[0].value == [1])
+        // Truncations and random bytes: each either decodes or throws LogEntryError.
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<valid.count {
+            _ = try? LogEntryCodec.decode(Array(valid.prefix(length)))
+        }
+        for _ in 0..<2000 {
+            let bytes = (0..<Int.random(in: 0..<64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            do { _ = try LogEntryCodec.decode(bytes) } catch {
+                #expect(!error.description.isEmpty)
+            }
+        }
+        #expect(throws: LogEntryError.self, "no operation") { _ = try LogEntryCodec.decode([0x08, 0x01, 0x22, 0x00]) }
+        #expect(throws: LogEntryError.self, "a newer format") { _ = try LogEntryCodec.decode([0x08, 0x02]) }
     }
 }
