@@ -80,7 +80,7 @@ let package = Package(
         .target(name: "GraphStore", dependencies: ["GraphCore", "CSQLite", .product(name: "Metrics", package: "swift-metrics")]),
 
         // MARK: Replication: the JetStream log every write goes through, and the primary's lease (NATS C client)
-        .target(name: "Replication", dependencies: ["CNats", "GraphCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "Replication", dependencies: ["CNats", "GraphCore", "GraphStore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
 
         // MARK: Wire: generated protobuf messages, ttrpc framing and dispatch
         .target(
@@ -183,7 +183,7 @@ let package = Package(
         .testTarget(name: "RecommendationTests", dependencies: ["Recommendation", "GraphAlgorithms", "GraphCore"]),
         .testTarget(name: "ConversationalTests", dependencies: ["Conversational", "GraphCore", "MessagePassing"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "GraphCore", "MessagePassing", "BackgroundWork", "TextEmbedding"]),
-        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "GraphdHarness", "GraphCore"]),
+        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "GraphdHarness", "GraphCore", "GraphStore"]),
         .testTarget(name: "GraphStoreTests", dependencies: ["GraphStore", "GraphCore", "Replication"]),
         .testTarget(name: "GraphdServerTests", dependencies: ["GraphdServer", "BackgroundWork", "GraphdProto", "GraphStore", "GraphAlgorithms", "Routing", "TTRPC"]),
         .testTarget(

@@ -1,0 +1,109 @@
+import Foundation
+import GraphCore
+import GraphStore
+import Synchronization
+
+/// Where a graphd keeps the log position it has applied: a document written in
+/// the same transaction as each batch, so the store and the position never
+/// disagree (the only cursor a replica trusts after a crash).
+public enum LogPosition {
+    public static let documentName = "graphd/replication/applied-sequence"
+
+    public static func document(_ sequence: UInt64) -> (name: String, value: [UInt8]?) {
+        (documentName, withUnsafeBytes(of: sequence.littleEndian, Array.init))
+    }
+
+    /// The applied sequence stored in `database` (0: none yet).
+    public static func applied(in database: GraphDatabase) throws(LogEntryError) -> UInt64 {
+        guard let bytes = database.document(documentName) else { return 0 }
+        guard bytes.count == 8 else { throw LogEntryError(description: "the store's applied log sequence is \(bytes.count) bytes, not 8") }
+        return bytes.reversed().reduce(0) { $0 << 8 | UInt64($1) }
+    }
+}
+
+/// The primary's side of replication: every batch the database accepts is
+/// appended to the log before its commit, expecting the log to end where this
+/// primary last saw it (a deposed primary cannot append), with a message id
+/// unique to this process and batch (a retried append is stored once).
+public final class LogPublisher: WriteLog {
+    public let log: JetStreamLog
+    private let writer = UUID().uuidString
+    private let state: Mutex<(last: UInt64, count: UInt64)>
+
+    /// - Parameter lastSequence: the log's last sequence as this primary applied it.
+    public init(log: JetStreamLog, lastSequence: UInt64) {
+        self.log = log
+        state = Mutex((lastSequence, 0))
+    }
+
+    /// The last sequence this primary appended or started from.
+    public var lastSequence: UInt64 { state.withLock { $0.last } }
+
+    public func append(_ event: WriteEvent, marks: WriteMarks) throws -> [(name: String, value: [UInt8]?)] {
+        let bytes = try LogEntryCodec.encode(event, marks: marks)
+        let (expected, number) = state.withLock { state in
+            state.count += 1
+            return (state.last, state.count)
+        }
+        // JetStream reads an expected sequence of 0 as "no expectation": the very
+        // first entry of a new stream is fenced by the lease alone.
+        let (sequence, _) = try log.append(bytes, expectedLastSequence: expected == 0 ? nil : expected,
+                                           messageID: "\(writer)/\(number)")
+        state.withLock { $0.last = sequence }
+        return [LogPosition.document(sequence)]
+    }
+}
+
+/// The replica's side: applies the log's entries in order from the store's
+/// applied sequence + 1, each with its position in one transaction. An entry
+/// it cannot read or that plans differently here stops it (throws) rather than
+/// being skipped.
+public final class LogApplier: Sendable {
+    public let log: JetStreamLog
+    public let database: GraphDatabase
+
+    /// Refuses a store that has applied more of the log than the log holds (a
+    /// wrong or reset stream).
+    public init(log: JetStreamLog, database: GraphDatabase) throws {
+        self.log = log
+        self.database = database
+        let applied = try LogPosition.applied(in: database)
+        let last = try log.lastSequence()
+        guard applied <= last else {
+            throw LogEntryError(description: "the store has applied log sequence \(applied), but stream \(log.stream) ends at \(last): "
+                                + "a wrong or reset stream; start from a snapshot of this stream")
+        }
+    }
+
+    /// Applies every entry up to the log's last sequence at the time of the
+    /// call; returns the applied sequence.
+    @discardableResult
+    public func catchUp(timeout: Duration = .seconds(30)) async throws -> UInt64 {
+        let target = try log.lastSequence()
+        var applied = try LogPosition.applied(in: database)
+        guard applied < target else { return applied }
+        let reader = try log.read(from: applied + 1)
+        let deadline = ContinuousClock.now + timeout
+        while applied < target {
+            guard let entry = try reader.next(timeout: deadline - ContinuousClock.now) else {
+                throw LogEntryError(description: "stream \(log.stream) gave nothing after sequence \(applied) of \(target) within \(timeout)")
+            }
+            try await apply(entry, after: applied)
+            applied = entry.sequence
+        }
+        return applied
+    }
+
+    private func apply(_ entry: LogEntry, after applied: UInt64) async throws {
+        guard entry.sequence == applied + 1 else {
+            throw LogEntryError(description: "stream \(log.stream) continues at sequence \(entry.sequence) after \(applied): "
+                                + "entries are missing (retention?); start from a snapshot")
+        }
+        let (event, marks) = try LogEntryCodec.decode(entry.payload)
+        do {
+            _ = try await database.replay(event, expecting: marks, documents: [LogPosition.document(entry.sequence)])
+        } catch {
+            throw LogEntryError(description: "log entry \(entry.sequence) cannot be applied here, replication stops: \(error)")
+        }
+    }
+}

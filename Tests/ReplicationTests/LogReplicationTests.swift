@@ -1,0 +1,86 @@
+import Foundation
+import GraphCore
+import GraphStore
+import Testing
+
+@testable import Replication
+
+private func storePath() -> String { "/tmp/gd-repl-\(UUID().uuidString.prefix(8)).sqlite" }
+
+private func ref(_ type: String, _ key: String) -> NodeRefInput { NodeRefInput(type: type, key: key) }
+
+/// A primary's writes through a real JetStream stream into a replica's store.
+@Suite struct LogReplicationTests {
+    @Test func aReplicaAppliesThePrimarysBatchesWithTheirPositions() async throws {
+        let server = try NATSServer()
+        let log = try JetStreamLog(client: try NATSClient(NATSConnectionOptions(servers: [server.url])), stream: "graph")
+        let primary = try GraphDatabase(path: storePath())
+        let publisher = LogPublisher(log: log, lastSequence: 0)
+        await primary.setWriteLog(publisher)
+        _ = try await primary.addEdges([EdgeInput(type: "interacted", source: ref("user", "a"), target: ref("item", "1"))])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 0..<8 {
+                group.addTask {
+                    let edges = (0..<25).map { EdgeInput(type: "interacted", source: ref("user", "u\(n)"), target: ref("item", "\($0)")) }
+                    _ = try await primary.ingestEdges(EdgeWriteRequest(edges: edges))
+                }
+            }
+            try await group.waitForAll()
+        }
+        _ = try await primary.removeNodes([ref("user", "u2")], documents: [("model", [1, 2, 3])])
+        let last = try log.lastSequence()
+        #expect(publisher.lastSequence == last)
+        #expect(try LogPosition.applied(in: primary) == last, "the primary stores its position with each batch")
+
+        let replica = try GraphDatabase(path: storePath())
+        let applier = try LogApplier(log: log, database: replica)
+        #expect(try await applier.catchUp() == last)
+        // Every entry was checked against the primary's marks (ids and counts) as it was applied.
+        #expect(replica.snapshot.edgeCount == primary.snapshot.edgeCount && replica.snapshot.edgeCount == 1 + 7 * 25)
+        #expect(replica.snapshot.nodes.idCount == primary.snapshot.nodes.idCount)
+        #expect(replica.document("model") == [1, 2, 3])
+        // More writes later: the replica continues from its stored position.
+        _ = try await primary.addNodes([NodeInput(type: "user", key: "late")])
+        #expect(try await applier.catchUp() == last + 1)
+        #expect(try LogPosition.applied(in: replica) == last + 1)
+    }
+
+    @Test func aDeposedPrimaryCannotAppendAndWritesNothing() async throws {
+        let server = try NATSServer()
+        let client = try NATSClient(NATSConnectionOptions(servers: [server.url]))
+        let log = try JetStreamLog(client: client, stream: "fenced")
+        let old = try GraphDatabase(path: storePath())
+        await old.setWriteLog(LogPublisher(log: log, lastSequence: 0))
+        _ = try await old.addNodes([NodeInput(type: "user", key: "a")])
+        // A new primary caught up to the log's end and appended.
+        let new = try GraphDatabase(path: storePath())
+        try await LogApplier(log: log, database: new).catchUp()
+        await new.setWriteLog(LogPublisher(log: log, lastSequence: try log.lastSequence()))
+        _ = try await new.addNodes([NodeInput(type: "user", key: "b")])
+        // The old one still believes the log ends at its own last entry: refused, nothing written.
+        do {
+            _ = try await old.addNodes([NodeInput(type: "user", key: "c")])
+            Issue.record("a deposed primary appended")
+        } catch let error as NATSError {
+            #expect(error.isWrongLastSequence, "\(error)")
+        }
+        #expect(old.snapshot.nodes.idCount == 1)
+        #expect(try log.lastSequence() == 2)
+    }
+
+    @Test func aStoreAheadOfTheStreamIsRefusedAtStart() async throws {
+        let server = try NATSServer()
+        let client = try NATSClient(NATSConnectionOptions(servers: [server.url]))
+        let first = try JetStreamLog(client: client, stream: "first")
+        let store = try GraphDatabase(path: storePath())
+        await store.setWriteLog(LogPublisher(log: first, lastSequence: 0))
+        _ = try await store.addNodes([NodeInput(type: "user", key: "a")])
+        _ = try await store.addNodes([NodeInput(type: "user", key: "b")])
+        await store.setWriteLog(nil)
+        // The same store pointed at another (empty) stream.
+        let other = try JetStreamLog(client: client, stream: "other")
+        #expect { _ = try LogApplier(log: other, database: store) } throws: { error in
+            "\(error)".contains("applied log sequence 2") && "\(error)".contains("ends at 0")
+        }
+    }
+}
