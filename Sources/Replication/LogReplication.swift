@@ -79,13 +79,15 @@ public final class LogApplier: Sendable {
     /// call; returns the applied sequence.
     @discardableResult
     public func catchUp(timeout: Duration = .seconds(30)) async throws -> UInt64 {
-        let target = try log.lastSequence()
+        let log = self.log
+        let target = try await OffPool.run { try log.lastSequence() }
         var applied = try LogPosition.applied(in: database)
         guard applied < target else { return applied }
-        let reader = try log.read(from: applied + 1)
+        let reader = try await OffPool.run { [applied] in try log.read(from: applied + 1) }
         let deadline = ContinuousClock.now + timeout
         while applied < target {
-            guard let entry = try reader.next(timeout: deadline - ContinuousClock.now) else {
+            let wait = deadline - ContinuousClock.now
+            guard let entry = try await OffPool.run({ try reader.next(timeout: wait) }) else {
                 throw LogEntryError(description: "stream \(log.stream) gave nothing after sequence \(applied) of \(target) within \(timeout)")
             }
             try await apply(entry, after: applied)

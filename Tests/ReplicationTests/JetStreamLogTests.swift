@@ -1,146 +1,163 @@
 import Foundation
+import GraphCore
 import GraphdHarness
 import Testing
 
 @testable import Replication
-import GraphCore
+
+/// Runs a blocking libnats call (or a wait for a process) off Swift's cooperative pool.
+func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T { try await OffPool.run(body) }
 
 /// The replication log and the primary lease against a real nats-server.
 @Suite struct JetStreamLogTests {
-    static func client(_ server: NATSServer) throws -> NATSClient {
-        try NATSClient(NATSConnectionOptions(servers: [server.url]))
+    static func start() async throws -> (NATSServer, NATSClient) {
+        try await blocking {
+            let server = try NATSServer()
+            return (server, try NATSClient(NATSConnectionOptions(servers: [server.url])))
+        }
     }
 
-    @Test func appendedEntriesAreReadBackInOrderFromAnySequence() throws {
-        let server = try NATSServer()
-        let log = try JetStreamLog(client: try Self.client(server), stream: "graph")
-        #expect(try log.lastSequence() == 0)
+    @Test func appendedEntriesAreReadBackInOrderFromAnySequence() async throws {
+        let (server, client) = try await Self.start()
+        let log = try await blocking { try JetStreamLog(client: client, stream: "graph") }
+        #expect(try await blocking { try log.lastSequence() } == 0)
         let payloads: [[UInt8]] = [[1, 2, 3], [], Array(repeating: 7, count: 100_000)]
         var sequences: [UInt64] = []
-        for payload in payloads { sequences.append(try log.append(payload).sequence) }
+        for payload in payloads { sequences.append(try await blocking { try log.append(payload).sequence }) }
         #expect(sequences == [1, 2, 3])
-        #expect(try log.lastSequence() == 3)
+        #expect(try await blocking { try log.lastSequence() } == 3)
         // A second client opens the same stream (no new one) and reads from the middle.
-        let again = try JetStreamLog(client: try Self.client(server), stream: "graph")
-        let reader = try again.read(from: 2)
-        #expect(try reader.next(timeout: .seconds(5)) == LogEntry(sequence: 2, payload: []))
-        #expect(try reader.next(timeout: .seconds(5)) == LogEntry(sequence: 3, payload: payloads[2]))
-        #expect(try reader.next(timeout: .milliseconds(200)) == nil, "nothing after the last entry")
+        let again = try await blocking { try JetStreamLog(client: try NATSClient(NATSConnectionOptions(servers: [server.url])), stream: "graph") }
+        let reader = try await blocking { try again.read(from: 2) }
+        #expect(try await blocking { try reader.next(timeout: .seconds(5)) } == LogEntry(sequence: 2, payload: []))
+        #expect(try await blocking { try reader.next(timeout: .seconds(5)) } == LogEntry(sequence: 3, payload: payloads[2]))
+        #expect(try await blocking { try reader.next(timeout: .milliseconds(200)) } == nil, "nothing after the last entry")
         // An entry appended now reaches the waiting reader.
-        _ = try log.append([9])
-        #expect(try reader.next(timeout: .seconds(5)) == LogEntry(sequence: 4, payload: [9]))
+        _ = try await blocking { try log.append([9]) }
+        #expect(try await blocking { try reader.next(timeout: .seconds(5)) } == LogEntry(sequence: 4, payload: [9]))
+        withExtendedLifetime(server) {}  // the nats-server runs until the test ends
     }
 
-    @Test func aWriterThatExpectsAnOlderLastSequenceCannotAppend() throws {
-        let server = try NATSServer()
-        let log = try JetStreamLog(client: try Self.client(server), stream: "fenced")
-        let first = try log.append([1]).sequence
+    @Test func aWriterThatExpectsAnOlderLastSequenceCannotAppend() async throws {
+        let (server, client) = try await Self.start()
+        let log = try await blocking { try JetStreamLog(client: client, stream: "fenced") }
+        let first = try await blocking { try log.append([1]).sequence }
         // The new primary appends after the entry it saw last.
-        let second = try log.append([2], expectedLastSequence: first).sequence
+        let second = try await blocking { try log.append([2], expectedLastSequence: first).sequence }
         #expect(second == first + 1)
         // The deposed one still believes `first` is the last entry: refused, nothing stored.
-        do {
-            _ = try log.append([3], expectedLastSequence: first)
-            Issue.record("a stale writer appended")
-        } catch {
-            #expect(error.isWrongLastSequence, "\(error)")
+        let stale = try await blocking { () -> NATSError? in
+            do {
+                _ = try log.append([3], expectedLastSequence: first)
+                return nil
+            } catch let error as NATSError {
+                return error
+            }
         }
-        #expect(try log.lastSequence() == second)
+        #expect(stale?.isWrongLastSequence == true, "\(String(describing: stale))")
+        #expect(try await blocking { try log.lastSequence() } == second)
+        withExtendedLifetime(server) {}  // the nats-server runs until the test ends
     }
 
-    @Test func aRepeatedMessageIDIsStoredOnce() throws {
-        let server = try NATSServer()
-        let log = try JetStreamLog(client: try Self.client(server), stream: "dedup")
-        let once = try log.append([1], messageID: "batch-1")
-        let twice = try log.append([1], messageID: "batch-1")
+    @Test func aRepeatedMessageIDIsStoredOnce() async throws {
+        let (server, client) = try await Self.start()
+        let log = try await blocking { try JetStreamLog(client: client, stream: "dedup") }
+        let once = try await blocking { try log.append([1], messageID: "batch-1") }
+        let twice = try await blocking { try log.append([1], messageID: "batch-1") }
         #expect(!once.duplicate && twice.duplicate && once.sequence == twice.sequence)
-        #expect(try log.lastSequence() == once.sequence)
+        #expect(try await blocking { try log.lastSequence() } == once.sequence)
+        withExtendedLifetime(server) {}  // the nats-server runs until the test ends
     }
 
-    @Test func badNamesAndAnUnreachableServerAreClearErrors() throws {
-        let server = try NATSServer()
-        #expect(throws: NATSError.self) { _ = try JetStreamLog(client: try Self.client(server), stream: "a.b") }
-        #expect(throws: NATSError.self) { _ = try JetStreamLog(client: try Self.client(server), stream: "") }
+    @Test func badNamesAndAnUnreachableServerAreClearErrors() async throws {
+        let (server, client) = try await Self.start()
+        await #expect(throws: NATSError.self) { _ = try await blocking { try JetStreamLog(client: client, stream: "a.b") } }
+        await #expect(throws: NATSError.self) { _ = try await blocking { try JetStreamLog(client: client, stream: "") } }
         let nobody = RawSockets.freePort()
-        var options = NATSConnectionOptions(servers: ["nats://127.0.0.1:\(nobody)"])
-        options.timeout = .milliseconds(500)
-        do {
-            _ = try NATSClient(options)
-            Issue.record("connected to a port where no server listens")
-        } catch {
-            #expect(error.description.contains("127.0.0.1:\(nobody)"), "\(error)")
+        let failure = try await blocking { () -> String? in
+            var options = NATSConnectionOptions(servers: ["nats://127.0.0.1:\(nobody)"])
+            options.timeout = .milliseconds(500)
+            do {
+                _ = try NATSClient(options)
+                return nil
+            } catch {
+                return "\(error)"
+            }
         }
+        #expect(failure?.contains("127.0.0.1:\(nobody)") == true, "\(String(describing: failure))")
+        withExtendedLifetime(server) {}  // the nats-server runs until the test ends
     }
 
     @Test func theLeaseHasOneHolderAndPassesOnOnceItLapses() async throws {
-        let server = try NATSServer()
-        let client = try Self.client(server)
-        let lease = try PrimaryLease(client: client, bucket: "graphd-lease", ttl: .seconds(1))
-        #expect(try lease.holder() == nil)
-        let revision = try #require(try lease.acquire(address: "unix:/a.sock"))
-        #expect(try lease.holder() == PrimaryLease.Holder(address: "unix:/a.sock", revision: revision))
-        #expect(try lease.acquire(address: "unix:/b.sock") == nil, "held by a")
-        let renewed = try lease.renew(address: "unix:/a.sock", revision: revision)
+        let (server, client) = try await Self.start()
+        let lease = try await blocking { try PrimaryLease(client: client, bucket: "graphd-lease", ttl: .seconds(1)) }
+        #expect(try await blocking { try lease.holder() } == nil)
+        let revision = try #require(try await blocking { try lease.acquire(address: "unix:/a.sock") })
+        #expect(try await blocking { try lease.holder() } == PrimaryLease.Holder(address: "unix:/a.sock", revision: revision))
+        #expect(try await blocking { try lease.acquire(address: "unix:/b.sock") } == nil, "held by a")
+        let renewed = try await blocking { try lease.renew(address: "unix:/a.sock", revision: revision) }
         #expect(renewed > revision)
-        #expect(throws: NATSError.self, "a renewal with a revision that is no longer current") {
-            _ = try lease.renew(address: "unix:/b.sock", revision: revision)
+        await #expect(throws: NATSError.self, "a renewal with a revision that is no longer current") {
+            _ = try await blocking { try lease.renew(address: "unix:/b.sock", revision: revision) }
         }
         // a stops renewing: within a few TTLs b can take it, and a's renewal then fails.
         var taken: UInt64?
         let deadline = ContinuousClock.now + .seconds(10)
         while taken == nil, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(200))
-            taken = try lease.acquire(address: "unix:/b.sock")
+            taken = try await blocking { try lease.acquire(address: "unix:/b.sock") }
         }
         let bRevision = try #require(taken, "the lease never lapsed")
-        #expect(try lease.holder()?.address == "unix:/b.sock")
-        #expect(throws: NATSError.self, "a, back from a pause, cannot renew") {
-            _ = try lease.renew(address: "unix:/a.sock", revision: renewed)
+        #expect(try await blocking { try lease.holder()?.address } == "unix:/b.sock")
+        await #expect(throws: NATSError.self, "a, back from a pause, cannot renew") {
+            _ = try await blocking { try lease.renew(address: "unix:/a.sock", revision: renewed) }
         }
-        try lease.release(revision: bRevision)
-        #expect(try lease.holder() == nil)
+        try await blocking { try lease.release(revision: bRevision) }
+        #expect(try await blocking { try lease.holder() } == nil)
+        withExtendedLifetime(server) {}  // the nats-server runs until the test ends
     }
 }
 
 /// The log on a three-server JetStream cluster, the shape graphd is deployed in.
 @Suite struct ClusteredLogTests {
     /// Retries a JetStream call while the cluster elects leaders (a few seconds after start and after a failure).
-    static func eventually<T>(_ what: String, within: Duration = .seconds(30), _ body: () throws -> T) throws -> T {
+    static func eventually<T: Sendable>(within: Duration = .seconds(30), _ body: @escaping @Sendable () throws -> T) async throws -> T {
         let deadline = ContinuousClock.now + within
         while true {
-            do { return try body() } catch {
+            do { return try await blocking(body) } catch {
                 if ContinuousClock.now >= deadline { throw error }
-                usleep(200_000)
+                try await Task.sleep(for: .milliseconds(200))
             }
         }
     }
 
-    @Test func killingTheStreamLeaderLosesNoAcknowledgedAppendAndStoresNoneTwice() throws {
-        let cluster = try NATSCluster()
-        let client = try NATSClient(NATSConnectionOptions(servers: cluster.urls))
-        let log = try Self.eventually("stream") { try JetStreamLog(client: client, stream: "replicated", replicas: 3) }
+    @Test func killingTheStreamLeaderLosesNoAcknowledgedAppendAndStoresNoneTwice() async throws {
+        let cluster = try await blocking { try NATSCluster() }
+        let client = try await blocking { try NATSClient(NATSConnectionOptions(servers: cluster.urls)) }
+        let log = try await Self.eventually { try JetStreamLog(client: client, stream: "replicated", replicas: 3) }
         var acknowledged: [(sequence: UInt64, payload: [UInt8])] = []
         var killed: String?
         for i in 0..<300 {
             if i == 100 {
-                let leader = try #require(try Self.eventually("leader") { try log.leader() })
-                cluster.server(named: leader)?.kill9()
+                let leader = try #require(try await Self.eventually { try log.leader() })
+                try await blocking { cluster.server(named: leader)?.kill9() }
                 killed = leader
             }
             let payload = Array("event \(i)".utf8)
             // Each append carries a unique id: a retry after a lost answer is stored once.
             // (A retry of an append that was stored answers `duplicate` with the stored sequence.)
-            let ack = try log.append(payload, messageID: "writer-1/\(i)", retryFor: .seconds(30))
+            let ack = try await blocking { try log.append(payload, messageID: "writer-1/\(i)", retryFor: .seconds(30)) }
             acknowledged.append((ack.sequence, payload))
         }
         #expect(killed != nil)
         #expect(acknowledged.map(\.sequence) == Array(1...300), "each append stored once, in order, no gaps")
         // A reader through the surviving servers sees exactly what was acknowledged.
-        let reader = try Self.eventually("reader") { try log.read(from: 1) }
+        let reader = try await Self.eventually { try log.read(from: 1) }
         var read: [LogEntry] = []
-        while read.count < 300, let entry = try reader.next(timeout: .seconds(10)) { read.append(entry) }
+        while read.count < 300, let entry = try await blocking({ try reader.next(timeout: .seconds(10)) }) { read.append(entry) }
         #expect(read.map(\.sequence) == acknowledged.map(\.sequence))
         #expect(read.map(\.payload) == acknowledged.map(\.payload))
+        withExtendedLifetime(cluster) {}  // the survivors run until the test ends
     }
 }
 

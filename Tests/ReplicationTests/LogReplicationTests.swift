@@ -12,8 +12,8 @@ private func ref(_ type: String, _ key: String) -> NodeRefInput { NodeRefInput(t
 /// A primary's writes through a real JetStream stream into a replica's store.
 @Suite struct LogReplicationTests {
     @Test func aReplicaAppliesThePrimarysBatchesWithTheirPositions() async throws {
-        let server = try NATSServer()
-        let log = try JetStreamLog(client: try NATSClient(NATSConnectionOptions(servers: [server.url])), stream: "graph")
+        let (server, client) = try await JetStreamLogTests.start()
+        let log = try await blocking { try JetStreamLog(client: client, stream: "graph") }
         let primary = try GraphDatabase(path: storePath())
         let publisher = LogPublisher(log: log, lastSequence: 0)
         await primary.setWriteLog(publisher)
@@ -28,12 +28,12 @@ private func ref(_ type: String, _ key: String) -> NodeRefInput { NodeRefInput(t
             try await group.waitForAll()
         }
         _ = try await primary.removeNodes([ref("user", "u2")], documents: [("model", [1, 2, 3])])
-        let last = try log.lastSequence()
+        let last = try await blocking { try log.lastSequence() }
         #expect(publisher.lastSequence == last)
         #expect(try LogPosition.applied(in: primary) == last, "the primary stores its position with each batch")
 
         let replica = try GraphDatabase(path: storePath())
-        let applier = try LogApplier(log: log, database: replica)
+        let applier = try await blocking { try LogApplier(log: log, database: replica) }
         #expect(try await applier.catchUp() == last)
         // Every entry was checked against the primary's marks (ids and counts) as it was applied.
         #expect(replica.snapshot.edgeCount == primary.snapshot.edgeCount && replica.snapshot.edgeCount == 1 + 7 * 25)
@@ -43,19 +43,19 @@ private func ref(_ type: String, _ key: String) -> NodeRefInput { NodeRefInput(t
         _ = try await primary.addNodes([NodeInput(type: "user", key: "late")])
         #expect(try await applier.catchUp() == last + 1)
         #expect(try LogPosition.applied(in: replica) == last + 1)
+        withExtendedLifetime(server) {}  // the nats-server runs until the test ends
     }
 
     @Test func aDeposedPrimaryCannotAppendAndWritesNothing() async throws {
-        let server = try NATSServer()
-        let client = try NATSClient(NATSConnectionOptions(servers: [server.url]))
-        let log = try JetStreamLog(client: client, stream: "fenced")
+        let (server, client) = try await JetStreamLogTests.start()
+        let log = try await blocking { try JetStreamLog(client: client, stream: "fenced") }
         let old = try GraphDatabase(path: storePath())
         await old.setWriteLog(LogPublisher(log: log, lastSequence: 0))
         _ = try await old.addNodes([NodeInput(type: "user", key: "a")])
         // A new primary caught up to the log's end and appended.
         let new = try GraphDatabase(path: storePath())
-        try await LogApplier(log: log, database: new).catchUp()
-        await new.setWriteLog(LogPublisher(log: log, lastSequence: try log.lastSequence()))
+        try await blocking { try LogApplier(log: log, database: new) }.catchUp()
+        await new.setWriteLog(LogPublisher(log: log, lastSequence: try await blocking { try log.lastSequence() }))
         _ = try await new.addNodes([NodeInput(type: "user", key: "b")])
         // The old one still believes the log ends at its own last entry: refused, nothing written.
         do {
@@ -65,22 +65,23 @@ private func ref(_ type: String, _ key: String) -> NodeRefInput { NodeRefInput(t
             #expect(error.isWrongLastSequence, "\(error)")
         }
         #expect(old.snapshot.nodes.idCount == 1)
-        #expect(try log.lastSequence() == 2)
+        #expect(try await blocking { try log.lastSequence() } == 2)
+        withExtendedLifetime(server) {}  // the nats-server runs until the test ends
     }
 
     @Test func aStoreAheadOfTheStreamIsRefusedAtStart() async throws {
-        let server = try NATSServer()
-        let client = try NATSClient(NATSConnectionOptions(servers: [server.url]))
-        let first = try JetStreamLog(client: client, stream: "first")
+        let (server, client) = try await JetStreamLogTests.start()
+        let first = try await blocking { try JetStreamLog(client: client, stream: "first") }
         let store = try GraphDatabase(path: storePath())
         await store.setWriteLog(LogPublisher(log: first, lastSequence: 0))
         _ = try await store.addNodes([NodeInput(type: "user", key: "a")])
         _ = try await store.addNodes([NodeInput(type: "user", key: "b")])
         await store.setWriteLog(nil)
         // The same store pointed at another (empty) stream.
-        let other = try JetStreamLog(client: client, stream: "other")
-        #expect { _ = try LogApplier(log: other, database: store) } throws: { error in
+        let other = try await blocking { try JetStreamLog(client: client, stream: "other") }
+        await #expect { _ = try await blocking { try LogApplier(log: other, database: store) } } throws: { error in
             "\(error)".contains("applied log sequence 2") && "\(error)".contains("ends at 0")
         }
+        withExtendedLifetime(server) {}  // the nats-server runs until the test ends
     }
 }
