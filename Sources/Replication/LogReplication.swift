@@ -96,6 +96,25 @@ public final class LogApplier: Sendable {
         return applied
     }
 
+    /// Follows the log: applies entries as they arrive, from the store's applied
+    /// sequence + 1, until the calling task is cancelled (then returns the
+    /// applied sequence) or an entry cannot be applied (then throws: a replica
+    /// stops rather than skip). `applied` is told after each entry.
+    @discardableResult
+    public func follow(poll: Duration = .milliseconds(200), applied report: @Sendable (UInt64) -> Void = { _ in }) async throws -> UInt64 {
+        var applied = try LogPosition.applied(in: database)
+        let log = self.log
+        let reader = try await OffPool.run { [applied] in try log.read(from: applied + 1) }
+        while !Task.isCancelled {
+            // A short wait, so that cancellation is seen within `poll`.
+            guard let entry = try await OffPool.run({ try reader.next(timeout: poll) }) else { continue }
+            try await apply(entry, after: applied)
+            applied = entry.sequence
+            report(applied)
+        }
+        return applied
+    }
+
     private func apply(_ entry: LogEntry, after applied: UInt64) async throws {
         guard entry.sequence == applied + 1 else {
             throw LogEntryError(description: "stream \(log.stream) continues at sequence \(entry.sequence) after \(applied): "

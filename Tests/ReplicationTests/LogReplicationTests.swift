@@ -85,3 +85,30 @@ private func ref(_ type: String, _ key: String) -> NodeRefInput { NodeRefInput(t
         withExtendedLifetime(server) {}  // the nats-server runs until the test ends
     }
 }
+
+/// A replica following the log while the primary writes.
+@Suite struct LogFollowerTests {
+    @Test func aFollowingReplicaKeepsUpWithConcurrentWritesAndStopsWhenCancelled() async throws {
+        let (server, client) = try await JetStreamLogTests.start()
+        let log = try await blocking { try JetStreamLog(client: client, stream: "live") }
+        let primary = try GraphDatabase(path: storePath())
+        await primary.setWriteLog(LogPublisher(log: log, lastSequence: 0))
+        let replica = try GraphDatabase(path: storePath())
+        let applier = try await blocking { try LogApplier(log: log, database: replica) }
+        let follower = Task { try await applier.follow() }
+        for n in 0..<40 {
+            let edges = (0..<10).map { EdgeInput(type: "interacted", source: ref("user", "u\(n)"), target: ref("item", "\($0 % 13)")) }
+            _ = try await primary.ingestEdges(EdgeWriteRequest(edges: edges))
+            if n % 10 == 9 { _ = try await primary.removeEdges([EdgeRefInput(type: "interacted", source: ref("user", "u\(n)"), target: ref("item", "0"))]) }
+        }
+        let last = try await blocking { try log.lastSequence() }
+        // The replica reaches the primary's position within a few seconds of the last write.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while try LogPosition.applied(in: replica) < last, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(try LogPosition.applied(in: replica) == last)
+        #expect(replica.snapshot.edgeCount == primary.snapshot.edgeCount && replica.snapshot.edgeCount == 40 * 10 - 4)
+        follower.cancel()
+        #expect(try await follower.value == last, "cancelled: returns the applied sequence")
+        withExtendedLifetime(server) {}  // the nats-server runs until the test ends
+    }
+}
