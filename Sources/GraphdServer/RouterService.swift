@@ -24,7 +24,7 @@ public final class RouterService: Sendable {
         // requests compute off the loop. Both read the graph once, in the pass.
         dispatcher.registerCompute(.route, prepare: { [router] (request: Graphd_V1_RouteRequest) in
             let pass = router.beginRoute()
-            return (pass, isLong: !pass.isQuick(Self.routeRequest(request)))
+            return (pass, isLong: !pass.isQuick(vectorSupplied: !request.vector.isEmpty))
         }) { request, pass, _ in
             try self.route(request, pass: pass)
         }

@@ -54,7 +54,7 @@ public final class JetStreamLog: Sendable {
                 config.SubjectsLen = Int32(count)
                 config.Storage = js_FileStorage
                 config.Replicas = Int64(replicas)
-                config.Duplicates = Self.nanoseconds(duplicateWindow)
+                config.Duplicates = duplicateWindow.nanoseconds
                 return js_AddStream(&created, client.jetStream, &config, nil, &code)
             }
         }
@@ -102,8 +102,7 @@ public final class JetStreamLog: Sendable {
                             maxWait: Duration) throws(NATSError) -> (sequence: UInt64, duplicate: Bool) {
         var options = jsPubOptions()
         jsPubOptions_Init(&options)
-        // Milliseconds here (cnats mixes units: publish and fetch waits are ms, consumer settings ns).
-        options.MaxWait = max(1, Self.nanoseconds(maxWait) / 1_000_000)
+        options.MaxWait = maxWait.waitMilliseconds
         if let expectedLastSequence { options.ExpectLastSeq = expectedLastSequence }
         let idCopy = messageID.map { strdup($0) }
         defer { idCopy.map { free($0) } }
@@ -133,9 +132,6 @@ public final class JetStreamLog: Sendable {
         try LogReader(log: self, from: max(1, sequence), heartbeat: heartbeat)
     }
 
-    static func nanoseconds(_ duration: Duration) -> Int64 {
-        Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
-    }
 }
 
 /// An ordered JetStream consumer of the log: entries in sequence order, none
@@ -153,7 +149,7 @@ public final class LogReader: @unchecked Sendable {
         options.Config.DeliverPolicy = js_DeliverByStartSequence
         options.Config.OptStartSeq = sequence
         // The default heartbeat lets a failover stall the reader for ~15 s.
-        options.Config.Heartbeat = JetStreamLog.nanoseconds(heartbeat)
+        options.Config.Heartbeat = heartbeat.nanoseconds
         var subscription: OpaquePointer?
         var code = jsErrCode(rawValue: 0)
         try check(js_SubscribeSync(&subscription, log.client.jetStream, log.subject, nil, &options, &code), code: code,
@@ -170,7 +166,7 @@ public final class LogReader: @unchecked Sendable {
     /// The next entry, or nil when none came within `timeout`.
     public func next(timeout: Duration) throws(NATSError) -> LogEntry? {
         var message: OpaquePointer?
-        let status = natsSubscription_NextMsg(&message, subscription, max(1, JetStreamLog.nanoseconds(timeout) / 1_000_000))
+        let status = natsSubscription_NextMsg(&message, subscription, timeout.waitMilliseconds)
         if status == NATS_TIMEOUT { return nil }
         try check(status, "reading stream \(log.stream)")
         guard let message else { return nil }

@@ -36,8 +36,7 @@ public final class NATSClient: @unchecked Sendable {
         try check(natsOptions_Create(&opts), "cannot create NATS options")
         guard let opts else { throw NATSError(NATS_NO_MEMORY, "cannot create NATS options") }
         defer { natsOptions_Destroy(opts) }
-        let timeoutMs = Int64(options.timeout.components.seconds) * 1000 + options.timeout.components.attoseconds / 1_000_000_000_000_000
-        requestTimeoutMs = max(1, timeoutMs)
+        requestTimeoutMs = options.timeout.waitMilliseconds
         let serversStatus = Self.withCStrings(options.servers) { pointers, count in natsOptions_SetServers(opts, pointers, Int32(count)) }
         try check(serversStatus, "invalid NATS server list \(options.servers)")
         try check(natsOptions_SetName(opts, options.name), "invalid connection name")

@@ -44,3 +44,11 @@ public struct NATSError: Error, Sendable, CustomStringConvertible {
 func check(_ status: natsStatus, code: jsErrCode = jsErrCode(rawValue: 0), _ what: @autoclosure () -> String) throws(NATSError) {
     guard status == NATS_OK else { throw NATSError(status, code: code, what()) }
 }
+
+extension Duration {
+    /// cnats mixes units: publish, fetch and request waits are milliseconds,
+    /// consumer and stream settings (heartbeat, duplicate window, TTL) nanoseconds.
+    var nanoseconds: Int64 { Int64(components.seconds) * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+    /// At least 1: cnats reads 0 as "the default".
+    var waitMilliseconds: Int64 { max(1, nanoseconds / 1_000_000) }
+}

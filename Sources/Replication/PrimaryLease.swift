@@ -30,7 +30,7 @@ public final class PrimaryLease: @unchecked Sendable {
             let status = bucket.withCString { name in
                 config.Bucket = name
                 config.History = 1
-                config.TTL = JetStreamLog.nanoseconds(ttl)
+                config.TTL = ttl.nanoseconds
                 config.StorageType = js_FileStorage
                 config.Replicas = Int32(replicas)
                 return js_CreateKeyValue(&store, client.jetStream, &config)

@@ -199,11 +199,11 @@ public final class Router: Sendable {
         /// The cached view's embedder, when that view may answer for this graph.
         fileprivate let cachedEmbedder: String?
 
-        /// Whether Route answers `request` in microseconds: a cached view may
-        /// answer, and the query comes as a vector or is embedded by the hashed embedder.
-        public func isQuick(_ request: RouteRequest) -> Bool {
+        /// Whether Route answers in microseconds: a cached view may answer, and
+        /// the query comes as a vector or is embedded by the hashed embedder.
+        public func isQuick(vectorSupplied: Bool) -> Bool {
             guard let cachedEmbedder else { return false }
-            return !request.vector.isEmpty || cachedEmbedder != EmbeddingProvider.minilm.rawValue
+            return vectorSupplied || cachedEmbedder != EmbeddingProvider.minilm.rawValue
         }
     }
 
@@ -317,7 +317,7 @@ public final class Router: Sendable {
     /// each Route).
     private func view(_ pass: Pass) throws -> RouterView {
         try views.value(for: pass.fingerprint) {
-            try buildView(RouterCatalog(snapshot: pass.snapshot, documents: store), fingerprint: pass.fingerprint)
+            try buildView(RouterCatalog(snapshot: pass.snapshot, documents: store))
         } rebuild: { [self] in try rebuiltView() }
     }
 
@@ -325,7 +325,7 @@ public final class Router: Sendable {
     private func rebuiltView() throws -> (RouterFingerprint, RouterView) {
         let snapshot = store.snapshot
         let fingerprint = currentFingerprint(snapshot)
-        return (fingerprint, try buildView(RouterCatalog(snapshot: snapshot, documents: store), fingerprint: fingerprint))
+        return (fingerprint, try buildView(RouterCatalog(snapshot: snapshot, documents: store)))
     }
 
     /// Outcomes or weights changed: rebuild the view aside at once, so that the
@@ -339,7 +339,7 @@ public final class Router: Sendable {
     /// Marks the cached view stale after a write that the next Route must see.
     private func wrote() { generation.wrappingAdd(1, ordering: .releasing) }
 
-    private func buildView(_ catalog: RouterCatalog, fingerprint: RouterFingerprint) throws -> RouterView {
+    private func buildView(_ catalog: RouterCatalog) throws -> RouterView {
         let model = try catalog.model()
         let embedderName = model?.header.embedder ?? embedding.nodeTextEmbedder.rawValue
         let dimension = try model?.header.dimension ?? embedding.embedder(EmbeddingProvider(rawValue: embedderName) ?? .hashed).dimension
@@ -348,7 +348,7 @@ public final class Router: Sendable {
         // No trained model yet: the per-task success rates decide.
         let parameters = model?.parameters ?? .ratesOnly(dimension: dimension, config: config)
         let predictor = try RouterPredictor(model: parameters, graph: extracted.graph, config: config)
-        return RouterView(fingerprint: fingerprint, predictor: predictor,
+        return RouterView(predictor: predictor,
                           taskIndex: extracted.taskIndex, llmIndex: extracted.llmIndex, embedder: embedderName,
                           trained: model != nil, queryText: catalog.queryTextSettings())
     }
@@ -663,9 +663,9 @@ public final class Router: Sendable {
     }
 }
 
-/// The router's view of one snapshot, with the predictor built on it.
+/// The router's view of one snapshot, with the predictor built on it (its
+/// fingerprint is the version `RebuiltAside` keeps beside it).
 struct RouterView: Sendable {
-    var fingerprint: RouterFingerprint
     var predictor: RouterPredictor
     var taskIndex: [String: Int]
     var llmIndex: [String: Int]

@@ -36,7 +36,7 @@ final class NATSServer: @unchecked Sendable {
         }
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardError = FileHandle.nullDevice
         try process.run()
         // Serving once its port accepts connections.
         let deadline = ContinuousClock.now + .seconds(10)
