@@ -399,6 +399,11 @@ public nonisolated struct Graphd_V1_TrainReasonerResponse: Sendable {
 
   public var seconds: Double = 0
 
+  /// Replication: the log sequence at which this write is visible (its own or a
+  /// later one). Send it as read metadata "min-log-sequence" to read your write
+  /// on a replica. 0 when graphd runs alone.
+  public var logSequence: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -455,6 +460,11 @@ public nonisolated struct Graphd_V1_AddConversationResponse: Sendable {
 
   /// The graph version that holds the dialogue.
   public var graphVersion: UInt64 = 0
+
+  /// Replication: the log sequence at which this write is visible (its own or a
+  /// later one). Send it as read metadata "min-log-sequence" to read your write
+  /// on a replica. 0 when graphd runs alone.
+  public var logSequence: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -912,7 +922,7 @@ nonisolated extension Graphd_V1_TrainReasonerRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Graphd_V1_TrainReasonerResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TrainReasonerResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}training_examples\0\u{3}validation_examples\0\u{1}epochs\0\u{3}best_epoch\0\u{3}initial_validation_loss\0\u{3}validation_loss\0\u{3}validation_hits_at_10\0\u{1}seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}training_examples\0\u{3}validation_examples\0\u{1}epochs\0\u{3}best_epoch\0\u{3}initial_validation_loss\0\u{3}validation_loss\0\u{3}validation_hits_at_10\0\u{1}seconds\0\u{4}\u{7}log_sequence\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -928,6 +938,7 @@ nonisolated extension Graphd_V1_TrainReasonerResponse: SwiftProtobuf.Message, Sw
       case 6: try { try decoder.decodeSingularFloatField(value: &self.validationLoss) }()
       case 7: try { try decoder.decodeSingularDoubleField(value: &self.validationHitsAt10) }()
       case 8: try { try decoder.decodeSingularDoubleField(value: &self.seconds) }()
+      case 15: try { try decoder.decodeSingularUInt64Field(value: &self.logSequence) }()
       default: break
       }
     }
@@ -958,6 +969,9 @@ nonisolated extension Graphd_V1_TrainReasonerResponse: SwiftProtobuf.Message, Sw
     if self.seconds.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.seconds, fieldNumber: 8)
     }
+    if self.logSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.logSequence, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -970,6 +984,7 @@ nonisolated extension Graphd_V1_TrainReasonerResponse: SwiftProtobuf.Message, Sw
     if lhs.validationLoss != rhs.validationLoss {return false}
     if lhs.validationHitsAt10 != rhs.validationHitsAt10 {return false}
     if lhs.seconds != rhs.seconds {return false}
+    if lhs.logSequence != rhs.logSequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1022,7 +1037,7 @@ nonisolated extension Graphd_V1_AddConversationRequest: SwiftProtobuf.Message, S
 
 nonisolated extension Graphd_V1_AddConversationResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AddConversationResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}conversation\0\u{1}created\0\u{1}linked\0\u{1}mentions\0\u{1}recommended\0\u{3}graph_version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}conversation\0\u{1}created\0\u{1}linked\0\u{1}mentions\0\u{1}recommended\0\u{3}graph_version\0\u{4}\u{9}log_sequence\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1036,6 +1051,7 @@ nonisolated extension Graphd_V1_AddConversationResponse: SwiftProtobuf.Message, 
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.mentions) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.recommended) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.graphVersion) }()
+      case 15: try { try decoder.decodeSingularUInt64Field(value: &self.logSequence) }()
       default: break
       }
     }
@@ -1064,6 +1080,9 @@ nonisolated extension Graphd_V1_AddConversationResponse: SwiftProtobuf.Message, 
     if self.graphVersion != 0 {
       try visitor.visitSingularUInt64Field(value: self.graphVersion, fieldNumber: 6)
     }
+    if self.logSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.logSequence, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1074,6 +1093,7 @@ nonisolated extension Graphd_V1_AddConversationResponse: SwiftProtobuf.Message, 
     if lhs.mentions != rhs.mentions {return false}
     if lhs.recommended != rhs.recommended {return false}
     if lhs.graphVersion != rhs.graphVersion {return false}
+    if lhs.logSequence != rhs.logSequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

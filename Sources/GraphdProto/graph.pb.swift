@@ -312,6 +312,11 @@ public nonisolated struct Graphd_V1_DefineTypesResponse: Sendable {
 
   public var edgeTypesCreated: UInt32 = 0
 
+  /// Replication: the log sequence at which this write is visible (its own or a
+  /// later one). Send it as read metadata "min-log-sequence" to read your write
+  /// on a replica. 0 when graphd runs alone.
+  public var logSequence: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -364,6 +369,11 @@ public nonisolated struct Graphd_V1_AddNodesResponse: Sendable {
   public var created: UInt32 = 0
 
   public var updated: UInt32 = 0
+
+  /// Replication: the log sequence at which this write is visible (its own or a
+  /// later one). Send it as read metadata "min-log-sequence" to read your write
+  /// on a replica. 0 when graphd runs alone.
+  public var logSequence: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -455,6 +465,11 @@ public nonisolated struct Graphd_V1_AddEdgesResponse: Sendable {
 
   public var nodesCreated: UInt32 = 0
 
+  /// Replication: the log sequence at which this write is visible (its own or a
+  /// later one). Send it as read metadata "min-log-sequence" to read your write
+  /// on a replica. 0 when graphd runs alone.
+  public var logSequence: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -484,6 +499,11 @@ public nonisolated struct Graphd_V1_RemoveNodesResponse: Sendable {
   public var nodesRemoved: UInt32 = 0
 
   public var edgesRemoved: UInt32 = 0
+
+  /// Replication: the log sequence at which this write is visible (its own or a
+  /// later one). Send it as read metadata "min-log-sequence" to read your write
+  /// on a replica. 0 when graphd runs alone.
+  public var logSequence: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -543,6 +563,11 @@ public nonisolated struct Graphd_V1_RemoveEdgesResponse: Sendable {
   // methods supported on all messages.
 
   public var removed: UInt32 = 0
+
+  /// Replication: the log sequence at which this write is visible (its own or a
+  /// later one). Send it as read metadata "min-log-sequence" to read your write
+  /// on a replica. 0 when graphd runs alone.
+  public var logSequence: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -796,56 +821,152 @@ public nonisolated struct Graphd_V1_StatsRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// Also compute content_checksum (reads every node, edge and document: takes
+  /// time on a large graph).
+  public var contentChecksum: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-public nonisolated struct Graphd_V1_StatsResponse: Sendable {
+public nonisolated struct Graphd_V1_StatsResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var nodes: UInt64 = 0
+  public var nodes: UInt64 {
+    get {_storage._nodes}
+    set {_uniqueStorage()._nodes = newValue}
+  }
 
-  public var edges: UInt64 = 0
+  public var edges: UInt64 {
+    get {_storage._edges}
+    set {_uniqueStorage()._edges = newValue}
+  }
 
-  public var nodesByType: Dictionary<String,UInt64> = [:]
+  public var nodesByType: Dictionary<String,UInt64> {
+    get {_storage._nodesByType}
+    set {_uniqueStorage()._nodesByType = newValue}
+  }
 
-  public var edgesByType: Dictionary<String,UInt64> = [:]
+  public var edgesByType: Dictionary<String,UInt64> {
+    get {_storage._edgesByType}
+    set {_uniqueStorage()._edgesByType = newValue}
+  }
 
   /// Edges added since the last compaction, not yet merged into igraph.
-  public var deltaEdges: UInt64 = 0
+  public var deltaEdges: UInt64 {
+    get {_storage._deltaEdges}
+    set {_uniqueStorage()._deltaEdges = newValue}
+  }
 
   /// Edges removed or replaced since the last compaction.
-  public var deltaRemovals: UInt64 = 0
+  public var deltaRemovals: UInt64 {
+    get {_storage._deltaRemovals}
+    set {_uniqueStorage()._deltaRemovals = newValue}
+  }
 
   /// Resident set size of the daemon, bytes.
-  public var memoryBytes: UInt64 = 0
+  public var memoryBytes: UInt64 {
+    get {_storage._memoryBytes}
+    set {_uniqueStorage()._memoryBytes = newValue}
+  }
 
   /// Size of the SQLite store (database + WAL), bytes.
-  public var storeBytes: UInt64 = 0
+  public var storeBytes: UInt64 {
+    get {_storage._storeBytes}
+    set {_uniqueStorage()._storeBytes = newValue}
+  }
 
   /// graphd's version string.
-  public var version: String = String()
+  public var version: String {
+    get {_storage._version}
+    set {_uniqueStorage()._version = newValue}
+  }
 
   /// Incremented by every committed write batch.
-  public var graphVersion: UInt64 = 0
+  public var graphVersion: UInt64 {
+    get {_storage._graphVersion}
+    set {_uniqueStorage()._graphVersion = newValue}
+  }
 
-  public var schemaVersion: UInt32 = 0
+  public var schemaVersion: UInt32 {
+    get {_storage._schemaVersion}
+    set {_uniqueStorage()._schemaVersion = newValue}
+  }
 
-  public var compactions: UInt64 = 0
+  public var compactions: UInt64 {
+    get {_storage._compactions}
+    set {_uniqueStorage()._compactions = newValue}
+  }
 
-  public var lastCompactionSeconds: Double = 0
+  public var lastCompactionSeconds: Double {
+    get {_storage._lastCompactionSeconds}
+    set {_uniqueStorage()._lastCompactionSeconds = newValue}
+  }
 
-  public var uptimeSeconds: Double = 0
+  public var uptimeSeconds: Double {
+    get {_storage._uptimeSeconds}
+    set {_uniqueStorage()._uptimeSeconds = newValue}
+  }
 
   /// Precomputed models (recommendation scorers, …) and how fresh they are.
-  public var models: [Graphd_V1_ModelStatus] = []
+  public var models: [Graphd_V1_ModelStatus] {
+    get {_storage._models}
+    set {_uniqueStorage()._models = newValue}
+  }
+
+  /// Replication: "single" (no log), "primary" (holds the lease, appends every
+  /// write to the log) or "replica" (applies the log, refuses writes).
+  public var role: String {
+    get {_storage._role}
+    set {_uniqueStorage()._role = newValue}
+  }
+
+  /// The last log sequence applied to this store (0: none, or single).
+  public var appliedLogSequence: UInt64 {
+    get {_storage._appliedLogSequence}
+    set {_uniqueStorage()._appliedLogSequence = newValue}
+  }
+
+  /// The log's last sequence as last seen, and how far behind it this graphd is:
+  /// entries, and seconds since the first entry it has not applied was seen.
+  public var logLastSequence: UInt64 {
+    get {_storage._logLastSequence}
+    set {_uniqueStorage()._logLastSequence = newValue}
+  }
+
+  public var logLagEntries: UInt64 {
+    get {_storage._logLagEntries}
+    set {_uniqueStorage()._logLagEntries = newValue}
+  }
+
+  public var logLagSeconds: Double {
+    get {_storage._logLagSeconds}
+    set {_uniqueStorage()._logLagSeconds = newValue}
+  }
+
+  /// The lease holder's address, where writes go ("" while none holds it).
+  public var primaryAddress: String {
+    get {_storage._primaryAddress}
+    set {_uniqueStorage()._primaryAddress = newValue}
+  }
+
+  /// With StatsRequest.content_checksum: a checksum of the graph's content
+  /// (nodes with their attributes, edges with their weights and attributes,
+  /// documents), independent of ids and storage order: equal on two graphds
+  /// that hold the same graph.
+  public var contentChecksum: UInt64 {
+    get {_storage._contentChecksum}
+    set {_uniqueStorage()._contentChecksum = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Graphd_V1_ModelStatus: Sendable {
@@ -1295,7 +1416,7 @@ nonisolated extension Graphd_V1_DefineTypesRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Graphd_V1_DefineTypesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DefineTypesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_types_created\0\u{3}edge_types_created\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_types_created\0\u{3}edge_types_created\0\u{4}\u{d}log_sequence\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1305,6 +1426,7 @@ nonisolated extension Graphd_V1_DefineTypesResponse: SwiftProtobuf.Message, Swif
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.nodeTypesCreated) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.edgeTypesCreated) }()
+      case 15: try { try decoder.decodeSingularUInt64Field(value: &self.logSequence) }()
       default: break
       }
     }
@@ -1317,12 +1439,16 @@ nonisolated extension Graphd_V1_DefineTypesResponse: SwiftProtobuf.Message, Swif
     if self.edgeTypesCreated != 0 {
       try visitor.visitSingularUInt32Field(value: self.edgeTypesCreated, fieldNumber: 2)
     }
+    if self.logSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.logSequence, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Graphd_V1_DefineTypesResponse, rhs: Graphd_V1_DefineTypesResponse) -> Bool {
     if lhs.nodeTypesCreated != rhs.nodeTypesCreated {return false}
     if lhs.edgeTypesCreated != rhs.edgeTypesCreated {return false}
+    if lhs.logSequence != rhs.logSequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1414,7 +1540,7 @@ nonisolated extension Graphd_V1_AddNodesRequest: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Graphd_V1_AddNodesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AddNodesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}created\0\u{1}updated\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}created\0\u{1}updated\0\u{4}\u{d}log_sequence\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1424,6 +1550,7 @@ nonisolated extension Graphd_V1_AddNodesResponse: SwiftProtobuf.Message, SwiftPr
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.created) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.updated) }()
+      case 15: try { try decoder.decodeSingularUInt64Field(value: &self.logSequence) }()
       default: break
       }
     }
@@ -1436,12 +1563,16 @@ nonisolated extension Graphd_V1_AddNodesResponse: SwiftProtobuf.Message, SwiftPr
     if self.updated != 0 {
       try visitor.visitSingularUInt32Field(value: self.updated, fieldNumber: 2)
     }
+    if self.logSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.logSequence, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Graphd_V1_AddNodesResponse, rhs: Graphd_V1_AddNodesResponse) -> Bool {
     if lhs.created != rhs.created {return false}
     if lhs.updated != rhs.updated {return false}
+    if lhs.logSequence != rhs.logSequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1589,7 +1720,7 @@ nonisolated extension Graphd_V1_AttributeColumn: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Graphd_V1_AddEdgesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AddEdgesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}created\0\u{1}updated\0\u{3}nodes_created\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}created\0\u{1}updated\0\u{3}nodes_created\0\u{4}\u{c}log_sequence\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1600,6 +1731,7 @@ nonisolated extension Graphd_V1_AddEdgesResponse: SwiftProtobuf.Message, SwiftPr
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.created) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.updated) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.nodesCreated) }()
+      case 15: try { try decoder.decodeSingularUInt64Field(value: &self.logSequence) }()
       default: break
       }
     }
@@ -1615,6 +1747,9 @@ nonisolated extension Graphd_V1_AddEdgesResponse: SwiftProtobuf.Message, SwiftPr
     if self.nodesCreated != 0 {
       try visitor.visitSingularUInt32Field(value: self.nodesCreated, fieldNumber: 3)
     }
+    if self.logSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.logSequence, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1622,6 +1757,7 @@ nonisolated extension Graphd_V1_AddEdgesResponse: SwiftProtobuf.Message, SwiftPr
     if lhs.created != rhs.created {return false}
     if lhs.updated != rhs.updated {return false}
     if lhs.nodesCreated != rhs.nodesCreated {return false}
+    if lhs.logSequence != rhs.logSequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1664,7 +1800,7 @@ nonisolated extension Graphd_V1_RemoveNodesRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Graphd_V1_RemoveNodesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RemoveNodesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}nodes_removed\0\u{3}edges_removed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}nodes_removed\0\u{3}edges_removed\0\u{4}\u{d}log_sequence\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1674,6 +1810,7 @@ nonisolated extension Graphd_V1_RemoveNodesResponse: SwiftProtobuf.Message, Swif
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.nodesRemoved) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.edgesRemoved) }()
+      case 15: try { try decoder.decodeSingularUInt64Field(value: &self.logSequence) }()
       default: break
       }
     }
@@ -1686,12 +1823,16 @@ nonisolated extension Graphd_V1_RemoveNodesResponse: SwiftProtobuf.Message, Swif
     if self.edgesRemoved != 0 {
       try visitor.visitSingularUInt32Field(value: self.edgesRemoved, fieldNumber: 2)
     }
+    if self.logSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.logSequence, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Graphd_V1_RemoveNodesResponse, rhs: Graphd_V1_RemoveNodesResponse) -> Bool {
     if lhs.nodesRemoved != rhs.nodesRemoved {return false}
     if lhs.edgesRemoved != rhs.edgesRemoved {return false}
+    if lhs.logSequence != rhs.logSequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1778,7 +1919,7 @@ nonisolated extension Graphd_V1_RemoveEdgesRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Graphd_V1_RemoveEdgesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RemoveEdgesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}removed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}removed\0\u{4}\u{e}log_sequence\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1787,6 +1928,7 @@ nonisolated extension Graphd_V1_RemoveEdgesResponse: SwiftProtobuf.Message, Swif
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.removed) }()
+      case 15: try { try decoder.decodeSingularUInt64Field(value: &self.logSequence) }()
       default: break
       }
     }
@@ -1796,11 +1938,15 @@ nonisolated extension Graphd_V1_RemoveEdgesResponse: SwiftProtobuf.Message, Swif
     if self.removed != 0 {
       try visitor.visitSingularUInt32Field(value: self.removed, fieldNumber: 1)
     }
+    if self.logSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.logSequence, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Graphd_V1_RemoveEdgesResponse, rhs: Graphd_V1_RemoveEdgesResponse) -> Bool {
     if lhs.removed != rhs.removed {return false}
+    if lhs.logSequence != rhs.logSequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2252,26 +2398,7 @@ nonisolated extension Graphd_V1_ListNodesResponse: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Graphd_V1_StatsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Graphd_V1_StatsRequest, rhs: Graphd_V1_StatsRequest) -> Bool {
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Graphd_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".StatsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nodes\0\u{1}edges\0\u{3}nodes_by_type\0\u{3}edges_by_type\0\u{3}delta_edges\0\u{3}delta_removals\0\u{3}memory_bytes\0\u{3}store_bytes\0\u{1}version\0\u{3}graph_version\0\u{3}schema_version\0\u{1}compactions\0\u{3}last_compaction_seconds\0\u{3}uptime_seconds\0\u{1}models\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}content_checksum\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2279,91 +2406,234 @@ nonisolated extension Graphd_V1_StatsResponse: SwiftProtobuf.Message, SwiftProto
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.nodes) }()
-      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.edges) }()
-      case 3: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.nodesByType) }()
-      case 4: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.edgesByType) }()
-      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.deltaEdges) }()
-      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.deltaRemovals) }()
-      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.memoryBytes) }()
-      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.storeBytes) }()
-      case 9: try { try decoder.decodeSingularStringField(value: &self.version) }()
-      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.graphVersion) }()
-      case 11: try { try decoder.decodeSingularUInt32Field(value: &self.schemaVersion) }()
-      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.compactions) }()
-      case 13: try { try decoder.decodeSingularDoubleField(value: &self.lastCompactionSeconds) }()
-      case 14: try { try decoder.decodeSingularDoubleField(value: &self.uptimeSeconds) }()
-      case 15: try { try decoder.decodeRepeatedMessageField(value: &self.models) }()
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.contentChecksum) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.nodes != 0 {
-      try visitor.visitSingularUInt64Field(value: self.nodes, fieldNumber: 1)
+    if self.contentChecksum != false {
+      try visitor.visitSingularBoolField(value: self.contentChecksum, fieldNumber: 1)
     }
-    if self.edges != 0 {
-      try visitor.visitSingularUInt64Field(value: self.edges, fieldNumber: 2)
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Graphd_V1_StatsRequest, rhs: Graphd_V1_StatsRequest) -> Bool {
+    if lhs.contentChecksum != rhs.contentChecksum {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Graphd_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StatsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nodes\0\u{1}edges\0\u{3}nodes_by_type\0\u{3}edges_by_type\0\u{3}delta_edges\0\u{3}delta_removals\0\u{3}memory_bytes\0\u{3}store_bytes\0\u{1}version\0\u{3}graph_version\0\u{3}schema_version\0\u{1}compactions\0\u{3}last_compaction_seconds\0\u{3}uptime_seconds\0\u{1}models\0\u{1}role\0\u{3}applied_log_sequence\0\u{3}log_last_sequence\0\u{3}log_lag_entries\0\u{3}log_lag_seconds\0\u{3}primary_address\0\u{3}content_checksum\0")
+
+  fileprivate class _StorageClass {
+    var _nodes: UInt64 = 0
+    var _edges: UInt64 = 0
+    var _nodesByType: Dictionary<String,UInt64> = [:]
+    var _edgesByType: Dictionary<String,UInt64> = [:]
+    var _deltaEdges: UInt64 = 0
+    var _deltaRemovals: UInt64 = 0
+    var _memoryBytes: UInt64 = 0
+    var _storeBytes: UInt64 = 0
+    var _version: String = String()
+    var _graphVersion: UInt64 = 0
+    var _schemaVersion: UInt32 = 0
+    var _compactions: UInt64 = 0
+    var _lastCompactionSeconds: Double = 0
+    var _uptimeSeconds: Double = 0
+    var _models: [Graphd_V1_ModelStatus] = []
+    var _role: String = String()
+    var _appliedLogSequence: UInt64 = 0
+    var _logLastSequence: UInt64 = 0
+    var _logLagEntries: UInt64 = 0
+    var _logLagSeconds: Double = 0
+    var _primaryAddress: String = String()
+    var _contentChecksum: UInt64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _nodes = source._nodes
+      _edges = source._edges
+      _nodesByType = source._nodesByType
+      _edgesByType = source._edgesByType
+      _deltaEdges = source._deltaEdges
+      _deltaRemovals = source._deltaRemovals
+      _memoryBytes = source._memoryBytes
+      _storeBytes = source._storeBytes
+      _version = source._version
+      _graphVersion = source._graphVersion
+      _schemaVersion = source._schemaVersion
+      _compactions = source._compactions
+      _lastCompactionSeconds = source._lastCompactionSeconds
+      _uptimeSeconds = source._uptimeSeconds
+      _models = source._models
+      _role = source._role
+      _appliedLogSequence = source._appliedLogSequence
+      _logLastSequence = source._logLastSequence
+      _logLagEntries = source._logLagEntries
+      _logLagSeconds = source._logLagSeconds
+      _primaryAddress = source._primaryAddress
+      _contentChecksum = source._contentChecksum
     }
-    if !self.nodesByType.isEmpty {
-      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: self.nodesByType, fieldNumber: 3)
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
     }
-    if !self.edgesByType.isEmpty {
-      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: self.edgesByType, fieldNumber: 4)
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt64Field(value: &_storage._nodes) }()
+        case 2: try { try decoder.decodeSingularUInt64Field(value: &_storage._edges) }()
+        case 3: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &_storage._nodesByType) }()
+        case 4: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &_storage._edgesByType) }()
+        case 5: try { try decoder.decodeSingularUInt64Field(value: &_storage._deltaEdges) }()
+        case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._deltaRemovals) }()
+        case 7: try { try decoder.decodeSingularUInt64Field(value: &_storage._memoryBytes) }()
+        case 8: try { try decoder.decodeSingularUInt64Field(value: &_storage._storeBytes) }()
+        case 9: try { try decoder.decodeSingularStringField(value: &_storage._version) }()
+        case 10: try { try decoder.decodeSingularUInt64Field(value: &_storage._graphVersion) }()
+        case 11: try { try decoder.decodeSingularUInt32Field(value: &_storage._schemaVersion) }()
+        case 12: try { try decoder.decodeSingularUInt64Field(value: &_storage._compactions) }()
+        case 13: try { try decoder.decodeSingularDoubleField(value: &_storage._lastCompactionSeconds) }()
+        case 14: try { try decoder.decodeSingularDoubleField(value: &_storage._uptimeSeconds) }()
+        case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._models) }()
+        case 16: try { try decoder.decodeSingularStringField(value: &_storage._role) }()
+        case 17: try { try decoder.decodeSingularUInt64Field(value: &_storage._appliedLogSequence) }()
+        case 18: try { try decoder.decodeSingularUInt64Field(value: &_storage._logLastSequence) }()
+        case 19: try { try decoder.decodeSingularUInt64Field(value: &_storage._logLagEntries) }()
+        case 20: try { try decoder.decodeSingularDoubleField(value: &_storage._logLagSeconds) }()
+        case 21: try { try decoder.decodeSingularStringField(value: &_storage._primaryAddress) }()
+        case 22: try { try decoder.decodeSingularFixed64Field(value: &_storage._contentChecksum) }()
+        default: break
+        }
+      }
     }
-    if self.deltaEdges != 0 {
-      try visitor.visitSingularUInt64Field(value: self.deltaEdges, fieldNumber: 5)
-    }
-    if self.deltaRemovals != 0 {
-      try visitor.visitSingularUInt64Field(value: self.deltaRemovals, fieldNumber: 6)
-    }
-    if self.memoryBytes != 0 {
-      try visitor.visitSingularUInt64Field(value: self.memoryBytes, fieldNumber: 7)
-    }
-    if self.storeBytes != 0 {
-      try visitor.visitSingularUInt64Field(value: self.storeBytes, fieldNumber: 8)
-    }
-    if !self.version.isEmpty {
-      try visitor.visitSingularStringField(value: self.version, fieldNumber: 9)
-    }
-    if self.graphVersion != 0 {
-      try visitor.visitSingularUInt64Field(value: self.graphVersion, fieldNumber: 10)
-    }
-    if self.schemaVersion != 0 {
-      try visitor.visitSingularUInt32Field(value: self.schemaVersion, fieldNumber: 11)
-    }
-    if self.compactions != 0 {
-      try visitor.visitSingularUInt64Field(value: self.compactions, fieldNumber: 12)
-    }
-    if self.lastCompactionSeconds.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.lastCompactionSeconds, fieldNumber: 13)
-    }
-    if self.uptimeSeconds.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.uptimeSeconds, fieldNumber: 14)
-    }
-    if !self.models.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.models, fieldNumber: 15)
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      if _storage._nodes != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._nodes, fieldNumber: 1)
+      }
+      if _storage._edges != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._edges, fieldNumber: 2)
+      }
+      if !_storage._nodesByType.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: _storage._nodesByType, fieldNumber: 3)
+      }
+      if !_storage._edgesByType.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: _storage._edgesByType, fieldNumber: 4)
+      }
+      if _storage._deltaEdges != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._deltaEdges, fieldNumber: 5)
+      }
+      if _storage._deltaRemovals != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._deltaRemovals, fieldNumber: 6)
+      }
+      if _storage._memoryBytes != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._memoryBytes, fieldNumber: 7)
+      }
+      if _storage._storeBytes != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._storeBytes, fieldNumber: 8)
+      }
+      if !_storage._version.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._version, fieldNumber: 9)
+      }
+      if _storage._graphVersion != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._graphVersion, fieldNumber: 10)
+      }
+      if _storage._schemaVersion != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._schemaVersion, fieldNumber: 11)
+      }
+      if _storage._compactions != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._compactions, fieldNumber: 12)
+      }
+      if _storage._lastCompactionSeconds.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._lastCompactionSeconds, fieldNumber: 13)
+      }
+      if _storage._uptimeSeconds.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._uptimeSeconds, fieldNumber: 14)
+      }
+      if !_storage._models.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._models, fieldNumber: 15)
+      }
+      if !_storage._role.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._role, fieldNumber: 16)
+      }
+      if _storage._appliedLogSequence != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._appliedLogSequence, fieldNumber: 17)
+      }
+      if _storage._logLastSequence != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._logLastSequence, fieldNumber: 18)
+      }
+      if _storage._logLagEntries != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._logLagEntries, fieldNumber: 19)
+      }
+      if _storage._logLagSeconds.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._logLagSeconds, fieldNumber: 20)
+      }
+      if !_storage._primaryAddress.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._primaryAddress, fieldNumber: 21)
+      }
+      if _storage._contentChecksum != 0 {
+        try visitor.visitSingularFixed64Field(value: _storage._contentChecksum, fieldNumber: 22)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Graphd_V1_StatsResponse, rhs: Graphd_V1_StatsResponse) -> Bool {
-    if lhs.nodes != rhs.nodes {return false}
-    if lhs.edges != rhs.edges {return false}
-    if lhs.nodesByType != rhs.nodesByType {return false}
-    if lhs.edgesByType != rhs.edgesByType {return false}
-    if lhs.deltaEdges != rhs.deltaEdges {return false}
-    if lhs.deltaRemovals != rhs.deltaRemovals {return false}
-    if lhs.memoryBytes != rhs.memoryBytes {return false}
-    if lhs.storeBytes != rhs.storeBytes {return false}
-    if lhs.version != rhs.version {return false}
-    if lhs.graphVersion != rhs.graphVersion {return false}
-    if lhs.schemaVersion != rhs.schemaVersion {return false}
-    if lhs.compactions != rhs.compactions {return false}
-    if lhs.lastCompactionSeconds != rhs.lastCompactionSeconds {return false}
-    if lhs.uptimeSeconds != rhs.uptimeSeconds {return false}
-    if lhs.models != rhs.models {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._nodes != rhs_storage._nodes {return false}
+        if _storage._edges != rhs_storage._edges {return false}
+        if _storage._nodesByType != rhs_storage._nodesByType {return false}
+        if _storage._edgesByType != rhs_storage._edgesByType {return false}
+        if _storage._deltaEdges != rhs_storage._deltaEdges {return false}
+        if _storage._deltaRemovals != rhs_storage._deltaRemovals {return false}
+        if _storage._memoryBytes != rhs_storage._memoryBytes {return false}
+        if _storage._storeBytes != rhs_storage._storeBytes {return false}
+        if _storage._version != rhs_storage._version {return false}
+        if _storage._graphVersion != rhs_storage._graphVersion {return false}
+        if _storage._schemaVersion != rhs_storage._schemaVersion {return false}
+        if _storage._compactions != rhs_storage._compactions {return false}
+        if _storage._lastCompactionSeconds != rhs_storage._lastCompactionSeconds {return false}
+        if _storage._uptimeSeconds != rhs_storage._uptimeSeconds {return false}
+        if _storage._models != rhs_storage._models {return false}
+        if _storage._role != rhs_storage._role {return false}
+        if _storage._appliedLogSequence != rhs_storage._appliedLogSequence {return false}
+        if _storage._logLastSequence != rhs_storage._logLastSequence {return false}
+        if _storage._logLagEntries != rhs_storage._logLagEntries {return false}
+        if _storage._logLagSeconds != rhs_storage._logLagSeconds {return false}
+        if _storage._primaryAddress != rhs_storage._primaryAddress {return false}
+        if _storage._contentChecksum != rhs_storage._contentChecksum {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

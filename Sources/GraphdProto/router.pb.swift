@@ -198,6 +198,11 @@ public nonisolated struct Graphd_V1_SetTaskResponse: Sendable {
 
   public var created: Bool = false
 
+  /// Replication: the log sequence at which this write is visible (its own or a
+  /// later one). Send it as read metadata "min-log-sequence" to read your write
+  /// on a replica. 0 when graphd runs alone.
+  public var logSequence: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -466,6 +471,11 @@ public nonisolated struct Graphd_V1_FeedbackResponse: Sendable {
   /// model exists and update_steps > 0). It is skipped while Train runs.
   public var updateQueued: Bool = false
 
+  /// Replication: the log sequence at which this write is visible (its own or a
+  /// later one). Send it as read metadata "min-log-sequence" to read your write
+  /// on a replica. 0 when graphd runs alone.
+  public var logSequence: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -498,6 +508,11 @@ public nonisolated struct Graphd_V1_AddLLMResponse: Sendable {
   // methods supported on all messages.
 
   public var created: Bool = false
+
+  /// Replication: the log sequence at which this write is visible (its own or a
+  /// later one). Send it as read metadata "min-log-sequence" to read your write
+  /// on a replica. 0 when graphd runs alone.
+  public var logSequence: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -554,6 +569,11 @@ public nonisolated struct Graphd_V1_RemoveLLMResponse: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// Replication: the log sequence at which this write is visible (its own or a
+  /// later one). Send it as read metadata "min-log-sequence" to read your write
+  /// on a replica. 0 when graphd runs alone.
+  public var logSequence: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -596,6 +616,11 @@ public nonisolated struct Graphd_V1_TrainRouterResponse: Sendable {
   public var validationQueries: UInt32 = 0
 
   public var seconds: Double = 0
+
+  /// Replication: the log sequence at which this write is visible (its own or a
+  /// later one). Send it as read metadata "min-log-sequence" to read your write
+  /// on a replica. 0 when graphd runs alone.
+  public var logSequence: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -790,7 +815,7 @@ nonisolated extension Graphd_V1_SetTaskRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Graphd_V1_SetTaskResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SetTaskResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}task\0\u{1}created\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}task\0\u{1}created\0\u{4}\u{d}log_sequence\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -800,6 +825,7 @@ nonisolated extension Graphd_V1_SetTaskResponse: SwiftProtobuf.Message, SwiftPro
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._task) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.created) }()
+      case 15: try { try decoder.decodeSingularUInt64Field(value: &self.logSequence) }()
       default: break
       }
     }
@@ -816,12 +842,16 @@ nonisolated extension Graphd_V1_SetTaskResponse: SwiftProtobuf.Message, SwiftPro
     if self.created != false {
       try visitor.visitSingularBoolField(value: self.created, fieldNumber: 2)
     }
+    if self.logSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.logSequence, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Graphd_V1_SetTaskResponse, rhs: Graphd_V1_SetTaskResponse) -> Bool {
     if lhs._task != rhs._task {return false}
     if lhs.created != rhs.created {return false}
+    if lhs.logSequence != rhs.logSequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1205,7 +1235,7 @@ nonisolated extension Graphd_V1_FeedbackRequest: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Graphd_V1_FeedbackResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FeedbackResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}query_key\0\u{3}edges_written\0\u{3}model_updated\0\u{3}update_queued\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}query_key\0\u{3}edges_written\0\u{3}model_updated\0\u{3}update_queued\0\u{4}\u{b}log_sequence\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1217,6 +1247,7 @@ nonisolated extension Graphd_V1_FeedbackResponse: SwiftProtobuf.Message, SwiftPr
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.edgesWritten) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.modelUpdated) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.updateQueued) }()
+      case 15: try { try decoder.decodeSingularUInt64Field(value: &self.logSequence) }()
       default: break
       }
     }
@@ -1235,6 +1266,9 @@ nonisolated extension Graphd_V1_FeedbackResponse: SwiftProtobuf.Message, SwiftPr
     if self.updateQueued != false {
       try visitor.visitSingularBoolField(value: self.updateQueued, fieldNumber: 4)
     }
+    if self.logSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.logSequence, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1243,6 +1277,7 @@ nonisolated extension Graphd_V1_FeedbackResponse: SwiftProtobuf.Message, SwiftPr
     if lhs.edgesWritten != rhs.edgesWritten {return false}
     if lhs.modelUpdated != rhs.modelUpdated {return false}
     if lhs.updateQueued != rhs.updateQueued {return false}
+    if lhs.logSequence != rhs.logSequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1284,7 +1319,7 @@ nonisolated extension Graphd_V1_AddLLMRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Graphd_V1_AddLLMResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AddLLMResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}created\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}created\0\u{4}\u{e}log_sequence\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1293,6 +1328,7 @@ nonisolated extension Graphd_V1_AddLLMResponse: SwiftProtobuf.Message, SwiftProt
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularBoolField(value: &self.created) }()
+      case 15: try { try decoder.decodeSingularUInt64Field(value: &self.logSequence) }()
       default: break
       }
     }
@@ -1302,11 +1338,15 @@ nonisolated extension Graphd_V1_AddLLMResponse: SwiftProtobuf.Message, SwiftProt
     if self.created != false {
       try visitor.visitSingularBoolField(value: self.created, fieldNumber: 1)
     }
+    if self.logSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.logSequence, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Graphd_V1_AddLLMResponse, rhs: Graphd_V1_AddLLMResponse) -> Bool {
     if lhs.created != rhs.created {return false}
+    if lhs.logSequence != rhs.logSequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1418,18 +1458,29 @@ nonisolated extension Graphd_V1_RemoveLLMRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Graphd_V1_RemoveLLMResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RemoveLLMResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{4}\u{f}log_sequence\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 15: try { try decoder.decodeSingularUInt64Field(value: &self.logSequence) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.logSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.logSequence, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Graphd_V1_RemoveLLMResponse, rhs: Graphd_V1_RemoveLLMResponse) -> Bool {
+    if lhs.logSequence != rhs.logSequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1477,7 +1528,7 @@ nonisolated extension Graphd_V1_TrainRouterRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Graphd_V1_TrainRouterResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TrainRouterResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epochs\0\u{3}best_epoch\0\u{3}validation_loss\0\u{3}prior_only_validation_loss\0\u{3}training_queries\0\u{3}validation_queries\0\u{1}seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epochs\0\u{3}best_epoch\0\u{3}validation_loss\0\u{3}prior_only_validation_loss\0\u{3}training_queries\0\u{3}validation_queries\0\u{1}seconds\0\u{4}\u{8}log_sequence\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1492,6 +1543,7 @@ nonisolated extension Graphd_V1_TrainRouterResponse: SwiftProtobuf.Message, Swif
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.trainingQueries) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.validationQueries) }()
       case 7: try { try decoder.decodeSingularDoubleField(value: &self.seconds) }()
+      case 15: try { try decoder.decodeSingularUInt64Field(value: &self.logSequence) }()
       default: break
       }
     }
@@ -1519,6 +1571,9 @@ nonisolated extension Graphd_V1_TrainRouterResponse: SwiftProtobuf.Message, Swif
     if self.seconds.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.seconds, fieldNumber: 7)
     }
+    if self.logSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.logSequence, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1530,6 +1585,7 @@ nonisolated extension Graphd_V1_TrainRouterResponse: SwiftProtobuf.Message, Swif
     if lhs.trainingQueries != rhs.trainingQueries {return false}
     if lhs.validationQueries != rhs.validationQueries {return false}
     if lhs.seconds != rhs.seconds {return false}
+    if lhs.logSequence != rhs.logSequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

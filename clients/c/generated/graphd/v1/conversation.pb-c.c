@@ -1261,7 +1261,7 @@ const ProtobufCMessageDescriptor graphd__v1__train_reasoner_request__descriptor 
   (ProtobufCMessageInit) graphd__v1__train_reasoner_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__train_reasoner_response__field_descriptors[8] =
+static const ProtobufCFieldDescriptor graphd__v1__train_reasoner_response__field_descriptors[9] =
 {
   {
     "training_examples",
@@ -1359,21 +1359,35 @@ static const ProtobufCFieldDescriptor graphd__v1__train_reasoner_response__field
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "log_sequence",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__TrainReasonerResponse, log_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__train_reasoner_response__field_indices_by_name[] = {
   3,   /* field[3] = best_epoch */
   2,   /* field[2] = epochs */
   4,   /* field[4] = initial_validation_loss */
+  8,   /* field[8] = log_sequence */
   7,   /* field[7] = seconds */
   0,   /* field[0] = training_examples */
   1,   /* field[1] = validation_examples */
   6,   /* field[6] = validation_hits_at_10 */
   5,   /* field[5] = validation_loss */
 };
-static const ProtobufCIntRange graphd__v1__train_reasoner_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange graphd__v1__train_reasoner_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 15, 8 },
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor graphd__v1__train_reasoner_response__descriptor =
 {
@@ -1383,10 +1397,10 @@ const ProtobufCMessageDescriptor graphd__v1__train_reasoner_response__descriptor
   "Graphd__V1__TrainReasonerResponse",
   "graphd.v1",
   sizeof(Graphd__V1__TrainReasonerResponse),
-  8,
+  9,
   graphd__v1__train_reasoner_response__field_descriptors,
   graphd__v1__train_reasoner_response__field_indices_by_name,
-  1,  graphd__v1__train_reasoner_response__number_ranges,
+  2,  graphd__v1__train_reasoner_response__number_ranges,
   (ProtobufCMessageInit) graphd__v1__train_reasoner_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -1467,7 +1481,7 @@ const ProtobufCMessageDescriptor graphd__v1__add_conversation_request__descripto
   (ProtobufCMessageInit) graphd__v1__add_conversation_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__add_conversation_response__field_descriptors[6] =
+static const ProtobufCFieldDescriptor graphd__v1__add_conversation_response__field_descriptors[7] =
 {
   {
     "conversation",
@@ -1541,19 +1555,33 @@ static const ProtobufCFieldDescriptor graphd__v1__add_conversation_response__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "log_sequence",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__AddConversationResponse, log_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__add_conversation_response__field_indices_by_name[] = {
   0,   /* field[0] = conversation */
   1,   /* field[1] = created */
   5,   /* field[5] = graph_version */
   2,   /* field[2] = linked */
+  6,   /* field[6] = log_sequence */
   3,   /* field[3] = mentions */
   4,   /* field[4] = recommended */
 };
-static const ProtobufCIntRange graphd__v1__add_conversation_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange graphd__v1__add_conversation_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 15, 6 },
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor graphd__v1__add_conversation_response__descriptor =
 {
@@ -1563,10 +1591,10 @@ const ProtobufCMessageDescriptor graphd__v1__add_conversation_response__descript
   "Graphd__V1__AddConversationResponse",
   "graphd.v1",
   sizeof(Graphd__V1__AddConversationResponse),
-  6,
+  7,
   graphd__v1__add_conversation_response__field_descriptors,
   graphd__v1__add_conversation_response__field_indices_by_name,
-  1,  graphd__v1__add_conversation_response__number_ranges,
+  2,  graphd__v1__add_conversation_response__number_ranges,
   (ProtobufCMessageInit) graphd__v1__add_conversation_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

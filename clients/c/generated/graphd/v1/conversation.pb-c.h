@@ -279,10 +279,16 @@ struct  Graphd__V1__TrainReasonerResponse
    */
   double validation_hits_at_10;
   double seconds;
+  /*
+   * Replication: the log sequence at which this write is visible (its own or a
+   * later one). Send it as read metadata "min-log-sequence" to read your write
+   * on a replica. 0 when graphd runs alone.
+   */
+  uint64_t log_sequence;
 };
 #define GRAPHD__V1__TRAIN_REASONER_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__train_reasoner_response__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Graphd__V1__AddConversationRequest
@@ -339,10 +345,16 @@ struct  Graphd__V1__AddConversationResponse
    * The graph version that holds the dialogue.
    */
   uint64_t graph_version;
+  /*
+   * Replication: the log sequence at which this write is visible (its own or a
+   * later one). Send it as read metadata "min-log-sequence" to read your write
+   * on a replica. 0 when graphd runs alone.
+   */
+  uint64_t log_sequence;
 };
 #define GRAPHD__V1__ADD_CONVERSATION_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__add_conversation_response__descriptor) \
-    , NULL, 0, 0,NULL, 0, 0,NULL, 0 }
+    , NULL, 0, 0,NULL, 0, 0,NULL, 0, 0 }
 
 
 /* Graphd__V1__DialogueTurn methods */

@@ -2408,7 +2408,7 @@ const ProtobufCMessageDescriptor graphd__v1__define_types_request__descriptor =
   (ProtobufCMessageInit) graphd__v1__define_types_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__define_types_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor graphd__v1__define_types_response__field_descriptors[3] =
 {
   {
     "node_types_created",
@@ -2434,15 +2434,29 @@ static const ProtobufCFieldDescriptor graphd__v1__define_types_response__field_d
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "log_sequence",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__DefineTypesResponse, log_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__define_types_response__field_indices_by_name[] = {
   1,   /* field[1] = edge_types_created */
+  2,   /* field[2] = log_sequence */
   0,   /* field[0] = node_types_created */
 };
-static const ProtobufCIntRange graphd__v1__define_types_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange graphd__v1__define_types_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 15, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor graphd__v1__define_types_response__descriptor =
 {
@@ -2452,10 +2466,10 @@ const ProtobufCMessageDescriptor graphd__v1__define_types_response__descriptor =
   "Graphd__V1__DefineTypesResponse",
   "graphd.v1",
   sizeof(Graphd__V1__DefineTypesResponse),
-  2,
+  3,
   graphd__v1__define_types_response__field_descriptors,
   graphd__v1__define_types_response__field_indices_by_name,
-  1,  graphd__v1__define_types_response__number_ranges,
+  2,  graphd__v1__define_types_response__number_ranges,
   (ProtobufCMessageInit) graphd__v1__define_types_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2566,7 +2580,7 @@ const ProtobufCMessageDescriptor graphd__v1__add_nodes_request__descriptor =
   (ProtobufCMessageInit) graphd__v1__add_nodes_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__add_nodes_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor graphd__v1__add_nodes_response__field_descriptors[3] =
 {
   {
     "created",
@@ -2592,15 +2606,29 @@ static const ProtobufCFieldDescriptor graphd__v1__add_nodes_response__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "log_sequence",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__AddNodesResponse, log_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__add_nodes_response__field_indices_by_name[] = {
   0,   /* field[0] = created */
+  2,   /* field[2] = log_sequence */
   1,   /* field[1] = updated */
 };
-static const ProtobufCIntRange graphd__v1__add_nodes_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange graphd__v1__add_nodes_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 15, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor graphd__v1__add_nodes_response__descriptor =
 {
@@ -2610,10 +2638,10 @@ const ProtobufCMessageDescriptor graphd__v1__add_nodes_response__descriptor =
   "Graphd__V1__AddNodesResponse",
   "graphd.v1",
   sizeof(Graphd__V1__AddNodesResponse),
-  2,
+  3,
   graphd__v1__add_nodes_response__field_descriptors,
   graphd__v1__add_nodes_response__field_indices_by_name,
-  1,  graphd__v1__add_nodes_response__number_ranges,
+  2,  graphd__v1__add_nodes_response__number_ranges,
   (ProtobufCMessageInit) graphd__v1__add_nodes_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2861,7 +2889,7 @@ const ProtobufCMessageDescriptor graphd__v1__attribute_column__descriptor =
   (ProtobufCMessageInit) graphd__v1__attribute_column__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__add_edges_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor graphd__v1__add_edges_response__field_descriptors[4] =
 {
   {
     "created",
@@ -2899,16 +2927,30 @@ static const ProtobufCFieldDescriptor graphd__v1__add_edges_response__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "log_sequence",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__AddEdgesResponse, log_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__add_edges_response__field_indices_by_name[] = {
   0,   /* field[0] = created */
+  3,   /* field[3] = log_sequence */
   2,   /* field[2] = nodes_created */
   1,   /* field[1] = updated */
 };
-static const ProtobufCIntRange graphd__v1__add_edges_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange graphd__v1__add_edges_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 15, 3 },
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor graphd__v1__add_edges_response__descriptor =
 {
@@ -2918,10 +2960,10 @@ const ProtobufCMessageDescriptor graphd__v1__add_edges_response__descriptor =
   "Graphd__V1__AddEdgesResponse",
   "graphd.v1",
   sizeof(Graphd__V1__AddEdgesResponse),
-  3,
+  4,
   graphd__v1__add_edges_response__field_descriptors,
   graphd__v1__add_edges_response__field_indices_by_name,
-  1,  graphd__v1__add_edges_response__number_ranges,
+  2,  graphd__v1__add_edges_response__number_ranges,
   (ProtobufCMessageInit) graphd__v1__add_edges_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2976,7 +3018,7 @@ const ProtobufCMessageDescriptor graphd__v1__remove_nodes_request__descriptor =
   (ProtobufCMessageInit) graphd__v1__remove_nodes_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__remove_nodes_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor graphd__v1__remove_nodes_response__field_descriptors[3] =
 {
   {
     "nodes_removed",
@@ -3002,15 +3044,29 @@ static const ProtobufCFieldDescriptor graphd__v1__remove_nodes_response__field_d
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "log_sequence",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__RemoveNodesResponse, log_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__remove_nodes_response__field_indices_by_name[] = {
   1,   /* field[1] = edges_removed */
+  2,   /* field[2] = log_sequence */
   0,   /* field[0] = nodes_removed */
 };
-static const ProtobufCIntRange graphd__v1__remove_nodes_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange graphd__v1__remove_nodes_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 15, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor graphd__v1__remove_nodes_response__descriptor =
 {
@@ -3020,10 +3076,10 @@ const ProtobufCMessageDescriptor graphd__v1__remove_nodes_response__descriptor =
   "Graphd__V1__RemoveNodesResponse",
   "graphd.v1",
   sizeof(Graphd__V1__RemoveNodesResponse),
-  2,
+  3,
   graphd__v1__remove_nodes_response__field_descriptors,
   graphd__v1__remove_nodes_response__field_indices_by_name,
-  1,  graphd__v1__remove_nodes_response__number_ranges,
+  2,  graphd__v1__remove_nodes_response__number_ranges,
   (ProtobufCMessageInit) graphd__v1__remove_nodes_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -3142,7 +3198,7 @@ const ProtobufCMessageDescriptor graphd__v1__remove_edges_request__descriptor =
   (ProtobufCMessageInit) graphd__v1__remove_edges_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__remove_edges_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor graphd__v1__remove_edges_response__field_descriptors[2] =
 {
   {
     "removed",
@@ -3156,14 +3212,28 @@ static const ProtobufCFieldDescriptor graphd__v1__remove_edges_response__field_d
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "log_sequence",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__RemoveEdgesResponse, log_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__remove_edges_response__field_indices_by_name[] = {
+  1,   /* field[1] = log_sequence */
   0,   /* field[0] = removed */
 };
-static const ProtobufCIntRange graphd__v1__remove_edges_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange graphd__v1__remove_edges_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 15, 1 },
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor graphd__v1__remove_edges_response__descriptor =
 {
@@ -3173,10 +3243,10 @@ const ProtobufCMessageDescriptor graphd__v1__remove_edges_response__descriptor =
   "Graphd__V1__RemoveEdgesResponse",
   "graphd.v1",
   sizeof(Graphd__V1__RemoveEdgesResponse),
-  1,
+  2,
   graphd__v1__remove_edges_response__field_descriptors,
   graphd__v1__remove_edges_response__field_indices_by_name,
-  1,  graphd__v1__remove_edges_response__number_ranges,
+  2,  graphd__v1__remove_edges_response__number_ranges,
   (ProtobufCMessageInit) graphd__v1__remove_edges_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -3923,9 +3993,29 @@ const ProtobufCMessageDescriptor graphd__v1__list_nodes_response__descriptor =
   (ProtobufCMessageInit) graphd__v1__list_nodes_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-#define graphd__v1__stats_request__field_descriptors NULL
-#define graphd__v1__stats_request__field_indices_by_name NULL
-#define graphd__v1__stats_request__number_ranges NULL
+static const ProtobufCFieldDescriptor graphd__v1__stats_request__field_descriptors[1] =
+{
+  {
+    "content_checksum",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__StatsRequest, content_checksum),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned graphd__v1__stats_request__field_indices_by_name[] = {
+  0,   /* field[0] = content_checksum */
+};
+static const ProtobufCIntRange graphd__v1__stats_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
 const ProtobufCMessageDescriptor graphd__v1__stats_request__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
@@ -3934,10 +4024,10 @@ const ProtobufCMessageDescriptor graphd__v1__stats_request__descriptor =
   "Graphd__V1__StatsRequest",
   "graphd.v1",
   sizeof(Graphd__V1__StatsRequest),
-  0,
+  1,
   graphd__v1__stats_request__field_descriptors,
   graphd__v1__stats_request__field_indices_by_name,
-  0,  graphd__v1__stats_request__number_ranges,
+  1,  graphd__v1__stats_request__number_ranges,
   (ProtobufCMessageInit) graphd__v1__stats_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -4043,7 +4133,7 @@ const ProtobufCMessageDescriptor graphd__v1__stats_response__edges_by_type_entry
   (ProtobufCMessageInit) graphd__v1__stats_response__edges_by_type_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__stats_response__field_descriptors[15] =
+static const ProtobufCFieldDescriptor graphd__v1__stats_response__field_descriptors[22] =
 {
   {
     "nodes",
@@ -4225,19 +4315,110 @@ static const ProtobufCFieldDescriptor graphd__v1__stats_response__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "role",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__StatsResponse, role),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "applied_log_sequence",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__StatsResponse, applied_log_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "log_last_sequence",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__StatsResponse, log_last_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "log_lag_entries",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__StatsResponse, log_lag_entries),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "log_lag_seconds",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__StatsResponse, log_lag_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "primary_address",
+    21,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__StatsResponse, primary_address),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "content_checksum",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FIXED64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__StatsResponse, content_checksum),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__stats_response__field_indices_by_name[] = {
+  16,   /* field[16] = applied_log_sequence */
   11,   /* field[11] = compactions */
+  21,   /* field[21] = content_checksum */
   4,   /* field[4] = delta_edges */
   5,   /* field[5] = delta_removals */
   1,   /* field[1] = edges */
   3,   /* field[3] = edges_by_type */
   9,   /* field[9] = graph_version */
   12,   /* field[12] = last_compaction_seconds */
+  18,   /* field[18] = log_lag_entries */
+  19,   /* field[19] = log_lag_seconds */
+  17,   /* field[17] = log_last_sequence */
   6,   /* field[6] = memory_bytes */
   14,   /* field[14] = models */
   0,   /* field[0] = nodes */
   2,   /* field[2] = nodes_by_type */
+  20,   /* field[20] = primary_address */
+  15,   /* field[15] = role */
   10,   /* field[10] = schema_version */
   7,   /* field[7] = store_bytes */
   13,   /* field[13] = uptime_seconds */
@@ -4246,7 +4427,7 @@ static const unsigned graphd__v1__stats_response__field_indices_by_name[] = {
 static const ProtobufCIntRange graphd__v1__stats_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 15 }
+  { 0, 22 }
 };
 const ProtobufCMessageDescriptor graphd__v1__stats_response__descriptor =
 {
@@ -4256,7 +4437,7 @@ const ProtobufCMessageDescriptor graphd__v1__stats_response__descriptor =
   "Graphd__V1__StatsResponse",
   "graphd.v1",
   sizeof(Graphd__V1__StatsResponse),
-  15,
+  22,
   graphd__v1__stats_response__field_descriptors,
   graphd__v1__stats_response__field_indices_by_name,
   1,  graphd__v1__stats_response__number_ranges,

@@ -227,10 +227,16 @@ struct  Graphd__V1__DefineTypesResponse
   ProtobufCMessage base;
   uint32_t node_types_created;
   uint32_t edge_types_created;
+  /*
+   * Replication: the log sequence at which this write is visible (its own or a
+   * later one). Send it as read metadata "min-log-sequence" to read your write
+   * on a replica. 0 when graphd runs alone.
+   */
+  uint64_t log_sequence;
 };
 #define GRAPHD__V1__DEFINE_TYPES_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__define_types_response__descriptor) \
-    , 0, 0 }
+    , 0, 0, 0 }
 
 
 struct  Graphd__V1__ListTypesRequest
@@ -276,10 +282,16 @@ struct  Graphd__V1__AddNodesResponse
   ProtobufCMessage base;
   uint32_t created;
   uint32_t updated;
+  /*
+   * Replication: the log sequence at which this write is visible (its own or a
+   * later one). Send it as read metadata "min-log-sequence" to read your write
+   * on a replica. 0 when graphd runs alone.
+   */
+  uint64_t log_sequence;
 };
 #define GRAPHD__V1__ADD_NODES_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__add_nodes_response__descriptor) \
-    , 0, 0 }
+    , 0, 0, 0 }
 
 
 /*
@@ -363,10 +375,16 @@ struct  Graphd__V1__AddEdgesResponse
   uint32_t created;
   uint32_t updated;
   uint32_t nodes_created;
+  /*
+   * Replication: the log sequence at which this write is visible (its own or a
+   * later one). Send it as read metadata "min-log-sequence" to read your write
+   * on a replica. 0 when graphd runs alone.
+   */
+  uint64_t log_sequence;
 };
 #define GRAPHD__V1__ADD_EDGES_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__add_edges_response__descriptor) \
-    , 0, 0, 0 }
+    , 0, 0, 0, 0 }
 
 
 /*
@@ -392,10 +410,16 @@ struct  Graphd__V1__RemoveNodesResponse
   ProtobufCMessage base;
   uint32_t nodes_removed;
   uint32_t edges_removed;
+  /*
+   * Replication: the log sequence at which this write is visible (its own or a
+   * later one). Send it as read metadata "min-log-sequence" to read your write
+   * on a replica. 0 when graphd runs alone.
+   */
+  uint64_t log_sequence;
 };
 #define GRAPHD__V1__REMOVE_NODES_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__remove_nodes_response__descriptor) \
-    , 0, 0 }
+    , 0, 0, 0 }
 
 
 struct  Graphd__V1__EdgeRef
@@ -426,10 +450,16 @@ struct  Graphd__V1__RemoveEdgesResponse
 {
   ProtobufCMessage base;
   uint32_t removed;
+  /*
+   * Replication: the log sequence at which this write is visible (its own or a
+   * later one). Send it as read metadata "min-log-sequence" to read your write
+   * on a replica. 0 when graphd runs alone.
+   */
+  uint64_t log_sequence;
 };
 #define GRAPHD__V1__REMOVE_EDGES_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__remove_edges_response__descriptor) \
-    , 0 }
+    , 0, 0 }
 
 
 struct  Graphd__V1__GetNodeRequest
@@ -622,10 +652,15 @@ struct  Graphd__V1__ListNodesResponse
 struct  Graphd__V1__StatsRequest
 {
   ProtobufCMessage base;
+  /*
+   * Also compute content_checksum (reads every node, edge and document: takes
+   * time on a large graph).
+   */
+  protobuf_c_boolean content_checksum;
 };
 #define GRAPHD__V1__STATS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__stats_request__descriptor) \
-     }
+    , 0 }
 
 
 struct  Graphd__V1__StatsResponse__NodesByTypeEntry
@@ -692,10 +727,37 @@ struct  Graphd__V1__StatsResponse
    */
   size_t n_models;
   Graphd__V1__ModelStatus **models;
+  /*
+   * Replication: "single" (no log), "primary" (holds the lease, appends every
+   * write to the log) or "replica" (applies the log, refuses writes).
+   */
+  char *role;
+  /*
+   * The last log sequence applied to this store (0: none, or single).
+   */
+  uint64_t applied_log_sequence;
+  /*
+   * The log's last sequence as last seen, and how far behind it this graphd is:
+   * entries, and seconds since the first entry it has not applied was seen.
+   */
+  uint64_t log_last_sequence;
+  uint64_t log_lag_entries;
+  double log_lag_seconds;
+  /*
+   * The lease holder's address, where writes go ("" while none holds it).
+   */
+  char *primary_address;
+  /*
+   * With StatsRequest.content_checksum: a checksum of the graph's content
+   * (nodes with their attributes, edges with their weights and attributes,
+   * documents), independent of ids and storage order: equal on two graphds
+   * that hold the same graph.
+   */
+  uint64_t content_checksum;
 };
 #define GRAPHD__V1__STATS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__stats_response__descriptor) \
-    , 0, 0, 0,NULL, 0,NULL, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0,NULL }
+    , 0, 0, 0,NULL, 0,NULL, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Graphd__V1__ModelStatus

@@ -1234,7 +1234,7 @@ const ProtobufCMessageDescriptor graphd__v1__set_task_request__descriptor =
   (ProtobufCMessageInit) graphd__v1__set_task_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__set_task_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor graphd__v1__set_task_response__field_descriptors[3] =
 {
   {
     "task",
@@ -1260,15 +1260,29 @@ static const ProtobufCFieldDescriptor graphd__v1__set_task_response__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "log_sequence",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__SetTaskResponse, log_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__set_task_response__field_indices_by_name[] = {
   1,   /* field[1] = created */
+  2,   /* field[2] = log_sequence */
   0,   /* field[0] = task */
 };
-static const ProtobufCIntRange graphd__v1__set_task_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange graphd__v1__set_task_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 15, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor graphd__v1__set_task_response__descriptor =
 {
@@ -1278,10 +1292,10 @@ const ProtobufCMessageDescriptor graphd__v1__set_task_response__descriptor =
   "Graphd__V1__SetTaskResponse",
   "graphd.v1",
   sizeof(Graphd__V1__SetTaskResponse),
-  2,
+  3,
   graphd__v1__set_task_response__field_descriptors,
   graphd__v1__set_task_response__field_indices_by_name,
-  1,  graphd__v1__set_task_response__number_ranges,
+  2,  graphd__v1__set_task_response__number_ranges,
   (ProtobufCMessageInit) graphd__v1__set_task_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -1960,7 +1974,7 @@ const ProtobufCMessageDescriptor graphd__v1__feedback_request__descriptor =
   (ProtobufCMessageInit) graphd__v1__feedback_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__feedback_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor graphd__v1__feedback_response__field_descriptors[5] =
 {
   {
     "query_key",
@@ -2010,17 +2024,31 @@ static const ProtobufCFieldDescriptor graphd__v1__feedback_response__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "log_sequence",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__FeedbackResponse, log_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__feedback_response__field_indices_by_name[] = {
   1,   /* field[1] = edges_written */
+  4,   /* field[4] = log_sequence */
   2,   /* field[2] = model_updated */
   0,   /* field[0] = query_key */
   3,   /* field[3] = update_queued */
 };
-static const ProtobufCIntRange graphd__v1__feedback_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange graphd__v1__feedback_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 15, 4 },
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor graphd__v1__feedback_response__descriptor =
 {
@@ -2030,10 +2058,10 @@ const ProtobufCMessageDescriptor graphd__v1__feedback_response__descriptor =
   "Graphd__V1__FeedbackResponse",
   "graphd.v1",
   sizeof(Graphd__V1__FeedbackResponse),
-  4,
+  5,
   graphd__v1__feedback_response__field_descriptors,
   graphd__v1__feedback_response__field_indices_by_name,
-  1,  graphd__v1__feedback_response__number_ranges,
+  2,  graphd__v1__feedback_response__number_ranges,
   (ProtobufCMessageInit) graphd__v1__feedback_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2075,7 +2103,7 @@ const ProtobufCMessageDescriptor graphd__v1__add_llmrequest__descriptor =
   (ProtobufCMessageInit) graphd__v1__add_llmrequest__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__add_llmresponse__field_descriptors[1] =
+static const ProtobufCFieldDescriptor graphd__v1__add_llmresponse__field_descriptors[2] =
 {
   {
     "created",
@@ -2089,14 +2117,28 @@ static const ProtobufCFieldDescriptor graphd__v1__add_llmresponse__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "log_sequence",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__AddLLMResponse, log_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__add_llmresponse__field_indices_by_name[] = {
   0,   /* field[0] = created */
+  1,   /* field[1] = log_sequence */
 };
-static const ProtobufCIntRange graphd__v1__add_llmresponse__number_ranges[1 + 1] =
+static const ProtobufCIntRange graphd__v1__add_llmresponse__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 15, 1 },
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor graphd__v1__add_llmresponse__descriptor =
 {
@@ -2106,10 +2148,10 @@ const ProtobufCMessageDescriptor graphd__v1__add_llmresponse__descriptor =
   "Graphd__V1__AddLLMResponse",
   "graphd.v1",
   sizeof(Graphd__V1__AddLLMResponse),
-  1,
+  2,
   graphd__v1__add_llmresponse__field_descriptors,
   graphd__v1__add_llmresponse__field_indices_by_name,
-  1,  graphd__v1__add_llmresponse__number_ranges,
+  2,  graphd__v1__add_llmresponse__number_ranges,
   (ProtobufCMessageInit) graphd__v1__add_llmresponse__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2272,9 +2314,29 @@ const ProtobufCMessageDescriptor graphd__v1__remove_llmrequest__descriptor =
   (ProtobufCMessageInit) graphd__v1__remove_llmrequest__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-#define graphd__v1__remove_llmresponse__field_descriptors NULL
-#define graphd__v1__remove_llmresponse__field_indices_by_name NULL
-#define graphd__v1__remove_llmresponse__number_ranges NULL
+static const ProtobufCFieldDescriptor graphd__v1__remove_llmresponse__field_descriptors[1] =
+{
+  {
+    "log_sequence",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__RemoveLLMResponse, log_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned graphd__v1__remove_llmresponse__field_indices_by_name[] = {
+  0,   /* field[0] = log_sequence */
+};
+static const ProtobufCIntRange graphd__v1__remove_llmresponse__number_ranges[1 + 1] =
+{
+  { 15, 0 },
+  { 0, 1 }
+};
 const ProtobufCMessageDescriptor graphd__v1__remove_llmresponse__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
@@ -2283,10 +2345,10 @@ const ProtobufCMessageDescriptor graphd__v1__remove_llmresponse__descriptor =
   "Graphd__V1__RemoveLLMResponse",
   "graphd.v1",
   sizeof(Graphd__V1__RemoveLLMResponse),
-  0,
+  1,
   graphd__v1__remove_llmresponse__field_descriptors,
   graphd__v1__remove_llmresponse__field_indices_by_name,
-  0,  graphd__v1__remove_llmresponse__number_ranges,
+  1,  graphd__v1__remove_llmresponse__number_ranges,
   (ProtobufCMessageInit) graphd__v1__remove_llmresponse__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2354,7 +2416,7 @@ const ProtobufCMessageDescriptor graphd__v1__train_router_request__descriptor =
   (ProtobufCMessageInit) graphd__v1__train_router_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__train_router_response__field_descriptors[7] =
+static const ProtobufCFieldDescriptor graphd__v1__train_router_response__field_descriptors[8] =
 {
   {
     "epochs",
@@ -2440,20 +2502,34 @@ static const ProtobufCFieldDescriptor graphd__v1__train_router_response__field_d
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "log_sequence",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__TrainRouterResponse, log_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__train_router_response__field_indices_by_name[] = {
   1,   /* field[1] = best_epoch */
   0,   /* field[0] = epochs */
+  7,   /* field[7] = log_sequence */
   3,   /* field[3] = prior_only_validation_loss */
   6,   /* field[6] = seconds */
   4,   /* field[4] = training_queries */
   2,   /* field[2] = validation_loss */
   5,   /* field[5] = validation_queries */
 };
-static const ProtobufCIntRange graphd__v1__train_router_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange graphd__v1__train_router_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 15, 7 },
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor graphd__v1__train_router_response__descriptor =
 {
@@ -2463,10 +2539,10 @@ const ProtobufCMessageDescriptor graphd__v1__train_router_response__descriptor =
   "Graphd__V1__TrainRouterResponse",
   "graphd.v1",
   sizeof(Graphd__V1__TrainRouterResponse),
-  7,
+  8,
   graphd__v1__train_router_response__field_descriptors,
   graphd__v1__train_router_response__field_indices_by_name,
-  1,  graphd__v1__train_router_response__number_ranges,
+  2,  graphd__v1__train_router_response__number_ranges,
   (ProtobufCMessageInit) graphd__v1__train_router_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

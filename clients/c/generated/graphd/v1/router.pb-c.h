@@ -155,10 +155,16 @@ struct  Graphd__V1__SetTaskResponse
    */
   Graphd__V1__TaskInfo *task;
   protobuf_c_boolean created;
+  /*
+   * Replication: the log sequence at which this write is visible (its own or a
+   * later one). Send it as read metadata "min-log-sequence" to read your write
+   * on a replica. 0 when graphd runs alone.
+   */
+  uint64_t log_sequence;
 };
 #define GRAPHD__V1__SET_TASK_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__set_task_response__descriptor) \
-    , NULL, 0 }
+    , NULL, 0, 0 }
 
 
 struct  Graphd__V1__ListTasksRequest
@@ -404,10 +410,16 @@ struct  Graphd__V1__FeedbackResponse
    * model exists and update_steps > 0). It is skipped while Train runs.
    */
   protobuf_c_boolean update_queued;
+  /*
+   * Replication: the log sequence at which this write is visible (its own or a
+   * later one). Send it as read metadata "min-log-sequence" to read your write
+   * on a replica. 0 when graphd runs alone.
+   */
+  uint64_t log_sequence;
 };
 #define GRAPHD__V1__FEEDBACK_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__feedback_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0 }
 
 
 struct  Graphd__V1__AddLLMRequest
@@ -424,10 +436,16 @@ struct  Graphd__V1__AddLLMResponse
 {
   ProtobufCMessage base;
   protobuf_c_boolean created;
+  /*
+   * Replication: the log sequence at which this write is visible (its own or a
+   * later one). Send it as read metadata "min-log-sequence" to read your write
+   * on a replica. 0 when graphd runs alone.
+   */
+  uint64_t log_sequence;
 };
 #define GRAPHD__V1__ADD_LLMRESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__add_llmresponse__descriptor) \
-    , 0 }
+    , 0, 0 }
 
 
 struct  Graphd__V1__ListLLMsRequest
@@ -471,10 +489,16 @@ struct  Graphd__V1__RemoveLLMRequest
 struct  Graphd__V1__RemoveLLMResponse
 {
   ProtobufCMessage base;
+  /*
+   * Replication: the log sequence at which this write is visible (its own or a
+   * later one). Send it as read metadata "min-log-sequence" to read your write
+   * on a replica. 0 when graphd runs alone.
+   */
+  uint64_t log_sequence;
 };
 #define GRAPHD__V1__REMOVE_LLMRESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__remove_llmresponse__descriptor) \
-     }
+    , 0 }
 
 
 struct  Graphd__V1__TrainRouterRequest
@@ -504,10 +528,16 @@ struct  Graphd__V1__TrainRouterResponse
   uint32_t training_queries;
   uint32_t validation_queries;
   double seconds;
+  /*
+   * Replication: the log sequence at which this write is visible (its own or a
+   * later one). Send it as read metadata "min-log-sequence" to read your write
+   * on a replica. 0 when graphd runs alone.
+   */
+  uint64_t log_sequence;
 };
 #define GRAPHD__V1__TRAIN_ROUTER_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__train_router_response__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /* Graphd__V1__LLMPrice methods */

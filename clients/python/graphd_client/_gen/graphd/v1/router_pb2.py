@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from graphd.v1 import graph_pb2 as graphd_dot_v1_dot_graph__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16graphd/v1/router.proto\x12\tgraphd.v1\x1a\x15graphd/v1/graph.proto\"O\n\x08LLMPrice\x12\x10\n\x08per_call\x18\x01 \x01(\x01\x12\x17\n\x0fper_input_token\x18\x02 \x01(\x01\x12\x18\n\x10per_output_token\x18\x03 \x01(\x01\"\x91\x01\n\x07LLMInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\"\n\x05price\x18\x03 \x01(\x0b\x32\x13.graphd.v1.LLMPrice\x12\x16\n\x0e\x63ontext_window\x18\x04 \x01(\r\x12\x0c\n\x04tags\x18\x05 \x03(\t\x12\x19\n\x11observed_outcomes\x18\x06 \x01(\x04\"h\n\x08TaskInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12(\n\nquery_text\x18\x03 \x01(\x0e\x32\x14.graphd.v1.QueryText\x12\x0f\n\x07queries\x18\x04 \x01(\x04\"3\n\x0eSetTaskRequest\x12!\n\x04task\x18\x01 \x01(\x0b\x32\x13.graphd.v1.TaskInfo\"E\n\x0fSetTaskResponse\x12!\n\x04task\x18\x01 \x01(\x0b\x32\x13.graphd.v1.TaskInfo\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\x12\n\x10ListTasksRequest\"i\n\x11ListTasksResponse\x12\"\n\x05tasks\x18\x01 \x03(\x0b\x32\x13.graphd.v1.TaskInfo\x12\x30\n\x12\x64\x65\x66\x61ult_query_text\x18\x02 \x01(\x0e\x32\x14.graphd.v1.QueryText\"\xdf\x01\n\x0cRouteRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x0e\n\x06vector\x18\x02 \x03(\x02\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x14\n\x0c\x61llowed_llms\x18\x04 \x03(\t\x12\x1a\n\x12performance_weight\x18\x05 \x01(\x01\x12\x13\n\x0b\x63ost_weight\x18\x06 \x01(\x01\x12\x1a\n\x12willingness_to_pay\x18\x07 \x01(\x01\x12\x10\n\x08max_cost\x18\x08 \x01(\x01\x12\x15\n\rprompt_tokens\x18\t \x01(\r\x12\x16\n\x0emax_latency_ms\x18\n \x01(\x01\"\x8b\x01\n\x0eRouteCandidate\x12\x0b\n\x03llm\x18\x01 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x02 \x01(\x02\x12\x0c\n\x04\x63ost\x18\x03 \x01(\x01\x12\x17\n\x0fnormalized_cost\x18\x04 \x01(\x01\x12\r\n\x05score\x18\x05 \x01(\x01\x12\x17\n\nlatency_ms\x18\x06 \x01(\x01H\x00\x88\x01\x01\x42\r\n\x0b_latency_ms\"\x8d\x02\n\rRouteResponse\x12\x0b\n\x03llm\x18\x01 \x01(\t\x12)\n\x06ranked\x18\x02 \x03(\x0b\x32\x19.graphd.v1.RouteCandidate\x12\x10\n\x08\x66\x61llback\x18\x03 \x03(\t\x12\x0c\n\x04task\x18\x04 \x01(\t\x12\x15\n\rtask_inferred\x18\x05 \x01(\x08\x12\r\n\x05model\x18\x06 \x01(\t\x12\x17\n\x0f\x64\x65\x63ision_micros\x18\x07 \x01(\x01\x12\x1c\n\x14\x65\x66\x66\x65\x63ts_from_variant\x18\x08 \x01(\x08\x12\x1d\n\x15llms_observed_on_text\x18\t \x01(\r\x12(\n\nquery_text\x18\n \x01(\x0e\x32\x14.graphd.v1.QueryText\"z\n\x07Outcome\x12\x0b\n\x03llm\x18\x01 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x02 \x01(\x01\x12\x11\n\x04\x63ost\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\nlatency_ms\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x0e\n\x06\x61nswer\x18\x05 \x01(\tB\x07\n\x05_costB\r\n\x0b_latency_ms\"\xa3\x01\n\x0f\x46\x65\x65\x64\x62\x61\x63kRequest\x12\x11\n\tquery_key\x18\x01 \x01(\t\x12\r\n\x05query\x18\x02 \x01(\t\x12\x0e\n\x06vector\x18\x03 \x03(\x02\x12\x0c\n\x04task\x18\x04 \x01(\t\x12$\n\x08outcomes\x18\x05 \x03(\x0b\x32\x12.graphd.v1.Outcome\x12\x19\n\x0cupdate_steps\x18\x06 \x01(\rH\x00\x88\x01\x01\x42\x0f\n\r_update_steps\"n\n\x10\x46\x65\x65\x64\x62\x61\x63kResponse\x12\x11\n\tquery_key\x18\x01 \x01(\t\x12\x15\n\redges_written\x18\x02 \x01(\r\x12\x19\n\rmodel_updated\x18\x03 \x01(\x08\x42\x02\x18\x01\x12\x15\n\rupdate_queued\x18\x04 \x01(\x08\"0\n\rAddLLMRequest\x12\x1f\n\x03llm\x18\x01 \x01(\x0b\x32\x12.graphd.v1.LLMInfo\"!\n\x0e\x41\x64\x64LLMResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x08\"\x11\n\x0fListLLMsRequest\"\xb7\x01\n\x10ListLLMsResponse\x12 \n\x04llms\x18\x01 \x03(\x0b\x32\x12.graphd.v1.LLMInfo\x12\x15\n\rmodel_trained\x18\x02 \x01(\x08\x12\x1b\n\x13model_trained_at_ms\x18\x03 \x01(\x03\x12\x17\n\x0fvalidation_loss\x18\x04 \x01(\x02\x12\"\n\x1aprior_only_validation_loss\x18\x05 \x01(\x02\x12\x10\n\x08\x65mbedder\x18\x06 \x01(\t\" \n\x10RemoveLLMRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x13\n\x11RemoveLLMResponse\"M\n\x12TrainRouterRequest\x12\x12\n\nmax_epochs\x18\x01 \x01(\r\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x15\n\rlearning_rate\x18\x03 \x01(\x02\"\xbd\x01\n\x13TrainRouterResponse\x12\x0e\n\x06\x65pochs\x18\x01 \x01(\r\x12\x12\n\nbest_epoch\x18\x02 \x01(\r\x12\x17\n\x0fvalidation_loss\x18\x03 \x01(\x02\x12\"\n\x1aprior_only_validation_loss\x18\x04 \x01(\x02\x12\x18\n\x10training_queries\x18\x05 \x01(\r\x12\x1a\n\x12validation_queries\x18\x06 \x01(\r\x12\x0f\n\x07seconds\x18\x07 \x01(\x01*W\n\tQueryText\x12\x1a\n\x16QUERY_TEXT_UNSPECIFIED\x10\x00\x12\x13\n\x0fQUERY_TEXT_FULL\x10\x01\x12\x19\n\x15QUERY_TEXT_LAST_BLOCK\x10\x02\x32\xf9\x04\n\x06Router\x12:\n\x05Route\x12\x17.graphd.v1.RouteRequest\x1a\x18.graphd.v1.RouteResponse\x12\x43\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\x1a.graphd.v1.FeedbackRequest\x1a\x1b.graphd.v1.FeedbackResponse\x12=\n\x06\x41\x64\x64LLM\x12\x18.graphd.v1.AddLLMRequest\x1a\x19.graphd.v1.AddLLMResponse\x12\x43\n\x08ListLLMs\x12\x1a.graphd.v1.ListLLMsRequest\x1a\x1b.graphd.v1.ListLLMsResponse\x12\x46\n\tRemoveLLM\x12\x1b.graphd.v1.RemoveLLMRequest\x1a\x1c.graphd.v1.RemoveLLMResponse\x12\x46\n\x05Train\x12\x1d.graphd.v1.TrainRouterRequest\x1a\x1e.graphd.v1.TrainRouterResponse\x12P\n\rTrainProgress\x12\".graphd.v1.TrainingProgressRequest\x1a\x1b.graphd.v1.TrainingProgress\x12@\n\x07SetTask\x12\x19.graphd.v1.SetTaskRequest\x1a\x1a.graphd.v1.SetTaskResponse\x12\x46\n\tListTasks\x12\x1b.graphd.v1.ListTasksRequest\x1a\x1c.graphd.v1.ListTasksResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16graphd/v1/router.proto\x12\tgraphd.v1\x1a\x15graphd/v1/graph.proto\"O\n\x08LLMPrice\x12\x10\n\x08per_call\x18\x01 \x01(\x01\x12\x17\n\x0fper_input_token\x18\x02 \x01(\x01\x12\x18\n\x10per_output_token\x18\x03 \x01(\x01\"\x91\x01\n\x07LLMInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\"\n\x05price\x18\x03 \x01(\x0b\x32\x13.graphd.v1.LLMPrice\x12\x16\n\x0e\x63ontext_window\x18\x04 \x01(\r\x12\x0c\n\x04tags\x18\x05 \x03(\t\x12\x19\n\x11observed_outcomes\x18\x06 \x01(\x04\"h\n\x08TaskInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12(\n\nquery_text\x18\x03 \x01(\x0e\x32\x14.graphd.v1.QueryText\x12\x0f\n\x07queries\x18\x04 \x01(\x04\"3\n\x0eSetTaskRequest\x12!\n\x04task\x18\x01 \x01(\x0b\x32\x13.graphd.v1.TaskInfo\"[\n\x0fSetTaskResponse\x12!\n\x04task\x18\x01 \x01(\x0b\x32\x13.graphd.v1.TaskInfo\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x14\n\x0clog_sequence\x18\x0f \x01(\x04\"\x12\n\x10ListTasksRequest\"i\n\x11ListTasksResponse\x12\"\n\x05tasks\x18\x01 \x03(\x0b\x32\x13.graphd.v1.TaskInfo\x12\x30\n\x12\x64\x65\x66\x61ult_query_text\x18\x02 \x01(\x0e\x32\x14.graphd.v1.QueryText\"\xdf\x01\n\x0cRouteRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x0e\n\x06vector\x18\x02 \x03(\x02\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x14\n\x0c\x61llowed_llms\x18\x04 \x03(\t\x12\x1a\n\x12performance_weight\x18\x05 \x01(\x01\x12\x13\n\x0b\x63ost_weight\x18\x06 \x01(\x01\x12\x1a\n\x12willingness_to_pay\x18\x07 \x01(\x01\x12\x10\n\x08max_cost\x18\x08 \x01(\x01\x12\x15\n\rprompt_tokens\x18\t \x01(\r\x12\x16\n\x0emax_latency_ms\x18\n \x01(\x01\"\x8b\x01\n\x0eRouteCandidate\x12\x0b\n\x03llm\x18\x01 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x02 \x01(\x02\x12\x0c\n\x04\x63ost\x18\x03 \x01(\x01\x12\x17\n\x0fnormalized_cost\x18\x04 \x01(\x01\x12\r\n\x05score\x18\x05 \x01(\x01\x12\x17\n\nlatency_ms\x18\x06 \x01(\x01H\x00\x88\x01\x01\x42\r\n\x0b_latency_ms\"\x8d\x02\n\rRouteResponse\x12\x0b\n\x03llm\x18\x01 \x01(\t\x12)\n\x06ranked\x18\x02 \x03(\x0b\x32\x19.graphd.v1.RouteCandidate\x12\x10\n\x08\x66\x61llback\x18\x03 \x03(\t\x12\x0c\n\x04task\x18\x04 \x01(\t\x12\x15\n\rtask_inferred\x18\x05 \x01(\x08\x12\r\n\x05model\x18\x06 \x01(\t\x12\x17\n\x0f\x64\x65\x63ision_micros\x18\x07 \x01(\x01\x12\x1c\n\x14\x65\x66\x66\x65\x63ts_from_variant\x18\x08 \x01(\x08\x12\x1d\n\x15llms_observed_on_text\x18\t \x01(\r\x12(\n\nquery_text\x18\n \x01(\x0e\x32\x14.graphd.v1.QueryText\"z\n\x07Outcome\x12\x0b\n\x03llm\x18\x01 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x02 \x01(\x01\x12\x11\n\x04\x63ost\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\nlatency_ms\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x0e\n\x06\x61nswer\x18\x05 \x01(\tB\x07\n\x05_costB\r\n\x0b_latency_ms\"\xa3\x01\n\x0f\x46\x65\x65\x64\x62\x61\x63kRequest\x12\x11\n\tquery_key\x18\x01 \x01(\t\x12\r\n\x05query\x18\x02 \x01(\t\x12\x0e\n\x06vector\x18\x03 \x03(\x02\x12\x0c\n\x04task\x18\x04 \x01(\t\x12$\n\x08outcomes\x18\x05 \x03(\x0b\x32\x12.graphd.v1.Outcome\x12\x19\n\x0cupdate_steps\x18\x06 \x01(\rH\x00\x88\x01\x01\x42\x0f\n\r_update_steps\"\x84\x01\n\x10\x46\x65\x65\x64\x62\x61\x63kResponse\x12\x11\n\tquery_key\x18\x01 \x01(\t\x12\x15\n\redges_written\x18\x02 \x01(\r\x12\x19\n\rmodel_updated\x18\x03 \x01(\x08\x42\x02\x18\x01\x12\x15\n\rupdate_queued\x18\x04 \x01(\x08\x12\x14\n\x0clog_sequence\x18\x0f \x01(\x04\"0\n\rAddLLMRequest\x12\x1f\n\x03llm\x18\x01 \x01(\x0b\x32\x12.graphd.v1.LLMInfo\"7\n\x0e\x41\x64\x64LLMResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x08\x12\x14\n\x0clog_sequence\x18\x0f \x01(\x04\"\x11\n\x0fListLLMsRequest\"\xb7\x01\n\x10ListLLMsResponse\x12 \n\x04llms\x18\x01 \x03(\x0b\x32\x12.graphd.v1.LLMInfo\x12\x15\n\rmodel_trained\x18\x02 \x01(\x08\x12\x1b\n\x13model_trained_at_ms\x18\x03 \x01(\x03\x12\x17\n\x0fvalidation_loss\x18\x04 \x01(\x02\x12\"\n\x1aprior_only_validation_loss\x18\x05 \x01(\x02\x12\x10\n\x08\x65mbedder\x18\x06 \x01(\t\" \n\x10RemoveLLMRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\")\n\x11RemoveLLMResponse\x12\x14\n\x0clog_sequence\x18\x0f \x01(\x04\"M\n\x12TrainRouterRequest\x12\x12\n\nmax_epochs\x18\x01 \x01(\r\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x15\n\rlearning_rate\x18\x03 \x01(\x02\"\xd3\x01\n\x13TrainRouterResponse\x12\x0e\n\x06\x65pochs\x18\x01 \x01(\r\x12\x12\n\nbest_epoch\x18\x02 \x01(\r\x12\x17\n\x0fvalidation_loss\x18\x03 \x01(\x02\x12\"\n\x1aprior_only_validation_loss\x18\x04 \x01(\x02\x12\x18\n\x10training_queries\x18\x05 \x01(\r\x12\x1a\n\x12validation_queries\x18\x06 \x01(\r\x12\x0f\n\x07seconds\x18\x07 \x01(\x01\x12\x14\n\x0clog_sequence\x18\x0f \x01(\x04*W\n\tQueryText\x12\x1a\n\x16QUERY_TEXT_UNSPECIFIED\x10\x00\x12\x13\n\x0fQUERY_TEXT_FULL\x10\x01\x12\x19\n\x15QUERY_TEXT_LAST_BLOCK\x10\x02\x32\xf9\x04\n\x06Router\x12:\n\x05Route\x12\x17.graphd.v1.RouteRequest\x1a\x18.graphd.v1.RouteResponse\x12\x43\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\x1a.graphd.v1.FeedbackRequest\x1a\x1b.graphd.v1.FeedbackResponse\x12=\n\x06\x41\x64\x64LLM\x12\x18.graphd.v1.AddLLMRequest\x1a\x19.graphd.v1.AddLLMResponse\x12\x43\n\x08ListLLMs\x12\x1a.graphd.v1.ListLLMsRequest\x1a\x1b.graphd.v1.ListLLMsResponse\x12\x46\n\tRemoveLLM\x12\x1b.graphd.v1.RemoveLLMRequest\x1a\x1c.graphd.v1.RemoveLLMResponse\x12\x46\n\x05Train\x12\x1d.graphd.v1.TrainRouterRequest\x1a\x1e.graphd.v1.TrainRouterResponse\x12P\n\rTrainProgress\x12\".graphd.v1.TrainingProgressRequest\x1a\x1b.graphd.v1.TrainingProgress\x12@\n\x07SetTask\x12\x19.graphd.v1.SetTaskRequest\x1a\x1a.graphd.v1.SetTaskResponse\x12\x46\n\tListTasks\x12\x1b.graphd.v1.ListTasksRequest\x1a\x1c.graphd.v1.ListTasksResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'graphd.v1.router_pb2', globals())
@@ -23,8 +23,8 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
   _FEEDBACKRESPONSE.fields_by_name['model_updated']._options = None
   _FEEDBACKRESPONSE.fields_by_name['model_updated']._serialized_options = b'\030\001'
-  _QUERYTEXT._serialized_start=2304
-  _QUERYTEXT._serialized_end=2391
+  _QUERYTEXT._serialized_start=2415
+  _QUERYTEXT._serialized_end=2502
   _LLMPRICE._serialized_start=60
   _LLMPRICE._serialized_end=139
   _LLMINFO._serialized_start=142
@@ -34,39 +34,39 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _SETTASKREQUEST._serialized_start=395
   _SETTASKREQUEST._serialized_end=446
   _SETTASKRESPONSE._serialized_start=448
-  _SETTASKRESPONSE._serialized_end=517
-  _LISTTASKSREQUEST._serialized_start=519
-  _LISTTASKSREQUEST._serialized_end=537
-  _LISTTASKSRESPONSE._serialized_start=539
-  _LISTTASKSRESPONSE._serialized_end=644
-  _ROUTEREQUEST._serialized_start=647
-  _ROUTEREQUEST._serialized_end=870
-  _ROUTECANDIDATE._serialized_start=873
-  _ROUTECANDIDATE._serialized_end=1012
-  _ROUTERESPONSE._serialized_start=1015
-  _ROUTERESPONSE._serialized_end=1284
-  _OUTCOME._serialized_start=1286
-  _OUTCOME._serialized_end=1408
-  _FEEDBACKREQUEST._serialized_start=1411
-  _FEEDBACKREQUEST._serialized_end=1574
-  _FEEDBACKRESPONSE._serialized_start=1576
-  _FEEDBACKRESPONSE._serialized_end=1686
-  _ADDLLMREQUEST._serialized_start=1688
-  _ADDLLMREQUEST._serialized_end=1736
-  _ADDLLMRESPONSE._serialized_start=1738
-  _ADDLLMRESPONSE._serialized_end=1771
-  _LISTLLMSREQUEST._serialized_start=1773
-  _LISTLLMSREQUEST._serialized_end=1790
-  _LISTLLMSRESPONSE._serialized_start=1793
-  _LISTLLMSRESPONSE._serialized_end=1976
-  _REMOVELLMREQUEST._serialized_start=1978
-  _REMOVELLMREQUEST._serialized_end=2010
-  _REMOVELLMRESPONSE._serialized_start=2012
-  _REMOVELLMRESPONSE._serialized_end=2031
-  _TRAINROUTERREQUEST._serialized_start=2033
-  _TRAINROUTERREQUEST._serialized_end=2110
-  _TRAINROUTERRESPONSE._serialized_start=2113
-  _TRAINROUTERRESPONSE._serialized_end=2302
-  _ROUTER._serialized_start=2394
-  _ROUTER._serialized_end=3027
+  _SETTASKRESPONSE._serialized_end=539
+  _LISTTASKSREQUEST._serialized_start=541
+  _LISTTASKSREQUEST._serialized_end=559
+  _LISTTASKSRESPONSE._serialized_start=561
+  _LISTTASKSRESPONSE._serialized_end=666
+  _ROUTEREQUEST._serialized_start=669
+  _ROUTEREQUEST._serialized_end=892
+  _ROUTECANDIDATE._serialized_start=895
+  _ROUTECANDIDATE._serialized_end=1034
+  _ROUTERESPONSE._serialized_start=1037
+  _ROUTERESPONSE._serialized_end=1306
+  _OUTCOME._serialized_start=1308
+  _OUTCOME._serialized_end=1430
+  _FEEDBACKREQUEST._serialized_start=1433
+  _FEEDBACKREQUEST._serialized_end=1596
+  _FEEDBACKRESPONSE._serialized_start=1599
+  _FEEDBACKRESPONSE._serialized_end=1731
+  _ADDLLMREQUEST._serialized_start=1733
+  _ADDLLMREQUEST._serialized_end=1781
+  _ADDLLMRESPONSE._serialized_start=1783
+  _ADDLLMRESPONSE._serialized_end=1838
+  _LISTLLMSREQUEST._serialized_start=1840
+  _LISTLLMSREQUEST._serialized_end=1857
+  _LISTLLMSRESPONSE._serialized_start=1860
+  _LISTLLMSRESPONSE._serialized_end=2043
+  _REMOVELLMREQUEST._serialized_start=2045
+  _REMOVELLMREQUEST._serialized_end=2077
+  _REMOVELLMRESPONSE._serialized_start=2079
+  _REMOVELLMRESPONSE._serialized_end=2120
+  _TRAINROUTERREQUEST._serialized_start=2122
+  _TRAINROUTERREQUEST._serialized_end=2199
+  _TRAINROUTERRESPONSE._serialized_start=2202
+  _TRAINROUTERRESPONSE._serialized_end=2413
+  _ROUTER._serialized_start=2505
+  _ROUTER._serialized_end=3138
 # @@protoc_insertion_point(module_scope)
