@@ -80,7 +80,10 @@ let package = Package(
         .target(name: "GraphStore", dependencies: ["GraphCore", "CSQLite", .product(name: "Metrics", package: "swift-metrics")]),
 
         // MARK: Replication: the JetStream log every write goes through, and the primary's lease (NATS C client)
-        .target(name: "Replication", dependencies: ["CNats", "GraphCore", "GraphStore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "Replication", dependencies: [
+            "CNats", "GraphCore", "GraphStore",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"), .product(name: "Logging", package: "swift-log"),
+        ]),
 
         // MARK: Wire: generated protobuf messages, ttrpc framing and dispatch
         .target(
@@ -102,7 +105,7 @@ let package = Package(
             name: "GraphdServer",
             dependencies: [
                 "GraphCore", "GraphStore", "GraphAlgorithms", "MessagePassing", "Recommendation", "Routing", "Conversational", "TextEmbedding",
-                "BackgroundWork", "GraphdProto", "TTRPC",
+                "BackgroundWork", "Replication", "GraphdProto", "TTRPC",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -46,6 +46,10 @@ final class SerialQueueExecutor: SerialExecutor, @unchecked Sendable {
 /// then nothing is written.
 public protocol WriteLog: Sendable {
     func append(_ event: WriteEvent, marks: WriteMarks) throws -> [(name: String, value: [UInt8]?)]
+    /// The batch `append` last accepted could not be committed here: the log
+    /// holds an entry this store lacks, and the log must not be appended to
+    /// from this store's state until it has applied that entry.
+    func commitFailed(_ error: any Error)
 }
 
 /// The graph database: the single writer that owns the SQLite store, the igraph
@@ -242,7 +246,12 @@ public actor GraphDatabase {
         guard !plan.isEmpty, let writeLog else { return try write(plan) }
         var logged = plan
         logged.documents += try writeLog.append(event, marks: WriteMarks(plan))
-        return try write(logged)
+        do {
+            return try write(logged)
+        } catch {
+            writeLog.commitFailed(error)
+            throw error
+        }
     }
 
     /// Where accepted batches go before they are committed (replication); nil: nowhere.

@@ -6,6 +6,7 @@ import Glibc
 #endif
 import NIOCore
 @_exported import TTRPC
+import Synchronization
 
 /// A typed client for graphd.v1.Graph over one ttrpc connection.
 ///
@@ -24,11 +25,21 @@ public struct GraphClient: Sendable {
     public var defaultTimeout: Duration?
     /// Sent with every call (e.g. `authorization: Bearer …` for a TCP listener, `request-id`).
     public var metadata: [(String, String)]
+    /// A write refused by a replica is sent once to the primary it names (on a
+    /// connection opened like this one, kept for later writes).
+    public var followsPrimary = true
+    /// Session consistency: every read carries the highest log sequence this
+    /// client's writes were acknowledged at (`min-log-sequence`), so that a
+    /// replica answers only once it holds them (read-your-writes).
+    public var readsYourWrites = false
+    private let session: ClientSession
 
-    public init(connection: TTRPCClient, defaultTimeout: Duration? = nil, metadata: [(String, String)] = []) {
+    public init(connection: TTRPCClient, defaultTimeout: Duration? = nil, metadata: [(String, String)] = [],
+                connector: (@Sendable (TTRPCEndpoint) async throws -> TTRPCClient)? = nil) {
         self.connection = connection
         self.defaultTimeout = defaultTimeout
         self.metadata = metadata
+        self.session = ClientSession(connector: connector ?? { try await TTRPCClient.connect(to: $0) })
     }
 
     /// `tls`: speak TLS on a TCP endpoint (graphd --tls-cert/--tls-key), checking the
@@ -36,22 +47,32 @@ public struct GraphClient: Sendable {
     public static func connect(to endpoint: TTRPCEndpoint, group: (any EventLoopGroup)? = nil,
                                defaultTimeout: Duration? = nil, bearerToken: String? = nil,
                                tls: TLSConfiguration? = nil) async throws -> GraphClient {
-        var transport: (@Sendable (any Channel) throws -> Void)?
-        if let tls {
-            guard case .tcp(let host, _) = endpoint else {
-                throw RPCError(.invalidArgument, "TLS applies to TCP endpoints only")
+        let context = try tls.map { try NIOSSLContext(configuration: $0) }
+        let connector: @Sendable (TTRPCEndpoint) async throws -> TTRPCClient = { endpoint in
+            var transport: (@Sendable (any Channel) throws -> Void)?
+            if let context {
+                guard case .tcp(let host, _) = endpoint else {
+                    throw RPCError(.invalidArgument, "TLS applies to TCP endpoints only, not \(endpoint)")
+                }
+                transport = { channel in
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: host.isIPAddress ? nil : host))
+                }
             }
-            let context = try NIOSSLContext(configuration: tls)
-            transport = { channel in
-                try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: host.isIPAddress ? nil : host))
-            }
+            return try await TTRPCClient.connect(to: endpoint, group: group, transport: transport)
         }
-        return GraphClient(connection: try await TTRPCClient.connect(to: endpoint, group: group, transport: transport),
-                           defaultTimeout: defaultTimeout,
-                           metadata: bearerToken.map { [("authorization", "Bearer \($0)")] } ?? [])
+        return GraphClient(connection: try await connector(endpoint), defaultTimeout: defaultTimeout,
+                           metadata: bearerToken.map { [("authorization", "Bearer \($0)")] } ?? [], connector: connector)
     }
 
-    public func close() async { await connection.close() }
+    /// Closes the connection (and the primary's, if a write followed one).
+    public func close() async {
+        await session.close()
+        await connection.close()
+    }
+
+    /// The highest log sequence a write of this client was acknowledged at
+    /// (0: none, or graphd runs alone).
+    public var highestLogSequence: UInt64 { session.highestLogSequence }
 
     /// Runs `body` on this connection's event loop (see `TTRPCClient.onEventLoop`):
     /// calls made inside it skip the two thread hops a call from the cooperative
@@ -63,16 +84,40 @@ public struct GraphClient: Sendable {
     private func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
         _ rpc: GraphdMethod, _ request: Request, timeout: Duration?
     ) async throws -> Response {
-        try await connection.call(service: rpc.service, method: rpc.method, request,
-                                  as: Response.self, timeout: timeout ?? defaultTimeout, metadata: metadata)
+        var metadata = self.metadata
+        if readsYourWrites, !rpc.isWrite, case let sequence = session.highestLogSequence, sequence > 0 {
+            metadata.append((GraphdReplicationWire.minLogSequenceKey, "\(sequence)"))
+        }
+        let kept = rpc.isWrite ? session.primary : nil
+        let response: Response
+        do {
+            response = try await (kept ?? connection).call(service: rpc.service, method: rpc.method, request,
+                                                           as: Response.self, timeout: timeout ?? defaultTimeout, metadata: metadata)
+        } catch let error as RPCError where kept != nil && error.code == .unavailable {
+            await session.forgetPrimary()  // the next write goes to this client's own graphd again
+            throw error
+        } catch let error as RPCError where rpc.isWrite && followsPrimary && error.code == .failedPrecondition {
+            guard let address = GraphdReplicationWire.primaryAddress(inRefusal: error.message) else { throw error }
+            guard let endpoint = TTRPCEndpoint.parse(address) else {
+                throw RPCError(.failedPrecondition, "\(error.message) (an address this client cannot reach)")
+            }
+            let primary = try await session.connectPrimary(endpoint)
+            response = try await primary.call(service: rpc.service, method: rpc.method, request,
+                                              as: Response.self, timeout: timeout ?? defaultTimeout, metadata: metadata)
+        }
+        if let written = response as? any LoggedWriteResponse { session.note(written.logSequence) }
+        return response
     }
 
     public func health(timeout: Duration? = nil) async throws -> Graphd_V1_HealthResponse {
         try await call(.health, Graphd_V1_HealthRequest(), timeout: timeout)
     }
 
-    public func stats(timeout: Duration? = nil) async throws -> Graphd_V1_StatsResponse {
-        try await call(.stats, Graphd_V1_StatsRequest(), timeout: timeout)
+    /// - Parameter contentChecksum: also compute `content_checksum` (reads the whole graph).
+    public func stats(contentChecksum: Bool = false, timeout: Duration? = nil) async throws -> Graphd_V1_StatsResponse {
+        var request = Graphd_V1_StatsRequest()
+        request.contentChecksum = contentChecksum
+        return try await call(.stats, request, timeout: timeout)
     }
 
     public func defineTypes(_ request: Graphd_V1_DefineTypesRequest, timeout: Duration? = nil) async throws -> Graphd_V1_DefineTypesResponse {
@@ -206,5 +251,59 @@ extension String {
     var isIPAddress: Bool {
         var v4 = in_addr(), v6 = in6_addr()
         return inet_pton(AF_INET, self, &v4) == 1 || inet_pton(AF_INET6, self, &v6) == 1
+    }
+}
+
+/// A write reply: it carries the log sequence the write is visible at.
+protocol LoggedWriteResponse { var logSequence: UInt64 { get } }
+
+extension Graphd_V1_DefineTypesResponse: LoggedWriteResponse {}
+extension Graphd_V1_AddNodesResponse: LoggedWriteResponse {}
+extension Graphd_V1_AddEdgesResponse: LoggedWriteResponse {}
+extension Graphd_V1_RemoveNodesResponse: LoggedWriteResponse {}
+extension Graphd_V1_RemoveEdgesResponse: LoggedWriteResponse {}
+extension Graphd_V1_FeedbackResponse: LoggedWriteResponse {}
+extension Graphd_V1_AddLLMResponse: LoggedWriteResponse {}
+extension Graphd_V1_RemoveLLMResponse: LoggedWriteResponse {}
+extension Graphd_V1_TrainRouterResponse: LoggedWriteResponse {}
+extension Graphd_V1_SetTaskResponse: LoggedWriteResponse {}
+extension Graphd_V1_TrainReasonerResponse: LoggedWriteResponse {}
+extension Graphd_V1_AddConversationResponse: LoggedWriteResponse {}
+
+/// What a client (and its copies) share across calls: the primary a write was
+/// sent on to, and the highest log sequence its writes were acknowledged at.
+final class ClientSession: Sendable {
+    private let connector: @Sendable (TTRPCEndpoint) async throws -> TTRPCClient
+    private let state = Mutex<(primary: (endpoint: TTRPCEndpoint, client: TTRPCClient)?, highest: UInt64)>((nil, 0))
+
+    init(connector: @escaping @Sendable (TTRPCEndpoint) async throws -> TTRPCClient) {
+        self.connector = connector
+    }
+
+    var primary: TTRPCClient? { state.withLock { $0.primary?.client } }
+    var highestLogSequence: UInt64 { state.withLock { $0.highest } }
+
+    func note(_ sequence: UInt64) { state.withLock { $0.highest = max($0.highest, sequence) } }
+
+    /// A connection to the primary at `endpoint`: the one kept, or a new one
+    /// (which replaces a connection to a primary that was deposed).
+    func connectPrimary(_ endpoint: TTRPCEndpoint) async throws -> TTRPCClient {
+        if let kept = state.withLock({ $0.primary }), kept.endpoint == endpoint { return kept.client }
+        let client = try await connector(endpoint)
+        let replaced = state.withLock { state in
+            defer { state.primary = (endpoint, client) }
+            return state.primary?.client
+        }
+        await replaced?.close()
+        return client
+    }
+
+    func forgetPrimary() async { await close() }
+
+    func close() async {
+        await state.withLock { state in
+            defer { state.primary = nil }
+            return state.primary?.client
+        }?.close()
     }
 }

@@ -63,6 +63,14 @@ public struct GraphdMethod: Hashable, Sendable, CustomStringConvertible {
     public static let addConversation = GraphdMethod(GraphdServiceName.conversation, "AddConversation")
     public static let trainReasonerProgress = GraphdMethod(GraphdServiceName.conversation, "TrainReasonerProgress")
 
+    /// The methods that change the store: a replica refuses them (they go to the primary).
+    public static let writes: Set<GraphdMethod> = [
+        .defineTypes, .addNodes, .addEdges, .removeNodes, .removeEdges,
+        .feedback, .addLLM, .removeLLM, .train, .setTask, .trainReasoner, .addConversation,
+    ]
+
+    public var isWrite: Bool { Self.writes.contains(self) }
+
     /// Every method, in the order above.
     public static let all: [GraphdMethod] = [
         .health, .stats, .defineTypes, .listTypes, .addNodes, .addEdges,
@@ -71,4 +79,24 @@ public struct GraphdMethod: Hashable, Sendable, CustomStringConvertible {
         .addLLM, .listLLMs, .removeLLM, .train, .trainProgress, .setTask,
         .listTasks, .retrieve, .trainReasoner, .addConversation, .trainReasonerProgress,
     ]
+}
+
+/// Conventions of graphd's replication on the wire, shared by the server and
+/// every client.
+public enum GraphdReplicationWire {
+    /// ttrpc metadata of a read that must see at least this log sequence (a
+    /// write reply's `log_sequence`): a replica waits for it up to the
+    /// request's deadline, then answers UNAVAILABLE.
+    public static let minLogSequenceKey = "min-log-sequence"
+    /// A replica refuses a write with FAILED_PRECONDITION and a message that
+    /// ends with this marker and the primary's address ("unix:PATH" or
+    /// "tcp:HOST:PORT"): clients read it to send the write there.
+    public static let primaryMarker = "send writes to the primary at "
+
+    /// The primary's address in a replica's refusal, if the message names one.
+    public static func primaryAddress(inRefusal message: String) -> String? {
+        guard let range = message.range(of: primaryMarker, options: .backwards) else { return nil }
+        let address = String(message[range.upperBound...])
+        return address.isEmpty ? nil : address
+    }
 }

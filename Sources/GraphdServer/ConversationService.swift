@@ -209,6 +209,7 @@ public final class ConversationService: Sendable {
         response.mentions = UInt32(record.mentionCount)
         response.recommended = record.recommended.map(protoRef)
         response.graphVersion = database.snapshot.version
+        response.logSequence = database.appliedLogSequence
         return response
     }
 
@@ -303,6 +304,7 @@ public final class ConversationService: Sendable {
         response.validationLoss = result.validationLoss
         response.validationHitsAt10 = result.validationHitsAt10
         response.seconds = (ContinuousClock.now - start).seconds
+        response.logSequence = database.appliedLogSequence
         return response
     }
 }

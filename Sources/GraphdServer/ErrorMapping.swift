@@ -3,8 +3,10 @@ import Conversational
 import GraphAlgorithms
 import GraphCore
 import GraphStore
+import GraphdProto
 import MessagePassing
 import Recommendation
+import Replication
 import Routing
 import TTRPC
 import TextEmbedding
@@ -38,6 +40,25 @@ extension SQLiteError: RPCStatusConvertible {
         case .other: RPCError(.internal, "store error: \(description)")
         }
     }
+}
+
+extension NATSError: RPCStatusConvertible {
+    /// NATS away or JetStream electing a leader: retryable.
+    public var rpcError: RPCError { RPCError(.unavailable, "replication log: \(description)") }
+}
+
+extension NotPrimaryError: RPCStatusConvertible {
+    public var rpcError: RPCError {
+        switch reason {
+        case .replica(let primary):
+            RPCError(.failedPrecondition, "this graphd is a replica and takes no writes: \(GraphdReplicationWire.primaryMarker)\(primary)")
+        case .noPrimary, .takingOver, .stopped: RPCError(.unavailable, description)
+        }
+    }
+}
+
+extension LogEntryError: RPCStatusConvertible {
+    public var rpcError: RPCError { RPCError(.internal, "replication log: \(description)") }
 }
 
 extension IgraphError: RPCStatusConvertible {

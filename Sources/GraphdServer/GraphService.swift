@@ -2,6 +2,7 @@ import Foundation
 import GraphCore
 import GraphStore
 import GraphdProto
+import Replication
 import TTRPC
 import TextEmbedding
 
@@ -56,13 +57,16 @@ public struct GraphService: Sendable {
     /// Models whose freshness Stats reports.
     let models: RecommendationModels?
     public let embedding: EmbeddingConfiguration
+    /// This graphd's part in replication, which Stats reports (nil: alone).
+    let replication: ReplicationController?
     let startedAt = ContinuousClock.now
     /// Snapshots that open listings page through.
     let listings = ListingPins()
 
     public init(database: GraphDatabase, limits: GraphServiceLimits = GraphServiceLimits(), models: RecommendationModels? = nil,
-                embedding: EmbeddingConfiguration = EmbeddingConfiguration()) {
+                embedding: EmbeddingConfiguration = EmbeddingConfiguration(), replication: ReplicationController? = nil) {
         self.database = database
+        self.replication = replication
         self.limits = limits
         self.models = models
         self.embedding = embedding
@@ -76,7 +80,7 @@ public struct GraphService: Sendable {
             response.version = GraphdVersion.string
             return response
         }
-        dispatcher.register(.stats) { (_: Graphd_V1_StatsRequest, _) in await stats() }
+        dispatcher.register(.stats) { (request: Graphd_V1_StatsRequest, _) in await stats(request) }
         dispatcher.register(.defineTypes) { (request: Graphd_V1_DefineTypesRequest, _) in
             try await defineTypes(request)
         }
@@ -132,6 +136,7 @@ public struct GraphService: Sendable {
         var response = Graphd_V1_DefineTypesResponse()
         response.nodeTypesCreated = UInt32(plan.newNodeTypes.count)
         response.edgeTypesCreated = UInt32(plan.newEdgeTypes.count)
+        response.logSequence = database.appliedLogSequence
         return response
     }
 
@@ -148,6 +153,7 @@ public struct GraphService: Sendable {
         var response = Graphd_V1_AddNodesResponse()
         response.created = UInt32(plan.created)
         response.updated = UInt32(plan.updated)
+        response.logSequence = database.appliedLogSequence
         return response
     }
 
@@ -174,6 +180,7 @@ public struct GraphService: Sendable {
         response.created = UInt32(counts.created)
         response.updated = UInt32(counts.updated)
         response.nodesCreated = UInt32(counts.nodesCreated)
+        response.logSequence = database.appliedLogSequence
         return response
     }
 
@@ -184,6 +191,7 @@ public struct GraphService: Sendable {
         var response = Graphd_V1_RemoveNodesResponse()
         response.nodesRemoved = UInt32(plan.removedNodes.count)
         response.edgesRemoved = UInt32(plan.removedEdges.count)
+        response.logSequence = database.appliedLogSequence
         return response
     }
 
@@ -199,6 +207,7 @@ public struct GraphService: Sendable {
         let plan = try await database.removeEdges(refs, ignoreMissing: request.ignoreMissing)
         var response = Graphd_V1_RemoveEdgesResponse()
         response.removed = UInt32(plan.removedEdges.count)
+        response.logSequence = database.appliedLogSequence
         return response
     }
 
@@ -344,7 +353,7 @@ public struct GraphService: Sendable {
         return response
     }
 
-    func stats() async -> Graphd_V1_StatsResponse {
+    func stats(_ request: Graphd_V1_StatsRequest) async -> Graphd_V1_StatsResponse {
         let snapshot = database.snapshot
         var response = Graphd_V1_StatsResponse()
         response.nodes = UInt64(snapshot.nodeCount)
@@ -375,6 +384,21 @@ public struct GraphService: Sendable {
             status.ageMs = UInt64(max(0, nowMs - model.builtAtMs))
             status.buildSeconds = model.buildSeconds
             response.models.append(status)
+        }
+        if let status = replication?.status {
+            response.role = status.role.rawValue
+            response.appliedLogSequence = status.appliedSequence
+            response.logLastSequence = status.lastSequence
+            response.logLagEntries = status.lagEntries
+            response.logLagSeconds = status.lagSeconds
+            response.primaryAddress = status.primaryAddress
+        } else {
+            response.role = "single"
+            response.appliedLogSequence = database.appliedLogSequence
+        }
+        if request.contentChecksum {
+            let database = self.database
+            response.contentChecksum = await Task.detached { database.contentChecksum() }.value
         }
         return response
     }

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Replication
 import Routing
 import ServiceLifecycle
 import Synchronization
@@ -40,6 +41,11 @@ public struct GraphdConfiguration: Sendable {
     public var allowedPeerUIDs: Set<UInt32>? = nil
     /// TLS on the TCP listener (certificate chain and key); nil: plain TCP.
     public var tcpTLS: TLSConfiguration? = nil
+    /// Replication through a NATS JetStream log (nil: this graphd runs alone, role "single").
+    /// Open the server with `GraphdServer.open` when it is set.
+    public var replication: ReplicationOptions? = nil
+    /// A replica's /readyz says ready only while it is at most this far behind the log.
+    public var maxReadyLag: Duration = .seconds(5)
     /// Tests only: a background job that multiplies matrices for this long (see `GraphdBackground`).
     public var diagnosticGEMM: Duration? = nil
 
@@ -66,32 +72,75 @@ public final class GraphdServer: Service, Sendable {
     /// The compaction and refresh loops and the jobs' drain at shutdown, as a
     /// service to run beside this one (one per server).
     public func makeBackground() -> GraphdBackground { GraphdBackground(server: self) }
+    /// This graphd's part in replication (nil: it runs alone).
+    public let replication: ReplicationController?
+    /// The replication loop as a service, to run first in the `ServiceGroup`
+    /// (it stops last: a primary keeps its lease until its requests drained).
+    public func makeReplication() -> ReplicationService? { replication.map(ReplicationService.init) }
     let logger: Logger
     let group: any EventLoopGroup
 
-    /// Opens the store (creating it if missing) and rebuilds the graph from it.
-    public init(configuration: GraphdConfiguration, logger: Logger,
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+    /// Opens the store (creating it if missing) and rebuilds the graph from it,
+    /// for a graphd that runs alone (`configuration.replication` nil).
+    public convenience init(configuration: GraphdConfiguration, logger: Logger,
+                            group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+        guard configuration.replication == nil else {
+            throw GraphdStartupError("a replicated graphd connects to NATS at start: open it with GraphdServer.open")
+        }
+        let start = ContinuousClock.now
+        try self.init(configuration: configuration, logger: logger, group: group, database: Self.openStore(configuration), replication: nil)
+        logOpened(since: start)
+    }
+
+    /// Opens the store and, when `configuration.replication` is set, joins the
+    /// replication log: NATS unreachable, or a store ahead of the stream, fail
+    /// here with a clear error and nothing written.
+    public static func open(configuration: GraphdConfiguration, logger: Logger,
+                            group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> GraphdServer {
+        guard let options = configuration.replication else { return try GraphdServer(configuration: configuration, logger: logger, group: group) }
+        let start = ContinuousClock.now
+        let database = try openStore(configuration)
+        let replication: ReplicationController
+        do {
+            replication = try await ReplicationController(options: options, database: database, logger: logger)
+        } catch {
+            throw GraphdStartupError("cannot join replication stream \(options.stream) at \(options.connection.servers.joined(separator: ",")): \(error)")
+        }
+        let server = try GraphdServer(configuration: configuration, logger: logger, group: group, database: database, replication: replication)
+        server.logOpened(since: start)
+        return server
+    }
+
+    private static func openStore(_ configuration: GraphdConfiguration) throws -> GraphDatabase {
+        try GraphDatabase(path: configuration.storePath, synchronous: configuration.synchronous, policy: configuration.compaction)
+    }
+
+    private init(configuration: GraphdConfiguration, logger: Logger, group: any EventLoopGroup,
+                 database: GraphDatabase, replication: ReplicationController?) throws {
         self.configuration = configuration
         self.logger = logger
         self.group = group
-        let start = ContinuousClock.now
-        self.database = try GraphDatabase(path: configuration.storePath, synchronous: configuration.synchronous,
-                                          policy: configuration.compaction)
+        self.database = database
+        self.replication = replication
         self.models = RecommendationModels(jobs: jobs)
-        self.router = RouterService(router: Router(store: database, embedding: configuration.embedding, jobs: jobs,
+        self.router = RouterService(database: database, router: Router(store: database, embedding: configuration.embedding, jobs: jobs,
                                                    defaultQueryText: configuration.routerQueryText, logger: logger))
         self.conversation = ConversationService(database: database, jobs: jobs)
+    }
+
+    private func logOpened(since start: ContinuousClock.Instant) {
         let snapshot = database.snapshot
         logger.info("store opened", metadata: [
             "store": "\(configuration.storePath)", "nodes": "\(snapshot.nodeCount)", "edges": "\(snapshot.edgeCount)",
-            "seconds": "\(ContinuousClock.now - start)",
+            "seconds": "\(ContinuousClock.now - start)", "applied_log_sequence": "\(database.appliedLogSequence)",
         ])
     }
 
     public func makeDispatcher() -> TTRPCDispatcher {
         var dispatcher = TTRPCDispatcher()
-        GraphService(database: database, limits: configuration.serviceLimits, models: models, embedding: configuration.embedding).register(into: &dispatcher)
+        dispatcher.gate = ReplicationGate(replication: replication).decide
+        GraphService(database: database, limits: configuration.serviceLimits, models: models, embedding: configuration.embedding,
+                     replication: replication).register(into: &dispatcher)
         RecommendService(database: database, models: models).register(into: &dispatcher)
         router.register(into: &dispatcher)
         conversation.register(into: &dispatcher)
@@ -177,12 +226,13 @@ public final class GraphdServer: Service, Sendable {
         logger.info("listening", metadata: ["unix": "\(socketPath)"])
 
         if let metrics = configuration.metrics, let address = configuration.metricsAddress {
-            let database = self.database, models = self.models
+            let database = self.database, models = self.models, replication = self.replication
             let http = ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelInitializer { channel in
+                .childChannelInitializer { [self] channel in
                     channel.pipeline.configureHTTPServerPipeline().flatMap {
-                        channel.pipeline.addHandler(MetricsHTTPHandler(metrics: metrics, database: database, models: models, ready: { true }))
+                        channel.pipeline.addHandler(MetricsHTTPHandler(metrics: metrics, database: database, models: models,
+                                                                       replication: replication, ready: { self.isReady }))
                     }
                 }
             do {

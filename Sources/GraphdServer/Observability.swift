@@ -7,6 +7,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Prometheus
+import Replication
 import TTRPC
 
 /// graphd's metrics, through swift-metrics (bootstrapped with swift-prometheus
@@ -35,7 +36,7 @@ public final class GraphdMetrics: TTRPCServerObserver, Sendable {
     }
 
     /// Sets the gauges that describe the graph as it is now.
-    func refresh(database: GraphDatabase, models: RecommendationModels) {
+    func refresh(database: GraphDatabase, models: RecommendationModels, replication: ReplicationController?) {
         let snapshot = database.snapshot
         CoreMetrics.Gauge(label: "graphd_nodes").record(snapshot.nodeCount)
         CoreMetrics.Gauge(label: "graphd_edges").record(snapshot.edgeCount)
@@ -52,6 +53,15 @@ public final class GraphdMetrics: TTRPCServerObserver, Sendable {
         CoreMetrics.Gauge(label: "graphd_compactions").record(compactions.count)
         CoreMetrics.Gauge(label: "graphd_last_compaction_seconds").record(compactions.lastSeconds)
         CoreMetrics.Gauge(label: "graphd_resident_memory_bytes").record(Double(ProcessMemory.residentBytes()))
+        if let status = replication?.status {
+            for role in [ReplicationRole.primary, .replica] {
+                CoreMetrics.Gauge(label: "graphd_replication_role", dimensions: [("role", role.rawValue)]).record(status.role == role ? 1 : 0)
+            }
+            CoreMetrics.Gauge(label: "graphd_replication_applied_sequence").record(Double(status.appliedSequence))
+            CoreMetrics.Gauge(label: "graphd_replication_last_sequence").record(Double(status.lastSequence))
+            CoreMetrics.Gauge(label: "graphd_replication_lag_entries").record(Double(status.lagEntries))
+            CoreMetrics.Gauge(label: "graphd_replication_lag_seconds").record(status.lagSeconds)
+        }
         let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
         for (name, model) in models.inventory() {
             CoreMetrics.Gauge(label: "graphd_model_age_seconds", dimensions: [("model", name)]).record(Double(nowMs - model.builtAtMs) / 1000)
@@ -62,7 +72,7 @@ public final class GraphdMetrics: TTRPCServerObserver, Sendable {
 
 /// The optional HTTP listener: GET /metrics (Prometheus text format),
 /// /healthz (the process answers), /readyz (the store is loaded and the ttrpc
-/// listeners are up). Anything else is 404; non-GET is 405.
+/// listeners are up; a replica, also at most `maxReadyLag` behind the log). Anything else is 404; non-GET is 405.
 final class MetricsHTTPHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -70,12 +80,15 @@ final class MetricsHTTPHandler: ChannelInboundHandler, Sendable {
     let metrics: GraphdMetrics
     let database: GraphDatabase
     let models: RecommendationModels
+    let replication: ReplicationController?
     let ready: @Sendable () -> Bool
 
-    init(metrics: GraphdMetrics, database: GraphDatabase, models: RecommendationModels, ready: @escaping @Sendable () -> Bool) {
+    init(metrics: GraphdMetrics, database: GraphDatabase, models: RecommendationModels, replication: ReplicationController?,
+         ready: @escaping @Sendable () -> Bool) {
         self.metrics = metrics
         self.database = database
         self.models = models
+        self.replication = replication
         self.ready = ready
     }
 
@@ -87,12 +100,12 @@ final class MetricsHTTPHandler: ChannelInboundHandler, Sendable {
         } else {
             switch head.uri.split(separator: "?").first.map(String.init) ?? head.uri {
             case "/metrics":
-                metrics.refresh(database: database, models: models)
+                metrics.refresh(database: database, models: models, replication: replication)
                 (status, body, type) = (.ok, metrics.registry.emitToBuffer(), "text/plain; version=0.0.4")
             case "/healthz":
                 (status, body, type) = (.ok, Array("ok\n".utf8), "text/plain")
             case "/readyz":
-                (status, body, type) = ready() ? (.ok, Array("ready\n".utf8), "text/plain") : (.serviceUnavailable, Array("starting\n".utf8), "text/plain")
+                (status, body, type) = ready() ? (.ok, Array("ready\n".utf8), "text/plain") : (.serviceUnavailable, Array("not ready: a replica behind the log\n".utf8), "text/plain")
             default:
                 (status, body, type) = (.notFound, Array("not found: try /metrics, /healthz, /readyz\n".utf8), "text/plain")
             }

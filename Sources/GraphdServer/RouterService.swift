@@ -10,11 +10,14 @@ import TextEmbedding
 /// requests and answers, and reports training progress.
 public final class RouterService: Sendable {
     public let router: Router
+    /// The store the router writes to, whose log sequence write replies carry.
+    let database: GraphDatabase
     /// The running (or last) Train job, for TrainProgress.
     private let trainingProgress = TrainingMonitor(model: "router")
 
-    public init(router: Router) {
+    public init(database: GraphDatabase, router: Router) {
         self.router = router
+        self.database = database
     }
 
     public func register(into dispatcher: inout TTRPCDispatcher) {
@@ -33,7 +36,9 @@ public final class RouterService: Sendable {
         dispatcher.registerInline(.listLLMs) { (_: Graphd_V1_ListLLMsRequest, _) in self.listLLMs() }
         dispatcher.register(.removeLLM) { (request: Graphd_V1_RemoveLLMRequest, _) in
             try await self.router.removeLLM(request.name)
-            return Graphd_V1_RemoveLLMResponse()
+            var response = Graphd_V1_RemoveLLMResponse()
+            response.logSequence = self.database.appliedLogSequence
+            return response
         }
         dispatcher.registerCompute(.train) { (request: Graphd_V1_TrainRouterRequest, context) in
             try await self.train(request, deadline: context.deadline)
@@ -94,6 +99,7 @@ public final class RouterService: Sendable {
         var response = Graphd_V1_AddLLMResponse()
         response.created = try await router.addLLM(LLMRegistration(name: info.name, description: info.description_p, price: price,
                                                                    contextWindow: info.contextWindow, tags: info.tags))
+        response.logSequence = database.appliedLogSequence
         return response
     }
 
@@ -141,6 +147,7 @@ public final class RouterService: Sendable {
         var response = Graphd_V1_SetTaskResponse()
         response.task = Graphd_V1_TaskInfo(task)
         response.created = created
+        response.logSequence = database.appliedLogSequence
         return response
     }
 
@@ -169,6 +176,7 @@ public final class RouterService: Sendable {
         response.queryKey = receipt.queryKey
         response.edgesWritten = UInt32(receipt.edgesWritten)
         response.updateQueued = receipt.updateQueued
+        response.logSequence = database.appliedLogSequence
         return response
     }
 
@@ -213,6 +221,7 @@ public final class RouterService: Sendable {
         response.trainingQueries = UInt32(result.trainingQueries)
         response.validationQueries = UInt32(result.validationQueries)
         response.seconds = report.seconds
+        response.logSequence = database.appliedLogSequence
         return response
     }
 }

@@ -50,7 +50,7 @@ public func fail(message: String, code: Int32) -> ExitCode {
 /// JSON has no NaN, and dropping the whole object would hide the figures that were.
 public func printJSON(_ object: Any) {
     do {
-        let data = try JSONSerialization.data(withJSONObject: jsonSafe(object), options: [.sortedKeys])
+        let data = try JSONSerialization.data(withJSONObject: jsonSafe(object), options: [.sortedKeys, .withoutEscapingSlashes])
         print(String(decoding: data, as: UTF8.self))
     } catch {
         log("\(ProcessInfo.processInfo.processName): cannot write the result as JSON: \(error)")

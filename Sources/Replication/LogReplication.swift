@@ -3,24 +3,6 @@ import GraphCore
 import GraphStore
 import Synchronization
 
-/// Where a graphd keeps the log position it has applied: a document written in
-/// the same transaction as each batch, so the store and the position never
-/// disagree (the only cursor a replica trusts after a crash).
-public enum LogPosition {
-    public static let documentName = "graphd/replication/applied-sequence"
-
-    public static func document(_ sequence: UInt64) -> (name: String, value: [UInt8]?) {
-        (documentName, withUnsafeBytes(of: sequence.littleEndian, Array.init))
-    }
-
-    /// The applied sequence stored in `database` (0: none yet).
-    public static func applied(in database: GraphDatabase) throws(LogEntryError) -> UInt64 {
-        guard let bytes = database.document(documentName) else { return 0 }
-        guard bytes.count == 8 else { throw LogEntryError(description: "the store's applied log sequence is \(bytes.count) bytes, not 8") }
-        return bytes.reversed().reduce(0) { $0 << 8 | UInt64($1) }
-    }
-}
-
 /// The primary's side of replication: every batch the database accepts is
 /// appended to the log before its commit, expecting the log to end where this
 /// primary last saw it (a deposed primary cannot append), with a message id
@@ -28,29 +10,56 @@ public enum LogPosition {
 public final class LogPublisher: WriteLog {
     public let log: JetStreamLog
     private let writer = UUID().uuidString
-    private let state: Mutex<(last: UInt64, count: UInt64)>
+    private let state: Mutex<State>
+
+    private struct State {
+        var last: UInt64
+        var count: UInt64 = 0
+        /// Why this publisher appends no more, once it must not.
+        var stopped: String?
+    }
 
     /// - Parameter lastSequence: the log's last sequence as this primary applied it.
     public init(log: JetStreamLog, lastSequence: UInt64) {
         self.log = log
-        state = Mutex((lastSequence, 0))
+        state = Mutex(State(last: lastSequence))
     }
 
     /// The last sequence this primary appended or started from.
     public var lastSequence: UInt64 { state.withLock { $0.last } }
 
+    /// Why this publisher refuses every append now, or nil while it appends:
+    /// another writer appended first (this primary is deposed), or a batch
+    /// went to the log but not into this store. Either way the store must
+    /// catch up from the log before anyone appends from it again.
+    public var stopReason: String? { state.withLock { $0.stopped } }
+
     public func append(_ event: WriteEvent, marks: WriteMarks) throws -> [(name: String, value: [UInt8]?)] {
         let bytes = try LogEntryCodec.encode(event, marks: marks)
-        let (expected, number) = state.withLock { state in
+        let (expected, number, stopped) = state.withLock { state in
             state.count += 1
-            return (state.last, state.count)
+            return (state.last, state.count, state.stopped)
         }
-        // JetStream reads an expected sequence of 0 as "no expectation": the very
-        // first entry of a new stream is fenced by the lease alone.
-        let (sequence, _) = try log.append(bytes, expectedLastSequence: expected == 0 ? nil : expected,
-                                           messageID: "\(writer)/\(number)")
-        state.withLock { $0.last = sequence }
-        return [LogPosition.document(sequence)]
+        if let stopped { throw GraphError(.unavailable, "this graphd is stepping down as primary (\(stopped)); retry") }
+        do {
+            // JetStream reads an expected sequence of 0 as "no expectation": the very
+            // first entry of a new stream is fenced by the lease alone.
+            let (sequence, _) = try log.append(bytes, expectedLastSequence: expected == 0 ? nil : expected,
+                                               messageID: "\(writer)/\(number)")
+            state.withLock { $0.last = sequence }
+            return [LogPosition.document(sequence)]
+        } catch where error.isWrongLastSequence {
+            let reason = "stream \(log.stream) moved past sequence \(expected): another graphd appended"
+            state.withLock { $0.stopped = $0.stopped ?? reason }
+            throw GraphError(.unavailable, "this graphd is no longer the primary (\(reason)); retry")
+        } catch {
+            throw GraphError(.unavailable, "the replication log did not acknowledge the write (it may hold it all the same; nothing was written here): \(error)")
+        }
+    }
+
+    public func commitFailed(_ error: any Error) {
+        let last = lastSequence
+        state.withLock { $0.stopped = $0.stopped ?? "log entry \(last) was appended but not committed here: \(error)" }
     }
 }
 

@@ -15,6 +15,13 @@ public enum TTRPCEndpoint: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Parses `description`'s forms: "unix:PATH" and "tcp:HOST:PORT".
+    public static func parse(_ text: String) -> TTRPCEndpoint? {
+        if text.hasPrefix("unix:"), text.count > 5 { return .unix(path: String(text.dropFirst(5))) }
+        if text.hasPrefix("tcp:") { return parseTCP(String(text.dropFirst(4))) }
+        return nil
+    }
+
     /// Parses "HOST:PORT" (IPv6 as "[::1]:PORT").
     public static func parseTCP(_ text: String) -> TTRPCEndpoint? {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),

@@ -33,6 +33,17 @@ public struct TTRPCRequestContext: Sendable {
     }
 }
 
+/// What a server decides about a request before its handler runs (see `TTRPCDispatcher.gate`).
+public enum TTRPCGateDecision: Sendable {
+    case proceed
+    /// Answer with this error; the handler does not run.
+    case refuse(RPCError)
+    /// Run `condition` first, off the event loop (it may wait, up to the
+    /// request's deadline); the handler runs once it returns, and does not
+    /// when it throws (its error is the answer).
+    case wait(@Sendable () async throws -> Void)
+}
+
 /// Maps "package.Service/Method" to async handlers.
 ///
 /// Handlers see decoded request messages and return response messages; the
@@ -51,6 +62,12 @@ public struct TTRPCDispatcher: Sendable {
     }
 
     private var handlers: [String: [String: Handler]] = [:]
+
+    /// Looked at before every registered handler runs (inline or not), on the
+    /// event loop: it must be quick. A server refuses requests with it (writes
+    /// on a read-only replica) or holds them until a condition holds (a replica
+    /// catching up to what the caller has seen).
+    public var gate: (@Sendable (TTRPCRequestContext) -> TTRPCGateDecision)?
     /// Every registered "service/method" pair, sorted.
     public var registeredMethods: [(service: String, method: String)] {
         handlers.flatMap { service, methods in methods.keys.map { (service, $0) } }.sorted { ($0.service, $0.method) < ($1.service, $1.method) }
@@ -151,13 +168,21 @@ public struct TTRPCDispatcher: Sendable {
         case .failure(let error):
             return Self.response(error)
         case .success(.inline(let handler)):
-            do {
-                return Self.response(payload: try handler([UInt8](request.payload), context))
-            } catch {
-                return Self.response(Self.rpcError(from: error), request: request, context: context)
+            switch gate?(context) ?? .proceed {
+            case .proceed: return runInline(handler, request, context)
+            case .refuse(let error): return Self.response(error)
+            case .wait: return nil
             }
         case .success(.async):
             return nil
+        }
+    }
+
+    private func runInline(_ handler: RawInlineHandler, _ request: Ttrpc_Request, _ context: TTRPCRequestContext) -> Ttrpc_Response {
+        do {
+            return Self.response(payload: try handler([UInt8](request.payload), context))
+        } catch {
+            return Self.response(Self.rpcError(from: error), request: request, context: context)
         }
     }
 
@@ -166,13 +191,19 @@ public struct TTRPCDispatcher: Sendable {
         switch lookup(request) {
         case .failure(let error):
             return Self.response(error)
-        case .success(.inline):
-            return dispatchInline(request, context: context) ?? Self.response(RPCError(.internal, "dispatch"))
-        case .success(.async(let handler)):
+        case .success(let handler):
             requestsInFlight.begin()
             defer { requestsInFlight.end() }
             do {
-                return Self.response(payload: try await handler([UInt8](request.payload), context))
+                switch gate?(context) ?? .proceed {
+                case .proceed: break
+                case .refuse(let error): return Self.response(error)
+                case .wait(let condition): try await condition()
+                }
+                switch handler {
+                case .inline(let handler): return runInline(handler, request, context)
+                case .async(let handler): return Self.response(payload: try await handler([UInt8](request.payload), context))
+                }
             } catch {
                 return Self.response(Self.rpcError(from: error), request: request, context: context)
             }

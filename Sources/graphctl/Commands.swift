@@ -20,8 +20,12 @@ struct GraphStats: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
+    @Flag(help: "Also compute a checksum of the graph's content (equal on graphds that hold the same graph; reads the whole graph).")
+    var checksum = false
+
     func run() async throws {
-        let stats = try await connection.withClient { try await $0.stats() }
+        let stats = try await connection.withClient { try await $0.stats(contentChecksum: checksum) }
+        let checksumText = String(format: "%016llx", stats.contentChecksum)
         switch output.format {
         case .json:
             printJSON([
@@ -32,6 +36,9 @@ struct GraphStats: AsyncParsableCommand {
                 "version": stats.version, "graph_version": stats.graphVersion,
                 "schema_version": stats.schemaVersion, "compactions": stats.compactions,
                 "last_compaction_seconds": stats.lastCompactionSeconds, "uptime_seconds": stats.uptimeSeconds,
+                "role": stats.role, "applied_log_sequence": stats.appliedLogSequence, "log_last_sequence": stats.logLastSequence,
+                "log_lag_entries": stats.logLagEntries, "log_lag_seconds": stats.logLagSeconds, "primary_address": stats.primaryAddress,
+                "content_checksum": checksum ? checksumText : NSNull(),
             ] as [String: Any])
         case .text:
             print("nodes: \(stats.nodes)")
@@ -42,6 +49,13 @@ struct GraphStats: AsyncParsableCommand {
             print("compactions: \(stats.compactions) (last took \(String(format: "%.3f", stats.lastCompactionSeconds)) s)")
             print("memory: \(stats.memoryBytes / 1_048_576) MiB resident; store: \(stats.storeBytes / 1024) KiB")
             print("graphd \(stats.version), graph version \(stats.graphVersion), store schema \(stats.schemaVersion), up \(Int(stats.uptimeSeconds)) s")
+            if stats.role == "single" {
+                print("replication: off (single)")
+            } else {
+                print("replication: \(stats.role), applied log sequence \(stats.appliedLogSequence) of \(stats.logLastSequence) "
+                      + "(\(stats.logLagEntries) behind, \(String(format: "%.3f", stats.logLagSeconds)) s); primary: \(stats.primaryAddress.isEmpty ? "none now" : stats.primaryAddress)")
+            }
+            if checksum { print("content checksum: \(checksumText)") }
         }
     }
 }

@@ -31,6 +31,12 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("PEM file of the CA certificates to trust for --tls (default: the system's).", valueName: "file"))
     var tlsCA: String?
 
+    @Flag(help: "Replication: when a replica refuses a write, send it once to the primary the replica names (default: fail with exit 65 and the primary's address).")
+    var followPrimary = false
+
+    @Option(help: ArgumentHelp("Replication: read only once the graphd has applied this log sequence (a write's log_sequence); a replica waits up to --timeout.", valueName: "sequence"))
+    var minLogSequence: UInt64?
+
     func validate() throws {
         if let tcp, TTRPCEndpoint.parseTCP(tcp) == nil { throw ValidationError("--tcp must be HOST:PORT, got '\(tcp)'") }
         if (tls || tlsCA != nil) && tcp == nil { throw ValidationError("--tls applies to --tcp connections") }
@@ -63,8 +69,11 @@ struct ConnectionOptions: ParsableArguments {
             }
             tlsConfiguration = configuration
         }
-        return try await GraphClient.connect(to: endpoint, defaultTimeout: .milliseconds(Int64(timeout * 1000)), bearerToken: token,
-                                             tls: tlsConfiguration)
+        var client = try await GraphClient.connect(to: endpoint, defaultTimeout: .milliseconds(Int64(timeout * 1000)), bearerToken: token,
+                                                   tls: tlsConfiguration)
+        client.followsPrimary = followPrimary
+        if let minLogSequence { client.metadata.append((GraphdReplicationWire.minLogSequenceKey, "\(minLogSequence)")) }
+        return client
     }
 
     /// Connects, runs `body`, closes; RPC errors become messages and exit codes.

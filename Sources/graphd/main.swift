@@ -11,6 +11,7 @@ import Routing
 import ServiceLifecycle
 import TTRPC
 import NIOSSL
+import Replication
 
 @main
 struct Graphd: AsyncParsableCommand {
@@ -22,9 +23,17 @@ struct Graphd: AsyncParsableCommand {
         a SQLite file (WAL mode), created if missing; every acknowledged write is committed to it \
         before the reply is sent, and start-up rebuilds the graph from it.
 
+        Replication (off by default): with --replication, every write goes through a NATS \
+        JetStream stream. The graphd holding the lease (a key in a NATS KV bucket) is the \
+        primary and appends each accepted write before committing it; the others are replicas \
+        that apply the stream in order, serve every read and refuse writes with \
+        FAILED_PRECONDITION naming the primary. A replica takes the lease when it lapses, once it \
+        has applied the whole stream. See deploy/SCALING.md.
+
         Examples:
           graphd --store graph.sqlite
           graphd --socket /run/graphd/graphd.sock --store /var/lib/graphd/graph.sqlite --tcp 127.0.0.1:7419
+          graphd --store a.sqlite --socket /run/a.sock --replication nats://10.0.0.1:4222,nats://10.0.0.2:4222,nats://10.0.0.3:4222 --replication-stream graph
         """,
         version: GraphdVersion.string)
 
@@ -97,6 +106,39 @@ struct Graphd: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Serve Prometheus /metrics, /healthz and /readyz over HTTP on HOST:PORT (e.g. 127.0.0.1:9419). Off by default.", valueName: "host:port"))
     var metrics: String?
 
+    @Option(help: ArgumentHelp("Replicate through NATS JetStream at these servers (comma-separated nats://HOST:PORT or tls://HOST:PORT). Off by default.", valueName: "urls"))
+    var replication: String?
+
+    @Option(help: ArgumentHelp("The JetStream stream of the log (created when missing, with as many copies as servers given, at most 3).", valueName: "name"))
+    var replicationStream: String = "graphd"
+
+    @Flag(help: "Never take the primary lease: always a replica.")
+    var replicaOnly = false
+
+    @Option(help: ArgumentHelp("Where clients reach this graphd, as replicas tell them while it is the primary: unix:PATH or tcp:HOST:PORT (default: unix: and the absolute --socket path).", valueName: "address"))
+    var advertiseAddress: String?
+
+    @Option(help: "Seconds the primary lease lasts without renewal: how soon a replica takes over from a dead primary.")
+    var replicationLeaseSeconds: Double = 5
+
+    @Option(help: "A replica's /readyz says ready only while it is at most this many seconds behind the log.")
+    var maxReadyLagSeconds: Double = 5
+
+    @Option(help: ArgumentHelp("NATS credentials file (user JWT and NKey seed).", valueName: "file"))
+    var natsCreds: String?
+
+    @Option(help: ArgumentHelp("File holding a NATS token.", valueName: "file"))
+    var natsTokenFile: String?
+
+    @Option(help: ArgumentHelp("PEM CA that signed the NATS servers' certificates (turns TLS on).", valueName: "file"))
+    var natsTLSCA: String?
+
+    @Option(help: ArgumentHelp("PEM client certificate for NATS mutual TLS (with --nats-tls-key).", valueName: "file"))
+    var natsTLSCert: String?
+
+    @Option(help: ArgumentHelp("PEM client key for NATS mutual TLS.", valueName: "file"))
+    var natsTLSKey: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
     @Option(help: .hidden)
@@ -121,6 +163,21 @@ struct Graphd: AsyncParsableCommand {
         guard compactDeltaEdges > 0 else { throw ValidationError("--compact-delta-edges must be positive") }
         guard compactAfterSeconds > 0, compactAfterSeconds.isFinite else { throw ValidationError("--compact-after-seconds must be positive") }
         guard ["full", "last"].contains(queryText) else { throw ValidationError("--query-text must be full or last") }
+        if let replication {
+            let servers = replication.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard !servers.isEmpty, servers.allSatisfy({ $0.hasPrefix("nats://") || $0.hasPrefix("tls://") }) else {
+                throw ValidationError("--replication must be nats://HOST:PORT URLs separated by commas, got '\(replication)'")
+            }
+        } else if replicaOnly || advertiseAddress != nil || natsCreds != nil || natsTokenFile != nil || natsTLSCA != nil || natsTLSCert != nil {
+            throw ValidationError("--replica-only, --advertise-address and the --nats-* options need --replication")
+        }
+        guard replicationLeaseSeconds >= 1, replicationLeaseSeconds.isFinite, maxReadyLagSeconds >= 0, maxReadyLagSeconds.isFinite else {
+            throw ValidationError("--replication-lease-seconds must be ≥ 1, --max-ready-lag-seconds ≥ 0")
+        }
+        if (natsTLSCert == nil) != (natsTLSKey == nil) { throw ValidationError("--nats-tls-cert and --nats-tls-key go together") }
+        if let advertiseAddress, !(advertiseAddress.hasPrefix("unix:") || advertiseAddress.hasPrefix("tcp:")) {
+            throw ValidationError("--advertise-address must be unix:PATH or tcp:HOST:PORT, got '\(advertiseAddress)'")
+        }
         guard EmbeddingProvider(rawValue: embedder) != nil else { throw ValidationError("--embedder must be hashed or minilm") }
         guard nodeTextEmbedder == "none" || EmbeddingProvider(rawValue: nodeTextEmbedder) != nil else {
             throw ValidationError("--node-text-embedder must be hashed, minilm or none")
@@ -195,15 +252,25 @@ struct Graphd: AsyncParsableCommand {
                 }
             }
         }
+        if let replication {
+            configuration.replication = try replicationOptions(servers: replication, logger: logger)
+            configuration.maxReadyLag = .milliseconds(Int64(maxReadyLagSeconds * 1000))
+        }
         let server: GraphdServer
         do {
-            server = try GraphdServer(configuration: configuration, logger: logger)
+            server = try await GraphdServer.open(configuration: configuration, logger: logger)
+        } catch let error as GraphdStartupError {
+            logger.critical("\(error)")
+            throw ExitCode(1)
         } catch {
             logger.critical("cannot open store \(store): \(error)")
             throw ExitCode(1)
         }
-        // Services stop in reverse order: the listeners close, then the background jobs drain.
-        let group = ServiceGroup(services: [server.makeBackground(), server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // Services stop in reverse order: the listeners close, then the background
+        // jobs drain, then replication stops (a primary gives its lease up last).
+        var services: [any Service] = [server.makeBackground(), server]
+        if let replication = server.makeReplication() { services.insert(replication, at: 0) }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         do {
             try await group.run()
         } catch {
@@ -211,5 +278,25 @@ struct Graphd: AsyncParsableCommand {
             throw ExitCode(1)
         }
         logger.info("stopped")
+    }
+
+    private func replicationOptions(servers: String, logger: Logger) throws -> ReplicationOptions {
+        var connection = NATSConnectionOptions(servers: servers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        connection.credentialsFile = natsCreds
+        if let natsTokenFile {
+            guard let text = try? String(contentsOfFile: natsTokenFile, encoding: .utf8) else {
+                logger.critical("cannot read the NATS token file \(natsTokenFile)")
+                throw ExitCode(1)
+            }
+            connection.token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        connection.tlsCAFile = natsTLSCA
+        connection.tlsCertificateFile = natsTLSCert
+        connection.tlsKeyFile = natsTLSKey
+        let address = advertiseAddress ?? "unix:" + URL(fileURLWithPath: socket).standardizedFileURL.path
+        var options = ReplicationOptions(connection: connection, stream: replicationStream, advertisedAddress: address)
+        options.replicaOnly = replicaOnly
+        options.leaseTTL = .milliseconds(Int64(replicationLeaseSeconds * 1000))
+        return options
     }
 }
