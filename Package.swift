@@ -200,7 +200,8 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GraphdClient", "GraphdHarness", "GraphdProto", "TTRPC", .product(name: "NIOPosix", package: "swift-nio"),
+            dependencies: ["GraphdClient", "GraphdHarness", "GraphdProto", "Replication", "TTRPC", .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                            .product(name: "NIOSSL", package: "swift-nio-ssl")],
             resources: [.copy("Interop")]
         ),

@@ -128,7 +128,9 @@ public final class PersonalizedPageRank: Sendable {
             if merged[seed.node] == nil { order.append(seed.node) }
             merged[seed.node, default: 0] += seed.weight
         }
-        let total = merged.values.reduce(0, +)
+        // Summed in the seeds' order, not the dictionary's (which differs per
+        // process): the same seeds give the same bits on every replica.
+        let total = order.reduce(0) { $0 + (merged[$1] ?? 0) }
         return order.map { PPRSeed(node: $0, weight: (merged[$0] ?? 0) / total) }
     }
 

@@ -78,6 +78,12 @@ public final class GraphdProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
+    /// SIGSTOP: the process stays, frozen (a paused VM, a long GC, a partition).
+    public func pause() { kill(process.processIdentifier, SIGSTOP) }
+
+    /// SIGCONT after `pause`.
+    public func resume() { kill(process.processIdentifier, SIGCONT) }
+
     public func kill9() async {
         kill(process.processIdentifier, SIGKILL)
         _ = await waitForExit()

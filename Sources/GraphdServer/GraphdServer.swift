@@ -99,12 +99,18 @@ public final class GraphdServer: Service, Sendable {
                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> GraphdServer {
         guard let options = configuration.replication else { return try GraphdServer(configuration: configuration, logger: logger, group: group) }
         let start = ContinuousClock.now
+        let link: ReplicationLink
+        do {
+            link = try await ReplicationLink(options: options)
+        } catch {
+            throw GraphdStartupError("cannot reach replication stream \(options.stream) at \(options.connection.servers.joined(separator: ",")): \(error)")
+        }
         let database = try openStore(configuration)
         let replication: ReplicationController
         do {
-            replication = try await ReplicationController(options: options, database: database, logger: logger)
+            replication = try await ReplicationController(link: link, database: database, logger: logger)
         } catch {
-            throw GraphdStartupError("cannot join replication stream \(options.stream) at \(options.connection.servers.joined(separator: ",")): \(error)")
+            throw GraphdStartupError("cannot replicate \(configuration.storePath) from stream \(options.stream): \(error)")
         }
         let server = try GraphdServer(configuration: configuration, logger: logger, group: group, database: database, replication: replication)
         server.logOpened(since: start)

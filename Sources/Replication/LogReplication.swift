@@ -129,7 +129,12 @@ public final class LogApplier: Sendable {
             throw LogEntryError(description: "stream \(log.stream) continues at sequence \(entry.sequence) after \(applied): "
                                 + "entries are missing (retention?); start from a snapshot")
         }
-        let (event, marks) = try LogEntryCodec.decode(entry.payload)
+        let event: WriteEvent, marks: WriteMarks
+        do {
+            (event, marks) = try LogEntryCodec.decode(entry.payload)
+        } catch {
+            throw LogEntryError(description: "log entry \(entry.sequence) cannot be read here, replication stops: \(error)")
+        }
         do {
             _ = try await database.replay(event, expecting: marks, documents: [LogPosition.document(entry.sequence)])
         } catch {

@@ -52,17 +52,48 @@ public struct ReplicationStatus: Sendable, Equatable {
     public var lagEntries: UInt64 { lastSequence > appliedSequence ? lastSequence - appliedSequence : 0 }
 }
 
-/// Runs one graphd's part in replication: connects to NATS, refuses a store
-/// that is ahead of the stream, and then, until cancelled, either follows the
-/// log as a replica (applying each entry with its position in one
-/// transaction) or, holding the lease, is the primary whose every accepted
-/// write is appended to the log before it commits. A replica takes the lease
-/// when it lapses, and only once it has applied the whole stream; a primary
-/// that loses the lease, or finds another writer appended, steps down.
+/// graphd's connection to replication: the NATS client, the log's stream and
+/// the lease's bucket (each created when missing, with `streamReplicas` copies).
+/// Made before the store is opened, so that NATS unreachable at start fails
+/// with nothing written.
+public final class ReplicationLink: Sendable {
+    public let options: ReplicationOptions
+    let client: NATSClient
+    public let log: JetStreamLog
+    let lease: PrimaryLease
+
+    public init(options: ReplicationOptions) async throws {
+        self.options = options
+        let client = try await OffPool.run { try NATSClient(options.connection) }
+        self.client = client
+        let replicas = options.streamReplicas
+        // A fresh cluster answers "JetStream not enabled" while it elects its meta leader.
+        (log, lease) = try await Self.retryingTransient {
+            (try JetStreamLog(client: client, stream: options.stream, replicas: replicas),
+             try PrimaryLease(client: client, bucket: options.leaseBucket, ttl: options.leaseTTL, replicas: replicas))
+        }
+    }
+
+    private static func retryingTransient<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            do { return try await OffPool.run(body) } catch let error as NATSError where error.isTransient && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
+    }
+}
+
+/// Runs one graphd's part in replication: refuses a store that is ahead of the
+/// stream, and then, until cancelled, either follows the log as a replica
+/// (applying each entry with its position in one transaction) or, holding the
+/// lease, is the primary whose every accepted write is appended to the log
+/// before it commits. A replica takes the lease when it lapses, and only once
+/// it has applied the whole stream; a primary that loses the lease, or finds
+/// another writer appended, steps down.
 public final class ReplicationController: Sendable {
     public let options: ReplicationOptions
     public let database: GraphDatabase
-    let client: NATSClient
     let log: JetStreamLog
     let lease: PrimaryLease
     let applier: LogApplier
@@ -77,36 +108,21 @@ public final class ReplicationController: Sendable {
         var failure: String?
     }
 
-    /// Connects and checks the store against the stream; throws a clear error
-    /// when NATS is unreachable, the stream cannot be opened, or the store has
-    /// applied more than the stream holds. Writes are refused (the database
-    /// gets a refusing write log) until `run` makes this graphd the primary.
-    public init(options: ReplicationOptions, database: GraphDatabase, logger: Logger) async throws {
-        self.options = options
+    /// Checks the store against the stream (a store that applied more than the
+    /// stream holds, or whose position is unreadable, is refused with a clear
+    /// error). Writes are refused (the database gets a refusing write log)
+    /// until `run` makes this graphd the primary.
+    public init(link: ReplicationLink, database: GraphDatabase, logger: Logger) async throws {
+        options = link.options
         self.database = database
         self.logger = logger
-        let client = try await OffPool.run { try NATSClient(options.connection) }
-        self.client = client
-        let replicas = options.streamReplicas
-        // A fresh cluster answers "JetStream not enabled" while it elects its meta leader.
-        (log, lease) = try await Self.retryingTransient {
-            (try JetStreamLog(client: client, stream: options.stream, replicas: replicas),
-             try PrimaryLease(client: client, bucket: options.leaseBucket, ttl: options.leaseTTL, replicas: replicas))
-        }
-        _ = try LogPosition.applied(in: database)  // a malformed position refuses to start
+        log = link.log
+        lease = link.lease
+        _ = try LogPosition.applied(in: database)
         let log = self.log
         applier = try await OffPool.run { try LogApplier(log: log, database: database) }
         state = Mutex(State())
         await database.setWriteLog(ReplicaRefusal(controller: self))
-    }
-
-    private static func retryingTransient<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while true {
-            do { return try await OffPool.run(body) } catch let error as NATSError where error.isTransient && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(250))
-            }
-        }
     }
 
     public var status: ReplicationStatus {

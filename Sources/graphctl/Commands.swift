@@ -141,7 +141,7 @@ struct GraphDefine: AsyncParsableCommand {
         }
         let response = try await connection.withClient { try await $0.defineTypes(request) }
         switch output.format {
-        case .json: printJSON(["node_types_created": response.nodeTypesCreated, "edge_types_created": response.edgeTypesCreated])
+        case .json: printJSON(["node_types_created": response.nodeTypesCreated, "edge_types_created": response.edgeTypesCreated, "log_sequence": response.logSequence])
         case .text: print("created \(response.nodeTypesCreated) node types, \(response.edgeTypesCreated) edge types")
         }
     }
@@ -217,7 +217,7 @@ struct NodeAdd: AsyncParsableCommand {
         request.nodes = [item]
         let response = try await connection.withClient { try await $0.addNodes(request) }
         switch output.format {
-        case .json: printJSON(["created": response.created, "updated": response.updated])
+        case .json: printJSON(["created": response.created, "updated": response.updated, "log_sequence": response.logSequence])
         case .text: print(response.created > 0 ? "created \(ref.display)" : (response.updated > 0 ? "updated \(ref.display)" : "\(ref.display) unchanged"))
         }
     }
@@ -243,7 +243,7 @@ struct NodeRemove: AsyncParsableCommand {
         request.ignoreMissing = ignoreMissing
         let response = try await connection.withClient { try await $0.removeNodes(request) }
         switch output.format {
-        case .json: printJSON(["nodes_removed": response.nodesRemoved, "edges_removed": response.edgesRemoved])
+        case .json: printJSON(["nodes_removed": response.nodesRemoved, "edges_removed": response.edgesRemoved, "log_sequence": response.logSequence])
         case .text: print("removed \(response.nodesRemoved) nodes and \(response.edgesRemoved) edges")
         }
     }
@@ -300,7 +300,7 @@ struct EdgeAdd: AsyncParsableCommand {
         request.requireExistingNodes = requireExisting
         let response = try await connection.withClient { try await $0.addEdges(request) }
         switch output.format {
-        case .json: printJSON(["created": response.created, "updated": response.updated, "nodes_created": response.nodesCreated])
+        case .json: printJSON(["created": response.created, "updated": response.updated, "nodes_created": response.nodesCreated, "log_sequence": response.logSequence])
         case .text: print("\(response.created > 0 ? "created" : "updated") \(type) \(source) -> \(target)\(response.nodesCreated > 0 ? " (\(response.nodesCreated) new nodes)" : "")")
         }
     }
@@ -333,7 +333,7 @@ struct EdgeRemove: AsyncParsableCommand {
         request.ignoreMissing = ignoreMissing
         let response = try await connection.withClient { try await $0.removeEdges(request) }
         switch output.format {
-        case .json: printJSON(["removed": response.removed])
+        case .json: printJSON(["removed": response.removed, "log_sequence": response.logSequence])
         case .text: print("removed \(response.removed) edge\(response.removed == 1 ? "" : "s")")
         }
     }

@@ -195,7 +195,7 @@ struct ConversationAdd: AsyncParsableCommand {
         case .json:
             printJSON(["conversation": jsonObject(response.conversation), "created": response.created, "mentions": response.mentions,
                        "recommended": response.recommended.map(jsonObject), "graph_version": response.graphVersion,
-                       "linked": response.linked.map(jsonObject)] as [String: Any])
+                       "linked": response.linked.map(jsonObject), "log_sequence": response.logSequence] as [String: Any])
         case .text:
             print("\(response.created ? "added" : "updated") conversation \(response.conversation.key): \(response.mentions) entities and items "
                   + "mentioned, \(response.recommended.count) recommended (\(response.recommended.map(\.key).joined(separator: ", ")))")
@@ -249,7 +249,7 @@ struct TrainReasoner: AsyncParsableCommand {
         case .json:
             printJSON(["training_examples": r.trainingExamples, "validation_examples": r.validationExamples, "epochs": r.epochs,
                        "best_epoch": r.bestEpoch, "initial_validation_loss": r.initialValidationLoss, "validation_loss": r.validationLoss,
-                       "validation_hits_at_10": r.validationHitsAt10, "seconds": r.seconds] as [String: Any])
+                       "validation_hits_at_10": r.validationHitsAt10, "seconds": r.seconds, "log_sequence": r.logSequence] as [String: Any])
         case .text:
             print("trained \(r.epochs) epochs (best \(r.bestEpoch)) on \(r.trainingExamples) examples in \(String(format: "%.1f", r.seconds)) s")
             print(String(format: "held-out loss %.4f → %.4f on %d examples; held-out HR@10 of the reasoner alone %.3f",

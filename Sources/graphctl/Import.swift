@@ -128,17 +128,17 @@ struct ImportCommand: AsyncParsableCommand {
         guard let (format, files) = resolved else { throw ValidationError("--format is required") }
         let start = ContinuousClock.now
         let policy = try QueryTextPolicy(defaultMode: text, overrides: taskText)
-        let totals = try await connection.withClient { client in
+        let (totals, logSequence) = try await connection.withClient { client in
             let sink = ImportSink(client: client, batchSize: batchSize)
             if format == .routerbench {
                 try await RouterBenchImport.run(files: files, policy: policy, client: client, sink: sink)
                 try await sink.flush()
-                return sink.totals
+                return (sink.totals, client.highestLogSequence)
             }
             if format == .inspired, let dataDir {
                 try await InspiredImport.run(dataDirectory: dataDir, files: files, minAliasCount: minAliasCount, sink: sink)
                 try await sink.flush()
-                return sink.totals
+                return (sink.totals, client.highestLogSequence)
             }
             try await declareEdgeType(client, format: format)
             for file in files {
@@ -155,13 +155,14 @@ struct ImportCommand: AsyncParsableCommand {
                 }
             }
             try await sink.flush()
-            return sink.totals
+            return (sink.totals, client.highestLogSequence)
         }
         let seconds = (ContinuousClock.now - start).seconds
         switch outputFormat {
         case .json:
             printJSON(["edges_sent": totals.edgesSent, "edges_created": totals.edgesCreated, "edges_updated": totals.edgesUpdated,
-                       "nodes_created": totals.nodesCreated, "nodes_sent": totals.nodesSent, "seconds": seconds] as [String: Any])
+                       "nodes_created": totals.nodesCreated, "nodes_sent": totals.nodesSent, "seconds": seconds,
+                       "log_sequence": logSequence] as [String: Any])
         case .text:
             print("imported \(totals.edgesSent) edges (\(totals.edgesCreated) new, \(totals.edgesUpdated) updated), \(totals.nodesCreated) new nodes in \(String(format: "%.2f", seconds)) s (\(Int(Double(totals.edgesSent) / max(seconds, 1e-9))) edges/s)")
         }

@@ -134,7 +134,8 @@ struct FeedbackCommand: AsyncParsableCommand {
         request.updateSteps = updateSteps
         let response = try await connection.withClient { try await $0.feedback(request) }
         switch output.format {
-        case .json: printJSON(["query_key": response.queryKey, "edges_written": response.edgesWritten, "update_queued": response.updateQueued] as [String: Any])
+        case .json: printJSON(["query_key": response.queryKey, "edges_written": response.edgesWritten, "update_queued": response.updateQueued,
+                                 "log_sequence": response.logSequence] as [String: Any])
         case .text: print("recorded \(response.edgesWritten) edges for \(response.queryKey)\(response.updateQueued ? "; online model update queued" : "")")
         }
     }
@@ -185,7 +186,7 @@ struct LLMAdd: AsyncParsableCommand {
         request.llm.tags = tags
         let response = try await connection.withClient { try await $0.addLLM(request) }
         switch output.format {
-        case .json: printJSON(["name": name, "created": response.created] as [String: Any])
+        case .json: printJSON(["name": name, "created": response.created, "log_sequence": response.logSequence] as [String: Any])
         case .text: print(response.created ? "added \(name)" : "updated \(name)")
         }
     }
@@ -275,7 +276,7 @@ struct TaskSet: AsyncParsableCommand {
         request.task.queryText = queryText?.wire ?? .unspecified
         let response = try await connection.withClient { try await $0.setTask(request) }
         switch output.format {
-        case .json: printJSON(TaskList.json(response.task).merging(["created": response.created]) { $1 })
+        case .json: printJSON(TaskList.json(response.task).merging(["created": response.created, "log_sequence": response.logSequence]) { $1 })
         case .text: print("\(response.created ? "created" : "updated") \(TaskList.line(response.task))")
         }
     }
@@ -397,7 +398,7 @@ struct TrainRouter: AsyncParsableCommand {
         case .json:
             printJSON(["epochs": r.epochs, "best_epoch": r.bestEpoch, "validation_loss": r.validationLoss,
                        "prior_only_validation_loss": r.priorOnlyValidationLoss, "training_queries": r.trainingQueries,
-                       "validation_queries": r.validationQueries, "seconds": r.seconds] as [String: Any])
+                       "validation_queries": r.validationQueries, "seconds": r.seconds, "log_sequence": r.logSequence] as [String: Any])
         case .text:
             print("trained \(r.epochs) epochs (best \(r.bestEpoch)) on \(r.trainingQueries) queries in \(String(format: "%.1f", r.seconds)) s")
             print("validation loss \(r.validationLoss) on \(r.validationQueries) queries; per-task rates alone \(r.priorOnlyValidationLoss)")

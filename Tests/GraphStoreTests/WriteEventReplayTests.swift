@@ -22,6 +22,11 @@ final class RecordingWriteLog: WriteLog {
         return [("graphd/log-position", Array("\(position)".utf8))]
     }
 
+    /// Batches appended and then not committed.
+    let failedCommits = Mutex(0)
+
+    func commitFailed(_ error: any Error) { failedCommits.withLock { $0 += 1 } }
+
     /// The entries as a replica reads them back.
     var entries: [(event: WriteEvent, marks: WriteMarks)] {
         get throws { try stored.withLock { $0 }.map { try LogEntryCodec.decode($0) } }

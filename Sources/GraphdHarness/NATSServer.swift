@@ -1,35 +1,49 @@
 import Foundation
-import GraphdHarness
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A real nats-server with JetStream on a free loopback port and a scratch
-/// store, started by the test and killed when released; with `cluster`, one
-/// member of a JetStream cluster.
-final class NATSServer: @unchecked Sendable {
-    let port: Int
-    let name: String
-    let directory: String
-    let process = Process()
-    var url: String { "nats://127.0.0.1:\(port)" }
+/// store, started by a test or a benchmark and killed when released; with
+/// `cluster`, one member of a JetStream cluster.
+public final class NATSServer: @unchecked Sendable {
+    public let port: Int
+    public let name: String
+    public let directory: String
+    let cluster: ClusterMember?
+    public private(set) var process = Process()
+    public var url: String { "nats://127.0.0.1:\(port)" }
 
     /// A member's cluster settings: its route port and every member's.
-    struct ClusterMember {
-        var name: String
-        var routePort: Int
-        var routePorts: [Int]
+    public struct ClusterMember: Sendable {
+        public var name: String
+        public var routePort: Int
+        public var routePorts: [Int]
+
+        public init(name: String, routePort: Int, routePorts: [Int]) {
+            self.name = name
+            self.routePort = routePort
+            self.routePorts = routePorts
+        }
     }
 
-    init(cluster: ClusterMember? = nil) throws {
+    public init(cluster: ClusterMember? = nil) throws {
         port = RawSockets.freePort()
         name = cluster?.name ?? "solo"
+        self.cluster = cluster
         directory = "/tmp/gd-nats-\(UUID().uuidString.prefix(8))"
+        try start()
+    }
+
+    /// Starts the server on its port and store (again, after `kill9`).
+    public func start() throws {
+        process = Process()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let executable = ["/usr/sbin/nats-server", "/usr/bin/nats-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let executable else { throw ServerError(description: "nats-server is not installed (scripts/setup installs it)") }
         process.executableURL = URL(fileURLWithPath: executable)
         var arguments = ["-js", "-a", "127.0.0.1", "-p", "\(port)", "-sd", directory, "--server_name", name]
+        let cluster = self.cluster
         if let cluster {
             arguments += ["--cluster_name", "graphd-test", "--cluster", "nats://127.0.0.1:\(cluster.routePort)",
                           "--routes", cluster.routePorts.filter { $0 != cluster.routePort }.map { "nats://127.0.0.1:\($0)" }.joined(separator: ",")]
@@ -51,7 +65,7 @@ final class NATSServer: @unchecked Sendable {
     }
 
     /// SIGKILL, as a crashed host.
-    func kill9() {
+    public func kill9() {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
@@ -62,20 +76,20 @@ final class NATSServer: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    struct ServerError: Error, CustomStringConvertible { var description: String }
+    public struct ServerError: Error, CustomStringConvertible { public var description: String }
 }
 
 /// Three nats-servers forming one JetStream cluster on loopback.
-final class NATSCluster: @unchecked Sendable {
-    let servers: [NATSServer]
-    var urls: [String] { servers.map(\.url) }
+public final class NATSCluster: @unchecked Sendable {
+    public let servers: [NATSServer]
+    public var urls: [String] { servers.map(\.url) }
 
-    init(size: Int = 3) throws {
+    public init(size: Int = 3) throws {
         let routePorts = (0..<size).map { _ in RawSockets.freePort() }
         servers = try (0..<size).map { i in
             try NATSServer(cluster: .init(name: "n\(i)", routePort: routePorts[i], routePorts: routePorts))
         }
     }
 
-    func server(named name: String) -> NATSServer? { servers.first { $0.name == name } }
+    public func server(named name: String) -> NATSServer? { servers.first { $0.name == name } }
 }

@@ -1,0 +1,463 @@
+import Foundation
+import GraphdClient
+import GraphdHarness
+import GraphdProto
+import Replication
+import SwiftProtobuf
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// graphd processes replicating through a three-server NATS JetStream cluster
+/// on loopback, all started by the tests: convergence, read-your-writes,
+/// refused writes, failover and faults under write load, misconfiguration.
+@Suite(.serialized) struct ReplicationDaemonTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func aPrimaryAndTwoReplicasConvergeAndAnswerAlike() async throws {
+        let set = try ReplicatedGraphds()
+        let primary = try await set.start("p")
+        try await set.waitForRole(primary, "primary")
+        let replicas = [try await set.start("r1"), try await set.start("r2")]
+
+        // A mixed workload on the primary: the demo graph (types, nodes with text,
+        // edges, LLMs, tasks, outcomes, conversations), Train, then Feedback,
+        // removals, a new conversation and nodes.
+        let imported = try run(Products.graphctl, ["import", "--socket", primary.socket, "--format", "jsonl",
+                                                   Self.root.appendingPathComponent("Graphs/demo.jsonl").path])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let trained = try run(Products.graphctl, ["train", "router", "--socket", primary.socket, "--epochs", "40", "--quiet", "--timeout", "120"])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let client = try await primary.client()
+        var feedback = Graphd_V1_FeedbackRequest()
+        feedback.query = "Translate 'good morning' into French."
+        feedback.outcomes = try await client.listLLMs().llms.prefix(2).enumerated().map { i, llm in
+            var outcome = Graphd_V1_Outcome()
+            outcome.llm = llm.name
+            outcome.effect = i == 0 ? 1 : 0
+            return outcome
+        }
+        let fed = try await client.feedback(feedback)
+        #expect(fed.logSequence > 0, "a write reply carries its log sequence")
+        var removeEdges = Graphd_V1_RemoveEdgesRequest()
+        let someItems = try await client.neighbors(Self.neighborsRequest("user", "u007")).neighbors.prefix(2)
+        removeEdges.edges = someItems.map { neighbor in
+            var edge = Graphd_V1_EdgeRef()
+            edge.type = neighbor.edgeType
+            edge.source = Graphd_V1_NodeRef(type: "user", key: "u007")
+            edge.target = neighbor.node
+            return edge
+        }
+        #expect(try await client.removeEdges(removeEdges).removed == 2)
+        var removeNodes = Graphd_V1_RemoveNodesRequest()
+        removeNodes.nodes = [Graphd_V1_NodeRef(type: "user", key: "u010")]
+        #expect(try await client.removeNodes(removeNodes).nodesRemoved == 1)
+        var conversation = Graphd_V1_AddConversationRequest()
+        conversation.key = "replicated-dialogue"
+        conversation.turns = [("SEEKER", "I want a clever science fiction film like Arrival."),
+                              ("RECOMMENDER", "Try Interstellar.")].map { role, text in
+            var turn = Graphd_V1_DialogueTurn()
+            turn.role = role
+            turn.text = text
+            return turn
+        }
+        _ = try await client.addConversation(conversation)
+        var nodes = Graphd_V1_AddNodesRequest()
+        nodes.nodes = (0..<20).map { i in
+            var node = Graphd_V1_Node()
+            node.type = "item"
+            node.key = "new-\(i)"
+            node.text = "a new film number \(i)"
+            return node
+        }
+        let last = try await client.addNodes(nodes).logSequence
+        #expect(last == (try await client.stats()).appliedLogSequence)
+
+        // A write to a replica is refused by graphctl with exit 65 and the primary's address.
+        let refused = try run(Products.graphctl, ["edge", "add", "interacted", "user:u001", "item:new-1", "--socket", replicas[0].socket])
+        #expect(refused.status == 65)
+        #expect(refused.stderr.contains("FAILED_PRECONDITION") && refused.stderr.contains("unix:\(primary.socket)"), "\(refused.stderr)")
+        // … and followed to the primary by the Swift client, which then reads its own write on the replica.
+        var session = try await replicas[0].client()
+        session.followsPrimary = true
+        session.readsYourWrites = true
+        var edge = Graphd_V1_AddEdgesRequest()
+        edge.edges = [makeEdge("interacted", ("user", "session-user"), ("item", "new-3"))]
+        let written = try await session.addEdges(edge)
+        #expect(written.created == 1 && session.highestLogSequence == written.logSequence)
+        let seen = try await session.neighbors(Self.neighborsRequest("user", "session-user"))
+        #expect(seen.neighbors.map(\.node.key) == ["new-3"], "read-your-writes on the replica")
+        await session.close()
+
+        // At rest (the online update Feedback queued has been written), every
+        // graphd holds the same graph and answers alike.
+        let target = try await set.settledSequence(primary)
+        var reference: Answers?
+        for daemon in [primary] + replicas {
+            var reader = try await daemon.client()
+            reader.metadata.append((GraphdReplicationWire.minLogSequenceKey, "\(target)"))
+            let stats = try await reader.stats(contentChecksum: true)
+            // Models rebuilt aside from the graph answer from the previous build until the new one is in.
+            var answers = try await Answers(reader, graphVersion: stats.graphVersion, checksum: stats.contentChecksum)
+            for _ in 0..<50 {
+                try await Task.sleep(for: .milliseconds(200))
+                let again = try await Answers(reader, graphVersion: stats.graphVersion, checksum: stats.contentChecksum)
+                if again == answers { break }
+                answers = again
+            }
+            if let reference {
+                #expect(stats.role == "replica")
+                #expect(answers.checksum == reference.checksum && answers.graphVersion == reference.graphVersion,
+                        "\(daemon.socket): graph version \(answers.graphVersion), applied \(stats.appliedLogSequence); primary's \(reference.graphVersion)")
+                for (mine, theirs) in zip(answers.route, reference.route) {
+                    expectSame(mine, theirs, Graphd_V1_RouteResponse.self, "Route on \(daemon.socket)")
+                }
+                for (mine, theirs) in zip(answers.recommend, reference.recommend) {
+                    expectSame(mine, theirs, Graphd_V1_RecommendResponse.self, "Recommend on \(daemon.socket)")
+                }
+                expectSame(answers.pageRank, reference.pageRank, Graphd_V1_PersonalizedPageRankResponse.self, "PersonalizedPageRank on \(daemon.socket)")
+                expectSame(answers.retrieve, reference.retrieve, Graphd_V1_RetrieveResponse.self, "Retrieve on \(daemon.socket)")
+            } else {
+                #expect(stats.role == "primary")
+                reference = answers
+            }
+            await reader.close()
+        }
+        await client.close()
+        withExtendedLifetime(set) {}
+    }
+
+    /// Route, Recommend, PersonalizedPageRank and Retrieve answers, as bytes,
+    /// with the timing fields cleared.
+    struct Answers: Equatable {
+        var graphVersion: UInt64
+        var checksum: UInt64
+        var route: [[UInt8]] = []
+        var recommend: [[UInt8]] = []
+        var pageRank: [UInt8] = []
+        var retrieve: [UInt8] = []
+
+        init(_ client: GraphClient, graphVersion: UInt64, checksum: UInt64) async throws {
+            self.graphVersion = graphVersion
+            self.checksum = checksum
+            for (prompt, weights) in [("Write a Python function that reverses a list.", (1.0, 0.0)),
+                                      ("Summarise this memo for my manager in two sentences.", (0.2, 0.8))] {
+                var request = Graphd_V1_RouteRequest()
+                request.query = prompt
+                request.performanceWeight = weights.0
+                request.costWeight = weights.1
+                var response = try await client.route(request)
+                response.decisionMicros = 0
+                route.append(try response.serializedBytes())
+            }
+            for user in ["u007", "u042", "u100"] {
+                var request = Graphd_V1_RecommendRequest()
+                request.user = Graphd_V1_NodeRef(type: "user", key: user)
+                request.k = 10
+                var response = try await client.recommend(request)
+                response.modelAgeMs = 0
+                recommend.append(try response.serializedBytes())
+            }
+            var ppr = Graphd_V1_PersonalizedPageRankRequest()
+            var seed = Graphd_V1_Seed()
+            seed.node = Graphd_V1_NodeRef(type: "user", key: "u007")
+            seed.weight = 1
+            ppr.seeds = [seed]
+            ppr.topKByType = ["item": 20, "user": 10]
+            pageRank = try await client.personalizedPageRank(ppr).serializedBytes()
+            var retrieveRequest = Graphd_V1_RetrieveRequest()
+            var turn = Graphd_V1_DialogueTurn()
+            turn.role = "SEEKER"
+            turn.text = "I loved Arrival and anything by Denis Villeneuve."
+            retrieveRequest.turns = [turn]
+            retrieveRequest.k = 5
+            retrieve = try await client.retrieve(retrieveRequest).serializedBytes()
+        }
+    }
+
+    /// Expects two encoded answers to decode equal (bytes may differ: maps have
+    /// no order); shows their first differing line when not.
+    func expectSame<M: SwiftProtobuf.Message>(_ mine: [UInt8], _ theirs: [UInt8], _ type: M.Type, _ what: String) {
+        let decodedMine = try? M(serializedBytes: mine), decodedTheirs = try? M(serializedBytes: theirs)
+        guard let decodedMine, let decodedTheirs, !decodedMine.isEqualTo(message: decodedTheirs) else {
+            if decodedMine == nil || decodedTheirs == nil { Issue.record("\(what): an answer does not decode") }
+            return
+        }
+        let a = decodedMine.textFormatString().split(separator: "\n")
+        let b = decodedTheirs.textFormatString().split(separator: "\n")
+        let line = (0..<min(a.count, b.count)).first { a[$0] != b[$0] } ?? min(a.count, b.count)
+        Issue.record("\(what) differs from the primary's at line \(line): \(line < a.count ? a[line] : "(end)") ≠ \(line < b.count ? b[line] : "(end)")")
+    }
+
+    static func neighborsRequest(_ type: String, _ key: String) -> Graphd_V1_NeighborsRequest {
+        var request = Graphd_V1_NeighborsRequest()
+        request.node = Graphd_V1_NodeRef(type: type, key: key)
+        request.limit = 100
+        return request
+    }
+
+    @Test func killingThePrimaryHandsOverAndLosesNoAcknowledgedWrite() async throws {
+        let set = try ReplicatedGraphds()
+        let first = try await set.start("p")
+        try await set.waitForRole(first, "primary")
+        let replicas = [try await set.start("r1"), try await set.start("r2")]
+        let load = WriteLoad(sockets: [first.socket] + replicas.map(\.socket))
+        let writing = Task { await load.run() }
+        try await load.waitForAcknowledged(30)
+        await first.kill9()
+        let killed = ContinuousClock.now
+        let before = load.acknowledged.count
+        try await load.waitForAcknowledged(before + 30, within: .seconds(60))
+        print("replication failover: first acknowledged write on the new primary \(load.firstAcknowledged(after: killed).map { "\($0)" } ?? "?") after kill -9")
+        load.stop()
+        _ = await writing.value
+        // The old primary comes back as a replica and catches up.
+        let restarted = try await set.start("p")
+        try await set.expectConverged([restarted] + replicas, load: load)
+        #expect(try await set.stats(restarted).role == "replica")
+        withExtendedLifetime(set) {}
+    }
+
+    @Test func aPausedPrimaryCannotAppendAndBecomesAReplica() async throws {
+        let set = try ReplicatedGraphds()
+        let first = try await set.start("p")
+        try await set.waitForRole(first, "primary")
+        let replicas = [try await set.start("r1"), try await set.start("r2")]
+        let load = WriteLoad(sockets: [first.socket] + replicas.map(\.socket))
+        let writing = Task { await load.run() }
+        try await load.waitForAcknowledged(30)
+        first.graphd.pause()  // past its 2 s lease
+        let before = load.acknowledged.count
+        try await load.waitForAcknowledged(before + 30, within: .seconds(60))
+        first.graphd.resume()
+        // Back from its pause it finds the lease lost (or its append fenced off) and follows.
+        try await set.waitForRole(first, "replica")
+        try await load.waitForAcknowledged(load.acknowledged.count + 10, within: .seconds(60))
+        load.stop()
+        _ = await writing.value
+        let refused = try run(Products.graphctl, ["edge", "add", "interacted", "user:late", "item:late", "--socket", first.socket])
+        #expect(refused.status == 65, "the deposed primary refuses writes: \(refused.stderr)")
+        try await set.expectConverged([first] + replicas, load: load)
+        withExtendedLifetime(set) {}
+    }
+
+    @Test func killingTheStreamLeaderAndARestartedReplicaLoseNothing() async throws {
+        let set = try ReplicatedGraphds()
+        let primary = try await set.start("p")
+        try await set.waitForRole(primary, "primary")
+        var replicas = [try await set.start("r1"), try await set.start("r2")]
+        let load = WriteLoad(sockets: [primary.socket] + replicas.map(\.socket))
+        let writing = Task { await load.run() }
+        try await load.waitForAcknowledged(30)
+        let leader = try await set.streamLeader()
+        let server = try #require(set.cluster.server(named: leader))
+        server.kill9()
+        try await load.waitForAcknowledged(load.acknowledged.count + 30, within: .seconds(60))
+        await replicas[1].kill9()
+        try await load.waitForAcknowledged(load.acknowledged.count + 30, within: .seconds(60))
+        replicas[1] = try await set.start("r2")
+        try server.start()
+        try await load.waitForAcknowledged(load.acknowledged.count + 10, within: .seconds(60))
+        load.stop()
+        _ = await writing.value
+        try await set.expectConverged([primary] + replicas, load: load)
+        withExtendedLifetime(set) {}
+    }
+
+    @Test func misconfigurationIsRefusedAtStartWithAClearMessage() async throws {
+        let scratch = Scratch()
+        // NATS unreachable: a clear error, and no store created.
+        let nobody = RawSockets.freePort()
+        let unreachable = try run(Products.graphd, ["--socket", scratch.path("u.sock"), "--store", scratch.path("u.sqlite"),
+                                                    "--replication", "nats://127.0.0.1:\(nobody)"])
+        #expect(unreachable.status != 0)
+        #expect(unreachable.stderr.contains("127.0.0.1:\(nobody)"), "\(unreachable.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("u.sqlite")), "nothing written")
+
+        // A store that has applied more than its stream holds (a wrong or reset stream).
+        let set = try ReplicatedGraphds(stream: "first")
+        let writer = try await set.start("w")
+        try await set.waitForRole(writer, "primary")
+        let added = try run(Products.graphctl, ["edge", "add", "interacted", "user:a", "item:b", "--socket", writer.socket])
+        #expect(added.status == 0, "\(added.stderr)")
+        #expect(await writer.terminate() == 0)
+        let wrong = try run(Products.graphd, ["--socket", writer.socket, "--store", writer.store, "--replication", set.cluster.urls.joined(separator: ","),
+                                              "--replication-stream", "second"])
+        #expect(wrong.status != 0)
+        #expect(wrong.stderr.contains("wrong or reset stream"), "\(wrong.stderr)")
+
+        // An entry a replica cannot apply stops it loudly rather than being skipped.
+        let primary = try await set.start("p")
+        try await set.waitForRole(primary, "primary")
+        let replica = try await set.start("r")
+        let log = try await blockingCall {
+            try JetStreamLog(client: try NATSClient(NATSConnectionOptions(servers: set.cluster.urls)), stream: "first", replicas: 3)
+        }
+        let bad = try await blockingCall { try log.append([0x08, 0x63]) }  // format 99
+        #expect(await replica.waitForExit() != 0)
+        let text = try String(contentsOfFile: replica.log, encoding: .utf8)
+        #expect(text.contains("replication stopped") && text.contains("\(bad.sequence)"), "\(text.suffix(2000))")
+        withExtendedLifetime(set) {}
+    }
+}
+
+/// libnats' blocking calls, off Swift's cooperative pool.
+func blockingCall<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await OffPool.run(body)
+}
+
+/// A NATS cluster and graphds replicating through one stream of it, for one test.
+final class ReplicatedGraphds: @unchecked Sendable {
+    let scratch = Scratch()
+    let cluster: NATSCluster
+    let stream: String
+
+    init(stream: String = "e2e") throws {
+        cluster = try NATSCluster()
+        self.stream = stream
+    }
+
+    /// Starts graphd `name` (socket and store named after it) on the stream, with a 2 s lease.
+    func start(_ name: String) async throws -> Daemon {
+        let daemon = try Daemon(socket: scratch.path("\(name).sock"), store: scratch.path("\(name).sqlite"), extraArguments: [
+            "--replication", cluster.urls.joined(separator: ","), "--replication-stream", stream, "--replication-lease-seconds", "2",
+        ])
+        try await daemon.waitUntilServing(timeout: .seconds(60))
+        return daemon
+    }
+
+    func stats(_ daemon: Daemon, checksum: Bool = false, minLogSequence: UInt64? = nil) async throws -> Graphd_V1_StatsResponse {
+        var client = try await daemon.client()
+        if let minLogSequence { client.metadata.append((GraphdReplicationWire.minLogSequenceKey, "\(minLogSequence)")) }
+        do {
+            let stats = try await client.stats(contentChecksum: checksum)
+            await client.close()
+            return stats
+        } catch {
+            await client.close()
+            throw error
+        }
+    }
+
+    /// The primary's applied log sequence once it has stayed the same for a
+    /// second (background writes such as online updates done).
+    func settledSequence(_ primary: Daemon) async throws -> UInt64 {
+        var last = try await stats(primary).appliedLogSequence
+        var stableSince = ContinuousClock.now
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now - stableSince < .seconds(1), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            let now = try await stats(primary).appliedLogSequence
+            if now != last {
+                last = now
+                stableSince = .now
+            }
+        }
+        return last
+    }
+
+    func waitForRole(_ daemon: Daemon, _ role: String, within: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + within
+        while true {
+            let current = try? await stats(daemon).role
+            if current == role { return }
+            guard ContinuousClock.now < deadline else {
+                throw ReplicationTestError("\(daemon.socket) is \(current ?? "not answering"), not \(role), after \(within)")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// The server that leads the stream now.
+    func streamLeader() async throws -> String {
+        let urls = cluster.urls, stream = self.stream
+        let log = try await blockingCall { try JetStreamLog(client: try NATSClient(NATSConnectionOptions(servers: urls)), stream: stream, replicas: 3) }
+        return try #require(try await blockingCall { try log.leader() })
+    }
+
+    /// All of `daemons` reach the primary's position and hold the same graph:
+    /// every acknowledged write of `load` on each, none partial, none twice.
+    func expectConverged(_ daemons: [Daemon], load: WriteLoad) async throws {
+        var primaryStats: Graphd_V1_StatsResponse?
+        for daemon in daemons { if let stats = try? await stats(daemon), stats.role == "primary" { primaryStats = stats } }
+        let target = try #require(primaryStats, "one of them is the primary").appliedLogSequence
+        var checksums: Set<UInt64> = []
+        for daemon in daemons {
+            let stats = try await stats(daemon, checksum: true, minLogSequence: target)
+            checksums.insert(stats.contentChecksum)
+            #expect(stats.appliedLogSequence >= target)
+            // Each write is 5 edges of one new user: none partial, none twice.
+            #expect(stats.edgesByType["interacted"] == 5 * (stats.nodesByType["user"] ?? 0), "\(daemon.socket): \(stats.edgesByType) \(stats.nodesByType)")
+            let client = try await daemon.client()
+            var missing: [Int] = []
+            for i in load.acknowledged {
+                let request = ReplicationDaemonTests.neighborsRequest("user", "w\(i)")
+                if (try? await client.neighbors(request))?.neighbors.count != 5 { missing.append(i) }
+            }
+            #expect(missing.isEmpty, "\(daemon.socket) lacks acknowledged writes \(missing.prefix(10))")
+            await client.close()
+        }
+        #expect(checksums.count == 1, "content checksums \(checksums)")
+    }
+}
+
+struct ReplicationTestError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Writes one 5-edge batch (a new user and five items) at a time to whichever
+/// graphd takes it, moving on to the next socket on any error, and records the
+/// batches acknowledged (with when).
+final class WriteLoad: Sendable {
+    let sockets: [String]
+    private let state = Mutex<(acknowledged: [(index: Int, at: ContinuousClock.Instant)], stopped: Bool)>(([], false))
+
+    init(sockets: [String]) { self.sockets = sockets }
+
+    var acknowledged: [Int] { state.withLock { $0.acknowledged.map(\.index) } }
+
+    func firstAcknowledged(after instant: ContinuousClock.Instant) -> Duration? {
+        state.withLock { $0.acknowledged.first { $0.at > instant }.map { $0.at - instant } }
+    }
+
+    func stop() { state.withLock { $0.stopped = true } }
+
+    func waitForAcknowledged(_ count: Int, within: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + within
+        while acknowledged.count < count {
+            guard ContinuousClock.now < deadline else {
+                throw ReplicationTestError("\(acknowledged.count) writes acknowledged, not \(count), after \(within)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    func run() async {
+        var clients: [Int: GraphClient] = [:]
+        var target = 0
+        var index = 0
+        while !state.withLock({ $0.stopped }) {
+            var request = Graphd_V1_AddEdgesRequest()
+            request.edges = (0..<5).map { j in makeEdge("interacted", ("user", "w\(index)"), ("item", "t\(index)-\(j)")) }
+            do {
+                if clients[target] == nil {
+                    clients[target] = try await GraphClient.connect(to: .unix(path: sockets[target]), defaultTimeout: .seconds(2))
+                }
+                _ = try await clients[target]!.addEdges(request)
+                state.withLock { $0.acknowledged.append((index, .now)) }
+                index += 1
+            } catch {
+                // Refused (a replica), unavailable (stepping down, dead) or timed out (paused):
+                // the same batch goes to the next graphd. A timed-out one may have been
+                // written: then it is written again, as an upsert of the same edges.
+                if let client = clients.removeValue(forKey: target) { await client.close() }
+                target = (target + 1) % sockets.count
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        for client in clients.values { await client.close() }
+    }
+}
