@@ -1,3 +1,4 @@
+import CNats
 import Foundation
 import GraphCore
 import GraphStore
@@ -97,9 +98,9 @@ public final class LogApplier: Sendable {
         while applied < target {
             let wait = deadline - ContinuousClock.now
             guard let entry = try await OffPool.run({ try reader.next(timeout: wait) }) else {
-                throw LogEntryError(description: "stream \(log.stream) gave nothing after sequence \(applied) of \(target) within \(timeout)")
+                throw NATSError(NATS_TIMEOUT, "stream \(log.stream) gave nothing after sequence \(applied) of \(target) within \(timeout)")
             }
-            try await apply(entry, after: applied)
+            guard try await apply(entry, after: applied) else { continue }
             applied = entry.sequence
         }
         return applied
@@ -117,14 +118,19 @@ public final class LogApplier: Sendable {
         while !Task.isCancelled {
             // A short wait, so that cancellation is seen within `poll`.
             guard let entry = try await OffPool.run({ try reader.next(timeout: poll) }) else { continue }
-            try await apply(entry, after: applied)
+            guard try await apply(entry, after: applied) else { continue }
             applied = entry.sequence
             report(applied)
         }
         return applied
     }
 
-    private func apply(_ entry: LogEntry, after applied: UInt64) async throws {
+    /// Applies `entry` if it is the next one: true; false for an entry already
+    /// applied (an ordered consumer that is recreated after a server failure may
+    /// start over from an earlier sequence: the stream's entries never change,
+    /// so those are skipped). A gap stops replication.
+    private func apply(_ entry: LogEntry, after applied: UInt64) async throws -> Bool {
+        if entry.sequence <= applied { return false }
         guard entry.sequence == applied + 1 else {
             throw LogEntryError(description: "stream \(log.stream) continues at sequence \(entry.sequence) after \(applied): "
                                 + "entries are missing (retention?); start from a snapshot")
@@ -140,5 +146,6 @@ public final class LogApplier: Sendable {
         } catch {
             throw LogEntryError(description: "log entry \(entry.sequence) cannot be applied here, replication stops: \(error)")
         }
+        return true
     }
 }

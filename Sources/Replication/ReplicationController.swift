@@ -183,34 +183,57 @@ public final class ReplicationController: Sendable {
 
     /// The replica's loop: applies the log as it comes and watches the lease;
     /// returns the lease's revision once this graphd took it, nil when cancelled.
+    /// NATS away (a server down, a leader election) only pauses it.
     private func follow() async throws -> UInt64? {
         state.withLock { $0.role = .replica }
         logger.info("following the log", metadata: ["stream": "\(options.stream)", "applied": "\(database.appliedLogSequence)"])
         while !Task.isCancelled {
-            let applier = self.applier
-            let stopped = Mutex(false)
-            let following = Task {
-                defer { stopped.withLock { $0 = true } }
-                try await applier.follow(poll: .milliseconds(100)) { [weak self] applied in self?.noteApplied(applied) }
+            do {
+                if let revision = try await followUntilLeaseIsTaken() { return revision }
+            } catch let error as NATSError {
+                logger.warning("replication waits for NATS", metadata: ["stream": "\(options.stream)", "error": "\(error)"])
+                try await Task.sleep(for: .milliseconds(500))
             }
-            defer { following.cancel() }
-            var leaseIsFree = false
-            while !Task.isCancelled, !leaseIsFree, !stopped.withLock({ $0 }) {
-                try await Task.sleep(for: options.checkInterval)
-                leaseIsFree = try await observe() == nil && !options.replicaOnly
-            }
-            following.cancel()
-            _ = try await following.value  // a follower that failed stops replication here
-            guard leaseIsFree, !Task.isCancelled else { continue }
-            // The lease is free: apply everything the stream holds, then try to take it.
-            try await applier.catchUp()
-            let lease = self.lease, address = options.advertisedAddress
-            guard let revision = try await OffPool.run({ try lease.acquire(address: address) }) else { continue }
-            // A deposed primary may have appended until its lease lapsed: apply that too.
-            try await applier.catchUp()
-            return revision
         }
         return nil
+    }
+
+    /// Applies the log until the lease is free, then takes it once caught up:
+    /// the lease's revision, or nil (cancelled, or another graphd took it first).
+    private func followUntilLeaseIsTaken() async throws -> UInt64? {
+        let applier = self.applier
+        let stopped = Mutex(false)
+        let following = Task {
+            defer { stopped.withLock { $0 = true } }
+            try await applier.follow(poll: .milliseconds(100)) { [weak self] applied in self?.noteApplied(applied) }
+        }
+        let watched: Result<Bool, any Error>
+        do {
+            watched = .success(try await watchLease(until: { stopped.withLock { $0 } }))
+        } catch {
+            watched = .failure(error)
+        }
+        // The follower stops before anything else applies to the store.
+        following.cancel()
+        if case .failure(let error) = await following.result, !(error is CancellationError) { throw error }
+        guard try watched.get(), !Task.isCancelled else { return nil }
+        // The lease is free: apply everything the stream holds, then try to take it.
+        try await applier.catchUp()
+        let lease = self.lease, address = options.advertisedAddress
+        guard let revision = try await OffPool.run({ try lease.acquire(address: address) }) else { return nil }
+        // A deposed primary may have appended until its lease lapsed: apply that too.
+        try await applier.catchUp()
+        return revision
+    }
+
+    /// Looks at the lease every `checkInterval`: true once it is free (and this
+    /// graphd may take it), false when `stop` says so or the task is cancelled.
+    private func watchLease(until stop: () -> Bool) async throws -> Bool {
+        while !Task.isCancelled, !stop() {
+            try await Task.sleep(for: options.checkInterval)
+            if try await observe() == nil, !options.replicaOnly { return true }
+        }
+        return false
     }
 
     private func noteApplied(_ applied: UInt64) {

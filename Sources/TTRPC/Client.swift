@@ -38,7 +38,17 @@ final class TTRPCClientHandler: ChannelInboundHandler {
     typealias InboundIn = TTRPCInboundMessage
     typealias OutboundOut = TTRPCFrame
 
-    private var pending: [UInt32: EventLoopPromise<Ttrpc_Response>] = [:]
+    /// A request waiting for its response, and the timer that gives up on it.
+    private struct Pending {
+        var promise: EventLoopPromise<Ttrpc_Response>
+        var timer: Scheduled<Void>?
+    }
+
+    private var pending: [UInt32: Pending] = [:]
+
+    /// How long past a request's own timeout the client waits for the server's
+    /// DEADLINE_EXCEEDED (which says what timed out) before answering it itself.
+    static let deadlineGrace = TimeAmount.milliseconds(250)
     private var nextStreamID: UInt32 = 1
     private var closedError: (any Error)?
 
@@ -62,7 +72,17 @@ final class TTRPCClientHandler: ChannelInboundHandler {
             promise.fail(RPCError(.resourceExhausted, "request of \(bytes.count) bytes exceeds the 4 MiB ttrpc message limit; send smaller batches"))
             return
         }
-        pending[streamID] = promise
+        // The server enforces the deadline it is sent; this enforces it when the
+        // server cannot answer at all (paused, partitioned, overloaded).
+        var timer: Scheduled<Void>?
+        if request.timeoutNano > 0 {
+            timer = context.eventLoop.scheduleTask(in: .nanoseconds(request.timeoutNano) + Self.deadlineGrace) { [self] in
+                let expired = pending.removeValue(forKey: streamID)
+                expired?.promise.fail(RPCError(.deadlineExceeded, "\(request.service)/\(request.method): no answer from the server "
+                                               + "within the deadline of \(Double(request.timeoutNano) / 1e9) seconds"))
+            }
+        }
+        pending[streamID] = Pending(promise: promise, timer: timer)
         var buffer = context.channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
         context.writeAndFlush(wrapOutboundOut(TTRPCFrame(streamID: streamID, type: .request, payload: buffer)), promise: nil)
@@ -71,11 +91,12 @@ final class TTRPCClientHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .oversized(let header):
-            pending.removeValue(forKey: header.streamID)?.fail(
+            pending.removeValue(forKey: header.streamID).map { $0.timer?.cancel(); return $0.promise }?.fail(
                 RPCError(.resourceExhausted, "response of \(header.length) bytes exceeds the message size limit"))
         case .frame(let frame):
-            guard frame.header.messageType == .response,
-                  let promise = pending.removeValue(forKey: frame.header.streamID) else { return }
+            guard frame.header.messageType == .response, let waiting = pending.removeValue(forKey: frame.header.streamID) else { return }
+            waiting.timer?.cancel()
+            let promise = waiting.promise
             do {
                 promise.succeed(try Ttrpc_Response(serializedBytes: Array(frame.payload.readableBytesView)))
             } catch {
@@ -98,7 +119,10 @@ final class TTRPCClientHandler: ChannelInboundHandler {
         closedError = error
         let promises = pending.values
         pending.removeAll()
-        for promise in promises { promise.fail(error) }
+        for waiting in promises {
+            waiting.timer?.cancel()
+            waiting.promise.fail(error)
+        }
     }
 }
 
