@@ -70,7 +70,7 @@ public actor GraphDatabase {
     private let published: Mutex<GraphSnapshot>
     private let documents: Mutex<[String: [UInt8]]>
     private let compactionLock = Mutex<(count: Int, lastSeconds: Double)>((0, 0))
-    public let path: String
+    public nonisolated let path: String
     public let policy: CompactionPolicy
     private var oldestUncompactedChange: ContinuousClock.Instant?
     /// The compaction in progress, which later requests wait for.

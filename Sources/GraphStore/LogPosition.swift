@@ -13,6 +13,11 @@ public enum LogPosition {
     /// The applied sequence stored in `database` (0: none yet).
     public static func applied(in database: GraphDatabase) throws(GraphError) -> UInt64 {
         guard let bytes = database.document(documentName) else { return 0 }
+        return try sequence(bytes)
+    }
+
+    /// The sequence a position document's value holds.
+    static func sequence(_ bytes: some Collection<UInt8>) throws(GraphError) -> UInt64 {
         guard bytes.count == 8 else {
             throw GraphError(.dataLoss, "the store's applied log sequence (document \(documentName)) is \(bytes.count) bytes, not 8")
         }

@@ -1,3 +1,4 @@
+import Foundation
 import GraphdProto
 import SwiftProtobuf
 import NIOSSL
@@ -111,6 +112,50 @@ public struct GraphClient: Sendable {
 
     public func health(timeout: Duration? = nil) async throws -> Graphd_V1_HealthResponse {
         try await call(.health, Graphd_V1_HealthRequest(), timeout: timeout)
+    }
+
+    /// Asks graphd for a consistent copy of its store (see `saveSnapshot`).
+    public func snapshot(timeout: Duration? = nil) async throws -> Graphd_V1_SnapshotResponse {
+        try await call(.snapshot, Graphd_V1_SnapshotRequest(), timeout: timeout)
+    }
+
+    public func readSnapshot(_ request: Graphd_V1_ReadSnapshotRequest, timeout: Duration? = nil) async throws -> Graphd_V1_ReadSnapshotResponse {
+        try await call(.readSnapshot, request, timeout: timeout)
+    }
+
+    /// Writes a consistent copy of graphd's store to `path` (a new file; written
+    /// aside and renamed into place once complete and synced): a backup, or the
+    /// store of a new replica (`graphd --bootstrap`). Returns what graphd said
+    /// the copy holds.
+    public func saveSnapshot(to path: String, timeout: Duration? = nil) async throws -> Graphd_V1_SnapshotResponse {
+        guard !FileManager.default.fileExists(atPath: path) else { throw RPCError(.alreadyExists, "\(path) exists") }
+        let snapshot = try await self.snapshot(timeout: timeout)
+        let partial = path + ".partial"
+        guard FileManager.default.createFile(atPath: partial, contents: nil) else {
+            throw RPCError(.invalidArgument, "cannot create \(partial)")
+        }
+        do {
+            let file = try FileHandle(forWritingTo: URL(fileURLWithPath: partial))
+            defer { try? file.close() }
+            var request = Graphd_V1_ReadSnapshotRequest()
+            request.snapshotID = snapshot.snapshotID
+            while true {
+                let chunk = try await readSnapshot(request, timeout: timeout)
+                try file.write(contentsOf: chunk.data)
+                request.offset += UInt64(chunk.data.count)
+                if chunk.eof { break }
+                guard !chunk.data.isEmpty else { throw RPCError(.dataLoss, "the snapshot ended early at byte \(request.offset)") }
+            }
+            guard request.offset == snapshot.bytes else {
+                throw RPCError(.dataLoss, "read \(request.offset) bytes of a \(snapshot.bytes)-byte snapshot")
+            }
+            try file.synchronize()
+            guard rename(partial, path) == 0 else { throw RPCError(.internal, "cannot rename \(partial) to \(path): errno \(errno)") }
+        } catch {
+            try? FileManager.default.removeItem(atPath: partial)
+            throw error
+        }
+        return snapshot
     }
 
     /// - Parameter contentChecksum: also compute `content_checksum` (reads the whole graph).

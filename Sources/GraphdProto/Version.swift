@@ -41,6 +41,8 @@ public struct GraphdMethod: Hashable, Sendable, CustomStringConvertible {
     public static let listEdges = GraphdMethod(GraphdServiceName.graph, "ListEdges")
     public static let embed = GraphdMethod(GraphdServiceName.graph, "Embed")
     public static let compact = GraphdMethod(GraphdServiceName.graph, "Compact")
+    public static let snapshot = GraphdMethod(GraphdServiceName.graph, "Snapshot")
+    public static let readSnapshot = GraphdMethod(GraphdServiceName.graph, "ReadSnapshot")
 
     // Recommend
     public static let recommend = GraphdMethod(GraphdServiceName.recommend, "Recommend")
@@ -75,7 +77,7 @@ public struct GraphdMethod: Hashable, Sendable, CustomStringConvertible {
     public static let all: [GraphdMethod] = [
         .health, .stats, .defineTypes, .listTypes, .addNodes, .addEdges,
         .removeNodes, .removeEdges, .getNode, .neighbors, .listNodes, .listEdges,
-        .embed, .compact, .recommend, .personalizedPageRank, .route, .feedback,
+        .embed, .compact, .snapshot, .readSnapshot, .recommend, .personalizedPageRank, .route, .feedback,
         .addLLM, .listLLMs, .removeLLM, .train, .trainProgress, .setTask,
         .listTasks, .retrieve, .trainReasoner, .addConversation, .trainReasonerProgress,
     ]

@@ -59,14 +59,18 @@ public struct GraphService: Sendable {
     public let embedding: EmbeddingConfiguration
     /// This graphd's part in replication, which Stats reports (nil: alone).
     let replication: ReplicationController?
+    /// Store copies for Snapshot and ReadSnapshot.
+    let snapshots: SnapshotFiles
     let startedAt = ContinuousClock.now
     /// Snapshots that open listings page through.
     let listings = ListingPins()
 
     public init(database: GraphDatabase, limits: GraphServiceLimits = GraphServiceLimits(), models: RecommendationModels? = nil,
-                embedding: EmbeddingConfiguration = EmbeddingConfiguration(), replication: ReplicationController? = nil) {
+                embedding: EmbeddingConfiguration = EmbeddingConfiguration(), replication: ReplicationController? = nil,
+                snapshots: SnapshotFiles? = nil) {
         self.database = database
         self.replication = replication
+        self.snapshots = snapshots ?? SnapshotFiles(storePath: database.path)
         self.limits = limits
         self.models = models
         self.embedding = embedding
@@ -112,6 +116,21 @@ public struct GraphService: Sendable {
         }
         dispatcher.registerCompute(.embed) { (request: Graphd_V1_EmbedRequest, _) in
             try embed(request)
+        }
+        dispatcher.register(.snapshot) { (_: Graphd_V1_SnapshotRequest, _) in
+            let (id, snapshot) = try await snapshots.create(from: database)
+            var response = Graphd_V1_SnapshotResponse()
+            response.snapshotID = id
+            response.bytes = UInt64(snapshot.byteCount)
+            response.appliedLogSequence = snapshot.appliedLogSequence
+            return response
+        }
+        dispatcher.registerCompute(.readSnapshot) { (request: Graphd_V1_ReadSnapshotRequest, _) in
+            let (data, eof) = try snapshots.read(id: request.snapshotID, offset: request.offset, maxBytes: request.maxBytes)
+            var response = Graphd_V1_ReadSnapshotResponse()
+            response.data = data
+            response.eof = eof
+            return response
         }
         dispatcher.register(.compact) { (_: Graphd_V1_CompactRequest, _) in
             let result = try await database.compact()

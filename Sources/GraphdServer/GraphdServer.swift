@@ -44,6 +44,9 @@ public struct GraphdConfiguration: Sendable {
     /// Replication through a NATS JetStream log (nil: this graphd runs alone, role "single").
     /// Open the server with `GraphdServer.open` when it is set.
     public var replication: ReplicationOptions? = nil
+    /// A store snapshot (`graphctl snapshot`) copied to `storePath` when no store
+    /// is there yet (a new replica); ignored once the store exists.
+    public var bootstrapSnapshot: String? = nil
     /// A replica's /readyz says ready only while it is at most this far behind the log.
     public var maxReadyLag: Duration = .seconds(5)
     /// Tests only: a background job that multiplies matrices for this long (see `GraphdBackground`).
@@ -74,6 +77,8 @@ public final class GraphdServer: Service, Sendable {
     public func makeBackground() -> GraphdBackground { GraphdBackground(server: self) }
     /// This graphd's part in replication (nil: it runs alone).
     public let replication: ReplicationController?
+    /// Store copies written by Snapshot; removed when the server stops.
+    let snapshots: SnapshotFiles
     /// The replication loop as a service, to run first in the `ServiceGroup`
     /// (it stops last: a primary keeps its lease until its requests drained).
     public func makeReplication() -> ReplicationService? { replication.map(ReplicationService.init) }
@@ -88,7 +93,8 @@ public final class GraphdServer: Service, Sendable {
             throw GraphdStartupError("a replicated graphd connects to NATS at start: open it with GraphdServer.open")
         }
         let start = ContinuousClock.now
-        try self.init(configuration: configuration, logger: logger, group: group, database: Self.openStore(configuration), replication: nil)
+        try self.init(configuration: configuration, logger: logger, group: group,
+                      database: Self.openStore(configuration, logger: logger), replication: nil)
         logOpened(since: start)
     }
 
@@ -105,7 +111,7 @@ public final class GraphdServer: Service, Sendable {
         } catch {
             throw GraphdStartupError("cannot reach replication stream \(options.stream) at \(options.connection.servers.joined(separator: ",")): \(error)")
         }
-        let database = try openStore(configuration)
+        let database = try openStore(configuration, logger: logger)
         let replication: ReplicationController
         do {
             replication = try await ReplicationController(link: link, database: database, logger: logger)
@@ -117,8 +123,31 @@ public final class GraphdServer: Service, Sendable {
         return server
     }
 
-    private static func openStore(_ configuration: GraphdConfiguration) throws -> GraphDatabase {
-        try GraphDatabase(path: configuration.storePath, synchronous: configuration.synchronous, policy: configuration.compaction)
+    private static func openStore(_ configuration: GraphdConfiguration, logger: Logger) throws -> GraphDatabase {
+        if let snapshot = configuration.bootstrapSnapshot { try bootstrap(configuration.storePath, from: snapshot, logger: logger) }
+        return try GraphDatabase(path: configuration.storePath, synchronous: configuration.synchronous, policy: configuration.compaction)
+    }
+
+    /// Copies `snapshot` to `store` (aside, synced, then renamed into place),
+    /// unless a store is there already: a restarted replica keeps its own.
+    private static func bootstrap(_ store: String, from snapshot: String, logger: Logger) throws {
+        guard !FileManager.default.fileExists(atPath: store) else {
+            logger.notice("the store exists: --bootstrap ignored", metadata: ["store": "\(store)", "snapshot": "\(snapshot)"])
+            return
+        }
+        let partial = store + ".bootstrap"
+        do {
+            try? FileManager.default.removeItem(atPath: partial)
+            try FileManager.default.copyItem(atPath: snapshot, toPath: partial)
+            let handle = try FileHandle(forUpdating: URL(fileURLWithPath: partial))
+            try handle.synchronize()
+            try handle.close()
+            try FileManager.default.moveItem(atPath: partial, toPath: store)
+        } catch {
+            try? FileManager.default.removeItem(atPath: partial)
+            throw GraphdStartupError("cannot bootstrap \(store) from snapshot \(snapshot): \(error)")
+        }
+        logger.info("store bootstrapped from a snapshot", metadata: ["store": "\(store)", "snapshot": "\(snapshot)"])
     }
 
     private init(configuration: GraphdConfiguration, logger: Logger, group: any EventLoopGroup,
@@ -128,6 +157,7 @@ public final class GraphdServer: Service, Sendable {
         self.group = group
         self.database = database
         self.replication = replication
+        self.snapshots = SnapshotFiles(storePath: configuration.storePath)
         self.models = RecommendationModels(jobs: jobs)
         self.router = RouterService(database: database, router: Router(store: database, embedding: configuration.embedding, jobs: jobs,
                                                    defaultQueryText: configuration.routerQueryText, logger: logger))
@@ -146,7 +176,7 @@ public final class GraphdServer: Service, Sendable {
         var dispatcher = TTRPCDispatcher()
         dispatcher.gate = ReplicationGate(replication: replication).decide
         GraphService(database: database, limits: configuration.serviceLimits, models: models, embedding: configuration.embedding,
-                     replication: replication).register(into: &dispatcher)
+                     replication: replication, snapshots: snapshots).register(into: &dispatcher)
         RecommendService(database: database, models: models).register(into: &dispatcher)
         router.register(into: &dispatcher)
         conversation.register(into: &dispatcher)
@@ -258,6 +288,7 @@ public final class GraphdServer: Service, Sendable {
         }
         for listener in listeners { try? await listener.close() }
         unlink(socketPath)
+        snapshots.removeAll()
         logger.info("stopped listening")
         // Requests in flight get a moment to answer; then the connections close,
         // which cancels what still runs (a Train stops at its next epoch), and

@@ -28,7 +28,7 @@ struct Graphctl: AsyncParsableCommand {
         version: GraphdVersion.string,
         subcommands: [
             GraphCommand.self, NodeCommand.self, EdgeCommand.self, NeighborsCommand.self,
-            ImportCommand.self, ExportCommand.self, CompactCommand.self, HealthCommand.self,
+            ImportCommand.self, ExportCommand.self, CompactCommand.self, SnapshotCommand.self, HealthCommand.self,
             RecommendCommand.self, PPRCommand.self, EmbedCommand.self, RouteCommand.self, FeedbackCommand.self,
             LLMCommand.self, TaskCommand.self, TrainCommand.self, ConverseCommand.self, ConversationCommand.self,
         ])

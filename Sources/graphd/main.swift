@@ -139,6 +139,9 @@ struct Graphd: AsyncParsableCommand {
     @Option(help: ArgumentHelp("PEM client key for NATS mutual TLS.", valueName: "file"))
     var natsTLSKey: String?
 
+    @Option(help: ArgumentHelp("Start from this store snapshot (graphctl snapshot) when --store does not exist yet: it is copied to --store, and a replica then replays the log from the snapshot's applied sequence. Ignored once the store exists.", valueName: "file"))
+    var bootstrap: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
     @Option(help: .hidden)
@@ -252,6 +255,7 @@ struct Graphd: AsyncParsableCommand {
                 }
             }
         }
+        configuration.bootstrapSnapshot = bootstrap
         if let replication {
             configuration.replication = try replicationOptions(servers: replication, logger: logger)
             configuration.maxReadyLag = .milliseconds(Int64(maxReadyLagSeconds * 1000))

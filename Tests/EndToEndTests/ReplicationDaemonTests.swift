@@ -266,6 +266,36 @@ import Glibc
         withExtendedLifetime(set) {}
     }
 
+    @Test func aNewReplicaStartsFromASnapshotAndReplaysTheRest() async throws {
+        let set = try ReplicatedGraphds()
+        let primary = try await set.start("p")
+        try await set.waitForRole(primary, "primary")
+        let replica = try await set.start("r1")
+        let load = WriteLoad(sockets: [primary.socket])
+        let writing = Task { await load.run() }
+        try await load.waitForAcknowledged(20)
+        // A snapshot of the replica, taken while writes go on.
+        let copy = set.scratch.path("copy.sqlite")
+        let saved = try run(Products.graphctl, ["snapshot", copy, "--socket", replica.socket, "--format", "json"])
+        #expect(saved.status == 0, "\(saved.stderr)")
+        let answer = try #require(try JSONSerialization.jsonObject(with: Data(saved.stdout.utf8)) as? [String: Any])
+        let snapshotSequence = try #require(answer["applied_log_sequence"] as? Int)
+        let size = try FileManager.default.attributesOfItem(atPath: copy)[.size] as? Int
+        #expect(snapshotSequence > 0 && answer["bytes"] as? Int == size)
+        try await load.waitForAcknowledged(load.acknowledged.count + 20)
+        load.stop()
+        _ = await writing.value
+        // The new graphd starts at the snapshot's position and replays only what came after.
+        let newcomer = try Daemon(socket: set.scratch.path("r2.sock"), store: set.scratch.path("r2.sqlite"), extraArguments: set.arguments + [
+            "--bootstrap", copy,
+        ])
+        try await newcomer.waitUntilServing(timeout: .seconds(60))
+        let log = try String(contentsOfFile: newcomer.log, encoding: .utf8)
+        #expect(log.contains("store bootstrapped from a snapshot") && log.contains("applied_log_sequence=\(snapshotSequence)"), "\(log.prefix(3000))")
+        try await set.expectConverged([primary, replica, newcomer], load: load)
+        withExtendedLifetime(set) {}
+    }
+
     @Test func misconfigurationIsRefusedAtStartWithAClearMessage() async throws {
         let scratch = Scratch()
         // NATS unreachable: a clear error, and no store created.
@@ -320,10 +350,12 @@ final class ReplicatedGraphds: @unchecked Sendable {
     }
 
     /// Starts graphd `name` (socket and store named after it) on the stream, with a 2 s lease.
+    var arguments: [String] {
+        ["--replication", cluster.urls.joined(separator: ","), "--replication-stream", stream, "--replication-lease-seconds", "2"]
+    }
+
     func start(_ name: String) async throws -> Daemon {
-        let daemon = try Daemon(socket: scratch.path("\(name).sock"), store: scratch.path("\(name).sqlite"), extraArguments: [
-            "--replication", cluster.urls.joined(separator: ","), "--replication-stream", stream, "--replication-lease-seconds", "2",
-        ])
+        let daemon = try Daemon(socket: scratch.path("\(name).sock"), store: scratch.path("\(name).sqlite"), extraArguments: arguments)
         try await daemon.waitUntilServing(timeout: .seconds(60))
         return daemon
     }

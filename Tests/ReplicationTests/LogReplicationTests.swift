@@ -50,7 +50,8 @@ private func ref(_ type: String, _ key: String) -> NodeRefInput { NodeRefInput(t
         let (server, client) = try await JetStreamLogTests.start()
         let log = try await blocking { try JetStreamLog(client: client, stream: "fenced") }
         let old = try GraphDatabase(path: storePath())
-        await old.setWriteLog(LogPublisher(log: log, lastSequence: 0))
+        let oldPublisher = LogPublisher(log: log, lastSequence: 0)
+        await old.setWriteLog(oldPublisher)
         _ = try await old.addNodes([NodeInput(type: "user", key: "a")])
         // A new primary caught up to the log's end and appended.
         let new = try GraphDatabase(path: storePath())
@@ -61,10 +62,14 @@ private func ref(_ type: String, _ key: String) -> NodeRefInput { NodeRefInput(t
         do {
             _ = try await old.addNodes([NodeInput(type: "user", key: "c")])
             Issue.record("a deposed primary appended")
-        } catch let error as NATSError {
-            #expect(error.isWrongLastSequence, "\(error)")
+        } catch let error as GraphError {
+            #expect(error.kind == .unavailable && error.message.contains("no longer the primary"), "\(error)")
         }
         #expect(old.snapshot.nodes.idCount == 1)
+        #expect(try await blocking { try log.lastSequence() } == 2)
+        // It stays stopped (its store must catch up from the log first) without trying the log again.
+        #expect(oldPublisher.stopReason?.contains("another graphd appended") == true)
+        await #expect(throws: GraphError.self) { _ = try await old.addNodes([NodeInput(type: "user", key: "d")]) }
         #expect(try await blocking { try log.lastSequence() } == 2)
         withExtendedLifetime(server) {}  // the nats-server runs until the test ends
     }

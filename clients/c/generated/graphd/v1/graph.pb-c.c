@@ -1606,6 +1606,186 @@ void   graphd__v1__compact_response__free_unpacked
   assert(message->base.descriptor == &graphd__v1__compact_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   graphd__v1__snapshot_request__init
+                     (Graphd__V1__SnapshotRequest         *message)
+{
+  static const Graphd__V1__SnapshotRequest init_value = GRAPHD__V1__SNAPSHOT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t graphd__v1__snapshot_request__get_packed_size
+                     (const Graphd__V1__SnapshotRequest *message)
+{
+  assert(message->base.descriptor == &graphd__v1__snapshot_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t graphd__v1__snapshot_request__pack
+                     (const Graphd__V1__SnapshotRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &graphd__v1__snapshot_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t graphd__v1__snapshot_request__pack_to_buffer
+                     (const Graphd__V1__SnapshotRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &graphd__v1__snapshot_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Graphd__V1__SnapshotRequest *
+       graphd__v1__snapshot_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Graphd__V1__SnapshotRequest *)
+     protobuf_c_message_unpack (&graphd__v1__snapshot_request__descriptor,
+                                allocator, len, data);
+}
+void   graphd__v1__snapshot_request__free_unpacked
+                     (Graphd__V1__SnapshotRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &graphd__v1__snapshot_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   graphd__v1__snapshot_response__init
+                     (Graphd__V1__SnapshotResponse         *message)
+{
+  static const Graphd__V1__SnapshotResponse init_value = GRAPHD__V1__SNAPSHOT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t graphd__v1__snapshot_response__get_packed_size
+                     (const Graphd__V1__SnapshotResponse *message)
+{
+  assert(message->base.descriptor == &graphd__v1__snapshot_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t graphd__v1__snapshot_response__pack
+                     (const Graphd__V1__SnapshotResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &graphd__v1__snapshot_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t graphd__v1__snapshot_response__pack_to_buffer
+                     (const Graphd__V1__SnapshotResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &graphd__v1__snapshot_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Graphd__V1__SnapshotResponse *
+       graphd__v1__snapshot_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Graphd__V1__SnapshotResponse *)
+     protobuf_c_message_unpack (&graphd__v1__snapshot_response__descriptor,
+                                allocator, len, data);
+}
+void   graphd__v1__snapshot_response__free_unpacked
+                     (Graphd__V1__SnapshotResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &graphd__v1__snapshot_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   graphd__v1__read_snapshot_request__init
+                     (Graphd__V1__ReadSnapshotRequest         *message)
+{
+  static const Graphd__V1__ReadSnapshotRequest init_value = GRAPHD__V1__READ_SNAPSHOT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t graphd__v1__read_snapshot_request__get_packed_size
+                     (const Graphd__V1__ReadSnapshotRequest *message)
+{
+  assert(message->base.descriptor == &graphd__v1__read_snapshot_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t graphd__v1__read_snapshot_request__pack
+                     (const Graphd__V1__ReadSnapshotRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &graphd__v1__read_snapshot_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t graphd__v1__read_snapshot_request__pack_to_buffer
+                     (const Graphd__V1__ReadSnapshotRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &graphd__v1__read_snapshot_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Graphd__V1__ReadSnapshotRequest *
+       graphd__v1__read_snapshot_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Graphd__V1__ReadSnapshotRequest *)
+     protobuf_c_message_unpack (&graphd__v1__read_snapshot_request__descriptor,
+                                allocator, len, data);
+}
+void   graphd__v1__read_snapshot_request__free_unpacked
+                     (Graphd__V1__ReadSnapshotRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &graphd__v1__read_snapshot_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   graphd__v1__read_snapshot_response__init
+                     (Graphd__V1__ReadSnapshotResponse         *message)
+{
+  static const Graphd__V1__ReadSnapshotResponse init_value = GRAPHD__V1__READ_SNAPSHOT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t graphd__v1__read_snapshot_response__get_packed_size
+                     (const Graphd__V1__ReadSnapshotResponse *message)
+{
+  assert(message->base.descriptor == &graphd__v1__read_snapshot_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t graphd__v1__read_snapshot_response__pack
+                     (const Graphd__V1__ReadSnapshotResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &graphd__v1__read_snapshot_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t graphd__v1__read_snapshot_response__pack_to_buffer
+                     (const Graphd__V1__ReadSnapshotResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &graphd__v1__read_snapshot_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Graphd__V1__ReadSnapshotResponse *
+       graphd__v1__read_snapshot_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Graphd__V1__ReadSnapshotResponse *)
+     protobuf_c_message_unpack (&graphd__v1__read_snapshot_response__descriptor,
+                                allocator, len, data);
+}
+void   graphd__v1__read_snapshot_response__free_unpacked
+                     (Graphd__V1__ReadSnapshotResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &graphd__v1__read_snapshot_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   graphd__v1__health_request__init
                      (Graphd__V1__HealthRequest         *message)
 {
@@ -4603,6 +4783,203 @@ const ProtobufCMessageDescriptor graphd__v1__compact_response__descriptor =
   (ProtobufCMessageInit) graphd__v1__compact_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+#define graphd__v1__snapshot_request__field_descriptors NULL
+#define graphd__v1__snapshot_request__field_indices_by_name NULL
+#define graphd__v1__snapshot_request__number_ranges NULL
+const ProtobufCMessageDescriptor graphd__v1__snapshot_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "graphd.v1.SnapshotRequest",
+  "SnapshotRequest",
+  "Graphd__V1__SnapshotRequest",
+  "graphd.v1",
+  sizeof(Graphd__V1__SnapshotRequest),
+  0,
+  graphd__v1__snapshot_request__field_descriptors,
+  graphd__v1__snapshot_request__field_indices_by_name,
+  0,  graphd__v1__snapshot_request__number_ranges,
+  (ProtobufCMessageInit) graphd__v1__snapshot_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor graphd__v1__snapshot_response__field_descriptors[3] =
+{
+  {
+    "snapshot_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__SnapshotResponse, snapshot_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__SnapshotResponse, bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "applied_log_sequence",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__SnapshotResponse, applied_log_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned graphd__v1__snapshot_response__field_indices_by_name[] = {
+  2,   /* field[2] = applied_log_sequence */
+  1,   /* field[1] = bytes */
+  0,   /* field[0] = snapshot_id */
+};
+static const ProtobufCIntRange graphd__v1__snapshot_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor graphd__v1__snapshot_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "graphd.v1.SnapshotResponse",
+  "SnapshotResponse",
+  "Graphd__V1__SnapshotResponse",
+  "graphd.v1",
+  sizeof(Graphd__V1__SnapshotResponse),
+  3,
+  graphd__v1__snapshot_response__field_descriptors,
+  graphd__v1__snapshot_response__field_indices_by_name,
+  1,  graphd__v1__snapshot_response__number_ranges,
+  (ProtobufCMessageInit) graphd__v1__snapshot_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor graphd__v1__read_snapshot_request__field_descriptors[3] =
+{
+  {
+    "snapshot_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__ReadSnapshotRequest, snapshot_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "offset",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__ReadSnapshotRequest, offset),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_bytes",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__ReadSnapshotRequest, max_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned graphd__v1__read_snapshot_request__field_indices_by_name[] = {
+  2,   /* field[2] = max_bytes */
+  1,   /* field[1] = offset */
+  0,   /* field[0] = snapshot_id */
+};
+static const ProtobufCIntRange graphd__v1__read_snapshot_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor graphd__v1__read_snapshot_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "graphd.v1.ReadSnapshotRequest",
+  "ReadSnapshotRequest",
+  "Graphd__V1__ReadSnapshotRequest",
+  "graphd.v1",
+  sizeof(Graphd__V1__ReadSnapshotRequest),
+  3,
+  graphd__v1__read_snapshot_request__field_descriptors,
+  graphd__v1__read_snapshot_request__field_indices_by_name,
+  1,  graphd__v1__read_snapshot_request__number_ranges,
+  (ProtobufCMessageInit) graphd__v1__read_snapshot_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor graphd__v1__read_snapshot_response__field_descriptors[2] =
+{
+  {
+    "data",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__ReadSnapshotResponse, data),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "eof",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__ReadSnapshotResponse, eof),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned graphd__v1__read_snapshot_response__field_indices_by_name[] = {
+  0,   /* field[0] = data */
+  1,   /* field[1] = eof */
+};
+static const ProtobufCIntRange graphd__v1__read_snapshot_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor graphd__v1__read_snapshot_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "graphd.v1.ReadSnapshotResponse",
+  "ReadSnapshotResponse",
+  "Graphd__V1__ReadSnapshotResponse",
+  "graphd.v1",
+  sizeof(Graphd__V1__ReadSnapshotResponse),
+  2,
+  graphd__v1__read_snapshot_response__field_descriptors,
+  graphd__v1__read_snapshot_response__field_indices_by_name,
+  1,  graphd__v1__read_snapshot_response__number_ranges,
+  (ProtobufCMessageInit) graphd__v1__read_snapshot_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 #define graphd__v1__health_request__field_descriptors NULL
 #define graphd__v1__health_request__field_indices_by_name NULL
 #define graphd__v1__health_request__number_ranges NULL
@@ -5077,7 +5454,7 @@ const ProtobufCEnumDescriptor graphd__v1__embedding_provider__descriptor =
   graphd__v1__embedding_provider__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor graphd__v1__graph__method_descriptors[14] =
+static const ProtobufCMethodDescriptor graphd__v1__graph__method_descriptors[16] =
 {
   { "Health", &graphd__v1__health_request__descriptor, &graphd__v1__health_response__descriptor },
   { "Stats", &graphd__v1__stats_request__descriptor, &graphd__v1__stats_response__descriptor },
@@ -5093,6 +5470,8 @@ static const ProtobufCMethodDescriptor graphd__v1__graph__method_descriptors[14]
   { "ListEdges", &graphd__v1__list_edges_request__descriptor, &graphd__v1__list_edges_response__descriptor },
   { "Compact", &graphd__v1__compact_request__descriptor, &graphd__v1__compact_response__descriptor },
   { "Embed", &graphd__v1__embed_request__descriptor, &graphd__v1__embed_response__descriptor },
+  { "Snapshot", &graphd__v1__snapshot_request__descriptor, &graphd__v1__snapshot_response__descriptor },
+  { "ReadSnapshot", &graphd__v1__read_snapshot_request__descriptor, &graphd__v1__read_snapshot_response__descriptor },
 };
 const unsigned graphd__v1__graph__method_indices_by_name[] = {
   5,        /* AddEdges */
@@ -5106,8 +5485,10 @@ const unsigned graphd__v1__graph__method_indices_by_name[] = {
   10,        /* ListNodes */
   3,        /* ListTypes */
   9,        /* Neighbors */
+  15,        /* ReadSnapshot */
   7,        /* RemoveEdges */
   6,        /* RemoveNodes */
+  14,        /* Snapshot */
   1         /* Stats */
 };
 const ProtobufCServiceDescriptor graphd__v1__graph__descriptor =
@@ -5117,7 +5498,7 @@ const ProtobufCServiceDescriptor graphd__v1__graph__descriptor =
   "Graph",
   "Graphd__V1__Graph",
   "graphd.v1",
-  14,
+  16,
   graphd__v1__graph__method_descriptors,
   graphd__v1__graph__method_indices_by_name
 };
@@ -5232,6 +5613,22 @@ void graphd__v1__graph__embed(ProtobufCService *service,
 {
   assert(service->descriptor == &graphd__v1__graph__descriptor);
   service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void graphd__v1__graph__snapshot(ProtobufCService *service,
+                                 const Graphd__V1__SnapshotRequest *input,
+                                 Graphd__V1__SnapshotResponse_Closure closure,
+                                 void *closure_data)
+{
+  assert(service->descriptor == &graphd__v1__graph__descriptor);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void graphd__v1__graph__read_snapshot(ProtobufCService *service,
+                                      const Graphd__V1__ReadSnapshotRequest *input,
+                                      Graphd__V1__ReadSnapshotResponse_Closure closure,
+                                      void *closure_data)
+{
+  assert(service->descriptor == &graphd__v1__graph__descriptor);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void graphd__v1__graph__init (Graphd__V1__Graph_Service *service,
                               Graphd__V1__Graph_ServiceDestroy destroy)

@@ -54,6 +54,10 @@ typedef struct Graphd__V1__StatsResponse__EdgesByTypeEntry Graphd__V1__StatsResp
 typedef struct Graphd__V1__ModelStatus Graphd__V1__ModelStatus;
 typedef struct Graphd__V1__CompactRequest Graphd__V1__CompactRequest;
 typedef struct Graphd__V1__CompactResponse Graphd__V1__CompactResponse;
+typedef struct Graphd__V1__SnapshotRequest Graphd__V1__SnapshotRequest;
+typedef struct Graphd__V1__SnapshotResponse Graphd__V1__SnapshotResponse;
+typedef struct Graphd__V1__ReadSnapshotRequest Graphd__V1__ReadSnapshotRequest;
+typedef struct Graphd__V1__ReadSnapshotResponse Graphd__V1__ReadSnapshotResponse;
 typedef struct Graphd__V1__HealthRequest Graphd__V1__HealthRequest;
 typedef struct Graphd__V1__HealthResponse Graphd__V1__HealthResponse;
 typedef struct Graphd__V1__EmbedRequest Graphd__V1__EmbedRequest;
@@ -801,6 +805,67 @@ struct  Graphd__V1__CompactResponse
 #define GRAPHD__V1__COMPACT_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__compact_response__descriptor) \
     , 0, 0, 0 }
+
+
+/*
+ * A consistent copy of the store (graph, documents and the replication log
+ * position it had applied), written aside by the server for ReadSnapshot to
+ * page through: a backup, or the start of a new replica (graphd --bootstrap).
+ * Allowed on replicas. A copy is deleted once read to its end, or after 10
+ * minutes unread.
+ */
+struct  Graphd__V1__SnapshotRequest
+{
+  ProtobufCMessage base;
+};
+#define GRAPHD__V1__SNAPSHOT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__snapshot_request__descriptor) \
+     }
+
+
+struct  Graphd__V1__SnapshotResponse
+{
+  ProtobufCMessage base;
+  char *snapshot_id;
+  uint64_t bytes;
+  /*
+   * The log sequence the copy had applied: a graphd started on it replays
+   * the log from the next one.
+   */
+  uint64_t applied_log_sequence;
+};
+#define GRAPHD__V1__SNAPSHOT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__snapshot_response__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0 }
+
+
+struct  Graphd__V1__ReadSnapshotRequest
+{
+  ProtobufCMessage base;
+  char *snapshot_id;
+  uint64_t offset;
+  /*
+   * At most this many bytes (0: 1 MiB; at most 3 MiB).
+   */
+  uint32_t max_bytes;
+};
+#define GRAPHD__V1__READ_SNAPSHOT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__read_snapshot_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0 }
+
+
+struct  Graphd__V1__ReadSnapshotResponse
+{
+  ProtobufCMessage base;
+  ProtobufCBinaryData data;
+  /*
+   * The copy's end was reached (the copy is then deleted).
+   */
+  protobuf_c_boolean eof;
+};
+#define GRAPHD__V1__READ_SNAPSHOT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__read_snapshot_response__descriptor) \
+    , {0,NULL}, 0 }
 
 
 struct  Graphd__V1__HealthRequest
@@ -1589,6 +1654,82 @@ Graphd__V1__CompactResponse *
 void   graphd__v1__compact_response__free_unpacked
                      (Graphd__V1__CompactResponse *message,
                       ProtobufCAllocator *allocator);
+/* Graphd__V1__SnapshotRequest methods */
+void   graphd__v1__snapshot_request__init
+                     (Graphd__V1__SnapshotRequest         *message);
+size_t graphd__v1__snapshot_request__get_packed_size
+                     (const Graphd__V1__SnapshotRequest   *message);
+size_t graphd__v1__snapshot_request__pack
+                     (const Graphd__V1__SnapshotRequest   *message,
+                      uint8_t             *out);
+size_t graphd__v1__snapshot_request__pack_to_buffer
+                     (const Graphd__V1__SnapshotRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Graphd__V1__SnapshotRequest *
+       graphd__v1__snapshot_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   graphd__v1__snapshot_request__free_unpacked
+                     (Graphd__V1__SnapshotRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Graphd__V1__SnapshotResponse methods */
+void   graphd__v1__snapshot_response__init
+                     (Graphd__V1__SnapshotResponse         *message);
+size_t graphd__v1__snapshot_response__get_packed_size
+                     (const Graphd__V1__SnapshotResponse   *message);
+size_t graphd__v1__snapshot_response__pack
+                     (const Graphd__V1__SnapshotResponse   *message,
+                      uint8_t             *out);
+size_t graphd__v1__snapshot_response__pack_to_buffer
+                     (const Graphd__V1__SnapshotResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Graphd__V1__SnapshotResponse *
+       graphd__v1__snapshot_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   graphd__v1__snapshot_response__free_unpacked
+                     (Graphd__V1__SnapshotResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Graphd__V1__ReadSnapshotRequest methods */
+void   graphd__v1__read_snapshot_request__init
+                     (Graphd__V1__ReadSnapshotRequest         *message);
+size_t graphd__v1__read_snapshot_request__get_packed_size
+                     (const Graphd__V1__ReadSnapshotRequest   *message);
+size_t graphd__v1__read_snapshot_request__pack
+                     (const Graphd__V1__ReadSnapshotRequest   *message,
+                      uint8_t             *out);
+size_t graphd__v1__read_snapshot_request__pack_to_buffer
+                     (const Graphd__V1__ReadSnapshotRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Graphd__V1__ReadSnapshotRequest *
+       graphd__v1__read_snapshot_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   graphd__v1__read_snapshot_request__free_unpacked
+                     (Graphd__V1__ReadSnapshotRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Graphd__V1__ReadSnapshotResponse methods */
+void   graphd__v1__read_snapshot_response__init
+                     (Graphd__V1__ReadSnapshotResponse         *message);
+size_t graphd__v1__read_snapshot_response__get_packed_size
+                     (const Graphd__V1__ReadSnapshotResponse   *message);
+size_t graphd__v1__read_snapshot_response__pack
+                     (const Graphd__V1__ReadSnapshotResponse   *message,
+                      uint8_t             *out);
+size_t graphd__v1__read_snapshot_response__pack_to_buffer
+                     (const Graphd__V1__ReadSnapshotResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Graphd__V1__ReadSnapshotResponse *
+       graphd__v1__read_snapshot_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   graphd__v1__read_snapshot_response__free_unpacked
+                     (Graphd__V1__ReadSnapshotResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Graphd__V1__HealthRequest methods */
 void   graphd__v1__health_request__init
                      (Graphd__V1__HealthRequest         *message);
@@ -1841,6 +1982,18 @@ typedef void (*Graphd__V1__CompactRequest_Closure)
 typedef void (*Graphd__V1__CompactResponse_Closure)
                  (const Graphd__V1__CompactResponse *message,
                   void *closure_data);
+typedef void (*Graphd__V1__SnapshotRequest_Closure)
+                 (const Graphd__V1__SnapshotRequest *message,
+                  void *closure_data);
+typedef void (*Graphd__V1__SnapshotResponse_Closure)
+                 (const Graphd__V1__SnapshotResponse *message,
+                  void *closure_data);
+typedef void (*Graphd__V1__ReadSnapshotRequest_Closure)
+                 (const Graphd__V1__ReadSnapshotRequest *message,
+                  void *closure_data);
+typedef void (*Graphd__V1__ReadSnapshotResponse_Closure)
+                 (const Graphd__V1__ReadSnapshotResponse *message,
+                  void *closure_data);
 typedef void (*Graphd__V1__HealthRequest_Closure)
                  (const Graphd__V1__HealthRequest *message,
                   void *closure_data);
@@ -1925,6 +2078,14 @@ struct Graphd__V1__Graph_Service
                 const Graphd__V1__EmbedRequest *input,
                 Graphd__V1__EmbedResponse_Closure closure,
                 void *closure_data);
+  void (*snapshot)(Graphd__V1__Graph_Service *service,
+                   const Graphd__V1__SnapshotRequest *input,
+                   Graphd__V1__SnapshotResponse_Closure closure,
+                   void *closure_data);
+  void (*read_snapshot)(Graphd__V1__Graph_Service *service,
+                        const Graphd__V1__ReadSnapshotRequest *input,
+                        Graphd__V1__ReadSnapshotResponse_Closure closure,
+                        void *closure_data);
 };
 typedef void (*Graphd__V1__Graph_ServiceDestroy)(Graphd__V1__Graph_Service *);
 void graphd__v1__graph__init (Graphd__V1__Graph_Service *service,
@@ -1946,7 +2107,9 @@ void graphd__v1__graph__init (Graphd__V1__Graph_Service *service,
       function_prefix__ ## list_nodes,\
       function_prefix__ ## list_edges,\
       function_prefix__ ## compact,\
-      function_prefix__ ## embed  }
+      function_prefix__ ## embed,\
+      function_prefix__ ## snapshot,\
+      function_prefix__ ## read_snapshot  }
 void graphd__v1__graph__health(ProtobufCService *service,
                                const Graphd__V1__HealthRequest *input,
                                Graphd__V1__HealthResponse_Closure closure,
@@ -2003,6 +2166,14 @@ void graphd__v1__graph__embed(ProtobufCService *service,
                               const Graphd__V1__EmbedRequest *input,
                               Graphd__V1__EmbedResponse_Closure closure,
                               void *closure_data);
+void graphd__v1__graph__snapshot(ProtobufCService *service,
+                                 const Graphd__V1__SnapshotRequest *input,
+                                 Graphd__V1__SnapshotResponse_Closure closure,
+                                 void *closure_data);
+void graphd__v1__graph__read_snapshot(ProtobufCService *service,
+                                      const Graphd__V1__ReadSnapshotRequest *input,
+                                      Graphd__V1__ReadSnapshotResponse_Closure closure,
+                                      void *closure_data);
 
 /* --- descriptors --- */
 
@@ -2048,6 +2219,10 @@ extern const ProtobufCMessageDescriptor graphd__v1__stats_response__edges_by_typ
 extern const ProtobufCMessageDescriptor graphd__v1__model_status__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__compact_request__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__compact_response__descriptor;
+extern const ProtobufCMessageDescriptor graphd__v1__snapshot_request__descriptor;
+extern const ProtobufCMessageDescriptor graphd__v1__snapshot_response__descriptor;
+extern const ProtobufCMessageDescriptor graphd__v1__read_snapshot_request__descriptor;
+extern const ProtobufCMessageDescriptor graphd__v1__read_snapshot_response__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__health_request__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__health_response__descriptor;
 extern const ProtobufCMessageDescriptor graphd__v1__embed_request__descriptor;
