@@ -123,6 +123,9 @@ public final class ReplicationController: Sendable {
         applier = try await OffPool.run { try LogApplier(log: log, database: database) }
         state = Mutex(State())
         await database.setWriteLog(ReplicaRefusal(controller: self))
+        // Know the primary (and the stream's end) before serving: a replica's
+        // first refused write names it. NATS away now only delays that.
+        _ = try? await observe()
     }
 
     public var status: ReplicationStatus {

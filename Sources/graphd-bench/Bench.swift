@@ -22,7 +22,7 @@ struct GraphdBench: AsyncParsableCommand {
         measure nothing useful.
         """,
         version: GraphdVersion.string,
-        subcommands: [BenchRPC.self, BenchIngest.self, BenchScale.self, BenchPPR.self, BenchRecommend.self, BenchEmbed.self, BenchRouter.self, BenchRoute.self, BenchLoad.self, BenchCrash.self, BenchCRS.self])
+        subcommands: [BenchRPC.self, BenchIngest.self, BenchScale.self, BenchPPR.self, BenchRecommend.self, BenchEmbed.self, BenchRouter.self, BenchRoute.self, BenchLoad.self, BenchCrash.self, BenchCRS.self, BenchReplicate.self])
 }
 
 /// Options shared by the benchmarks.
@@ -49,7 +49,7 @@ struct BenchOptions: ParsableArguments {
 
 /// A graphd process started by a benchmark: the harness the end-to-end tests
 /// use, with the benchmark's exit codes.
-final class BenchDaemon {
+final class BenchDaemon: Sendable {
     let graphd: GraphdProcess
     var socket: String { graphd.socket }
     var process: Process { graphd.process }
@@ -345,33 +345,11 @@ struct BenchIngest: AsyncParsableCommand {
             throw ValidationError("--forms: rows and/or blocks")
         }
         let scratch = try options.makeScratch()
-        var generator = SplitMix(seed: 42)
-        var pairs = Set<UInt64>()
-        var sources: [UInt32] = [], targets: [UInt32] = []
-        sources.reserveCapacity(edges)
-        targets.reserveCapacity(edges)
-        while sources.count < edges {
-            let user = UInt32(generator.next() % UInt64(users)), item = UInt32(generator.next() % UInt64(users * 4))
-            if pairs.insert(UInt64(user) << 32 | UInt64(item)).inserted {
-                sources.append(user)
-                targets.append(item)
-            }
-        }
+        let workload = IngestWorkload(edges: edges, users: users)
+        let (sources, targets) = (workload.sources, workload.targets)
         var json: [String: Any] = ["edges": edges, "connections": connections, "rounds": rounds]
         for (size, form) in sizes.flatMap({ size in formList.map { (size, $0) } }) {
-            var requests: [Graphd_V1_AddEdgesRequest] = []
-            var index = 0
-            while index < edges {
-                let rows = (index..<min(index + size, edges)).map { i in
-                    var edge = Graphd_V1_Edge()
-                    edge.type = "interacted"
-                    edge.source = Graphd_V1_NodeRef(type: "user", key: String(sources[i]))
-                    edge.target = Graphd_V1_NodeRef(type: "item", key: String(targets[i]))
-                    return edge
-                }
-                requests.append(form == "rows" ? Graphd_V1_AddEdgesRequest.with { $0.edges = rows } : .columnar(rows))
-                index += size
-            }
+            let requests = workload.requests(batchSize: size, columnar: form == "blocks")
             var graphdRates: [Double] = [], sqliteRates: [Double] = []
             for round in 0..<rounds {
                 for file in ["ingest.sqlite", "ingest.sqlite-wal", "ingest.sqlite-shm", "baseline.sqlite", "baseline.sqlite-wal", "baseline.sqlite-shm"] {
@@ -410,6 +388,41 @@ struct BenchIngest: AsyncParsableCommand {
             }
         }
         if options.format == .json { printJSON(json) }
+    }
+}
+
+/// Distinct random user–item edges (seeded: the same in every run), and the
+/// AddEdges requests that carry them in batches.
+struct IngestWorkload {
+    var sources: [UInt32] = []
+    var targets: [UInt32] = []
+
+    init(edges: Int, users: Int, seed: UInt64 = 42) {
+        var generator = SplitMix(seed: seed)
+        var pairs = Set<UInt64>()
+        sources.reserveCapacity(edges)
+        targets.reserveCapacity(edges)
+        while sources.count < edges {
+            let user = UInt32(generator.next() % UInt64(users)), item = UInt32(generator.next() % UInt64(users * 4))
+            if pairs.insert(UInt64(user) << 32 | UInt64(item)).inserted {
+                sources.append(user)
+                targets.append(item)
+            }
+        }
+    }
+
+    /// `batchSize` edges per request: one Edge message each, or one columnar EdgeBlock.
+    func requests(batchSize: Int, columnar: Bool) -> [Graphd_V1_AddEdgesRequest] {
+        stride(from: 0, to: sources.count, by: batchSize).map { start in
+            let rows = (start..<min(start + batchSize, sources.count)).map { i in
+                var edge = Graphd_V1_Edge()
+                edge.type = "interacted"
+                edge.source = Graphd_V1_NodeRef(type: "user", key: String(sources[i]))
+                edge.target = Graphd_V1_NodeRef(type: "item", key: String(targets[i]))
+                return edge
+            }
+            return columnar ? .columnar(rows) : Graphd_V1_AddEdgesRequest.with { $0.edges = rows }
+        }
     }
 }
 

@@ -296,6 +296,20 @@ import Glibc
         withExtendedLifetime(set) {}
     }
 
+    @Test func thePythonAndCClientsFollowThePrimaryAndReadTheirWrites() async throws {
+        let set = try ReplicatedGraphds()
+        let primary = try await set.start("p")
+        try await set.waitForRole(primary, "primary")
+        let replica = try await set.start("r")
+        let python = try run("/usr/bin/env", ["python3", Self.root.appendingPathComponent("clients/python/tests/check_replication.py").path,
+                                              primary.socket, replica.socket, set.scratch.url.path])
+        #expect(python.status == 0 && python.stdout.contains("all replication checks passed"), "\(python.stdout)\(python.stderr)")
+        let build = try buildCClient(in: set.scratch)
+        let c = try run(build + "/check_replication", [primary.socket, replica.socket])
+        #expect(c.status == 0 && c.stdout.contains("all replication checks passed"), "\(c.stdout)\(c.stderr)")
+        withExtendedLifetime(set) {}
+    }
+
     @Test func misconfigurationIsRefusedAtStartWithAClearMessage() async throws {
         let scratch = Scratch()
         // NATS unreachable: a clear error, and no store created.

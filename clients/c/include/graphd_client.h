@@ -85,6 +85,22 @@ const char *graphd_last_error(const graphd_client *client);
 /* Attaches a metadata entry (e.g. "request-id") to every later request. */
 int graphd_set_metadata(graphd_client *client, const char *key, const char *value);
 
+/* Replication (deploy/SCALING.md). A write a replica refuses with
+   GRAPHD_FAILED_PRECONDITION names the primary ("... send writes to the primary
+   at unix:PATH" or "tcp:HOST:PORT"); with following on (the default), the
+   client connects there like it connected here (TLS and metadata included),
+   sends the write once more, and keeps that connection for later writes. */
+void graphd_set_follow_primary(graphd_client *client, int on);
+
+/* Session consistency: when on, every read carries metadata
+   "min-log-sequence: N", N the highest log sequence this client's writes were
+   acknowledged at, and a replica answers only once it holds them. Off by default. */
+void graphd_set_read_your_writes(graphd_client *client, int on);
+
+/* The highest log_sequence of this client's acknowledged writes (0: none, or
+   graphd runs alone). */
+uint64_t graphd_highest_log_sequence(const graphd_client *client);
+
 void graphd_close(graphd_client *client);
 
 #ifdef __cplusplus

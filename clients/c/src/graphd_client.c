@@ -29,6 +29,8 @@
 
 struct graphd_client {
     int fd;
+    int tls_wanted;                  /* connected with graphd_connect_tls: a followed primary is too */
+    char *tls_ca;                    /* its CA file (NULL: the system's roots) */
     SSL_CTX *tls_context;            /* NULL for a plain connection */
     SSL *tls;                        /* the session; the socket is non-blocking under it */
     uint32_t next_stream;            /* odd, as the protocol requires of clients */
@@ -36,6 +38,11 @@ struct graphd_client {
     size_t n_metadata;
     char *metadata_keys[MAX_METADATA];
     char *metadata_values[MAX_METADATA];
+    int follow_primary;
+    int read_your_writes;
+    uint64_t highest_log_sequence;
+    char *primary_address;           /* the primary a write was followed to, and its connection */
+    graphd_client *primary;
 };
 
 static _Thread_local char connect_error[512];
@@ -61,6 +68,7 @@ static int finish_connect(int fd, graphd_client **out) {
     }
     client->fd = fd;
     client->next_stream = 1;
+    client->follow_primary = 1;
     *out = client;
     return GRAPHD_OK;
 }
@@ -175,6 +183,8 @@ int graphd_connect_tls(const char *host, uint16_t port, const char *ca_file, gra
     }
     (*out)->tls_context = context;
     (*out)->tls = tls;
+    (*out)->tls_wanted = 1;
+    (*out)->tls_ca = ca_file ? strdup(ca_file) : NULL;
     return GRAPHD_OK;
 }
 
@@ -186,8 +196,21 @@ int graphd_set_metadata(graphd_client *client, const char *key, const char *valu
     return GRAPHD_OK;
 }
 
+void graphd_set_follow_primary(graphd_client *client, int on) { client->follow_primary = on; }
+void graphd_set_read_your_writes(graphd_client *client, int on) { client->read_your_writes = on; }
+uint64_t graphd_highest_log_sequence(const graphd_client *client) { return client->highest_log_sequence; }
+
+static void forget_primary(graphd_client *client) {
+    graphd_close(client->primary);
+    client->primary = NULL;
+    free(client->primary_address);
+    client->primary_address = NULL;
+}
+
 void graphd_close(graphd_client *client) {
     if (!client) return;
+    forget_primary(client);
+    free(client->tls_ca);
     if (client->tls) {
         SSL_shutdown(client->tls); /* best effort: graphd closes its side anyway */
         SSL_free(client->tls);
@@ -291,9 +314,10 @@ static int read_all(graphd_client *client, uint8_t *buffer, size_t length, int64
     return GRAPHD_OK;
 }
 
-int graphd_call(graphd_client *client, const char *service, const char *method,
-                const ProtobufCMessage *request, const ProtobufCMessageDescriptor *response_type,
-                int timeout_ms, ProtobufCMessage **response) {
+/* One call on this connection; `extra` is one more metadata entry (key NULL: none). */
+static int call_here(graphd_client *client, const char *service, const char *method,
+                     const ProtobufCMessage *request, const ProtobufCMessageDescriptor *response_type,
+                     int timeout_ms, const char *extra_key, const char *extra_value, ProtobufCMessage **response) {
     *response = NULL;
     client->error[0] = '\0';
     /* The envelope: service, method, payload, deadline, metadata. */
@@ -310,14 +334,22 @@ int graphd_call(graphd_client *client, const char *service, const char *method,
     envelope.payload.data = payload;
     envelope.payload.len = payload_length;
     envelope.timeout_nano = timeout_ms > 0 ? (int64_t)timeout_ms * 1000000 : 0;
-    Ttrpc__KeyValue entries[MAX_METADATA], *pointers[MAX_METADATA];
-    for (size_t i = 0; i < client->n_metadata; i++) {
+    Ttrpc__KeyValue entries[MAX_METADATA + 1], *pointers[MAX_METADATA + 1];
+    size_t n_metadata = 0;
+    for (size_t i = 0; i < client->n_metadata; i++, n_metadata++) {
         ttrpc__key_value__init(&entries[i]);
         entries[i].key = client->metadata_keys[i];
         entries[i].value = client->metadata_values[i];
         pointers[i] = &entries[i];
     }
-    envelope.n_metadata = client->n_metadata;
+    if (extra_key) {
+        ttrpc__key_value__init(&entries[n_metadata]);
+        entries[n_metadata].key = (char *)extra_key;
+        entries[n_metadata].value = (char *)extra_value;
+        pointers[n_metadata] = &entries[n_metadata];
+        n_metadata++;
+    }
+    envelope.n_metadata = n_metadata;
     envelope.metadata = pointers;
     size_t length = ttrpc__request__get_packed_size(&envelope);
     if (length > GRAPHD_MAX_MESSAGE) {
@@ -379,4 +411,101 @@ int graphd_call(graphd_client *client, const char *service, const char *method,
         if (!*response) return fail(client, GRAPHD_INTERNAL, "malformed %s payload", response_type->name);
         return GRAPHD_OK;
     }
+}
+
+/* The methods a replica refuses. */
+static int is_write(const char *service, const char *method) {
+    static const char *const writes[][2] = {
+        {"graphd.v1.Graph", "DefineTypes"}, {"graphd.v1.Graph", "AddNodes"}, {"graphd.v1.Graph", "AddEdges"},
+        {"graphd.v1.Graph", "RemoveNodes"}, {"graphd.v1.Graph", "RemoveEdges"}, {"graphd.v1.Router", "Feedback"},
+        {"graphd.v1.Router", "AddLLM"}, {"graphd.v1.Router", "RemoveLLM"}, {"graphd.v1.Router", "Train"},
+        {"graphd.v1.Router", "SetTask"}, {"graphd.v1.Conversation", "TrainReasoner"}, {"graphd.v1.Conversation", "AddConversation"},
+    };
+    for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
+        if (strcmp(service, writes[i][0]) == 0 && strcmp(method, writes[i][1]) == 0) return 1;
+    }
+    return 0;
+}
+
+#define PRIMARY_MARKER "send writes to the primary at "
+
+/* A connection to the primary a refusal names, made like `client`'s (kept). */
+static graphd_client *connect_primary(graphd_client *client, const char *refusal) {
+    const char *at = NULL;
+    for (const char *p = strstr(refusal, PRIMARY_MARKER); p; p = strstr(p + 1, PRIMARY_MARKER)) at = p;
+    if (!at) return NULL;
+    const char *address = at + strlen(PRIMARY_MARKER);
+    if (client->primary && strcmp(client->primary_address, address) == 0) return client->primary;
+    graphd_client *primary = NULL;
+    int status = GRAPHD_UNAVAILABLE, attempted = 0;
+    if (strncmp(address, "unix:", 5) == 0 && !client->tls_wanted) {
+        attempted = 1;
+        status = graphd_connect_unix(address + 5, &primary);
+    } else if (strncmp(address, "tcp:", 4) == 0) {
+        const char *colon = strrchr(address + 4, ':');
+        char host[256];
+        size_t host_length = colon ? (size_t)(colon - (address + 4)) : 0;
+        long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+        if (host_length > 0 && host_length < sizeof host && port > 0 && port < 65536) {
+            memcpy(host, address + 4, host_length);
+            host[host_length] = '\0';
+            if (host[0] == '[' && host_length > 2 && host[host_length - 1] == ']') {
+                memmove(host, host + 1, host_length - 2);
+                host[host_length - 2] = '\0';
+            }
+            attempted = 1;
+            status = client->tls_wanted ? graphd_connect_tls(host, (uint16_t)port, client->tls_ca, &primary)
+                                        : graphd_connect_tcp(host, (uint16_t)port, &primary);
+        }
+    }
+    if (status != GRAPHD_OK) {
+        fail(client, GRAPHD_UNAVAILABLE, "%s; cannot reach that primary: %s", refusal,
+             attempted ? connect_error : "an address this client cannot use");
+        return NULL;
+    }
+    primary->follow_primary = 0;
+    for (size_t i = 0; i < client->n_metadata; i++) graphd_set_metadata(primary, client->metadata_keys[i], client->metadata_values[i]);
+    forget_primary(client);
+    client->primary = primary;
+    client->primary_address = strdup(address);
+    return primary;
+}
+
+/* The log_sequence field of a write's reply (every write reply has one). */
+static uint64_t log_sequence_of(const ProtobufCMessage *message) {
+    const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field_by_name(message->descriptor, "log_sequence");
+    if (!field || field->type != PROTOBUF_C_TYPE_UINT64) return 0;
+    uint64_t value;
+    memcpy(&value, (const uint8_t *)message + field->offset, sizeof value);
+    return value;
+}
+
+int graphd_call(graphd_client *client, const char *service, const char *method,
+                const ProtobufCMessage *request, const ProtobufCMessageDescriptor *response_type,
+                int timeout_ms, ProtobufCMessage **response) {
+    int write = is_write(service, method);
+    char sequence[24] = "";
+    const char *extra_key = NULL;
+    if (client->read_your_writes && !write && client->highest_log_sequence > 0) {
+        snprintf(sequence, sizeof sequence, "%llu", (unsigned long long)client->highest_log_sequence);
+        extra_key = "min-log-sequence";
+    }
+    graphd_client *target = write && client->primary ? client->primary : client;
+    int code = call_here(target, service, method, request, response_type, timeout_ms, extra_key, sequence, response);
+    if (code != GRAPHD_OK && target != client) {
+        snprintf(client->error, sizeof client->error, "%s", target->error);
+        if (code == GRAPHD_UNAVAILABLE) forget_primary(client); /* the next write goes to this client's graphd again */
+    } else if (code == GRAPHD_FAILED_PRECONDITION && write && client->follow_primary) {
+        char refusal[sizeof client->error];
+        snprintf(refusal, sizeof refusal, "%s", client->error);
+        graphd_client *primary = connect_primary(client, refusal);
+        if (!primary) return strstr(refusal, PRIMARY_MARKER) ? GRAPHD_UNAVAILABLE : code;
+        code = call_here(primary, service, method, request, response_type, timeout_ms, extra_key, sequence, response);
+        if (code != GRAPHD_OK) snprintf(client->error, sizeof client->error, "%s", primary->error);
+    }
+    if (code == GRAPHD_OK && write) {
+        uint64_t written = log_sequence_of(*response);
+        if (written > client->highest_log_sequence) client->highest_log_sequence = written;
+    }
+    return code;
 }

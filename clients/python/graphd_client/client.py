@@ -1,4 +1,5 @@
 """ttrpc framing (containerd PROTOCOL.md) and the blocking client."""
+import os
 import socket
 import ssl
 import struct
@@ -9,7 +10,7 @@ from google.rpc import status_pb2  # noqa: F401  (registers google.rpc.Status fo
 from graphd.v1 import conversation_pb2, graph_pb2, recommend_pb2, router_pb2
 from ttrpc import ttrpc_pb2
 
-from .errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable, error_for
+from .errors import DataLoss, DeadlineExceeded, FailedPrecondition, InvalidArgument, ResourceExhausted, Unavailable, error_for
 
 _HEADER = struct.Struct(">IIBB")  # data length, stream id, message type, flags
 _REQUEST, _RESPONSE = 1, 2
@@ -20,6 +21,24 @@ RECOMMEND = "graphd.v1.Recommend"
 ROUTER = "graphd.v1.Router"
 CONVERSATION = "graphd.v1.Conversation"
 
+# Replication (see deploy/SCALING.md): the methods a replica refuses, the read
+# metadata that makes a replica wait until it holds a write, and the end of a
+# replica's refusal, followed by the primary's address ("unix:PATH", "tcp:HOST:PORT").
+WRITES = frozenset({
+    (GRAPH, "DefineTypes"), (GRAPH, "AddNodes"), (GRAPH, "AddEdges"), (GRAPH, "RemoveNodes"), (GRAPH, "RemoveEdges"),
+    (ROUTER, "Feedback"), (ROUTER, "AddLLM"), (ROUTER, "RemoveLLM"), (ROUTER, "Train"), (ROUTER, "SetTask"),
+    (CONVERSATION, "TrainReasoner"), (CONVERSATION, "AddConversation"),
+})
+MIN_LOG_SEQUENCE = "min-log-sequence"
+PRIMARY_MARKER = "send writes to the primary at "
+
+
+def primary_address(message):
+    """The primary's address a replica's refusal names, or None."""
+    at = message.rfind(PRIMARY_MARKER)
+    address = message[at + len(PRIMARY_MARKER):] if at >= 0 else ""
+    return address or None
+
 
 class GraphdClient:
     """One connection to graphd, reused for every call; safe to share between
@@ -29,9 +48,16 @@ class GraphdClient:
 
     For a TCP listener: `token` is sent as `authorization: Bearer TOKEN` with every
     call, and `tls=True` (or an `ssl.SSLContext`) speaks TLS, verifying the server
-    against the system's roots or `tls_ca` (a PEM file)."""
+    against the system's roots or `tls_ca` (a PEM file).
 
-    def __init__(self, address, family=socket.AF_UNIX, timeout=10.0, metadata=None, token=None, tls=False, tls_ca=None):
+    Replication: a write a replica refuses is sent once to the primary it names
+    (`follow_primary`, on by default; the connection to the primary is kept for
+    later writes). With `read_your_writes`, every read carries the highest log
+    sequence this client's writes were acknowledged at (`highest_log_sequence`),
+    and a replica answers it only once it holds them."""
+
+    def __init__(self, address, family=socket.AF_UNIX, timeout=10.0, metadata=None, token=None, tls=False, tls_ca=None,
+                 follow_primary=True, read_your_writes=False):
         self._address = address
         self._family = family
         self.timeout = timeout
@@ -44,6 +70,10 @@ class GraphdClient:
             self._tls = ssl.create_default_context(cafile=tls_ca)
         else:
             self._tls = None
+        self.follow_primary = follow_primary
+        self.read_your_writes = read_your_writes
+        self.highest_log_sequence = 0
+        self._primary = None  # (address text, GraphdClient) a write was followed to
         self._sock = None
         self._next_stream = 1
         self._lock = threading.Lock()
@@ -67,6 +97,9 @@ class GraphdClient:
             if self._sock is not None:
                 self._sock.close()
                 self._sock = None
+            primary, self._primary = self._primary, None
+        if primary is not None:
+            primary[1].close()
 
     # ----------------------------------------------------------------- wire
 
@@ -100,12 +133,56 @@ class GraphdClient:
             remaining -= len(chunk)
         return b"".join(chunks)
 
-    def call(self, service, method, request, response_type, timeout=None):
-        """Sends `request` to service/method and returns a `response_type`."""
+    def call(self, service, method, request, response_type, timeout=None, metadata=None):
+        """Sends `request` to service/method and returns a `response_type`;
+        `metadata` is sent besides the client's own."""
+        write = (service, method) in WRITES
+        extra = dict(metadata or {})
+        if self.read_your_writes and not write and self.highest_log_sequence > 0:
+            extra.setdefault(MIN_LOG_SEQUENCE, str(self.highest_log_sequence))
+        kept = self._primary[1] if write and self._primary is not None else None
+        try:
+            result = (kept or self)._call_here(service, method, request, response_type, timeout, extra)
+        except Unavailable:
+            if kept is not None:
+                self._forget_primary()  # the next write goes to this client's own graphd again
+            raise
+        except FailedPrecondition as error:
+            address = primary_address(error.message) if write and self.follow_primary else None
+            if address is None:
+                raise
+            result = self._primary_client(address)._call_here(service, method, request, response_type, timeout, extra)
+        if write and getattr(result, "log_sequence", 0) > self.highest_log_sequence:
+            self.highest_log_sequence = result.log_sequence
+        return result
+
+    def _primary_client(self, address):
+        """A client for the primary at `address`, made like this one (kept)."""
+        if self._primary is not None and self._primary[0] == address:
+            return self._primary[1]
+        if address.startswith("unix:"):
+            target, family = address[len("unix:"):], socket.AF_UNIX
+        elif address.startswith("tcp:") and ":" in address[len("tcp:"):]:
+            host, _, port = address[len("tcp:"):].rpartition(":")
+            target, family = (host.strip("[]"), int(port)), socket.AF_INET6 if ":" in host else socket.AF_INET
+        else:
+            raise FailedPrecondition(f"the primary's address {address!r} is not unix:PATH or tcp:HOST:PORT")
+        client = GraphdClient(target, family, timeout=self.timeout, metadata=self.metadata, tls=self._tls or False,
+                              follow_primary=False)
+        self._forget_primary()
+        self._primary = (address, client)
+        return client
+
+    def _forget_primary(self):
+        primary, self._primary = self._primary, None
+        if primary is not None:
+            primary[1].close()
+
+    def _call_here(self, service, method, request, response_type, timeout, metadata):
         timeout = self.timeout if timeout is None else timeout
         envelope = ttrpc_pb2.Request(service=service, method=method, payload=request.SerializeToString(),
                                      timeout_nano=int(timeout * 1e9))
-        for key, value in self.metadata.items():
+        for key, value in {**self.metadata, **metadata}.items():
             envelope.metadata.add(key=key, value=value)
         data = envelope.SerializeToString()
         if len(data) > MAX_MESSAGE:
@@ -164,6 +241,38 @@ class GraphdClient:
     def list_edges(self, request, **kw): return self.call(GRAPH, "ListEdges", request, graph_pb2.ListEdgesResponse, **kw)
     def compact(self, **kw): return self.call(GRAPH, "Compact", graph_pb2.CompactRequest(), graph_pb2.CompactResponse, **kw)
     def embed(self, request, **kw): return self.call(GRAPH, "Embed", request, graph_pb2.EmbedResponse, **kw)
+    def snapshot(self, **kw): return self.call(GRAPH, "Snapshot", graph_pb2.SnapshotRequest(), graph_pb2.SnapshotResponse, **kw)
+    def read_snapshot(self, request, **kw): return self.call(GRAPH, "ReadSnapshot", request, graph_pb2.ReadSnapshotResponse, **kw)
+
+    def save_snapshot(self, path, **kw):
+        """Writes a consistent copy of graphd's store to `path` (a new file,
+        written aside, synced and renamed into place): a backup, or the store of
+        a new replica (graphd --bootstrap). Returns the SnapshotResponse."""
+        if os.path.exists(path):
+            raise FileExistsError(path)
+        snapshot = self.snapshot(**kw)
+        partial = path + ".partial"
+        try:
+            with open(partial, "wb") as out:
+                offset = 0
+                while True:
+                    chunk = self.read_snapshot(graph_pb2.ReadSnapshotRequest(snapshot_id=snapshot.snapshot_id, offset=offset), **kw)
+                    out.write(chunk.data)
+                    offset += len(chunk.data)
+                    if chunk.eof:
+                        break
+                    if not chunk.data:
+                        raise DataLoss(f"the snapshot ended early at byte {offset}")
+                if offset != snapshot.bytes:
+                    raise DataLoss(f"read {offset} bytes of a {snapshot.bytes}-byte snapshot")
+                out.flush()
+                os.fsync(out.fileno())
+            os.rename(partial, path)
+        except BaseException:
+            if os.path.exists(partial):
+                os.remove(partial)
+            raise
+        return snapshot
 
     # -------------------------------------------------- graphd.v1.Recommend
 
