@@ -93,6 +93,7 @@ public actor GraphDatabase {
         self.documents = Mutex(try store.loadDocuments())
         self.path = path
         self.policy = policy
+        self.synchronous = synchronous
         Self.returnFreedMemory()
     }
 
@@ -259,6 +260,17 @@ public actor GraphDatabase {
 
     /// Sends every batch accepted from now on to `log` before committing it.
     public func setWriteLog(_ log: (any WriteLog)?) { writeLog = log }
+
+    /// The durability of later commits. A replica may commit without fsync
+    /// (`normal`): what a power loss takes from its store, it applies again
+    /// from the log, since its log position rolls back with the batches.
+    public func setSynchronous(_ synchronous: StoreSynchronous) throws {
+        try store.setSynchronous(synchronous)
+        self.synchronous = synchronous
+    }
+
+    /// The durability commits have now (see `setSynchronous`).
+    public private(set) var synchronous: StoreSynchronous
 
     /// Plan → commit → apply → publish, with no suspension point in between:
     /// the actor runs one write at a time and the plan stays valid.

@@ -111,6 +111,11 @@ final class GraphStore {
     private let edges: SegmentedTable<EdgeSegment>
     private let nodes: SegmentedTable<NodeSegment>
 
+    /// When a commit is durable: every commit fsynced (full), or at checkpoints (normal).
+    func setSynchronous(_ synchronous: StoreSynchronous) throws(SQLiteError) {
+        try connection.execute("PRAGMA synchronous=\(synchronous.rawValue.uppercased())")
+    }
+
     /// Opens (creating if missing) the store at `path` and migrates it to
     /// `version` (the current one but in migration tests).
     init(path: String, synchronous: StoreSynchronous = .full, migratingTo version: Int = GraphStore.schemaVersion) throws(SQLiteError) {
@@ -118,7 +123,7 @@ final class GraphStore {
         edges = SegmentedTable(connection: connection)
         nodes = SegmentedTable(connection: connection)
         try connection.execute("PRAGMA journal_mode=WAL")
-        try connection.execute("PRAGMA synchronous=\(synchronous.rawValue.uppercased())")
+        try setSynchronous(synchronous)
         try connection.execute("PRAGMA foreign_keys=ON")
         // 16 MiB of page cache: enough for batched inserts; the start-up scan is sequential.
         try connection.execute("PRAGMA cache_size=-16384")

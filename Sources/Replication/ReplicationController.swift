@@ -99,6 +99,11 @@ public final class ReplicationController: Sendable {
     let applier: LogApplier
     private let logger: Logger
     private let state: Mutex<State>
+    /// Signalled after each entry applied: wakes reads waiting for a sequence.
+    private let applied = AppliedSignal()
+    /// The store's configured durability, which the primary commits with; a
+    /// replica commits without fsync (what a power loss takes, it replays).
+    private let primarySynchronous: StoreSynchronous
 
     private struct State {
         var role = ReplicationRole.replica
@@ -122,6 +127,7 @@ public final class ReplicationController: Sendable {
         let log = self.log
         applier = try await OffPool.run { try LogApplier(log: log, database: database) }
         state = Mutex(State())
+        primarySynchronous = await database.synchronous
         await database.setWriteLog(ReplicaRefusal(controller: self))
         // Know the primary (and the stream's end) before serving: a replica's
         // first refused write names it. NATS away now only delays that.
@@ -162,7 +168,10 @@ public final class ReplicationController: Sendable {
                 throw GraphError(.unavailable, "this graphd has applied log sequence \(database.appliedLogSequence), not yet \(sequence) "
                                  + "(min-log-sequence) by the request's deadline; retry, or read from the primary")
             }
-            try await Task.sleep(for: .milliseconds(1))
+            // Woken by the next applied entry; the timeout bounds a missed wake-up
+            // (the primary's own writes, a catch-up) and keeps the deadline.
+            await applied.wait(timeout: min(.milliseconds(20), end - .now))
+            try Task.checkCancellation()
         }
     }
 
@@ -189,6 +198,7 @@ public final class ReplicationController: Sendable {
     /// NATS away (a server down, a leader election) only pauses it.
     private func follow() async throws -> UInt64? {
         state.withLock { $0.role = .replica }
+        try await database.setSynchronous(.normal)
         logger.info("following the log", metadata: ["stream": "\(options.stream)", "applied": "\(database.appliedLogSequence)"])
         while !Task.isCancelled {
             do {
@@ -239,10 +249,11 @@ public final class ReplicationController: Sendable {
         return false
     }
 
-    private func noteApplied(_ applied: UInt64) {
+    private func noteApplied(_ sequence: UInt64) {
         state.withLock { state in
-            if applied >= state.lastSequence { state.behindSince = nil }
+            if sequence >= state.lastSequence { state.behindSince = nil }
         }
+        applied.signal()
     }
 
     /// Reads the lease holder and the stream's end; updates the lag.
@@ -266,6 +277,7 @@ public final class ReplicationController: Sendable {
     /// when the lease is lost or the publisher was fenced off (then a replica again).
     private func lead(revision first: UInt64) async throws {
         let publisher = LogPublisher(log: log, lastSequence: database.appliedLogSequence)
+        try await database.setSynchronous(primarySynchronous)
         await database.setWriteLog(publisher)
         state.withLock { state in
             state.role = .primary

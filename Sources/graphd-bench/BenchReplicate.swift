@@ -276,6 +276,8 @@ struct BenchReplicate: AsyncParsableCommand {
         for i in 0..<queries {
             var routeRequest = Graphd_V1_RouteRequest()
             routeRequest.query = prompts[i % prompts.count] + " (\(i))"
+            routeRequest.performanceWeight = 0.5
+            routeRequest.costWeight = 0.5
             var recommendRequest = Graphd_V1_RecommendRequest()
             recommendRequest.user = Graphd_V1_NodeRef(type: "user", key: String(format: "u%03d", i % 160))
             recommendRequest.k = 10
