@@ -72,7 +72,8 @@ public final class GraphdMetrics: TTRPCServerObserver, Sendable {
 
 /// The optional HTTP listener: GET /metrics (Prometheus text format),
 /// /healthz (the process answers), /readyz (the store is loaded and the ttrpc
-/// listeners are up; a replica, also at most `maxReadyLag` behind the log). Anything else is 404; non-GET is 405.
+/// listeners are up; a replica, also at most `maxReadyLag` behind the log),
+/// /role (single, primary or replica). Anything else is 404; non-GET is 405.
 final class MetricsHTTPHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -104,10 +105,13 @@ final class MetricsHTTPHandler: ChannelInboundHandler, Sendable {
                 (status, body, type) = (.ok, metrics.registry.emitToBuffer(), "text/plain; version=0.0.4")
             case "/healthz":
                 (status, body, type) = (.ok, Array("ok\n".utf8), "text/plain")
+            case "/role":
+                // For a deployment to label the pod that holds the lease (deploy/kubernetes).
+                (status, body, type) = (.ok, Array("\(replication?.role.rawValue ?? "single")\n".utf8), "text/plain")
             case "/readyz":
                 (status, body, type) = ready() ? (.ok, Array("ready\n".utf8), "text/plain") : (.serviceUnavailable, Array("not ready: a replica behind the log\n".utf8), "text/plain")
             default:
-                (status, body, type) = (.notFound, Array("not found: try /metrics, /healthz, /readyz\n".utf8), "text/plain")
+                (status, body, type) = (.notFound, Array("not found: try /metrics, /healthz, /readyz, /role\n".utf8), "text/plain")
             }
         }
         var headers = HTTPHeaders()

@@ -31,11 +31,12 @@ public struct NATSError: Error, Sendable, CustomStringConvertible {
         jetStreamCode == Int(JSStreamNotFoundErr.rawValue) || status == Int32(bitPattern: NATS_NOT_FOUND.rawValue)
     }
 
-    /// Worth retrying after a moment: a timeout, no responders or JetStream
-    /// "not enabled" while its cluster elects a leader.
+    /// Worth retrying after a moment: a timeout, no responders, JetStream
+    /// "not enabled" while its cluster elects a leader, or "no suitable peers"
+    /// while a starting cluster's servers find each other.
     public var isTransient: Bool {
         status == Int32(bitPattern: NATS_TIMEOUT.rawValue) || status == Int32(bitPattern: NATS_NO_RESPONDERS.rawValue)
-            || jetStreamCode == Int(JSNotEnabledErr.rawValue)
+            || jetStreamCode == Int(JSNotEnabledErr.rawValue) || jetStreamCode == Int(JSClusterNoPeersErr.rawValue)
     }
 }
 

@@ -4,7 +4,7 @@ import Testing
 /// The wake-up that read-your-writes waits on. The time limits only turn a
 /// lost wake-up (a hang) into a failure.
 @Suite struct AppliedSignalTests {
-    @Test(.timeLimit(.minutes(1))) func aSignalWakesEveryWaiter() async {
+    @Test(.timeLimit(.minutes(10))) func aSignalWakesEveryWaiter() async {
         let signal = AppliedSignal()
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<8 { group.addTask { await signal.wait(timeout: .seconds(3600)) } }
@@ -20,12 +20,12 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func aWaitEndsAtItsTimeoutWithoutASignal() async {
+    @Test(.timeLimit(.minutes(10))) func aWaitEndsAtItsTimeoutWithoutASignal() async {
         let signal = AppliedSignal()
         await signal.wait(timeout: .milliseconds(10))
     }
 
-    @Test(.timeLimit(.minutes(1))) func racingSignalsAndTimeoutsNeverStrandAWaiter() async {
+    @Test(.timeLimit(.minutes(10))) func racingSignalsAndTimeoutsNeverStrandAWaiter() async {
         let signal = AppliedSignal()
         await withTaskGroup(of: Void.self) { group in
             for i in 0..<500 {

@@ -13,7 +13,7 @@ private final class SilentPeer: ChannelInboundHandler, Sendable {
 
 @Suite struct ClientDeadlineTests {
     /// The time limit only turns a hang (the bug) into a failure.
-    @Test(.timeLimit(.minutes(1))) func aCallToAServerThatNeverAnswersEndsAtItsDeadline() async throws {
+    @Test(.timeLimit(.minutes(10))) func aCallToAServerThatNeverAnswersEndsAtItsDeadline() async throws {
         let path = "/tmp/ttrpc-silent-\(UUID().uuidString.prefix(8)).sock"
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { $0.pipeline.addHandler(SilentPeer()) }
