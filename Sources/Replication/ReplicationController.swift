@@ -235,7 +235,13 @@ public final class ReplicationController: Sendable {
         let lease = self.lease, address = options.advertisedAddress
         guard let revision = try await OffPool.run({ try lease.acquire(address: address) }) else { return nil }
         // A deposed primary may have appended until its lease lapsed: apply that too.
-        try await applier.catchUp()
+        do {
+            try await applier.catchUp()
+        } catch {
+            // Not caught up: give the lease back rather than sit on it unrenewed.
+            try? await OffPool.run { try lease.release(revision: revision) }
+            throw error
+        }
         return revision
     }
 
@@ -311,7 +317,10 @@ public final class ReplicationController: Sendable {
         }
         // Writes stop before anything else: the next one is refused.
         await database.setWriteLog(ReplicaRefusal(controller: self))
-        state.withLock { $0.role = .replica }
+        state.withLock { state in
+            state.role = .replica
+            state.primaryAddress = ""  // not this graphd any more; the next look at the lease says who
+        }
         if let stepDown {
             logger.warning("stepping down to replica", metadata: ["stream": "\(options.stream)", "reason": "\(stepDown)"])
         }
