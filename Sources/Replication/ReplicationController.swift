@@ -249,8 +249,8 @@ public final class ReplicationController: Sendable {
     /// graphd may take it), false when `stop` says so or the task is cancelled.
     private func watchLease(until stop: () -> Bool) async throws -> Bool {
         while !Task.isCancelled, !stop() {
-            try await Task.sleep(for: options.checkInterval)
             if try await observe() == nil, !options.replicaOnly { return true }
+            try await Task.sleep(for: options.checkInterval)
         }
         return false
     }
@@ -317,15 +317,14 @@ public final class ReplicationController: Sendable {
         }
         // Writes stop before anything else: the next one is refused.
         await database.setWriteLog(ReplicaRefusal(controller: self))
-        state.withLock { state in
-            state.role = .replica
-            state.primaryAddress = ""  // not this graphd any more; the next look at the lease says who
-        }
         if let stepDown {
             logger.warning("stepping down to replica", metadata: ["stream": "\(options.stream)", "reason": "\(stepDown)"])
         }
-        // Give the lease up so that a caught-up graphd (perhaps this one) takes it at once.
+        // Give the lease up so that a caught-up graphd (perhaps this one) takes it
+        // at once, and learn who holds it before refusals name a primary.
         try? await OffPool.run { [revision] in try lease.release(revision: revision) }
+        if (try? await observe()) == nil { state.withLock { $0.primaryAddress = "" } }
+        state.withLock { $0.role = .replica }
     }
 
     static func seconds(_ duration: Duration) -> Double {

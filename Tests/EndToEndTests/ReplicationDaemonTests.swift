@@ -320,8 +320,18 @@ import Glibc
         #expect(unreachable.stderr.contains("127.0.0.1:\(nobody)"), "\(unreachable.stderr)")
         #expect(!FileManager.default.fileExists(atPath: scratch.path("u.sqlite")), "nothing written")
 
-        // A store that has applied more than its stream holds (a wrong or reset stream).
+        // A graphd started with --replica-only never takes the lease, even when nobody holds it.
         let set = try ReplicatedGraphds(stream: "first")
+        let follower = try Daemon(socket: set.scratch.path("ro.sock"), store: set.scratch.path("ro.sqlite"),
+                                  extraArguments: set.arguments + ["--replica-only"])
+        try await follower.waitUntilServing(timeout: .seconds(60))
+        try await Task.sleep(for: .seconds(2))  // eight looks at the free lease
+        #expect(try await set.stats(follower).role == "replica")
+        let noPrimary = try run(Products.graphctl, ["edge", "add", "interacted", "user:a", "item:b", "--socket", follower.socket])
+        #expect(noPrimary.status == 69 && noPrimary.stderr.contains("no graphd holds the primary lease"), "\(noPrimary.stderr)")
+        #expect(await follower.terminate() == 0)
+
+        // A store that has applied more than its stream holds (a wrong or reset stream).
         let writer = try await set.start("w")
         try await set.waitForRole(writer, "primary")
         let added = try run(Products.graphctl, ["edge", "add", "interacted", "user:a", "item:b", "--socket", writer.socket])
