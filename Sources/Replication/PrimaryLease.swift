@@ -45,6 +45,12 @@ public final class PrimaryLease: @unchecked Sendable {
 
     /// The holder now, or nil when the lease is free (never taken, released or expired).
     public func holder() throws(NATSError) -> Holder? {
+        guard let entry = try entry(), !entry.address.isEmpty else { return nil }
+        return entry
+    }
+
+    /// The key's entry as stored: an empty address is a released lease.
+    private func entry() throws(NATSError) -> Holder? {
         var entry: OpaquePointer?
         let status = kvStore_Get(&entry, store, key)
         if status == NATS_NOT_FOUND { return nil }
@@ -60,11 +66,19 @@ public final class PrimaryLease: @unchecked Sendable {
 
     /// Takes the lease for `address` if it is free: its revision, or nil when another holds it.
     public func acquire(address: String) throws(NATSError) -> UInt64? {
+        precondition(!address.isEmpty, "an empty address marks a released lease")
+        // A released lease is an entry with an empty address: taken with a
+        // compare-and-set on its revision, so that two graphds cannot both take it.
+        if let released = try entry(), released.address.isEmpty {
+            var revision: UInt64 = 0
+            let status = address.withCString { kvStore_Update(&revision, store, key, $0, Int32(strlen($0)), released.revision) }
+            return status == NATS_OK ? revision : nil
+        }
         var revision: UInt64 = 0
         let status = address.withCString { kvStore_Create(&revision, store, key, $0, Int32(strlen($0))) }
         if status == NATS_OK { return revision }
         // Create fails when the key holds a live value: another graphd has the lease.
-        if try holder() != nil { return nil }
+        if try entry() != nil { return nil }
         try check(status, "cannot take the lease \(bucket)/\(key)")
         return nil
     }
@@ -78,9 +92,15 @@ public final class PrimaryLease: @unchecked Sendable {
         return next
     }
 
-    /// Gives the lease up at once (a graceful shutdown), if still held at `revision`.
+    /// Gives the lease up at once (a graceful shutdown), if still held at
+    /// `revision`: a compare-and-set to an empty address, so a lease another
+    /// graphd took meanwhile is left alone.
     public func release(revision: UInt64) throws(NATSError) {
-        guard let current = try holder(), current.revision == revision else { return }
-        try check(kvStore_Delete(store, key), "cannot release the lease \(bucket)/\(key)")
+        var next: UInt64 = 0
+        let status = kvStore_Update(&next, store, key, "", 0, revision)
+        guard status != NATS_OK else { return }
+        // Refused when the revision is no longer current: the lease is not ours to give up.
+        guard try entry()?.revision == revision else { return }
+        try check(status, "cannot release the lease \(bucket)/\(key)")
     }
 }

@@ -293,6 +293,15 @@ import Glibc
         let log = try String(contentsOfFile: newcomer.log, encoding: .utf8)
         #expect(log.contains("store bootstrapped from a snapshot") && log.contains("applied_log_sequence=\(snapshotSequence)"), "\(log.prefix(3000))")
         try await set.expectConverged([primary, replica, newcomer], load: load)
+        // A primary stopped with SIGTERM drains, gives its lease up and exits 0; a caught-up replica takes over.
+        #expect(await primary.terminate() == 0)
+        let deadline = ContinuousClock.now + .seconds(30)
+        var roles: [String?] = []
+        repeat {
+            try await Task.sleep(for: .milliseconds(100))
+            roles = [try? await set.stats(replica).role, try? await set.stats(newcomer).role]
+        } while !roles.contains("primary") && ContinuousClock.now < deadline
+        #expect(roles.contains("primary"), "\(roles)")
         withExtendedLifetime(set) {}
     }
 

@@ -116,6 +116,12 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
         }
         try await blocking { try lease.release(revision: bRevision) }
         #expect(try await blocking { try lease.holder() } == nil)
+        // A released lease is taken by one graphd only, and a late release by
+        // its former holder leaves the new one alone.
+        let cRevision = try #require(try await blocking { try lease.acquire(address: "unix:/c.sock") })
+        #expect(try await blocking { try lease.acquire(address: "unix:/d.sock") } == nil)
+        try await blocking { try lease.release(revision: bRevision) }
+        #expect(try await blocking { try lease.holder() } == PrimaryLease.Holder(address: "unix:/c.sock", revision: cRevision))
         withExtendedLifetime(server) {}  // the nats-server runs until the test ends
     }
 }
