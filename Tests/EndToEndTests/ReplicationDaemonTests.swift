@@ -17,7 +17,7 @@ import Glibc
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     @Test func aPrimaryAndTwoReplicasConvergeAndAnswerAlike() async throws {
-        let set = try ReplicatedGraphds()
+        let set = try await ReplicatedGraphds.start()
         let primary = try await set.start("p")
         try await set.waitForRole(primary, "primary")
         let replicas = [try await set.start("r1"), try await set.start("r2")]
@@ -25,10 +25,10 @@ import Glibc
         // A mixed workload on the primary: the demo graph (types, nodes with text,
         // edges, LLMs, tasks, outcomes, conversations), Train, then Feedback,
         // removals, a new conversation and nodes.
-        let imported = try run(Products.graphctl, ["import", "--socket", primary.socket, "--format", "jsonl",
+        let imported = try await runAside(Products.graphctl, ["import", "--socket", primary.socket, "--format", "jsonl",
                                                    Self.root.appendingPathComponent("Graphs/demo.jsonl").path])
         #expect(imported.status == 0, "\(imported.stderr)")
-        let trained = try run(Products.graphctl, ["train", "router", "--socket", primary.socket, "--epochs", "40", "--quiet", "--timeout", "120"])
+        let trained = try await runAside(Products.graphctl, ["train", "router", "--socket", primary.socket, "--epochs", "40", "--quiet", "--timeout", "120"])
         #expect(trained.status == 0, "\(trained.stderr)")
         let client = try await primary.client()
         var feedback = Graphd_V1_FeedbackRequest()
@@ -76,7 +76,7 @@ import Glibc
         #expect(last == (try await client.stats()).appliedLogSequence)
 
         // A write to a replica is refused by graphctl with exit 65 and the primary's address.
-        let refused = try run(Products.graphctl, ["edge", "add", "interacted", "user:u001", "item:new-1", "--socket", replicas[0].socket])
+        let refused = try await runAside(Products.graphctl, ["edge", "add", "interacted", "user:u001", "item:new-1", "--socket", replicas[0].socket])
         #expect(refused.status == 65)
         #expect(refused.stderr.contains("FAILED_PRECONDITION") && refused.stderr.contains("unix:\(primary.socket)"), "\(refused.stderr)")
         // … and followed to the primary by the Swift client, which then reads its own write on the replica.
@@ -199,7 +199,7 @@ import Glibc
     }
 
     @Test func killingThePrimaryHandsOverAndLosesNoAcknowledgedWrite() async throws {
-        let set = try ReplicatedGraphds()
+        let set = try await ReplicatedGraphds.start()
         let first = try await set.start("p")
         try await set.waitForRole(first, "primary")
         let replicas = [try await set.start("r1"), try await set.start("r2")]
@@ -221,7 +221,7 @@ import Glibc
     }
 
     @Test func aPausedPrimaryCannotAppendAndBecomesAReplica() async throws {
-        let set = try ReplicatedGraphds()
+        let set = try await ReplicatedGraphds.start()
         let first = try await set.start("p")
         try await set.waitForRole(first, "primary")
         let replicas = [try await set.start("r1"), try await set.start("r2")]
@@ -237,14 +237,14 @@ import Glibc
         try await load.waitForAcknowledged(load.acknowledged.count + 10, within: .seconds(60))
         load.stop()
         _ = await writing.value
-        let refused = try run(Products.graphctl, ["edge", "add", "interacted", "user:late", "item:late", "--socket", first.socket])
+        let refused = try await runAside(Products.graphctl, ["edge", "add", "interacted", "user:late", "item:late", "--socket", first.socket])
         #expect(refused.status == 65, "the deposed primary refuses writes: \(refused.stderr)")
         try await set.expectConverged([first] + replicas, load: load)
         withExtendedLifetime(set) {}
     }
 
     @Test func killingTheStreamLeaderAndARestartedReplicaLoseNothing() async throws {
-        let set = try ReplicatedGraphds()
+        let set = try await ReplicatedGraphds.start()
         let primary = try await set.start("p")
         try await set.waitForRole(primary, "primary")
         var replicas = [try await set.start("r1"), try await set.start("r2")]
@@ -253,12 +253,12 @@ import Glibc
         try await load.waitForAcknowledged(30)
         let leader = try await set.streamLeader()
         let server = try #require(set.cluster.server(named: leader))
-        server.kill9()
+        try await blockingCall { server.kill9() }
         try await load.waitForAcknowledged(load.acknowledged.count + 30, within: .seconds(60))
         await replicas[1].kill9()
         try await load.waitForAcknowledged(load.acknowledged.count + 30, within: .seconds(60))
         replicas[1] = try await set.start("r2")
-        try server.start()
+        try await blockingCall { try server.start() }
         try await load.waitForAcknowledged(load.acknowledged.count + 10, within: .seconds(60))
         load.stop()
         _ = await writing.value
@@ -267,7 +267,7 @@ import Glibc
     }
 
     @Test func aNewReplicaStartsFromASnapshotAndReplaysTheRest() async throws {
-        let set = try ReplicatedGraphds()
+        let set = try await ReplicatedGraphds.start()
         let primary = try await set.start("p")
         try await set.waitForRole(primary, "primary")
         let replica = try await set.start("r1")
@@ -276,7 +276,7 @@ import Glibc
         try await load.waitForAcknowledged(20)
         // A snapshot of the replica, taken while writes go on.
         let copy = set.scratch.path("copy.sqlite")
-        let saved = try run(Products.graphctl, ["snapshot", copy, "--socket", replica.socket, "--format", "json"])
+        let saved = try await runAside(Products.graphctl, ["snapshot", copy, "--socket", replica.socket, "--format", "json"])
         #expect(saved.status == 0, "\(saved.stderr)")
         let answer = try #require(try JSONSerialization.jsonObject(with: Data(saved.stdout.utf8)) as? [String: Any])
         let snapshotSequence = try #require(answer["applied_log_sequence"] as? Int)
@@ -306,15 +306,15 @@ import Glibc
     }
 
     @Test func thePythonAndCClientsFollowThePrimaryAndReadTheirWrites() async throws {
-        let set = try ReplicatedGraphds()
+        let set = try await ReplicatedGraphds.start()
         let primary = try await set.start("p")
         try await set.waitForRole(primary, "primary")
         let replica = try await set.start("r")
-        let python = try run("/usr/bin/env", ["python3", Self.root.appendingPathComponent("clients/python/tests/check_replication.py").path,
+        let python = try await runAside("/usr/bin/env", ["python3", Self.root.appendingPathComponent("clients/python/tests/check_replication.py").path,
                                               primary.socket, replica.socket, set.scratch.url.path])
         #expect(python.status == 0 && python.stdout.contains("all replication checks passed"), "\(python.stdout)\(python.stderr)")
-        let build = try buildCClient(in: set.scratch)
-        let c = try run(build + "/check_replication", [primary.socket, replica.socket])
+        let build = try await blockingCall { [scratch = set.scratch] in try buildCClient(in: scratch) }
+        let c = try await runAside(build + "/check_replication", [primary.socket, replica.socket])
         #expect(c.status == 0 && c.stdout.contains("all replication checks passed"), "\(c.stdout)\(c.stderr)")
         withExtendedLifetime(set) {}
     }
@@ -323,30 +323,30 @@ import Glibc
         let scratch = Scratch()
         // NATS unreachable: a clear error, and no store created.
         let nobody = RawSockets.freePort()
-        let unreachable = try run(Products.graphd, ["--socket", scratch.path("u.sock"), "--store", scratch.path("u.sqlite"),
+        let unreachable = try await runAside(Products.graphd, ["--socket", scratch.path("u.sock"), "--store", scratch.path("u.sqlite"),
                                                     "--replication", "nats://127.0.0.1:\(nobody)"])
         #expect(unreachable.status != 0)
         #expect(unreachable.stderr.contains("127.0.0.1:\(nobody)"), "\(unreachable.stderr)")
         #expect(!FileManager.default.fileExists(atPath: scratch.path("u.sqlite")), "nothing written")
 
         // A graphd started with --replica-only never takes the lease, even when nobody holds it.
-        let set = try ReplicatedGraphds(stream: "first")
+        let set = try await ReplicatedGraphds.start(stream: "first")
         let follower = try Daemon(socket: set.scratch.path("ro.sock"), store: set.scratch.path("ro.sqlite"),
                                   extraArguments: set.arguments + ["--replica-only"])
         try await follower.waitUntilServing(timeout: .seconds(60))
         try await Task.sleep(for: .seconds(2))  // eight looks at the free lease
         #expect(try await set.stats(follower).role == "replica")
-        let noPrimary = try run(Products.graphctl, ["edge", "add", "interacted", "user:a", "item:b", "--socket", follower.socket])
+        let noPrimary = try await runAside(Products.graphctl, ["edge", "add", "interacted", "user:a", "item:b", "--socket", follower.socket])
         #expect(noPrimary.status == 69 && noPrimary.stderr.contains("no graphd holds the primary lease"), "\(noPrimary.stderr)")
         #expect(await follower.terminate() == 0)
 
         // A store that has applied more than its stream holds (a wrong or reset stream).
         let writer = try await set.start("w")
         try await set.waitForRole(writer, "primary")
-        let added = try run(Products.graphctl, ["edge", "add", "interacted", "user:a", "item:b", "--socket", writer.socket])
+        let added = try await runAside(Products.graphctl, ["edge", "add", "interacted", "user:a", "item:b", "--socket", writer.socket])
         #expect(added.status == 0, "\(added.stderr)")
         #expect(await writer.terminate() == 0)
-        let wrong = try run(Products.graphd, ["--socket", writer.socket, "--store", writer.store, "--replication", set.cluster.urls.joined(separator: ","),
+        let wrong = try await runAside(Products.graphd, ["--socket", writer.socket, "--store", writer.store, "--replication", set.cluster.urls.joined(separator: ","),
                                               "--replication-stream", "second"])
         #expect(wrong.status != 0)
         #expect(wrong.stderr.contains("wrong or reset stream"), "\(wrong.stderr)")
@@ -366,9 +366,17 @@ import Glibc
     }
 }
 
-/// libnats' blocking calls, off Swift's cooperative pool.
+/// Blocking calls (libnats, child processes waited for, make), off Swift's
+/// cooperative pool: with two pool threads on this machine, two blocked ones
+/// stall every other test of the process (other suites' daemons then seem not
+/// to serve in time).
 func blockingCall<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await OffPool.run(body)
+}
+
+/// `run`, waited for off the cooperative pool.
+func runAside(_ executable: String, _ arguments: [String]) async throws -> CommandResult {
+    try await blockingCall { try run(executable, arguments) }
 }
 
 /// A NATS cluster and graphds replicating through one stream of it, for one test.
@@ -377,9 +385,14 @@ final class ReplicatedGraphds: @unchecked Sendable {
     let cluster: NATSCluster
     let stream: String
 
-    init(stream: String = "e2e") throws {
-        cluster = try NATSCluster()
+    private init(cluster: NATSCluster, stream: String) {
+        self.cluster = cluster
         self.stream = stream
+    }
+
+    /// Starts the three nats-servers (waiting for each to listen, off the cooperative pool).
+    static func start(stream: String = "e2e") async throws -> ReplicatedGraphds {
+        ReplicatedGraphds(cluster: try await blockingCall { try NATSCluster() }, stream: stream)
     }
 
     /// Starts graphd `name` (socket and store named after it) on the stream, with a 2 s lease.
