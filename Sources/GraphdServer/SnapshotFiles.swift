@@ -13,9 +13,11 @@ public final class SnapshotFiles: Sendable {
     static let maxKept = 4
     static let defaultChunk = 1 << 20
     static let maxChunk = 3 << 20
-    private static let prefix = ".graphd-snapshot-"
 
     let directory: String
+    /// Names of this store's copies start with this (another store's copies in
+    /// the same directory are not this graphd's to remove).
+    let prefix: String
     private let kept = Mutex<[String: Kept]>([:])
 
     private struct Kept {
@@ -24,10 +26,12 @@ public final class SnapshotFiles: Sendable {
         var lastRead: ContinuousClock.Instant
     }
 
-    /// Copies left by a graphd that did not stop cleanly are removed.
+    /// Copies of this store left by a graphd that did not stop cleanly are removed.
     public init(storePath: String) {
-        directory = URL(fileURLWithPath: storePath).deletingLastPathComponent().path
-        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: directory))?.filter { $0.hasPrefix(Self.prefix) } ?? []
+        let store = URL(fileURLWithPath: storePath)
+        directory = store.deletingLastPathComponent().path
+        prefix = ".graphd-snapshot-" + store.lastPathComponent + "-"
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: directory))?.filter { [prefix] in $0.hasPrefix(prefix) } ?? []
         for name in leftovers { try? FileManager.default.removeItem(atPath: directory + "/" + name) }
     }
 
@@ -43,7 +47,7 @@ public final class SnapshotFiles: Sendable {
         guard reserved else {
             throw RPCError(.resourceExhausted, "\(Self.maxKept) snapshots are being read already; read one to its end or wait \(Self.idleLifetime) for an unread one to expire")
         }
-        let path = directory + "/" + Self.prefix + id + ".sqlite"
+        let path = directory + "/" + prefix + id + ".sqlite"
         do {
             let snapshot = try await OffPool.run { try database.writeSnapshot(to: path) }
             kept.withLock { $0[id] = Kept(snapshot: snapshot, lastRead: .now) }
