@@ -415,10 +415,7 @@ public struct GraphService: Sendable {
             response.role = "single"
             response.appliedLogSequence = database.appliedLogSequence
         }
-        if request.contentChecksum {
-            let database = self.database
-            response.contentChecksum = await Task.detached { database.contentChecksum() }.value
-        }
+        if request.contentChecksum { response.contentChecksum = database.contentChecksum() }
         return response
     }
 

@@ -43,7 +43,6 @@ extension GraphdServer {
     /// only while it is at most `maxReadyLag` behind the log.
     var isReady: Bool {
         guard let status = replication?.status, status.role == .replica else { return true }
-        return status.lagSeconds <= Double(configuration.maxReadyLag.components.seconds)
-            + Double(configuration.maxReadyLag.components.attoseconds) / 1e18
+        return status.lagSeconds <= configuration.maxReadyLag.seconds
     }
 }

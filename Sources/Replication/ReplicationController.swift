@@ -139,7 +139,7 @@ public final class ReplicationController: Sendable {
         return state.withLock { state in
             ReplicationStatus(role: state.role, appliedSequence: applied,
                               lastSequence: state.role == .primary ? applied : max(state.lastSequence, applied),
-                              lagSeconds: state.behindSince.map { Self.seconds(ContinuousClock.now - $0) } ?? 0,
+                              lagSeconds: state.behindSince.map { (ContinuousClock.now - $0).seconds } ?? 0,
                               primaryAddress: state.primaryAddress)
         }
     }
@@ -325,10 +325,6 @@ public final class ReplicationController: Sendable {
         try? await OffPool.run { [revision] in try lease.release(revision: revision) }
         if (try? await observe()) == nil { state.withLock { $0.primaryAddress = "" } }
         state.withLock { $0.role = .replica }
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
 

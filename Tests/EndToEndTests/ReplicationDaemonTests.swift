@@ -18,9 +18,7 @@ import Glibc
 
     @Test func aPrimaryAndTwoReplicasConvergeAndAnswerAlike() async throws {
         let set = try await ReplicatedGraphds.start()
-        let primary = try await set.start("p")
-        try await set.waitForRole(primary, "primary")
-        let replicas = [try await set.start("r1"), try await set.start("r2")]
+        let (primary, replicas) = try await set.startPrimary(replicas: 2)
 
         // A mixed workload on the primary: the demo graph (types, nodes with text,
         // edges, LLMs, tasks, outcomes, conversations), Train, then Feedback,
@@ -200,12 +198,7 @@ import Glibc
 
     @Test func killingThePrimaryHandsOverAndLosesNoAcknowledgedWrite() async throws {
         let set = try await ReplicatedGraphds.start()
-        let first = try await set.start("p")
-        try await set.waitForRole(first, "primary")
-        let replicas = [try await set.start("r1"), try await set.start("r2")]
-        let load = WriteLoad(sockets: [first.socket] + replicas.map(\.socket))
-        let writing = Task { await load.run() }
-        try await load.waitForAcknowledged(30)
+        let (first, replicas, load, writing) = try await set.startUnderLoad()
         await first.kill9()
         let killed = ContinuousClock.now
         let before = load.acknowledged.count
@@ -222,12 +215,7 @@ import Glibc
 
     @Test func aPausedPrimaryCannotAppendAndBecomesAReplica() async throws {
         let set = try await ReplicatedGraphds.start()
-        let first = try await set.start("p")
-        try await set.waitForRole(first, "primary")
-        let replicas = [try await set.start("r1"), try await set.start("r2")]
-        let load = WriteLoad(sockets: [first.socket] + replicas.map(\.socket))
-        let writing = Task { await load.run() }
-        try await load.waitForAcknowledged(30)
+        let (first, replicas, load, writing) = try await set.startUnderLoad()
         first.graphd.pause()  // past its 2 s lease
         let before = load.acknowledged.count
         try await load.waitForAcknowledged(before + 30, within: .seconds(60))
@@ -245,12 +233,8 @@ import Glibc
 
     @Test func killingTheStreamLeaderAndARestartedReplicaLoseNothing() async throws {
         let set = try await ReplicatedGraphds.start()
-        let primary = try await set.start("p")
-        try await set.waitForRole(primary, "primary")
-        var replicas = [try await set.start("r1"), try await set.start("r2")]
-        let load = WriteLoad(sockets: [primary.socket] + replicas.map(\.socket))
-        let writing = Task { await load.run() }
-        try await load.waitForAcknowledged(30)
+        let (primary, started, load, writing) = try await set.startUnderLoad()
+        var replicas = started
         let leader = try await set.streamLeader()
         let server = try #require(set.cluster.server(named: leader))
         try await blockingCall { server.kill9() }
@@ -268,9 +252,8 @@ import Glibc
 
     @Test func aNewReplicaStartsFromASnapshotAndReplaysTheRest() async throws {
         let set = try await ReplicatedGraphds.start()
-        let primary = try await set.start("p")
-        try await set.waitForRole(primary, "primary")
-        let replica = try await set.start("r1")
+        let (primary, started) = try await set.startPrimary(replicas: 1)
+        let replica = started[0]
         let load = WriteLoad(sockets: [primary.socket])
         let writing = Task { await load.run() }
         try await load.waitForAcknowledged(20)
@@ -307,9 +290,8 @@ import Glibc
 
     @Test func thePythonAndCClientsFollowThePrimaryAndReadTheirWrites() async throws {
         let set = try await ReplicatedGraphds.start()
-        let primary = try await set.start("p")
-        try await set.waitForRole(primary, "primary")
-        let replica = try await set.start("r")
+        let (primary, started) = try await set.startPrimary(replicas: 1)
+        let replica = started[0]
         let python = try await runAside("/usr/bin/env", ["python3", Self.root.appendingPathComponent("clients/python/tests/check_replication.py").path,
                                               primary.socket, replica.socket, set.scratch.url.path])
         #expect(python.status == 0 && python.stdout.contains("all replication checks passed"), "\(python.stdout)\(python.stderr)")
@@ -352,9 +334,8 @@ import Glibc
         #expect(wrong.stderr.contains("wrong or reset stream"), "\(wrong.stderr)")
 
         // An entry a replica cannot apply stops it loudly rather than being skipped.
-        let primary = try await set.start("p")
-        try await set.waitForRole(primary, "primary")
-        let replica = try await set.start("r")
+        let (primary, started) = try await set.startPrimary(replicas: 1)
+        let replica = started[0]
         let log = try await blockingCall {
             try JetStreamLog(client: try NATSClient(NATSConnectionOptions(servers: set.cluster.urls)), stream: "first", replicas: 3)
         }
@@ -417,6 +398,25 @@ final class ReplicatedGraphds: @unchecked Sendable {
             await client.close()
             throw error
         }
+    }
+
+    /// A primary ("p", started first and awaited as primary) and `replicas` replicas ("r1", …).
+    func startPrimary(replicas: Int) async throws -> (primary: Daemon, replicas: [Daemon]) {
+        let primary = try await start("p")
+        try await waitForRole(primary, "primary")
+        var started: [Daemon] = []
+        for i in 1...replicas { started.append(try await start("r\(i)")) }
+        return (primary, started)
+    }
+
+    /// A primary ("p") and two replicas ("r1", "r2"), and a write load on them
+    /// that has had 30 writes acknowledged.
+    func startUnderLoad() async throws -> (primary: Daemon, replicas: [Daemon], load: WriteLoad, writing: Task<Void, Never>) {
+        let (primary, replicas) = try await startPrimary(replicas: 2)
+        let load = WriteLoad(sockets: [primary.socket] + replicas.map(\.socket))
+        let writing = Task { await load.run() }
+        try await load.waitForAcknowledged(30)
+        return (primary, replicas, load, writing)
     }
 
     /// The primary's applied log sequence once it has stayed the same for a
