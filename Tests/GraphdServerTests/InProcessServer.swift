@@ -30,13 +30,13 @@ final class InProcessServer {
 
     /// The status and, when OK, the response of one call.
     func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
-        _ rpc: GraphdMethod, _ request: Request, as: Response.Type = Response.self
+        _ rpc: GraphdMethod, _ request: Request, as: Response.Type = Response.self, metadata: [(key: String, value: String)] = []
     ) async throws -> (status: RPCStatusCode, message: String, response: Response?) {
         var envelope = Ttrpc_Request()
         envelope.service = rpc.service
         envelope.method = rpc.method
         envelope.payload = try request.serializedData()
-        let context = TTRPCRequestContext(service: rpc.service, method: rpc.method, streamID: 1)
+        let context = TTRPCRequestContext(service: rpc.service, method: rpc.method, streamID: 1, metadata: metadata)
         let answer: Ttrpc_Response
         if let inline = dispatcher.dispatchInline(envelope, context: context) {
             answer = inline

@@ -210,6 +210,61 @@ import Testing
         await server.stop()
     }
 
+    @Test func snapshotAndLogSequenceRules() async throws {
+        let server = try InProcessServer()
+        var edges = Graphd_V1_AddEdgesRequest()
+        edges.edges = (0..<50).map { i in
+            var edge = Graphd_V1_Edge()
+            edge.type = "interacted"
+            edge.source.type = "user"
+            edge.source.key = "u\(i % 7)"
+            edge.target.type = "item"
+            edge.target.key = "i\(i)"
+            return edge
+        }
+        let added = try await server.call(.addEdges, edges, as: Graphd_V1_AddEdgesResponse.self)
+        #expect(added.status == .ok && added.response?.logSequence == 0, "alone, a write has no log sequence")
+
+        // Alone: role single; a min-log-sequence is nothing to wait for, and one that is not a number is refused.
+        let stats = try await server.call(.stats, Graphd_V1_StatsRequest(), as: Graphd_V1_StatsResponse.self,
+                                          metadata: [(GraphdReplicationWire.minLogSequenceKey, "5")])
+        #expect(stats.status == .ok && stats.response?.role == "single" && stats.response?.appliedLogSequence == 0)
+        let bad = try await server.call(.stats, Graphd_V1_StatsRequest(), as: Graphd_V1_StatsResponse.self,
+                                        metadata: [(GraphdReplicationWire.minLogSequenceKey, "soon")])
+        #expect(bad.status == .invalidArgument && bad.message.contains("min-log-sequence"), "\(bad.message)")
+
+        // A snapshot pages out whole, then is gone.
+        let snapshot = try #require(try await server.call(.snapshot, Graphd_V1_SnapshotRequest(), as: Graphd_V1_SnapshotResponse.self).response)
+        #expect(snapshot.bytes > 0)
+        var read = Graphd_V1_ReadSnapshotRequest()
+        read.snapshotID = snapshot.snapshotID
+        read.maxBytes = 4096
+        var total: UInt64 = 0, eof = false
+        while !eof {
+            let chunk = try #require(try await server.call(.readSnapshot, read, as: Graphd_V1_ReadSnapshotResponse.self).response)
+            total += UInt64(chunk.data.count)
+            read.offset = total
+            eof = chunk.eof
+        }
+        #expect(total == snapshot.bytes)
+        #expect(try await server.status(.readSnapshot, read) == .notFound, "read to its end, the copy is deleted")
+
+        // Bad reads: an unknown id, too large a chunk, an offset past the end.
+        var unknown = Graphd_V1_ReadSnapshotRequest()
+        unknown.snapshotID = "no-such-snapshot"
+        #expect(try await server.status(.readSnapshot, unknown) == .notFound)
+        let another = try #require(try await server.call(.snapshot, Graphd_V1_SnapshotRequest(), as: Graphd_V1_SnapshotResponse.self).response)
+        var tooLarge = Graphd_V1_ReadSnapshotRequest()
+        tooLarge.snapshotID = another.snapshotID
+        tooLarge.maxBytes = 4 << 20
+        #expect(try await server.status(.readSnapshot, tooLarge) == .invalidArgument)
+        var pastEnd = Graphd_V1_ReadSnapshotRequest()
+        pastEnd.snapshotID = another.snapshotID
+        pastEnd.offset = another.bytes + 1
+        #expect(try await server.status(.readSnapshot, pastEnd) == .outOfRange)
+        await server.stop()
+    }
+
     @Test func afterShutdownBackgroundWorkIsUnavailable() async throws {
         let server = try InProcessServer()
         await server.stop()
