@@ -85,11 +85,12 @@ public struct GraphClient: Sendable {
     private func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
         _ rpc: GraphdMethod, _ request: Request, timeout: Duration?
     ) async throws -> Response {
+        let isWrite = rpc.isWrite
         var metadata = self.metadata
-        if readsYourWrites, !rpc.isWrite, case let sequence = session.highestLogSequence, sequence > 0 {
+        if readsYourWrites, !isWrite, case let sequence = session.highestLogSequence, sequence > 0 {
             metadata.append((GraphdReplicationWire.minLogSequenceKey, "\(sequence)"))
         }
-        let kept = rpc.isWrite ? session.primary : nil
+        let kept = isWrite ? session.primary : nil
         let response: Response
         do {
             response = try await (kept ?? connection).call(service: rpc.service, method: rpc.method, request,
@@ -97,7 +98,7 @@ public struct GraphClient: Sendable {
         } catch let error as RPCError where kept != nil && error.code == .unavailable {
             await session.forgetPrimary()  // the next write goes to this client's own graphd again
             throw error
-        } catch let error as RPCError where rpc.isWrite && followsPrimary && error.code == .failedPrecondition {
+        } catch let error as RPCError where isWrite && followsPrimary && error.code == .failedPrecondition {
             guard let address = GraphdReplicationWire.primaryAddress(inRefusal: error.message) else { throw error }
             guard let endpoint = TTRPCEndpoint.parse(address) else {
                 throw RPCError(.failedPrecondition, "\(error.message) (an address this client cannot reach)")
@@ -106,7 +107,8 @@ public struct GraphClient: Sendable {
             response = try await primary.call(service: rpc.service, method: rpc.method, request,
                                               as: Response.self, timeout: timeout ?? defaultTimeout, metadata: metadata)
         }
-        if let written = response as? any LoggedWriteResponse { session.note(written.logSequence) }
+        // Reads skip the dynamic cast: only write replies carry a log sequence.
+        if isWrite, let written = response as? any LoggedWriteResponse { session.note(written.logSequence) }
         return response
     }
 
