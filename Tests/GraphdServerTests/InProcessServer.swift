@@ -52,3 +52,22 @@ final class InProcessServer {
         try await call(rpc, request, as: SwiftProtobuf.Google_Protobuf_Empty.self).status
     }
 }
+
+/// A node reference for requests.
+func ref(_ type: String, _ key: String) -> Graphd_V1_NodeRef {
+    var node = Graphd_V1_NodeRef()
+    node.type = type
+    node.key = key
+    return node
+}
+
+/// An edge for requests; the defaults make a valid `interacted` edge.
+func edge(_ type: String = "interacted", _ source: (String, String) = ("user", "u"), _ target: (String, String) = ("item", "i"),
+          weight: Double? = nil) -> Graphd_V1_Edge {
+    var edge = Graphd_V1_Edge()
+    edge.type = type
+    edge.source = ref(source.0, source.1)
+    edge.target = ref(target.0, target.1)
+    if let weight { edge.weight = weight }
+    return edge
+}

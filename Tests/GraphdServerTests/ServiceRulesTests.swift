@@ -1,3 +1,4 @@
+import GraphdServer
 import GraphdProto
 import TTRPC
 import Testing
@@ -59,6 +60,66 @@ import Testing
         seed.weight = .infinity
         ppr.seeds = [seed]
         #expect(try await server.status(.personalizedPageRank, ppr) == .invalidArgument)
+
+        // With a user and an edge in the graph, each field on its own.
+        var add = Graphd_V1_AddEdgesRequest()
+        add.edges = [edge()]
+        #expect(try await server.status(.addEdges, add) == .ok)
+        recommend.user = ref("user", "u")
+        let fine = try await server.call(.recommend, recommend, as: Graphd_V1_RecommendResponse.self)
+        #expect(fine.status == .ok, "\(fine.message)")
+        let badRecommends: [(RPCStatusCode, String, (inout Graphd_V1_RecommendRequest) -> Void)] = [
+            (.invalidArgument, "k = 0", { $0.k = 0 }),
+            (.invalidArgument, "k over the maximum", { $0.k = UInt32(RecommendService.maxK) + 1 }),
+            (.invalidArgument, "no user", { $0.clearUser() }),
+            (.invalidArgument, "user of another type than user_type", { $0.user = ref("item", "i") }),
+            (.notFound, "unknown user_type", { $0.userType = "member" }),
+            (.notFound, "unknown edge type", { $0.edgeTypes = ["liked"] }),
+            (.invalidArgument, "unknown scorer", { $0.scorer = .UNRECOGNIZED(42) }),
+            (.invalidArgument, "item_key_prefix too long", { $0.itemKeyPrefix = String(repeating: "p", count: 5000) }),
+            (.invalidArgument, "too many exclude_keys", { $0.excludeKeys = (0...RecommendService.maxListLength).map(String.init) }),
+        ]
+        for (code, label, change) in badRecommends {
+            var bad = recommend
+            change(&bad)
+            let answer = try await server.call(.recommend, bad, as: Graphd_V1_RecommendResponse.self)
+            #expect(answer.status == code && !answer.message.isEmpty, "\(label): \(answer.status) \(answer.message)")
+        }
+        seed.node = ref("user", "u")
+        seed.weight = 1
+        ppr.seeds = [seed]
+        #expect(try await server.status(.personalizedPageRank, ppr) == .ok)
+        let badPPRs: [(RPCStatusCode, String, (inout Graphd_V1_PersonalizedPageRankRequest) -> Void)] = [
+            (.invalidArgument, "restart of 1", { $0.restart = 1 }),
+            (.invalidArgument, "negative tolerance", { $0.tolerance = -1 }),
+            (.invalidArgument, "top_k_by_type of 0", { $0.topKByType = ["item": 0] }),
+            (.notFound, "top_k_by_type of an unknown type", { $0.topKByType = ["planet": 5] }),
+            (.notFound, "an unknown edge type", { $0.edgeTypes = ["liked"] }),
+            (.notFound, "excluding a missing node", { $0.exclude = [ref("item", "nothing")] }),
+        ]
+        for (code, label, change) in badPPRs {
+            var bad = ppr
+            change(&bad)
+            let answer = try await server.call(.personalizedPageRank, bad, as: Graphd_V1_PersonalizedPageRankResponse.self)
+            #expect(answer.status == code && !answer.message.isEmpty, "\(label): \(answer.status) \(answer.message)")
+        }
+        await server.stop()
+    }
+
+    @Test func embedRules() async throws {
+        let server = try InProcessServer()
+        var embed = Graphd_V1_EmbedRequest()
+        embed.provider = .hashed
+        embed.texts = ["a short text"]
+        let fine = try await server.call(.embed, embed, as: Graphd_V1_EmbedResponse.self)
+        #expect(fine.status == .ok, "\(fine.message)")
+        embed.texts = [String(repeating: "a", count: 1 << 20)]
+        #expect(try await server.status(.embed, embed) == .invalidArgument, "a text over the byte limit")
+        embed.texts = Array(repeating: "a", count: 100_000)
+        #expect(try await server.status(.embed, embed) == .resourceExhausted, "too many texts")
+        embed.texts = ["a short text"]
+        embed.provider = .UNRECOGNIZED(9)
+        #expect(try await server.status(.embed, embed) == .invalidArgument, "unknown provider")
         await server.stop()
     }
 
@@ -275,11 +336,4 @@ import Testing
         let status = try await server.status(.trainReasoner, train)
         #expect(status == .unavailable || status == .failedPrecondition, "\(status)")
     }
-}
-
-private func ref(_ type: String, _ key: String) -> Graphd_V1_NodeRef {
-    var node = Graphd_V1_NodeRef()
-    node.type = type
-    node.key = key
-    return node
 }
