@@ -31,10 +31,12 @@ let package = Package(
         .systemLibrary(name: "CNats", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
 
         // MARK: Domain: graph model, snapshots, igraph topology (no NIO, no protobuf)
+        // A write's inputs by name: what client-side importers build without the engine.
+        .target(name: "GraphInputs"),
         .target(
             name: "GraphCore",
             dependencies: [
-                "CIgraph", "CIgraphSupport",
+                "GraphInputs", "CIgraph", "CIgraphSupport",
                 .product(name: "Collections", package: "swift-collections"),
             ]
         ),
@@ -74,7 +76,10 @@ let package = Package(
         ),
 
         // MARK: Conversational recommendation (G-CRS): INSPIRED data, conversation–entity–item graph, retrieval
-        .target(name: "Conversational", dependencies: ["GraphCore", "GraphAlgorithms", "MessagePassing"]),
+        // Its content and conventions alone (INSPIRED data, entity linking, dialogues as
+        // graph inputs), which client-side importers use without the engine.
+        .target(name: "ConversationContent", dependencies: ["GraphInputs"]),
+        .target(name: "Conversational", dependencies: ["ConversationContent", "GraphCore", "GraphAlgorithms", "MessagePassing"]),
 
         // MARK: Storage: SQLite store of record and the single-writer database actor
         .target(name: "GraphStore", dependencies: ["GraphCore", "CSQLite", .product(name: "Metrics", package: "swift-metrics")]),
@@ -145,7 +150,8 @@ let package = Package(
         .executableTarget(
             name: "graphctl",
             dependencies: [
-                "GraphdClient", "GraphdTools", "GraphdProto", "RoutingSchema", "GraphCore", "Conversational", "TextEmbedding",
+                "GraphdClient", "GraphdTools", "GraphdProto", "RoutingSchema", "ConversationContent", "TextEmbedding",
+                "GraphCore",  // igraph reads GraphML for import --format graphml
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -169,7 +175,7 @@ let package = Package(
         .target(
             name: "GraphdTools",
             dependencies: [
-                "GraphdClient", "GraphdProto", "RoutingSchema", "Conversational", "TextEmbedding",
+                "GraphdClient", "GraphdProto", "RoutingSchema", "GraphInputs", "ConversationContent", "TextEmbedding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
@@ -184,7 +190,7 @@ let package = Package(
         .testTarget(name: "GraphAlgorithmsTests", dependencies: ["GraphAlgorithms", "GraphCore"]),
         .testTarget(name: "TextEmbeddingTests", dependencies: ["TextEmbedding"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RecommendationTests", dependencies: ["Recommendation", "GraphAlgorithms", "GraphCore"]),
-        .testTarget(name: "ConversationalTests", dependencies: ["Conversational", "GraphCore", "MessagePassing"]),
+        .testTarget(name: "ConversationalTests", dependencies: ["Conversational", "ConversationContent", "GraphCore", "MessagePassing"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "GraphCore", "MessagePassing", "BackgroundWork", "TextEmbedding"]),
         .testTarget(name: "ReplicationTests", dependencies: ["Replication", "GraphdHarness", "GraphCore", "GraphStore"]),
         .testTarget(name: "GraphStoreTests", dependencies: ["GraphStore", "GraphCore", "Replication"]),

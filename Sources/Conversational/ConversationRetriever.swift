@@ -2,19 +2,6 @@ import Foundation
 import GraphAlgorithms
 import GraphCore
 
-/// Names of the graph conventions of the conversation–entity–item graph
-/// (see Proto/graphd/v1/conversation.proto).
-public enum ConversationSchema {
-    public static let item = "item"
-    public static let entity = "entity"
-    public static let conversation = "conversation"
-    public static let alias = "alias"
-    public static let mentions = "mentions"
-    public static let recommended = "recommended"
-    public static let aliasOf = "alias_of"
-    public static let relationPrefix = "kg_"
-}
-
 /// What retrieval needs from one graph, built once per node set: the entity
 /// linker, the edge types PPR walks, and the items by popularity.
 public struct ConversationIndex: Sendable {
@@ -212,8 +199,8 @@ public struct RetrievalQuery: Sendable {
     /// Chosen on INSPIRED valid and five folds of the training dialogues
     /// (README, "Conversational recommendation").
     public static let defaultRestart = 0.4
-    public static let defaultTextSeeds = 100
-    public static let defaultTextSeedShare = 0.35
+    public static let defaultTextSeeds = RetrievalBounds.defaultTextSeeds
+    public static let defaultTextSeedShare = RetrievalBounds.defaultTextSeedShare
     public static let defaultRecencyDecay = 0.9
 
     public init(turns: [RetrievalTurn]) { self.turns = turns }
@@ -262,7 +249,7 @@ public enum ConversationRetriever {
     public static let maxRoleBytes = 64
     public static let maxK = 200
     public static let maxN = 50
-    public static let maxTextSeeds = 200
+    public static let maxTextSeeds = RetrievalBounds.maxTextSeeds
     /// Text seeds: how many of the last turns are matched against past
     /// conversations, and the power of the similarity their weights follow.
     /// Both chosen on INSPIRED valid and five folds of the training dialogues

@@ -1,6 +1,6 @@
-import Conversational
+import ConversationContent
 import Foundation
-import GraphCore
+import GraphInputs
 import GraphdClient
 import GraphdProto
 

@@ -102,7 +102,7 @@ public final class ImportSink {
         let now = ContinuousClock.now
         guard now - lastProgress >= .seconds(2) else { return }
         lastProgress = now
-        let seconds = (now - start).seconds
+        let seconds = (now - start) / .seconds(1)
         log("… \(totals.edgesSent) edges, \(totals.nodesSent) nodes sent (\(Int(Double(totals.edgesSent) / max(seconds, 1e-9))) edges/s)")
     }
 }

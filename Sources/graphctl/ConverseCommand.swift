@@ -1,5 +1,5 @@
 import ArgumentParser
-import Conversational
+import ConversationContent
 import Foundation
 import GraphdTools
 import GraphdClient
@@ -37,9 +37,9 @@ struct ConverseCommand: AsyncParsableCommand {
     var promptOnly = false
     @Flag(help: "Let the trained graph reasoner's top items join the PPR seeds ('graphctl train reasoner' first).")
     var reasoner = false
-    @Option(help: "Past conversations closest in words to the last 8 turns that join the PPR seeds (0…\(ConversationRetriever.maxTextSeeds); 0: none; default: the server's, \(RetrievalQuery.defaultTextSeeds)).")
+    @Option(help: "Past conversations closest in words to the last 8 turns that join the PPR seeds (0…\(RetrievalBounds.maxTextSeeds); 0: none; default: the server's, \(RetrievalBounds.defaultTextSeeds)).")
     var textSeeds: Int?
-    @Option(help: "Share of the seed weight those conversations carry, in [0, 1) (default: the server's, \(RetrievalQuery.defaultTextSeedShare)).")
+    @Option(help: "Share of the seed weight those conversations carry, in [0, 1) (default: the server's, \(RetrievalBounds.defaultTextSeedShare)).")
     var textSeedShare: Double?
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
@@ -47,8 +47,8 @@ struct ConverseCommand: AsyncParsableCommand {
     func validate() throws {
         guard (1...200).contains(k) else { throw ValidationError("-k must be 1…200") }
         guard (0...50).contains(n) else { throw ValidationError("-n must be 0…50") }
-        if let textSeeds, !(0...ConversationRetriever.maxTextSeeds).contains(textSeeds) {
-            throw ValidationError("--text-seeds must be 0…\(ConversationRetriever.maxTextSeeds)")
+        if let textSeeds, !(0...RetrievalBounds.maxTextSeeds).contains(textSeeds) {
+            throw ValidationError("--text-seeds must be 0…\(RetrievalBounds.maxTextSeeds)")
         }
         if let textSeedShare, !(textSeedShare >= 0 && textSeedShare < 1) { throw ValidationError("--text-seed-share must be in [0, 1)") }
     }

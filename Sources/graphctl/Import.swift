@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import GraphCore
 import GraphdTools
+import GraphCore
 import GraphdClient
 import GraphdProto
 import RoutingSchema
@@ -157,7 +157,7 @@ struct ImportCommand: AsyncParsableCommand {
             try await sink.flush()
             return (sink.totals, client.highestLogSequence)
         }
-        let seconds = (ContinuousClock.now - start).seconds
+        let seconds = (ContinuousClock.now - start) / .seconds(1)
         switch outputFormat {
         case .json:
             printJSON(["edges_sent": totals.edgesSent, "edges_created": totals.edgesCreated, "edges_updated": totals.edgesUpdated,

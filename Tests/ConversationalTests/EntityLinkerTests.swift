@@ -1,6 +1,7 @@
 import GraphCore
 import Testing
 @testable import Conversational
+@testable import ConversationContent
 
 @Suite struct EntityLinkerTests {
     @Test func displayNamesFromDBpediaIRIs() {

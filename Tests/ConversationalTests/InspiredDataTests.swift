@@ -3,6 +3,7 @@ import GraphCore
 import MessagePassing
 import Testing
 @testable import Conversational
+@testable import ConversationContent
 
 /// A tiny INSPIRED-shaped fixture written to a temporary directory.
 private func fixture() throws -> (directory: String, knowledge: InspiredKnowledge) {

@@ -1,4 +1,4 @@
-import GraphCore
+import GraphInputs
 
 /// One dialogue as graph inputs: its `conversation` node (text: one
 /// "ROLE: text" line per turn), `mentions` edges to what it names (weight =
