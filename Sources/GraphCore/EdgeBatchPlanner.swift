@@ -200,7 +200,12 @@ struct EdgeBatchPlanner {
         // The edges this batch replaces, looked up in parallel (a node created
         // by this batch has no edges yet).
         let (state, records) = (self.state, self.records)
+        let distance = GraphState.prefetchDistance
         let replaced = ParallelReads.map(records.count) { i in
+            if i + distance < records.count {
+                let ahead = records[i + distance]
+                state.prefetchEdge(type: ahead.type, source: ahead.source, target: ahead.target)
+            }
             let record = records[i]
             return record.source >= firstNewNode || record.target >= firstNewNode
                 ? nil : state.existingEdge(type: record.type, source: record.source, target: record.target)

@@ -32,6 +32,12 @@ struct EdgeKeyTable: Sendable {
         table.find(hash: Self.hash(type, source, target)) { $0.source == source && $0.target == target && $0.type == type }?.value
     }
 
+    /// Starts loading where a lookup or `set` of the key probes first (see `ProbingTable.prefetch`).
+    @inline(__always)
+    func prefetch(type: UInt16, source: UInt32, target: UInt32) {
+        table.prefetch(hash: Self.hash(type, source, target))
+    }
+
     /// Inserts or replaces. Values must be below `UInt32.max - 1`.
     mutating func set(type: UInt16, source: UInt32, target: UInt32, value: UInt32) {
         table.upsert(Entry(source: source, target: target, value: value, type: type)) {

@@ -62,8 +62,24 @@ public struct GraphState: Sendable {
     /// The id of each key's existing node of `type` (nil where there is
     /// none), for a whole block of keys: the lookups run in parallel.
     func existingNodeIDs(type: NodeTypeID, keys: [String]) -> [UInt32?] {
-        ParallelReads.map(keys.count) { nodeID(NodeKey(type: type, key: keys[$0])) }
+        let hashes = keys.map { NodeKeyIndex.hash(type: type, key: $0) }
+        let recent = recentNodeIDs, nodes = snapshot.nodes, distance = Self.prefetchDistance
+        return ParallelReads.map(keys.count) { i in
+            // Both tables are large and probed at random: one lookup after
+            // another waits for each cache miss in turn, prefetching a few
+            // keys ahead overlaps them.
+            if i + distance < hashes.count {
+                recent.prefetch(hash: hashes[i + distance])
+                nodes.baseIndex.prefetch(hash: hashes[i + distance])
+            }
+            let key = NodeKey(type: type, key: keys[i])
+            return recent.find(key, hash: hashes[i]) ?? nodes.baseIndex.find(key, hash: hashes[i], in: nodes)
+        }
     }
+
+    /// How many keys ahead batched lookups prefetch: enough misses in flight
+    /// to cover memory latency, few enough that the lines stay in L1/L2.
+    static let prefetchDistance = 8
 
     // MARK: Planning
 
@@ -239,6 +255,11 @@ public struct GraphState: Sendable {
         return (WritePlan(), outcomes)
     }
 
+    /// Starts loading where `existingEdge` looks first in the delta (see `ProbingTable.prefetch`).
+    func prefetchEdge(type: EdgeTypeID, source: UInt32, target: UInt32) {
+        deltaIndex.prefetch(type: type, source: source, target: target)
+    }
+
     func existingEdge(type: EdgeTypeID, source: UInt32, target: UInt32) -> EdgeView? {
         if let slot = deltaIndex[type, source, target], let (chunk, index) = snapshot.deltaLocation(of: slot) {
             return EdgeView(slot: slot, record: chunk.records[index])
@@ -379,7 +400,12 @@ public struct GraphState: Sendable {
         snapshot.delta.append(new.chunk)
         let newFirst = Int(new.chunk.firstSlot) + new.chunk.count - records.count
         var lastType: EdgeTypeID? = nil, run = 0
+        let distance = Self.prefetchDistance
         for (i, record) in records.enumerated() {
+            if i + distance < records.count {
+                let ahead = records[i + distance]
+                deltaIndex.prefetch(type: ahead.type, source: ahead.source, target: ahead.target)
+            }
             deltaIndex.set(type: record.type, source: record.source, target: record.target, value: UInt32(newFirst + i))
             // Count per run of equal types: one dictionary update per run, not per edge.
             if record.type != lastType {

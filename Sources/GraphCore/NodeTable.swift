@@ -199,6 +199,13 @@ final class NodeKeyIndex: Sendable {
         }?.id
     }
 
+    /// Starts loading where a `find` with `hash` looks first (see `ProbingTable.prefetch`).
+    @inline(__always)
+    func prefetch(hash: UInt64) {
+        guard !ids.isEmpty else { return }
+        table.prefetch(hash: UInt64(UInt32(truncatingIfNeeded: hash >> 32)))
+    }
+
     var byteCount: Int { table.byteCount }
 
     /// FNV-1a over the type and the key's UTF-8, then a final mix: stable across

@@ -1,3 +1,5 @@
+internal import CIgraphSupport
+
 /// A slot of a `ProbingTable`: one struct per slot, so that a probe touches
 /// one cache line rather than one array per field.
 protocol ProbingSlot: Sendable {
@@ -43,6 +45,16 @@ struct ProbingTable<Slot: ProbingSlot>: Sendable {
                 if !slot.isTombstone, matches(slot) { return slot }
                 index = (index + 1) & mask
             }
+        }
+    }
+
+    /// Starts loading the first slot a lookup of `hash` probes, without
+    /// waiting: a batch of lookups that prefetches a few keys ahead has its
+    /// cache misses overlap (a large table's slots are mostly not in cache).
+    @inline(__always)
+    func prefetch(hash: UInt64) {
+        slots.withUnsafeBufferPointer { slots in
+            if let base = slots.baseAddress { graphd_prefetch(base + (Int(truncatingIfNeeded: hash) & mask)) }
         }
     }
 

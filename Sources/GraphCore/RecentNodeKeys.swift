@@ -28,6 +28,10 @@ struct RecentNodeKeys: Sendable {
         table.find(hash: hash) { $0.hash == hash && $0.type == key.type && $0.key == key.key }?.id
     }
 
+    /// Starts loading where a `find` with `hash` looks first (see `ProbingTable.prefetch`).
+    @inline(__always)
+    func prefetch(hash: UInt64) { table.prefetch(hash: hash) }
+
     /// Adds a node (replacing any entry for the same key).
     mutating func insert(_ key: NodeKey, id: UInt32) {
         let hash = NodeKeyIndex.hash(type: key.type, key: key.key)

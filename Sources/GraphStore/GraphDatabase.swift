@@ -240,17 +240,22 @@ public actor GraphDatabase {
         try write(state.plan(event), event: event)
     }
 
-    /// Writes `plan`, the plan of `event`: first appended to the write log when
-    /// there is one (a refused append writes nothing), with the documents the
-    /// log returns (its position) stored in the batch's transaction.
+    /// Writes `plan`, the plan of `event`, appending it to the write log when
+    /// there is one: the transaction commits only once the log acknowledged
+    /// the batch, with the documents the log returns (its position) stored in
+    /// it; a refused append rolls it back, so nothing is written.
     private func write(_ plan: WritePlan, event: WriteEvent) throws -> WritePlan {
         guard !plan.isEmpty, let writeLog else { return try write(plan) }
-        var logged = plan
-        logged.documents += try writeLog.append(event, marks: WriteMarks(plan))
+        // The acknowledgement takes a round trip to a quorum of log servers:
+        // the append runs on another thread while this one writes the rows.
+        let marks = WriteMarks(plan)
+        let append = BackgroundCall { try writeLog.append(event, marks: marks) }
         do {
-            return try write(logged)
+            return try write(plan, finishingWith: { try append.result() })
         } catch {
-            writeLog.commitFailed(error)
+            // Whatever failed here, the log may hold the batch: if it does,
+            // this store lacks an entry of the log.
+            if append.succeeded { writeLog.commitFailed(error) }
             throw error
         }
     }
@@ -274,9 +279,14 @@ public actor GraphDatabase {
 
     /// Plan → commit → apply → publish, with no suspension point in between:
     /// the actor runs one write at a time and the plan stays valid.
-    private func write(_ plan: WritePlan) throws -> WritePlan {
+    ///
+    /// `last` (see `GraphStore.commit(_:finishingWith:)`) adds documents to the
+    /// transaction once the rows are written, or refuses it.
+    private func write(_ plan: WritePlan, finishingWith last: () throws -> [(name: String, value: [UInt8]?)] = { [] }) throws -> WritePlan {
         guard !plan.isEmpty else { return plan }
-        let prepared = try commitPreparing(plan)
+        var plan = plan
+        let prepared: GraphState.Prepared?
+        (prepared, plan.documents) = try commitPreparing(plan, finishingWith: last)
         state.apply(plan, prepared: prepared)
         if !plan.documents.isEmpty {
             documents.withLock { stored in
@@ -296,33 +306,30 @@ public actor GraphDatabase {
     /// Commits `plan`; for a large plan, meanwhile builds on another thread
     /// what applying it needs (new delta chunk, node key index), since the
     /// commit mostly waits on the disk.
-    private func commitPreparing(_ plan: WritePlan) throws -> GraphState.Prepared? {
+    /// Returns what it prepared and every document committed (the plan's and `last`'s).
+    private func commitPreparing(_ plan: WritePlan, finishingWith last: () throws -> [(name: String, value: [UInt8]?)])
+        throws -> (GraphState.Prepared?, [(name: String, value: [UInt8]?)]) {
         guard plan.insertedEdges.count + plan.insertedNodes.count >= Self.prepareInParallelFrom else {
-            try timedCommit(plan)
-            return nil
+            return (nil, plan.documents + (try timedCommit(plan, finishingWith: last)))
         }
-        let preparation = state.preparation(for: plan)
-        let prepared = Mutex<GraphState.Prepared?>(nil)
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) {
-            let result = preparation()
-            prepared.withLock { $0 = result }
-        }
-        let committed = Result { () throws(SQLiteError) in try timedCommit(plan) }
-        group.wait()  // also after a failed commit: the work holds copies of the state
-        try committed.get()
-        return prepared.withLock { $0 }
+        let preparation = BackgroundCall(state.preparation(for: plan))
+        // Also after a failed commit the preparation is waited for: it holds copies of the state.
+        let committed = Result { try timedCommit(plan, finishingWith: last) }
+        let prepared = try preparation.result()
+        return (prepared, plan.documents + (try committed.get()))
     }
 
     /// Plans smaller than this are applied on the writer alone: handing work
     /// to another thread would cost more than it saves.
     static let prepareInParallelFrom = 2048
 
-    private func timedCommit(_ plan: WritePlan) throws(SQLiteError) {
+    private func timedCommit(_ plan: WritePlan, finishingWith last: () throws -> [(name: String, value: [UInt8]?)])
+        throws -> [(name: String, value: [UInt8]?)] {
         let start = ContinuousClock.now
-        try store.commit(plan)
+        let documents = try store.commit(plan, finishingWith: last)
         let elapsed = ContinuousClock.now - start
         Self.commitTimer.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        return documents
     }
 
     /// AddEdges requests per group commit.
@@ -422,5 +429,34 @@ actor TopologyOwner {
 
     func build(_ job: CompactionJob) throws -> CompactedBase {
         try job.build(topology: topology)
+    }
+}
+
+/// A call run on another thread from the moment it is made; `result()` waits
+/// for it. The writer overlaps with it what does not depend on it (the log's
+/// acknowledgement, the in-memory preparation of a large batch).
+final class BackgroundCall<Value: Sendable>: Sendable {
+    private let outcome = Mutex<Result<Value, any Error>?>(nil)
+    private let done = DispatchGroup()
+
+    init(_ body: @escaping @Sendable () throws -> Value) {
+        done.enter()
+        DispatchQueue.global().async {
+            let result = Result { try body() }
+            self.outcome.withLock { $0 = result }
+            self.done.leave()
+        }
+    }
+
+    /// Waits for the call; returns its value or throws its error.
+    func result() throws -> Value {
+        done.wait()
+        return try outcome.withLock { $0! }.get()
+    }
+
+    /// Waits for the call; whether it returned.
+    var succeeded: Bool {
+        done.wait()
+        return outcome.withLock { if case .success = $0 { true } else { false } }
     }
 }

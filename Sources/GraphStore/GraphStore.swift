@@ -180,21 +180,42 @@ final class GraphStore {
 
     /// Commits a plan as one transaction: all of it or, on any error, none of it.
     func commit(_ plan: WritePlan) throws(SQLiteError) {
-        guard !plan.isEmpty else { return }
         do {
-            try connection.transaction { try write(plan) }
+            _ = try commit(plan, finishingWith: { [] })
+        } catch let error as SQLiteError {
+            throw error
+        } catch {
+            throw SQLiteError(code: SQLITE_ERROR, message: "\(error)", context: "commit")
+        }
+    }
+
+    /// Commits `plan` and the documents `last` returns in one transaction:
+    /// `last` runs once the plan's rows are written (a replicating primary
+    /// waits there for the log's acknowledgement, whose position it stores),
+    /// and anything it throws rolls the whole batch back. Returns those documents.
+    func commit(_ plan: WritePlan, finishingWith last: () throws -> [(name: String, value: [UInt8]?)]) throws
+        -> [(name: String, value: [UInt8]?)] {
+        guard !plan.isEmpty else { return [] }
+        let documents: [(name: String, value: [UInt8]?)]
+        do {
+            documents = try connection.transaction {
+                try write(plan)
+                let documents = try last()
+                try write(documents: documents)
+                return documents
+            }
         } catch {
             edges.rolledBack()
             nodes.rolledBack()
-            if let error = error as? SQLiteError { throw error }
-            throw SQLiteError(code: SQLITE_ERROR, message: "\(error)", context: "commit")
+            throw error
         }
         edges.committed()
         nodes.committed()
+        return documents
     }
 
-    private func write(_ plan: WritePlan) throws(SQLiteError) {
-        for (name, value) in plan.documents {
+    private func write(documents: [(name: String, value: [UInt8]?)]) throws(SQLiteError) {
+        for (name, value) in documents {
             if let value {
                 let s = try connection.cached("INSERT INTO documents(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value")
                 s.bind(1, name); s.bind(2, blob: value)
@@ -205,6 +226,10 @@ final class GraphStore {
                 try s.run()
             }
         }
+    }
+
+    private func write(_ plan: WritePlan) throws(SQLiteError) {
+        try write(documents: plan.documents)
         for info in plan.newNodeTypes { try upsert(info) }
         for info in plan.changedNodeTypes { try upsert(info) }
         for info in plan.newEdgeTypes { try upsert(info) }

@@ -110,4 +110,35 @@ final class RecordingWriteLog: WriteLog {
         }
         #expect(writer.snapshot.edgeCount == 1 && dump(writer.snapshot).filter { $0.hasPrefix("node") }.count == 2)
     }
+
+    /// The log appends while the writer writes the batch's rows (and, for a
+    /// large batch, prepares it in memory): a refusal rolls the rows back, so the
+    /// same new ids commit cleanly with the next batch, and the log's entries
+    /// replay to the same graph with the position in the same transaction.
+    @Test func rowsWrittenDuringTheAppendAreRolledBackWhenTheLogRefuses() async throws {
+        let writer = try GraphDatabase(path: temporaryStorePath())
+        let log = RecordingWriteLog()
+        await writer.setWriteLog(log)
+        let rows = GraphDatabase.prepareInParallelFrom + 500
+        func block(_ prefix: String) -> EdgeBlockInput {
+            EdgeBlockInput(type: "interacted", sourceType: "user", targetType: "item",
+                           sourceKeys: (0..<rows).map { "\(prefix)\($0 % 97)" }, targetKeys: (0..<rows).map { "\(prefix)\($0)" })
+        }
+        _ = try await writer.addEdges([], blocks: [block("a")])
+        log.refuse.withLock { $0 = true }
+        for prefix in ["b", "c"] {
+            await #expect(throws: RecordingWriteLog.Refused.self) { _ = try await writer.addEdges([], blocks: [block(prefix)]) }
+        }
+        #expect(writer.snapshot.edgeCount == rows)
+        log.refuse.withLock { $0 = false }
+        _ = try await writer.addEdges([], blocks: [block("d")])
+        #expect(writer.snapshot.edgeCount == 2 * rows)
+        #expect(writer.document("graphd/log-position") == Array("2".utf8))
+
+        let replica = try GraphDatabase(path: temporaryStorePath())
+        for (index, entry) in try log.entries.enumerated() {
+            _ = try await replica.replay(entry.event, expecting: entry.marks, documents: [("graphd/log-position", Array("\(index + 1)".utf8))])
+        }
+        #expect(dump(replica.snapshot, ids: true) == dump(writer.snapshot, ids: true))
+    }
 }
