@@ -429,6 +429,10 @@ public struct GraphState: Sendable {
     // writes made meanwhile) swaps the base in and renumbers what arrived during
     // the build. Writes keep flowing between the first and the last step.
 
+    /// Bounds on what a compaction sizes the next delta's indexes for (32 MiB and 16 MiB).
+    static let presizedDeltaEdges = 1 << 20
+    static let presizedRecentNodes = 1 << 18
+
     /// Starts a compaction, or returns nil when there is nothing to merge.
     public mutating func beginCompaction() -> CompactionJob? {
         generation += 1
@@ -457,7 +461,13 @@ public struct GraphState: Sendable {
         }
         var delta: [DeltaChunk] = []
         var deltaCount = 0
-        var index = EdgeKeyTable()
+        // The next delta most likely grows about as large as the one just merged:
+        // its index (and the recent nodes' below) are sized for that now, so they
+        // never rehash millions of entries on the writer's path as they grow.
+        // (Up to a bound: after one bulk load, memory is not held for another.)
+        let mergedEdges = min(job.capturedEnd - job.base.edgeCount, Self.presizedDeltaEdges)
+        let mergedNodes = min(job.nodes.idCount - snapshot.nodes.baseIndex.coverage, Self.presizedRecentNodes)
+        var index = EdgeKeyTable(capacity: max(16, mergedEdges, later.reduce(0) { $0 + $1.count }))
         for chunk in later {
             let rebased = DeltaChunk(rebasing: chunk, firstSlot: UInt32(Int64(chunk.firstSlot) + shift))
             for (i, record) in rebased.records.enumerated() where !removed.contains(rebased.firstSlot + UInt32(i)) {
@@ -468,7 +478,7 @@ public struct GraphState: Sendable {
         }
         snapshot.base = built.base
         snapshot.nodes.install(built.nodeIndex)
-        var recent = RecentNodeKeys(capacity: snapshot.nodes.idCount - built.nodeIndex.coverage)
+        var recent = RecentNodeKeys(capacity: max(mergedNodes, snapshot.nodes.idCount - built.nodeIndex.coverage))
         for id in built.nodeIndex.coverage..<snapshot.nodes.idCount where snapshot.nodes.isLive(UInt32(id)) {
             recent.insert(NodeKey(type: snapshot.nodes.types[id], key: snapshot.nodes.keys[id]), id: UInt32(id))
         }

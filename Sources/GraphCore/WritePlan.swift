@@ -58,6 +58,26 @@ public struct EdgeWriteRequest: Sendable {
 
     /// Rows in the request: its edges plus its blocks' rows.
     public var rowCount: Int { edges.count + blocks.reduce(0) { $0 + $1.count } }
+
+    /// About how many bytes the request takes encoded (its names, keys and
+    /// numbers, with a few bytes of framing each): what bounds a group that a
+    /// replication log must carry as one entry.
+    public var estimatedBytes: Int {
+        var bytes = 0
+        for edge in edges {
+            bytes += 32 + edge.type.utf8.count + edge.source.type.utf8.count + edge.source.key.utf8.count
+                + edge.target.type.utf8.count + edge.target.key.utf8.count
+            for (name, _) in edge.attributes { bytes += 12 + name.utf8.count }
+        }
+        for block in blocks {
+            bytes += 32 + block.type.utf8.count + block.sourceType.utf8.count + block.targetType.utf8.count
+            for key in block.sourceKeys { bytes += 2 + key.utf8.count }
+            for key in block.targetKeys { bytes += 2 + key.utf8.count }
+            bytes += 8 * (block.weights.count + block.timestampsMs.count)
+            for (name, values) in block.attributes { bytes += 4 + name.utf8.count + 8 * values.count }
+        }
+        return bytes
+    }
 }
 
 /// What one AddEdges request did: edges new to the graph, edges replaced, nodes created.

@@ -50,6 +50,13 @@ public protocol WriteLog: Sendable {
     /// holds an entry this store lacks, and the log must not be appended to
     /// from this store's state until it has applied that entry.
     func commitFailed(_ error: any Error)
+    /// The largest entry the log takes, in bytes: group commits stay well
+    /// within it, and `append` refuses a larger one.
+    var maxEntryBytes: Int { get }
+}
+
+extension WriteLog {
+    public var maxEntryBytes: Int { .max }
 }
 
 /// The graph database: the single writer that owns the SQLite store, the igraph
@@ -65,6 +72,8 @@ public actor GraphDatabase {
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     private let store: GraphStore
+    /// The store's log checkpointer (nil: SQLite's automatic checkpoints).
+    nonisolated let checkpointer: WALCheckpointer?
     private let topology: TopologyOwner
     private var state: GraphState
     private let published: Mutex<GraphSnapshot>
@@ -87,6 +96,7 @@ public actor GraphDatabase {
                                    sources: loaded.sources, targets: loaded.targets, topology: topology,
                                    nextEdgeID: loaded.nextEdgeID)
         self.store = store
+        checkpointer = store.checkpointer
         self.topology = TopologyOwner(topology)
         self.state = state
         self.published = Mutex(state.snapshot)
@@ -155,9 +165,18 @@ public actor GraphDatabase {
         var waiting = edgeQueue[...]
         edgeQueue = []
         while let first = waiting.first {
-            var rows = first.request.rowCount
+            // A replicated group is one log entry: it stays within half the log's
+            // limit by estimate (a request larger alone is a group alone, and the
+            // log refuses it alone if it must).
+            let maxBytes = writeLog.map { $0.maxEntryBytes / 2 }
+            var rows = first.request.rowCount, bytes = maxBytes == nil ? 0 : first.request.estimatedBytes
             var end = waiting.startIndex + 1
             while end < waiting.endIndex, rows + waiting[end].request.rowCount <= Self.maxGroupRows {
+                if let maxBytes {
+                    let more = waiting[end].request.estimatedBytes
+                    guard bytes + more <= maxBytes else { break }
+                    bytes += more
+                }
                 rows += waiting[end].request.rowCount
                 end += 1
             }

@@ -108,6 +108,9 @@ final class GraphStore {
     ]
 
     let connection: SQLiteConnection
+    /// Checkpoints the log off the writer's commits; nil where a second
+    /// connection could not be opened (SQLite's automatic checkpoints then).
+    let checkpointer: WALCheckpointer?
     private let edges: SegmentedTable<EdgeSegment>
     private let nodes: SegmentedTable<NodeSegment>
 
@@ -122,6 +125,7 @@ final class GraphStore {
         connection = try SQLiteConnection(path: path)
         edges = SegmentedTable(connection: connection)
         nodes = SegmentedTable(connection: connection)
+        checkpointer = try? WALCheckpointer(path: path)
         try connection.execute("PRAGMA journal_mode=WAL")
         try setSynchronous(synchronous)
         try connection.execute("PRAGMA foreign_keys=ON")
@@ -130,7 +134,10 @@ final class GraphStore {
         try migrate(to: version)
         if version >= 3 { try edges.loadIndex() }
         if version >= 4 { try nodes.loadIndex() }
+        checkpointer?.attach(to: connection)
     }
+
+    deinit { checkpointer?.detach(from: connection) }
 
     var userVersion: Int { Int((try? connection.scalarInt("PRAGMA user_version")) ?? 0) }
 

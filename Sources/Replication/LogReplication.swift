@@ -35,8 +35,16 @@ public final class LogPublisher: WriteLog {
     /// catch up from the log before anyone appends from it again.
     public var stopReason: String? { state.withLock { $0.stopped } }
 
+    /// The servers' max_payload less room for the headers an append sends
+    /// (message id, expected last sequence).
+    public var maxEntryBytes: Int { max(0, log.client.maxPayload - 1024) }
+
     public func append(_ event: WriteEvent, marks: WriteMarks) throws -> [(name: String, value: [UInt8]?)] {
         let bytes = try LogEntryCodec.encode(event, marks: marks)
+        guard bytes.count <= maxEntryBytes else {
+            throw GraphError(.resourceExhausted, "this write is \(bytes.count) bytes as a replication log entry, over the \(maxEntryBytes) "
+                             + "the NATS servers take (their max_payload): send smaller batches, or raise max_payload (deploy/SCALING.md)")
+        }
         let (expected, number, stopped) = state.withLock { state in
             state.count += 1
             return (state.last, state.count, state.stopped)

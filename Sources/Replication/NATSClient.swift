@@ -30,6 +30,9 @@ public final class NATSClient: @unchecked Sendable {
     let jetStream: OpaquePointer
     let requestTimeoutMs: Int64
 
+    /// The largest message the connected servers take (their max_payload; 1 MiB unless configured).
+    public var maxPayload: Int { Int(natsConnection_GetMaxPayload(connection)) }
+
     public init(_ options: NATSConnectionOptions) throws(NATSError) {
         guard !options.servers.isEmpty else { throw NATSError(NATS_INVALID_ARG, "no NATS server given") }
         var opts: OpaquePointer?

@@ -191,3 +191,31 @@ func dump(_ snapshot: GraphSnapshot, ids: Bool = false) -> [String] {
         #expect(database.compactionStats.count == 1)
     }
 }
+
+/// The write-ahead log is checkpointed aside: commits that take it past
+/// 1,000 pages hand the copy to the checkpointer's own connection and thread
+/// (the writer would otherwise copy and fsync inside that commit).
+@Suite struct WALCheckpointTests {
+    @Test func theLogIsCheckpointedAsideNotInTheWritersCommit() async throws {
+        let path = temporaryStorePath()
+        let database = try GraphDatabase(path: path)
+        let checkpointer = try #require(database.checkpointer)
+        let key = String(repeating: "x", count: 60)
+        // ~12 MB of rows in 20 commits: the log passes 1,000 pages (4 MiB) a few times.
+        for batch in 0..<20 {
+            _ = try await database.addEdges([], blocks: [EdgeBlockInput(
+                type: "interacted", sourceType: "user", targetType: "item",
+                sourceKeys: (0..<5000).map { "\(key)-u\(batch)-\($0 % 300)" }, targetKeys: (0..<5000).map { "\(key)-i\(batch)-\($0)" })])
+        }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while checkpointer.completed.load(ordering: .relaxed) == 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(checkpointer.completed.load(ordering: .relaxed) > 0)
+        #expect(checkpointer.failures.load(ordering: .relaxed) == 0)
+        // The log was reset after a complete checkpoint rather than growing with every write.
+        let wal = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0
+        #expect(wal < 16 << 20, "WAL of \(wal) bytes")
+        #expect(database.snapshot.edgeCount == 20 * 5000)
+    }
+}

@@ -46,6 +46,47 @@ private func ref(_ type: String, _ key: String) -> NodeRefInput { NodeRefInput(t
         withExtendedLifetime(server) {}  // the nats-server runs until the test ends
     }
 
+    /// The log takes entries up to the servers' max_payload (1 MiB here): AddEdges
+    /// requests that together would exceed it are grouped into several entries,
+    /// and one write larger alone is refused with RESOURCE_EXHAUSTED, writing nothing.
+    @Test func entriesStayWithinTheLogsMaximumMessageSize() async throws {
+        let (server, client) = try await JetStreamLogTests.start()
+        let log = try await blocking { try JetStreamLog(client: client, stream: "sized") }
+        let primary = try GraphDatabase(path: storePath())
+        let publisher = LogPublisher(log: log, lastSequence: 0)
+        await primary.setWriteLog(publisher)
+        #expect(publisher.maxEntryBytes > 512 * 1024 && publisher.maxEntryBytes < 1 << 20)
+        func request(_ n: Int, rows: Int) -> EdgeWriteRequest {
+            let key = String(repeating: "k", count: 40)
+            return EdgeWriteRequest(edges: [], blocks: [EdgeBlockInput(type: "interacted", sourceType: "user", targetType: "item",
+                                                                       sourceKeys: (0..<rows).map { "\(key)-u\(n)-\($0 % 50)" },
+                                                                       targetKeys: (0..<rows).map { "\(key)-i\(n)-\($0)" })])
+        }
+        // 24 requests of ~2,000 rows (~190 kB each) arriving together: ~4.5 MB in all.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 0..<24 { group.addTask { _ = try await primary.ingestEdges(request(n, rows: 2000)) } }
+            try await group.waitForAll()
+        }
+        let afterGroups = try await blocking { try log.lastSequence() }
+        #expect(primary.snapshot.edgeCount == 24 * 2000)
+        #expect(afterGroups >= 5, "grouped into entries within the limit: \(afterGroups) entries")
+        // One request of ~1.9 MB: refused, nothing written, the log unchanged.
+        await #expect {
+            _ = try await primary.ingestEdges(request(99, rows: 20_000))
+        } throws: { error in
+            (error as? GraphError)?.kind == .resourceExhausted && "\(error)".contains("max_payload")
+        }
+        #expect(primary.snapshot.edgeCount == 24 * 2000)
+        #expect(try await blocking { try log.lastSequence() } == afterGroups)
+        #expect(publisher.stopReason == nil, "a refused entry deposes nobody")
+        // A replica applies the grouped entries to the same graph.
+        let replica = try GraphDatabase(path: storePath())
+        let applier = try await blocking { try LogApplier(log: log, database: replica) }
+        #expect(try await applier.catchUp() == afterGroups)
+        #expect(replica.snapshot.edgeCount == primary.snapshot.edgeCount)
+        withExtendedLifetime(server) {}  // the nats-server runs until the test ends
+    }
+
     @Test func aDeposedPrimaryCannotAppendAndWritesNothing() async throws {
         let (server, client) = try await JetStreamLogTests.start()
         let log = try await blocking { try JetStreamLog(client: client, stream: "fenced") }
