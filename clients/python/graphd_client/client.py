@@ -40,7 +40,175 @@ def primary_address(message):
     return address or None
 
 
-class GraphdClient:
+def primary_target(address):
+    """`unix:PATH` or `tcp:HOST:PORT` as a socket address and family."""
+    if address.startswith("unix:"):
+        return address[len("unix:"):], socket.AF_UNIX
+    if address.startswith("tcp:") and ":" in address[len("tcp:"):]:
+        host, _, port = address[len("tcp:"):].rpartition(":")
+        return (host.strip("[]"), int(port)), socket.AF_INET6 if ":" in host else socket.AF_INET
+    raise FailedPrecondition(f"the primary's address {address!r} is not unix:PATH or tcp:HOST:PORT")
+
+
+def encode_request(service, method, request, timeout, metadata):
+    """The ttrpc Request envelope's bytes (refused over the frame limit)."""
+    envelope = ttrpc_pb2.Request(service=service, method=method, payload=request.SerializeToString(),
+                                 timeout_nano=int(timeout * 1e9))
+    for key, value in metadata.items():
+        envelope.metadata.add(key=key, value=value)
+    data = envelope.SerializeToString()
+    if len(data) > MAX_MESSAGE:
+        raise ResourceExhausted(f"request of {len(data)} bytes exceeds the {MAX_MESSAGE}-byte frame limit")
+    return data
+
+
+def decode_response(body, response_type):
+    """The reply in a ttrpc Response's bytes, or its status as a GraphdError."""
+    response = ttrpc_pb2.Response()
+    response.ParseFromString(body)
+    if response.status.code != 0:
+        raise error_for(response.status.code, response.status.message)
+    result = response_type()
+    try:
+        result.ParseFromString(response.payload)
+    except Exception as error:  # noqa: BLE001 - protobuf raises DecodeError
+        raise InvalidArgument(f"malformed {response_type.__name__}: {error}") from None
+    return result
+
+
+# Every RPC as (Python name, service, method, the request a method without a
+# request argument sends (None: the caller passes one), response type, doc): the
+# blocking and the asyncio client define their methods from it.
+METHODS = [
+    ("health", GRAPH, "Health", graph_pb2.HealthRequest, graph_pb2.HealthResponse, None),
+    ("stats", GRAPH, "Stats", graph_pb2.StatsRequest, graph_pb2.StatsResponse, None),
+    ("define_types", GRAPH, "DefineTypes", None, graph_pb2.DefineTypesResponse, None),
+    ("list_types", GRAPH, "ListTypes", graph_pb2.ListTypesRequest, graph_pb2.ListTypesResponse, None),
+    ("add_nodes", GRAPH, "AddNodes", None, graph_pb2.AddNodesResponse, None),
+    ("add_edges", GRAPH, "AddEdges", None, graph_pb2.AddEdgesResponse, None),
+    ("remove_nodes", GRAPH, "RemoveNodes", None, graph_pb2.RemoveNodesResponse, None),
+    ("remove_edges", GRAPH, "RemoveEdges", None, graph_pb2.RemoveEdgesResponse, None),
+    ("get_node", GRAPH, "GetNode", None, graph_pb2.GetNodeResponse, None),
+    ("neighbors", GRAPH, "Neighbors", None, graph_pb2.NeighborsResponse, None),
+    ("list_nodes", GRAPH, "ListNodes", None, graph_pb2.ListNodesResponse, None),
+    ("list_edges", GRAPH, "ListEdges", None, graph_pb2.ListEdgesResponse, None),
+    ("compact", GRAPH, "Compact", graph_pb2.CompactRequest, graph_pb2.CompactResponse, None),
+    ("embed", GRAPH, "Embed", None, graph_pb2.EmbedResponse, None),
+    ("snapshot", GRAPH, "Snapshot", graph_pb2.SnapshotRequest, graph_pb2.SnapshotResponse, None),
+    ("read_snapshot", GRAPH, "ReadSnapshot", None, graph_pb2.ReadSnapshotResponse, None),
+    ("recommend", RECOMMEND, "Recommend", None, recommend_pb2.RecommendResponse, None),
+    ("personalized_pagerank", RECOMMEND, "PersonalizedPageRank", None, recommend_pb2.PersonalizedPageRankResponse, None),
+    ("route", ROUTER, "Route", None, router_pb2.RouteResponse, None),
+    ("feedback", ROUTER, "Feedback", None, router_pb2.FeedbackResponse, None),
+    ("add_llm", ROUTER, "AddLLM", None, router_pb2.AddLLMResponse, None),
+    ("list_llms", ROUTER, "ListLLMs", router_pb2.ListLLMsRequest, router_pb2.ListLLMsResponse, None),
+    ("remove_llm", ROUTER, "RemoveLLM", None, router_pb2.RemoveLLMResponse, None),
+    ("set_task", ROUTER, "SetTask", None, router_pb2.SetTaskResponse,
+     "Creates a task or sets its description and which part of a prompt identifies its queries."),
+    ("list_tasks", ROUTER, "ListTasks", router_pb2.ListTasksRequest, router_pb2.ListTasksResponse, None),
+    ("train_router", ROUTER, "Train", None, router_pb2.TrainRouterResponse, None),
+    ("train_router_progress", ROUTER, "TrainProgress", graph_pb2.TrainingProgressRequest, graph_pb2.TrainingProgress,
+     "The running (or last) Train job's epoch and losses (during train_router: from a second client)."),
+    ("retrieve", CONVERSATION, "Retrieve", None, conversation_pb2.RetrieveResponse, None),
+    ("train_reasoner", CONVERSATION, "TrainReasoner", None, conversation_pb2.TrainReasonerResponse, None),
+    ("add_conversation", CONVERSATION, "AddConversation", None, conversation_pb2.AddConversationResponse,
+     "Stores a dialogue as a conversation node (online learning)."),
+    ("train_reasoner_progress", CONVERSATION, "TrainReasonerProgress", graph_pb2.TrainingProgressRequest, graph_pb2.TrainingProgress,
+     "The running (or last) TrainReasoner job's epoch and losses."),
+]
+
+
+def define_methods(cls, asynchronous=False):
+    """Gives `cls` (a client with `call`) one method per entry of METHODS."""
+    def make(service, method, default_request, response_type):
+        if asynchronous:
+            if default_request is None:
+                async def rpc(self, request, **kw):
+                    return await self.call(service, method, request, response_type, **kw)
+            else:
+                async def rpc(self, **kw):
+                    return await self.call(service, method, default_request(), response_type, **kw)
+        else:
+            if default_request is None:
+                def rpc(self, request, **kw):
+                    return self.call(service, method, request, response_type, **kw)
+            else:
+                def rpc(self, **kw):
+                    return self.call(service, method, default_request(), response_type, **kw)
+        return rpc
+
+    for name, service, method, default_request, response_type, doc in METHODS:
+        rpc = make(service, method, default_request, response_type)
+        rpc.__name__ = rpc.__qualname__ = name
+        rpc.__doc__ = doc or f"{service}/{method}"
+        setattr(cls, name, rpc)
+    return cls
+
+
+class SnapshotFile:
+    """Where `save_snapshot` writes a snapshot's chunks: a new file at `path`,
+    written aside (PATH.partial), synced and renamed into place once whole."""
+
+    def __init__(self, path, snapshot):
+        if os.path.exists(path):
+            raise FileExistsError(path)
+        self.path, self.snapshot, self.offset = path, snapshot, 0
+        self._partial = path + ".partial"
+        self._out = open(self._partial, "wb")
+
+    def add(self, chunk):
+        """Writes a chunk; True once the snapshot is complete (then `finish`)."""
+        self._out.write(chunk.data)
+        self.offset += len(chunk.data)
+        if chunk.eof:
+            return True
+        if not chunk.data:
+            raise DataLoss(f"the snapshot ended early at byte {self.offset}")
+        return False
+
+    def finish(self):
+        if self.offset != self.snapshot.bytes:
+            raise DataLoss(f"read {self.offset} bytes of a {self.snapshot.bytes}-byte snapshot")
+        self._out.flush()
+        os.fsync(self._out.fileno())
+        self._out.close()
+        os.rename(self._partial, self.path)
+
+    def abort(self):
+        self._out.close()
+        if os.path.exists(self._partial):
+            os.remove(self._partial)
+
+
+class ReplicationSession:
+    """What both clients do around each call when graphd replicates: reads
+    carry the highest log sequence this client's writes reached (with
+    `read_your_writes`), a write a replica refuses names the primary to follow
+    (with `follow_primary`), and each write's log sequence is noted."""
+
+    follow_primary = True
+    read_your_writes = False
+    highest_log_sequence = 0
+
+    def _call_metadata(self, service, method, metadata):
+        """Whether the call is a write, and the metadata it carries."""
+        write = (service, method) in WRITES
+        extra = dict(metadata or {})
+        if self.read_your_writes and not write and self.highest_log_sequence > 0:
+            extra.setdefault(MIN_LOG_SEQUENCE, str(self.highest_log_sequence))
+        return write, extra
+
+    def _primary_to_follow(self, write, error):
+        """The primary's address a refused write should go to, or None."""
+        return primary_address(error.message) if write and self.follow_primary else None
+
+    def _note_write(self, write, result):
+        if write and getattr(result, "log_sequence", 0) > self.highest_log_sequence:
+            self.highest_log_sequence = result.log_sequence
+        return result
+
+
+class GraphdClient(ReplicationSession):
     """One connection to graphd, reused for every call; safe to share between
     threads (calls are serialised on the connection). Reconnects once if the
     connection broke between calls. `timeout` (seconds) is the default deadline,
@@ -136,10 +304,7 @@ class GraphdClient:
     def call(self, service, method, request, response_type, timeout=None, metadata=None):
         """Sends `request` to service/method and returns a `response_type`;
         `metadata` is sent besides the client's own."""
-        write = (service, method) in WRITES
-        extra = dict(metadata or {})
-        if self.read_your_writes and not write and self.highest_log_sequence > 0:
-            extra.setdefault(MIN_LOG_SEQUENCE, str(self.highest_log_sequence))
+        write, extra = self._call_metadata(service, method, metadata)
         kept = self._primary[1] if write and self._primary is not None else None
         try:
             result = (kept or self)._call_here(service, method, request, response_type, timeout, extra)
@@ -148,25 +313,17 @@ class GraphdClient:
                 self._forget_primary()  # the next write goes to this client's own graphd again
             raise
         except FailedPrecondition as error:
-            address = primary_address(error.message) if write and self.follow_primary else None
+            address = self._primary_to_follow(write, error)
             if address is None:
                 raise
             result = self._primary_client(address)._call_here(service, method, request, response_type, timeout, extra)
-        if write and getattr(result, "log_sequence", 0) > self.highest_log_sequence:
-            self.highest_log_sequence = result.log_sequence
-        return result
+        return self._note_write(write, result)
 
     def _primary_client(self, address):
         """A client for the primary at `address`, made like this one (kept)."""
         if self._primary is not None and self._primary[0] == address:
             return self._primary[1]
-        if address.startswith("unix:"):
-            target, family = address[len("unix:"):], socket.AF_UNIX
-        elif address.startswith("tcp:") and ":" in address[len("tcp:"):]:
-            host, _, port = address[len("tcp:"):].rpartition(":")
-            target, family = (host.strip("[]"), int(port)), socket.AF_INET6 if ":" in host else socket.AF_INET
-        else:
-            raise FailedPrecondition(f"the primary's address {address!r} is not unix:PATH or tcp:HOST:PORT")
+        target, family = primary_target(address)
         client = GraphdClient(target, family, timeout=self.timeout, metadata=self.metadata, tls=self._tls or False,
                               follow_primary=False)
         self._forget_primary()
@@ -180,13 +337,7 @@ class GraphdClient:
 
     def _call_here(self, service, method, request, response_type, timeout, metadata):
         timeout = self.timeout if timeout is None else timeout
-        envelope = ttrpc_pb2.Request(service=service, method=method, payload=request.SerializeToString(),
-                                     timeout_nano=int(timeout * 1e9))
-        for key, value in {**self.metadata, **metadata}.items():
-            envelope.metadata.add(key=key, value=value)
-        data = envelope.SerializeToString()
-        if len(data) > MAX_MESSAGE:
-            raise ResourceExhausted(f"request of {len(data)} bytes exceeds the {MAX_MESSAGE}-byte frame limit")
+        data = encode_request(service, method, request, timeout, {**self.metadata, **metadata})
         with self._lock:
             for attempt in (0, 1):
                 fresh = self._sock is None
@@ -214,117 +365,23 @@ class GraphdClient:
                         raise Unavailable(f"connection to graphd failed: {error}") from None
                     raise
                 break
-        response = ttrpc_pb2.Response()
-        response.ParseFromString(body)
-        if response.status.code != 0:
-            raise error_for(response.status.code, response.status.message)
-        result = response_type()
-        try:
-            result.ParseFromString(response.payload)
-        except Exception as error:  # noqa: BLE001 - protobuf raises DecodeError
-            raise InvalidArgument(f"malformed {response_type.__name__}: {error}") from None
-        return result
-
-    # ------------------------------------------------------ graphd.v1.Graph
-
-    def health(self, **kw): return self.call(GRAPH, "Health", graph_pb2.HealthRequest(), graph_pb2.HealthResponse, **kw)
-    def stats(self, **kw): return self.call(GRAPH, "Stats", graph_pb2.StatsRequest(), graph_pb2.StatsResponse, **kw)
-    def define_types(self, request, **kw): return self.call(GRAPH, "DefineTypes", request, graph_pb2.DefineTypesResponse, **kw)
-    def list_types(self, **kw): return self.call(GRAPH, "ListTypes", graph_pb2.ListTypesRequest(), graph_pb2.ListTypesResponse, **kw)
-    def add_nodes(self, request, **kw): return self.call(GRAPH, "AddNodes", request, graph_pb2.AddNodesResponse, **kw)
-    def add_edges(self, request, **kw): return self.call(GRAPH, "AddEdges", request, graph_pb2.AddEdgesResponse, **kw)
-    def remove_nodes(self, request, **kw): return self.call(GRAPH, "RemoveNodes", request, graph_pb2.RemoveNodesResponse, **kw)
-    def remove_edges(self, request, **kw): return self.call(GRAPH, "RemoveEdges", request, graph_pb2.RemoveEdgesResponse, **kw)
-    def get_node(self, request, **kw): return self.call(GRAPH, "GetNode", request, graph_pb2.GetNodeResponse, **kw)
-    def neighbors(self, request, **kw): return self.call(GRAPH, "Neighbors", request, graph_pb2.NeighborsResponse, **kw)
-    def list_nodes(self, request, **kw): return self.call(GRAPH, "ListNodes", request, graph_pb2.ListNodesResponse, **kw)
-    def list_edges(self, request, **kw): return self.call(GRAPH, "ListEdges", request, graph_pb2.ListEdgesResponse, **kw)
-    def compact(self, **kw): return self.call(GRAPH, "Compact", graph_pb2.CompactRequest(), graph_pb2.CompactResponse, **kw)
-    def embed(self, request, **kw): return self.call(GRAPH, "Embed", request, graph_pb2.EmbedResponse, **kw)
-    def snapshot(self, **kw): return self.call(GRAPH, "Snapshot", graph_pb2.SnapshotRequest(), graph_pb2.SnapshotResponse, **kw)
-    def read_snapshot(self, request, **kw): return self.call(GRAPH, "ReadSnapshot", request, graph_pb2.ReadSnapshotResponse, **kw)
+        return decode_response(body, response_type)
 
     def save_snapshot(self, path, **kw):
         """Writes a consistent copy of graphd's store to `path` (a new file,
         written aside, synced and renamed into place): a backup, or the store of
         a new replica (graphd --bootstrap). Returns the SnapshotResponse."""
-        if os.path.exists(path):
-            raise FileExistsError(path)
         snapshot = self.snapshot(**kw)
-        partial = path + ".partial"
+        file = SnapshotFile(path, snapshot)
         try:
-            with open(partial, "wb") as out:
-                offset = 0
-                while True:
-                    chunk = self.read_snapshot(graph_pb2.ReadSnapshotRequest(snapshot_id=snapshot.snapshot_id, offset=offset), **kw)
-                    out.write(chunk.data)
-                    offset += len(chunk.data)
-                    if chunk.eof:
-                        break
-                    if not chunk.data:
-                        raise DataLoss(f"the snapshot ended early at byte {offset}")
-                if offset != snapshot.bytes:
-                    raise DataLoss(f"read {offset} bytes of a {snapshot.bytes}-byte snapshot")
-                out.flush()
-                os.fsync(out.fileno())
-            os.rename(partial, path)
+            while not file.add(self.read_snapshot(
+                    graph_pb2.ReadSnapshotRequest(snapshot_id=snapshot.snapshot_id, offset=file.offset), **kw)):
+                pass
+            file.finish()
         except BaseException:
-            if os.path.exists(partial):
-                os.remove(partial)
+            file.abort()
             raise
         return snapshot
 
-    # -------------------------------------------------- graphd.v1.Recommend
 
-    def recommend(self, request, **kw):
-        return self.call(RECOMMEND, "Recommend", request, recommend_pb2.RecommendResponse, **kw)
-
-    def personalized_pagerank(self, request, **kw):
-        return self.call(RECOMMEND, "PersonalizedPageRank", request, recommend_pb2.PersonalizedPageRankResponse, **kw)
-
-    # -------------------------------------------------- graphd.v1.Router
-
-    def route(self, request, **kw):
-        return self.call(ROUTER, "Route", request, router_pb2.RouteResponse, **kw)
-
-    def feedback(self, request, **kw):
-        return self.call(ROUTER, "Feedback", request, router_pb2.FeedbackResponse, **kw)
-
-    def add_llm(self, request, **kw):
-        return self.call(ROUTER, "AddLLM", request, router_pb2.AddLLMResponse, **kw)
-
-    def list_llms(self, **kw):
-        return self.call(ROUTER, "ListLLMs", router_pb2.ListLLMsRequest(), router_pb2.ListLLMsResponse, **kw)
-
-    def remove_llm(self, request, **kw):
-        return self.call(ROUTER, "RemoveLLM", request, router_pb2.RemoveLLMResponse, **kw)
-
-    def set_task(self, request, **kw):
-        """Creates a task or sets its description and which part of a prompt identifies its queries."""
-        return self.call(ROUTER, "SetTask", request, router_pb2.SetTaskResponse, **kw)
-
-    def list_tasks(self, **kw):
-        return self.call(ROUTER, "ListTasks", router_pb2.ListTasksRequest(), router_pb2.ListTasksResponse, **kw)
-
-    def train_router(self, request, **kw):
-        return self.call(ROUTER, "Train", request, router_pb2.TrainRouterResponse, **kw)
-
-    def train_router_progress(self, **kw):
-        """The running (or last) Train job's epoch and losses (during train_router: from a second client)."""
-        return self.call(ROUTER, "TrainProgress", graph_pb2.TrainingProgressRequest(), graph_pb2.TrainingProgress, **kw)
-
-    # -------------------------------------------------- graphd.v1.Conversation
-
-    def retrieve(self, request, **kw):
-        return self.call(CONVERSATION, "Retrieve", request, conversation_pb2.RetrieveResponse, **kw)
-
-    def train_reasoner(self, request, **kw):
-        return self.call(CONVERSATION, "TrainReasoner", request, conversation_pb2.TrainReasonerResponse, **kw)
-
-    def add_conversation(self, request, **kw):
-        """Stores a dialogue as a conversation node (online learning)."""
-        return self.call(CONVERSATION, "AddConversation", request, conversation_pb2.AddConversationResponse, **kw)
-
-    def train_reasoner_progress(self, **kw):
-        """The running (or last) TrainReasoner job's epoch and losses."""
-        return self.call(CONVERSATION, "TrainReasonerProgress", graph_pb2.TrainingProgressRequest(), graph_pb2.TrainingProgress, **kw)
+define_methods(GraphdClient)
