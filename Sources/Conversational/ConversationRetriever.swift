@@ -109,11 +109,8 @@ public struct ConversationIndex: Sendable {
                 linker.add(name: Self.name(of: id, in: snapshot), node: id)
                 if type == itemType {
                     var count = 0
-                    var facts = ItemFacts()
-                    snapshot.forEachEdge(of: id, direction: .both) { edge, nodeIsSource in
+                    let facts = ItemFacts(of: id, snapshot: snapshot, labels: labels) { edge in
                         if edge.record.type == popularityType { count += 1 }
-                        facts.add(edge, nodeIsSource: nodeIsSource, snapshot: snapshot, labels: labels)
-                        return true
                     }
                     popularity.append((id, count))
                     descriptions[id] = facts.text(labels: labels)
@@ -352,18 +349,21 @@ public enum ConversationRetriever {
 
         if query.n > 0, let conversationType = index.conversationType, let scores {
             for entry in scores.top(query.n, where: { snapshot.nodes.isLive($0) && snapshot.nodes.type(of: $0) == conversationType }) {
-                var recommended: [UInt32] = [], topics: [(node: UInt32, weight: Float)] = []
+                var recommended: [(edge: Int64, node: UInt32)] = [], topics: [(node: UInt32, weight: Float)] = []
                 snapshot.forEachEdge(of: entry.node, direction: .both) { edge, nodeIsSource in
                     let other = nodeIsSource ? edge.record.target : edge.record.source
-                    if edge.record.type == index.recommendedType, recommended.count < 20 {
-                        recommended.append(other)
+                    if edge.record.type == index.recommendedType {
+                        recommended.append((edge.record.id, other))
                     } else if edge.record.type == index.mentionsType, snapshot.nodes.type(of: other) == index.entityType {
                         topics.append((other, edge.record.weight))
                     }
                     return true
                 }
+                // In the order they were recommended (edge ids), whatever the layout (see `ItemFacts`).
+                recommended.sort { $0.edge < $1.edge }
                 topics.sort { $0.weight != $1.weight ? $0.weight > $1.weight : $0.node < $1.node }
-                result.similar.append(.init(node: entry.node, score: entry.score, recommended: recommended, topics: topics.prefix(6).map(\.node),
+                result.similar.append(.init(node: entry.node, score: entry.score, recommended: recommended.prefix(20).map(\.node),
+                                            topics: topics.prefix(6).map(\.node),
                                             excerpt: excerpt(snapshot.nodes.text(of: entry.node) ?? "")))
             }
         }
@@ -389,11 +389,7 @@ public enum ConversationRetriever {
     /// `ItemFacts`); from the index, else (an item newer than the index) read now.
     static func describe(_ node: UInt32, snapshot: GraphSnapshot, index: ConversationIndex) -> String {
         if let description = index.itemDescriptions[node] { return description }
-        var facts = ItemFacts()
-        snapshot.forEachEdge(of: node, direction: .both) { edge, nodeIsSource in
-            facts.add(edge, nodeIsSource: nodeIsSource, snapshot: snapshot, labels: index.relationLabels)
-        }
-        return facts.text(labels: index.relationLabels)
+        return ItemFacts(of: node, snapshot: snapshot, labels: index.relationLabels).text(labels: index.relationLabels)
     }
 
     /// The first 300 characters of a conversation's text, on one line.
@@ -403,15 +399,34 @@ public enum ConversationRetriever {
     }
 }
 
-/// An item's first four KG relations in edge order with their first three
+/// An item's first four KG relations in the order they were added, with their first three
 /// values each; names are looked up only for values kept.
 struct ItemFacts {
     private var facts: [(type: EdgeTypeID, values: [String])] = []
     private var complete = 0
 
+    private init() {}
+
+    /// The facts of `node` from its KG edges in the order they were added (edge
+    /// ids), whatever the layout: a compacted graph visits a node's edges in
+    /// another order than its delta, and graphds holding the same graph (a
+    /// primary and its replicas) must describe items alike. `visit` sees every edge.
+    init(of node: UInt32, snapshot: GraphSnapshot, labels: [EdgeTypeID: String], visit: (EdgeView) -> Void = { _ in }) {
+        var relations: [(edge: EdgeView, nodeIsSource: Bool)] = []
+        snapshot.forEachEdge(of: node, direction: .both) { edge, nodeIsSource in
+            visit(edge)
+            if labels[edge.record.type] != nil { relations.append((edge, nodeIsSource)) }
+            return true
+        }
+        relations.sort { $0.edge.record.id < $1.edge.record.id }
+        for (edge, nodeIsSource) in relations {
+            guard add(edge, nodeIsSource: nodeIsSource, snapshot: snapshot, labels: labels) else { break }
+        }
+    }
+
     /// Takes `edge` if it is a KG relation with room left; false once full.
     @discardableResult
-    mutating func add(_ edge: EdgeView, nodeIsSource: Bool, snapshot: GraphSnapshot, labels: [EdgeTypeID: String]) -> Bool {
+    private mutating func add(_ edge: EdgeView, nodeIsSource: Bool, snapshot: GraphSnapshot, labels: [EdgeTypeID: String]) -> Bool {
         guard complete < 4 else { return false }
         let type = edge.record.type
         guard labels[type] != nil else { return true }

@@ -277,16 +277,30 @@ private func fixture() throws -> (directory: String, knowledge: InspiredKnowledg
             edges.append(EdgeInput(type: relation, source: item, target: NodeRefInput(type: ConversationSchema.entity, key: key)))
         }
     }
+    // The starring edges added in the reverse order of their nodes' creation: a
+    // compacted graph visits them by node id, the order they were added is 3, 2, 1, 0.
+    let starring = edges.filter { $0.type == "kg_starring" }
+    edges = edges.filter { $0.type == ConversationSchema.mentions } + starring.reversed()
+        + edges.filter { $0.type != "kg_starring" && $0.type != ConversationSchema.mentions }
     state.apply(try state.planAddNodes(nodes))
     state.apply(try state.planAddEdges(edges, requireExistingNodes: true, nowMs: 1))
-    let snapshot = state.snapshot
-    let index = try ConversationIndex(snapshot: snapshot)
-    let node = try #require(index.entityNode(key: "film", in: snapshot))
-    // Edges are visited in the order they were added; the mentions edge is not a fact.
-    #expect(ConversationRetriever.describe(node, snapshot: snapshot, index: index) == [
-        "starring: Name kg_starring-0, Name kg_starring-1, Name kg_starring-2",
+    let expected = [
+        "starring: Name kg_starring-3, Name kg_starring-2, Name kg_starring-1",
         "director: Name kg_director-0",
         "music composer: Name kg_music_composer-0, Name kg_music_composer-1",
         "writer: Name kg_writer-0, Name kg_writer-1, Name kg_writer-2",
-    ].joined(separator: "; "))
+    ].joined(separator: "; ")
+    // Facts come in the order their edges were added; the mentions edge is not a fact.
+    let snapshot = state.snapshot
+    let index = try ConversationIndex(snapshot: snapshot)
+    let node = try #require(index.entityNode(key: "film", in: snapshot))
+    #expect(ConversationRetriever.describe(node, snapshot: snapshot, index: index) == expected)
+    #expect(index.itemDescriptions[node] == expected)
+    // The same graph compacted (its edges now in the base, visited in another
+    // order): the same description, as a replica that compacted at another
+    // moment than its primary must give.
+    try state.compact(topology: try IgraphTopology())
+    let compacted = try ConversationIndex(snapshot: state.snapshot)
+    #expect(ConversationRetriever.describe(node, snapshot: state.snapshot, index: compacted) == expected)
+    #expect(compacted.itemDescriptions[node] == expected)
 }
