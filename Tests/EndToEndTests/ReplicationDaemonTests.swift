@@ -96,6 +96,11 @@ import Glibc
         for daemon in [primary] + replicas {
             var reader = try await daemon.client()
             reader.metadata.append((GraphdReplicationWire.minLogSequenceKey, "\(target)"))
+            // Compacted, every graphd holds the graph in the same layout. (Between
+            // compactions, which each graphd starts on its own clock, PPR sums a
+            // node's neighbours in another order on a graphd that compacted and one
+            // that has not: scores then differ in their last digits. deploy/SCALING.md)
+            _ = try await reader.compact()
             let stats = try await reader.stats(contentChecksum: true)
             // Models rebuilt aside from the graph answer from the previous build until the new one is in.
             var answers = try await Answers(reader, graphVersion: stats.graphVersion, checksum: stats.contentChecksum)
