@@ -187,17 +187,15 @@ public struct RetrievalQuery: Sendable {
     public var recencyDecay = Self.defaultRecencyDecay
     /// Past conversations closest in words to the dialogue that join the PPR
     /// seeds (`ConversationTextIndex`); 0: none.
-    public var textSeeds = Self.defaultTextSeeds
+    public var textSeeds = RetrievalBounds.defaultTextSeeds
     /// The share of the seed weight those conversations carry together, in
     /// [0, 1); the linked entities (and reasoner items) carry the rest. When
     /// nothing is linked they carry it all.
-    public var textSeedShare = Self.defaultTextSeedShare
+    public var textSeedShare = RetrievalBounds.defaultTextSeedShare
 
     /// Chosen on INSPIRED valid and five folds of the training dialogues
     /// (README, "Conversational recommendation").
     public static let defaultRestart = 0.4
-    public static let defaultTextSeeds = RetrievalBounds.defaultTextSeeds
-    public static let defaultTextSeedShare = RetrievalBounds.defaultTextSeedShare
     public static let defaultRecencyDecay = 0.9
 
     public init(turns: [RetrievalTurn]) { self.turns = turns }
@@ -246,7 +244,6 @@ public enum ConversationRetriever {
     public static let maxRoleBytes = 64
     public static let maxK = 200
     public static let maxN = 50
-    public static let maxTextSeeds = RetrievalBounds.maxTextSeeds
     /// Text seeds: how many of the last turns are matched against past
     /// conversations, and the power of the similarity their weights follow.
     /// Both chosen on INSPIRED valid and five folds of the training dialogues
@@ -295,8 +292,8 @@ public enum ConversationRetriever {
         guard query.recencyDecay > 0, query.recencyDecay <= 1 else {
             throw RetrievalError(.invalidArgument, "recency_decay = \(query.recencyDecay) must be in (0, 1]")
         }
-        guard (0...maxTextSeeds).contains(query.textSeeds) else {
-            throw RetrievalError(.invalidArgument, "text_seeds = \(query.textSeeds) is outside 0…\(maxTextSeeds)")
+        guard (0...RetrievalBounds.maxTextSeeds).contains(query.textSeeds) else {
+            throw RetrievalError(.invalidArgument, "text_seeds = \(query.textSeeds) is outside 0…\(RetrievalBounds.maxTextSeeds)")
         }
         guard query.textSeedShare >= 0, query.textSeedShare < 1 else {
             throw RetrievalError(.invalidArgument, "text_seed_share = \(query.textSeedShare) must be in [0, 1)")

@@ -56,9 +56,9 @@ struct BenchCRS: AsyncParsableCommand {
     @Option(help: "Seed weight decay per earlier turn (1: all context alike), in (0, 1].")
     var recencyDecay: Double = RetrievalQuery.defaultRecencyDecay
     @Option(help: "Past conversations closest in words to the last 8 turns that join the PPR seeds (0: none).")
-    var textSeeds: Int = RetrievalQuery.defaultTextSeeds
+    var textSeeds: Int = RetrievalBounds.defaultTextSeeds
     @Option(help: "Share of the seed weight the text-similar conversations carry, in [0, 1).")
-    var textSeedShare: Double = RetrievalQuery.defaultTextSeedShare
+    var textSeedShare: Double = RetrievalBounds.defaultTextSeedShare
     @Flag(help: "Train the graph reasoner (R-GCN) on the training conversations and let its top items seed the PPR (in process only).")
     var reasoner = false
     @Option(help: "Reasoner: items it adds as seeds.")
@@ -99,8 +99,8 @@ struct BenchCRS: AsyncParsableCommand {
         }
         guard recencyDecay > 0, recencyDecay <= 1 else { throw ValidationError("--recency-decay must be in (0, 1]") }
         guard (1...1000).contains(historyCopies) else { throw ValidationError("--history-copies must be 1…1000") }
-        guard (0...ConversationRetriever.maxTextSeeds).contains(textSeeds), textSeedShare >= 0, textSeedShare < 1 else {
-            throw ValidationError("--text-seeds must be 0…\(ConversationRetriever.maxTextSeeds) and --text-seed-share in [0, 1)")
+        guard (0...RetrievalBounds.maxTextSeeds).contains(textSeeds), textSeedShare >= 0, textSeedShare < 1 else {
+            throw ValidationError("--text-seeds must be 0…\(RetrievalBounds.maxTextSeeds) and --text-seed-share in [0, 1)")
         }
     }
 

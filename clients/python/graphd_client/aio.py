@@ -13,13 +13,12 @@ parallel). Methods, errors and options are the blocking GraphdClient's.
 """
 import asyncio
 import socket
-import ssl
 
 from google.rpc import status_pb2  # noqa: F401  (registers google.rpc.Status for ttrpc_pb2)
 from graphd.v1 import graph_pb2
 
 from .client import (
-    _HEADER, _REQUEST, _RESPONSE, MAX_MESSAGE, ReplicationSession, SnapshotFile, decode_response, define_methods,
+    _HEADER, _REQUEST, _RESPONSE, MAX_MESSAGE, ClientSession, SnapshotFile, decode_response, define_methods,
     encode_request, primary_target,
 )
 from .errors import DeadlineExceeded, FailedPrecondition, ResourceExhausted, Unavailable
@@ -88,7 +87,7 @@ class _Connection:
         self._end(Unavailable("the connection was closed"))
 
 
-class AsyncGraphdClient(ReplicationSession):
+class AsyncGraphdClient(ClientSession):
     """One connection to graphd shared by every call of this client, opened on
     the first call and opened again on the next call after it broke (a call in
     flight when it breaks fails with Unavailable: it may have run). `timeout`
@@ -96,36 +95,12 @@ class AsyncGraphdClient(ReplicationSession):
     enforced here. `token`, `tls`, `tls_ca`, `follow_primary` and
     `read_your_writes` are the blocking GraphdClient's."""
 
-    def __init__(self, address, family=socket.AF_UNIX, timeout=10.0, metadata=None, token=None, tls=False, tls_ca=None,
-                 follow_primary=True, read_your_writes=False):
-        self._address = address
-        self._family = family
-        self.timeout = timeout
-        self.metadata = dict(metadata or {})
-        if token is not None:
-            self.metadata["authorization"] = f"Bearer {token}"
-        if isinstance(tls, ssl.SSLContext):
-            self._tls = tls
-        elif tls or tls_ca is not None:
-            self._tls = ssl.create_default_context(cafile=tls_ca)
-        else:
-            self._tls = None
-        self.follow_primary = follow_primary
-        self.read_your_writes = read_your_writes
-        self.highest_log_sequence = 0
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.connections_opened = 0
         self._connection = None
         self._connecting = None
-        self._primary = None  # (address text, AsyncGraphdClient) a write was followed to
         self._primary_lock = asyncio.Lock()  # concurrent refused writes make one primary client
-
-    @classmethod
-    def unix(cls, path="/tmp/graphd.sock", **kwargs):
-        return cls(path, socket.AF_UNIX, **kwargs)
-
-    @classmethod
-    def tcp(cls, host="127.0.0.1", port=7419, **kwargs):
-        return cls((host, port), socket.AF_INET, **kwargs)
 
     async def __aenter__(self):
         return self
@@ -216,8 +191,7 @@ class AsyncGraphdClient(ReplicationSession):
             if self._primary is not None and self._primary[0] == address:
                 return self._primary[1]
             target, family = primary_target(address)
-            client = AsyncGraphdClient(target, family, timeout=self.timeout, metadata=self.metadata, tls=self._tls or False,
-                                       follow_primary=False)
+            client = AsyncGraphdClient(target, family, **self._primary_options())
             await self._forget_primary()
             self._primary = (address, client)
             return client

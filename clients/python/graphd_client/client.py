@@ -180,15 +180,44 @@ class SnapshotFile:
             os.remove(self._partial)
 
 
-class ReplicationSession:
-    """What both clients do around each call when graphd replicates: reads
-    carry the highest log sequence this client's writes reached (with
-    `read_your_writes`), a write a replica refuses names the primary to follow
-    (with `follow_primary`), and each write's log sequence is noted."""
+class ClientSession:
+    """What the blocking and the asyncio client share: their options (address,
+    deadline, metadata, bearer token, TLS), and what they do around each call
+    when graphd replicates: reads carry the highest log sequence this client's
+    writes reached (with `read_your_writes`), a write a replica refuses names
+    the primary to follow (with `follow_primary`), and each write's log
+    sequence is noted."""
 
-    follow_primary = True
-    read_your_writes = False
-    highest_log_sequence = 0
+    def __init__(self, address, family=socket.AF_UNIX, timeout=10.0, metadata=None, token=None, tls=False, tls_ca=None,
+                 follow_primary=True, read_your_writes=False):
+        self._address = address
+        self._family = family
+        self.timeout = timeout
+        self.metadata = dict(metadata or {})
+        if token is not None:
+            self.metadata["authorization"] = f"Bearer {token}"
+        if isinstance(tls, ssl.SSLContext):
+            self._tls = tls
+        elif tls or tls_ca is not None:
+            self._tls = ssl.create_default_context(cafile=tls_ca)
+        else:
+            self._tls = None
+        self.follow_primary = follow_primary
+        self.read_your_writes = read_your_writes
+        self.highest_log_sequence = 0
+        self._primary = None  # (address text, client of the same kind) a write was followed to
+
+    @classmethod
+    def unix(cls, path="/tmp/graphd.sock", **kwargs):
+        return cls(path, socket.AF_UNIX, **kwargs)
+
+    @classmethod
+    def tcp(cls, host="127.0.0.1", port=7419, **kwargs):
+        return cls((host, port), socket.AF_INET, **kwargs)
+
+    def _primary_options(self):
+        """How to make the client for a primary a write is followed to: like this one, not following further."""
+        return dict(timeout=self.timeout, metadata=self.metadata, tls=self._tls or False, follow_primary=False)
 
     def _call_metadata(self, service, method, metadata):
         """Whether the call is a write, and the metadata it carries."""
@@ -208,7 +237,7 @@ class ReplicationSession:
         return result
 
 
-class GraphdClient(ReplicationSession):
+class GraphdClient(ClientSession):
     """One connection to graphd, reused for every call; safe to share between
     threads (calls are serialised on the connection). Reconnects once if the
     connection broke between calls. `timeout` (seconds) is the default deadline,
@@ -224,35 +253,11 @@ class GraphdClient(ReplicationSession):
     sequence this client's writes were acknowledged at (`highest_log_sequence`),
     and a replica answers it only once it holds them."""
 
-    def __init__(self, address, family=socket.AF_UNIX, timeout=10.0, metadata=None, token=None, tls=False, tls_ca=None,
-                 follow_primary=True, read_your_writes=False):
-        self._address = address
-        self._family = family
-        self.timeout = timeout
-        self.metadata = dict(metadata or {})
-        if token is not None:
-            self.metadata["authorization"] = f"Bearer {token}"
-        if isinstance(tls, ssl.SSLContext):
-            self._tls = tls
-        elif tls or tls_ca is not None:
-            self._tls = ssl.create_default_context(cafile=tls_ca)
-        else:
-            self._tls = None
-        self.follow_primary = follow_primary
-        self.read_your_writes = read_your_writes
-        self.highest_log_sequence = 0
-        self._primary = None  # (address text, GraphdClient) a write was followed to
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self._sock = None
         self._next_stream = 1
         self._lock = threading.Lock()
-
-    @classmethod
-    def unix(cls, path="/tmp/graphd.sock", **kwargs):
-        return cls(path, socket.AF_UNIX, **kwargs)
-
-    @classmethod
-    def tcp(cls, host="127.0.0.1", port=7419, **kwargs):
-        return cls((host, port), socket.AF_INET, **kwargs)
 
     def __enter__(self):
         return self
@@ -324,8 +329,7 @@ class GraphdClient(ReplicationSession):
         if self._primary is not None and self._primary[0] == address:
             return self._primary[1]
         target, family = primary_target(address)
-        client = GraphdClient(target, family, timeout=self.timeout, metadata=self.metadata, tls=self._tls or False,
-                              follow_primary=False)
+        client = GraphdClient(target, family, **self._primary_options())
         self._forget_primary()
         self._primary = (address, client)
         return client
