@@ -163,7 +163,9 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
         #expect(killed != nil)
         #expect(acknowledged.map(\.sequence) == Array(1...300), "each append stored once, in order, no gaps")
         // A reader through the surviving servers sees exactly what was acknowledged.
-        let reader = try await Self.eventually { try log.read(from: 1) }
+        // (Creating its consumer waits for the cluster to settle after the kill: a
+        // full parallel test run on 2 cores once took over 30 s, so allow 90.)
+        let reader = try await Self.eventually(within: .seconds(90)) { try log.read(from: 1) }
         var read: [LogEntry] = []
         while read.count < 300, let entry = try await blocking({ try reader.next(timeout: .seconds(10)) }) { read.append(entry) }
         #expect(read.map(\.sequence) == acknowledged.map(\.sequence))
