@@ -364,6 +364,13 @@ public nonisolated struct Graphd_V1_RouteResponse: Sendable {
   /// Which part of the text was embedded and matched (FULL or LAST_BLOCK).
   public var queryText: Graphd_V1_QueryText = .unspecified
 
+  /// Names this decision for late feedback: send it as FeedbackRequest.decision_id
+  /// instead of the query (a thumbs-up, an evaluator's score, minutes later).
+  /// Resolvable for graphd's --decision-ttl (default 1 h) on the graphd that
+  /// decided, and with replication on every graphd of its stream. Empty when
+  /// graphd runs with --decision-ttl 0.
+  public var decisionID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -374,6 +381,7 @@ public nonisolated struct Graphd_V1_Outcome: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// Empty only with FeedbackRequest.decision_id: the LLM Route chose.
   public var llm: String = String()
 
   /// Observed quality in [0, 1].
@@ -432,6 +440,12 @@ public nonisolated struct Graphd_V1_FeedbackRequest: Sendable {
   public var task: String = String()
 
   public var outcomes: [Graphd_V1_Outcome] = []
+
+  /// A RouteResponse.decision_id, instead of query_key, query and vector: the
+  /// decision's query and named task are used, and an outcome with an empty
+  /// llm is about the LLM Route chose. task, if set, replaces the decision's.
+  /// Unknown or expired: NOT_FOUND.
+  public var decisionID: String = String()
 
   /// Online Adam steps on these outcomes (default 5, at most 100; 0 = none).
   /// The outcomes are stored before the reply either way, and Route counts
@@ -1047,7 +1061,7 @@ nonisolated extension Graphd_V1_RouteCandidate: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RouteResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}llm\0\u{1}ranked\0\u{1}fallback\0\u{1}task\0\u{3}task_inferred\0\u{1}model\0\u{3}decision_micros\0\u{3}effects_from_variant\0\u{3}llms_observed_on_text\0\u{3}query_text\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}llm\0\u{1}ranked\0\u{1}fallback\0\u{1}task\0\u{3}task_inferred\0\u{1}model\0\u{3}decision_micros\0\u{3}effects_from_variant\0\u{3}llms_observed_on_text\0\u{3}query_text\0\u{3}decision_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1065,6 +1079,7 @@ nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProto
       case 8: try { try decoder.decodeSingularBoolField(value: &self.effectsFromVariant) }()
       case 9: try { try decoder.decodeSingularUInt32Field(value: &self.llmsObservedOnText) }()
       case 10: try { try decoder.decodeSingularEnumField(value: &self.queryText) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.decisionID) }()
       default: break
       }
     }
@@ -1101,6 +1116,9 @@ nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProto
     if self.queryText != .unspecified {
       try visitor.visitSingularEnumField(value: self.queryText, fieldNumber: 10)
     }
+    if !self.decisionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.decisionID, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1115,6 +1133,7 @@ nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProto
     if lhs.effectsFromVariant != rhs.effectsFromVariant {return false}
     if lhs.llmsObservedOnText != rhs.llmsObservedOnText {return false}
     if lhs.queryText != rhs.queryText {return false}
+    if lhs.decisionID != rhs.decisionID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1176,7 +1195,7 @@ nonisolated extension Graphd_V1_Outcome: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Graphd_V1_FeedbackRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FeedbackRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}query_key\0\u{1}query\0\u{1}vector\0\u{1}task\0\u{1}outcomes\0\u{3}update_steps\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}query_key\0\u{1}query\0\u{1}vector\0\u{1}task\0\u{1}outcomes\0\u{3}update_steps\0\u{3}decision_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1190,6 +1209,7 @@ nonisolated extension Graphd_V1_FeedbackRequest: SwiftProtobuf.Message, SwiftPro
       case 4: try { try decoder.decodeSingularStringField(value: &self.task) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.outcomes) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self._updateSteps) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.decisionID) }()
       default: break
       }
     }
@@ -1218,6 +1238,9 @@ nonisolated extension Graphd_V1_FeedbackRequest: SwiftProtobuf.Message, SwiftPro
     try { if let v = self._updateSteps {
       try visitor.visitSingularUInt32Field(value: v, fieldNumber: 6)
     } }()
+    if !self.decisionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.decisionID, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1227,6 +1250,7 @@ nonisolated extension Graphd_V1_FeedbackRequest: SwiftProtobuf.Message, SwiftPro
     if lhs.vector != rhs.vector {return false}
     if lhs.task != rhs.task {return false}
     if lhs.outcomes != rhs.outcomes {return false}
+    if lhs.decisionID != rhs.decisionID {return false}
     if lhs._updateSteps != rhs._updateSteps {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

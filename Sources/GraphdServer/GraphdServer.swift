@@ -31,6 +31,8 @@ public struct GraphdConfiguration: Sendable {
     public var embedding = EmbeddingConfiguration()
     /// Router: the part of a prompt that identifies the query, for tasks without a setting of their own.
     public var routerQueryText: QueryTextFocus = .full
+    /// Router: how long, and how many, Route decisions stay resolvable for Feedback by decision_id.
+    public var routerDecisions = DecisionLog.Limits()
     /// Metrics (observer of every request) and the HTTP address for /metrics,
     /// /healthz and /readyz; nil: no metrics listener.
     public var metrics: GraphdMetrics? = nil
@@ -111,6 +113,17 @@ public final class GraphdServer: Service, Sendable {
         } catch {
             throw GraphdStartupError("cannot reach replication stream \(options.stream) at \(options.connection.servers.joined(separator: ",")): \(error)")
         }
+        // Decisions go to a bucket every graphd of the stream reads: the primary
+        // resolves a replica's, and a new primary the old one's.
+        var decisionArchive: (any DecisionArchive)?
+        if configuration.routerDecisions.lifetime > .zero {
+            do {
+                let bucket = try await link.expiringBucket(options.decisionBucket, ttl: configuration.routerDecisions.lifetime)
+                decisionArchive = BucketDecisionArchive(bucket: bucket, logger: logger)
+            } catch {
+                throw GraphdStartupError("cannot open the decision bucket \(options.decisionBucket): \(error)")
+            }
+        }
         let database = try openStore(configuration, logger: logger)
         let replication: ReplicationController
         do {
@@ -118,7 +131,8 @@ public final class GraphdServer: Service, Sendable {
         } catch {
             throw GraphdStartupError("cannot replicate \(configuration.storePath) from stream \(options.stream): \(error)")
         }
-        let server = try GraphdServer(configuration: configuration, logger: logger, group: group, database: database, replication: replication)
+        let server = try GraphdServer(configuration: configuration, logger: logger, group: group, database: database, replication: replication,
+                                      decisionArchive: decisionArchive)
         server.logOpened(since: start)
         return server
     }
@@ -151,7 +165,7 @@ public final class GraphdServer: Service, Sendable {
     }
 
     private init(configuration: GraphdConfiguration, logger: Logger, group: any EventLoopGroup,
-                 database: GraphDatabase, replication: ReplicationController?) throws {
+                 database: GraphDatabase, replication: ReplicationController?, decisionArchive: (any DecisionArchive)? = nil) throws {
         self.configuration = configuration
         self.logger = logger
         self.group = group
@@ -159,8 +173,9 @@ public final class GraphdServer: Service, Sendable {
         self.replication = replication
         self.snapshots = SnapshotFiles(storePath: configuration.storePath)
         self.models = RecommendationModels(jobs: jobs)
+        let decisions = DecisionLog(limits: configuration.routerDecisions, archive: decisionArchive)
         self.router = RouterService(database: database, router: Router(store: database, embedding: configuration.embedding, jobs: jobs,
-                                                   defaultQueryText: configuration.routerQueryText, logger: logger))
+                                                   defaultQueryText: configuration.routerQueryText, decisions: decisions, logger: logger))
         self.conversation = ConversationService(database: database, jobs: jobs)
     }
 

@@ -1,4 +1,7 @@
+import Foundation
 import GraphStore
+import Logging
+import Replication
 import GraphdProto
 import Routing
 import Synchronization
@@ -87,6 +90,7 @@ public final class RouterService: Sendable {
         response.effectsFromVariant = answer.effectsFromVariant
         response.llmsObservedOnText = UInt32(answer.llmsObservedOnText)
         response.queryText = Graphd_V1_QueryText(answer.queryText)
+        if let id = answer.decisionID { response.decisionID = id }
         return response
     }
 
@@ -163,6 +167,7 @@ public final class RouterService: Sendable {
     func feedback(_ request: Graphd_V1_FeedbackRequest) async throws -> Graphd_V1_FeedbackResponse {
         var report = FeedbackReport()
         report.query = request.query
+        report.decisionID = request.decisionID
         report.queryKey = request.queryKey
         report.task = request.task
         report.vector = request.vector
@@ -251,4 +256,29 @@ extension GraphDatabase: RouterStore {}
 extension EmbeddingConfiguration: RouterEmbedding {
     public var nodeTextEmbedder: EmbeddingProvider { nodeTextProvider ?? .hashed }
     public func embedder(_ provider: EmbeddingProvider) throws -> any TextEmbedder { try registry.embedder(provider) }
+}
+
+/// Route's decisions in the replication group's expiring bucket, as JSON.
+struct BucketDecisionArchive: DecisionArchive {
+    let bucket: ExpiringBucket
+    let logger: Logger
+
+    func archive(id: String, decision: RecordedDecision) {
+        do {
+            try bucket.put(id, Array(try JSONEncoder().encode(decision)))
+        } catch {
+            // Late feedback on this decision then answers NOT_FOUND elsewhere; Route is not failed for it.
+            logger.warning("cannot archive a Route decision", metadata: ["decision_id": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    func fetch(id: String) async throws -> RecordedDecision? {
+        let bucket = self.bucket
+        guard let bytes = try await OffPool.run({ try bucket.get(id) }) else { return nil }
+        do {
+            return try JSONDecoder().decode(RecordedDecision.self, from: Data(bytes))
+        } catch {
+            throw RPCError(.internal, "decision \(id) in \(bucket.bucket) does not decode: \(error)")
+        }
+    }
 }

@@ -23,22 +23,7 @@ public final class PrimaryLease: @unchecked Sendable {
         self.bucket = bucket
         self.key = key
         self.ttl = ttl
-        var store: OpaquePointer?
-        if js_KeyValue(&store, client.jetStream, bucket) != NATS_OK {
-            var config = kvConfig()
-            kvConfig_Init(&config)
-            let status = bucket.withCString { name in
-                config.Bucket = name
-                config.History = 1
-                config.TTL = ttl.nanoseconds
-                config.StorageType = js_FileStorage
-                config.Replicas = Int32(replicas)
-                return js_CreateKeyValue(&store, client.jetStream, &config)
-            }
-            try check(status, "cannot create the lease bucket \(bucket)")
-        }
-        guard let store else { throw NATSError(NATS_ERR, "cannot open the lease bucket \(bucket)") }
-        self.store = store
+        store = try openKeyValueBucket(client: client, bucket: bucket, ttl: ttl, replicas: replicas)
     }
 
     deinit { kvStore_Destroy(store) }

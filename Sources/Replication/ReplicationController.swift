@@ -24,6 +24,8 @@ public struct ReplicationOptions: Sendable {
     public var streamReplicas: Int { min(3, max(1, connection.servers.count)) }
     /// The KV bucket of the lease: one per stream.
     public var leaseBucket: String { "graphd-lease-\(stream)" }
+    /// The KV bucket of Route's decisions awaiting late feedback: one per stream.
+    public var decisionBucket: String { "graphd-decisions-\(stream)" }
 
     public init(connection: NATSConnectionOptions, stream: String, advertisedAddress: String) {
         self.connection = connection
@@ -72,6 +74,12 @@ public final class ReplicationLink: Sendable {
             (try JetStreamLog(client: client, stream: options.stream, replicas: replicas),
              try PrimaryLease(client: client, bucket: options.leaseBucket, ttl: options.leaseTTL, replicas: replicas))
         }
+    }
+
+    /// The bucket `name` (created when missing, with the stream's copies), whose entries expire after `ttl`.
+    public func expiringBucket(_ name: String, ttl: Duration) async throws -> ExpiringBucket {
+        let client = self.client, replicas = options.streamReplicas
+        return try await Self.retryingTransient { try ExpiringBucket(client: client, bucket: name, ttl: ttl, replicas: replicas) }
     }
 
     private static func retryingTransient<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {

@@ -72,6 +72,8 @@ public struct RouteAnswer: Sendable {
     public var llmsObservedOnText: Int
     /// How the prompt was cut to the part that identifies the query.
     public var queryText: QueryTextFocus
+    /// Names this decision for late feedback (`FeedbackReport.decisionID`); nil when decision ids are off.
+    public var decisionID: String?
 
     public var llm: String { ranked[0].llm }
 }
@@ -97,6 +99,10 @@ public struct FeedbackReport: Sendable {
     }
 
     public var query: String = ""
+    /// A decision Route returned: its query, vector and named task stand in for
+    /// `query`, `queryKey` and `vector` (which must then be empty), and its
+    /// choice for an outcome's empty `llm`. `task`, if set, overrides its task.
+    public var decisionID: String = ""
     /// Empty: derived from the query's identifying text.
     public var queryKey: String = ""
     public var task: String = ""
@@ -169,10 +175,13 @@ public final class Router: Sendable {
     /// a time, so none overwrites another's weights.
     enum ModelJob: Sendable { case training, onlineUpdate }
     private let modelJob = JobLock<ModelJob>()
+    /// Route's decisions, for Feedback by `decision_id`.
+    public let decisions: DecisionLog
 
     public init(store: any RouterStore, embedding: any RouterEmbedding, jobs: BackgroundJobs, defaultQueryText: QueryTextFocus = .full,
-                logger: Logger = Logger(label: "graphd.router")) {
+                decisions: DecisionLog = DecisionLog(), logger: Logger = Logger(label: "graphd.router")) {
         self.store = store
+        self.decisions = decisions
         self.embedding = embedding
         self.jobs = jobs
         self.defaultQueryText = defaultQueryText
@@ -269,6 +278,9 @@ public final class Router: Sendable {
             throw RoutingError(.failedPrecondition, "no allowed LLM has " + limits.compactMap { $0 }.joined(separator: " and "))
         }
         let graph = current.predictor.graph
+        let chosen = graph.llms[decision.ranked[0].llm].name
+        let decisionID = decisions.isEnabled
+            ? decisions.record(query: request.prompt, vector: request.vector, task: request.task, llm: chosen) : nil
         return RouteAnswer(
             ranked: decision.ranked.map { c in
                 RouteAnswer.Candidate(llm: graph.llms[c.llm].name, effect: c.effect, cost: c.cost, normalizedCost: c.normalizedCost,
@@ -276,7 +288,8 @@ public final class Router: Sendable {
             },
             fallback: decision.fallback.map { graph.llms[$0].name }, task: decision.task.map { graph.tasks[$0].name },
             taskInferred: decision.taskWasInferred, trained: current.trained, decisionMicros: micros,
-            effectsFromVariant: decision.effectsFromVariant, llmsObservedOnText: decision.llmsObservedOnText, queryText: focus)
+            effectsFromVariant: decision.effectsFromVariant, llmsObservedOnText: decision.llmsObservedOnText, queryText: focus,
+            decisionID: decisionID)
     }
 
     private func currentFingerprint(_ snapshot: GraphSnapshot) -> RouterFingerprint {
@@ -448,7 +461,8 @@ public final class Router: Sendable {
 
     // MARK: Feedback
 
-    public func feedback(_ report: FeedbackReport) async throws -> FeedbackReceipt {
+    public func feedback(_ sent: FeedbackReport) async throws -> FeedbackReceipt {
+        let report = try await resolvingDecision(sent)
         guard !report.outcomes.isEmpty else { throw RoutingError(.invalidArgument, "outcomes is empty") }
         guard report.outcomes.count <= RouterSchema.maxOutcomes else {
             throw RoutingError(.invalidArgument, "more than \(RouterSchema.maxOutcomes) outcomes")
@@ -534,6 +548,22 @@ public final class Router: Sendable {
             queued = true
         }
         return FeedbackReceipt(queryKey: key, edgesWritten: plan.insertedEdges.count, updateQueued: queued)
+    }
+
+    /// The report with the decision it names (if any) filled in.
+    private func resolvingDecision(_ report: FeedbackReport) async throws -> FeedbackReport {
+        guard !report.decisionID.isEmpty else { return report }
+        guard report.query.isEmpty, report.queryKey.isEmpty, report.vector.isEmpty else {
+            throw RoutingError(.invalidArgument, "send decision_id or the query (query, query_key, vector), not both")
+        }
+        guard !report.outcomes.isEmpty else { throw RoutingError(.invalidArgument, "outcomes is empty") }
+        let decision = try await decisions.resolve(report.decisionID)
+        var resolved = report
+        resolved.query = decision.query
+        resolved.vector = decision.vector
+        if resolved.task.isEmpty { resolved.task = decision.task }
+        for i in resolved.outcomes.indices where resolved.outcomes[i].llm.isEmpty { resolved.outcomes[i].llm = decision.llm }
+        return resolved
     }
 
     // MARK: Online updates

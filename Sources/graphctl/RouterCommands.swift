@@ -60,7 +60,7 @@ struct RouteCommand: AsyncParsableCommand {
                 "llm": response.llm, "task": response.task, "task_inferred": response.taskInferred, "model": response.model,
                 "decision_micros": response.decisionMicros, "fallback": response.fallback,
                 "effects_from_variant": response.effectsFromVariant, "llms_observed_on_text": response.llmsObservedOnText,
-                "query_text": TaskList.name(response.queryText),
+                "query_text": TaskList.name(response.queryText), "decision_id": response.decisionID,
                 "ranked": response.ranked.map { c in
                     var candidate: [String: Any] = ["llm": c.llm, "effect": c.effect, "cost": c.cost, "normalized_cost": c.normalizedCost, "score": c.score]
                     if c.hasLatencyMs { candidate["latency_ms"] = c.latencyMs }
@@ -78,6 +78,7 @@ struct RouteCommand: AsyncParsableCommand {
             }
             if response.ranked.count > 5 { print("  … \(response.ranked.count - 5) more (--format json lists all)") }
             print("fallback: \(response.fallback.prefix(5).joined(separator: ", "))\(response.fallback.count > 5 ? ", …" : "")")
+            if !response.decisionID.isEmpty { print("decision: \(response.decisionID)  (graphctl feedback --decision-id … --effect …)") }
         }
     }
 }
@@ -94,18 +95,25 @@ struct FeedbackCommand: AsyncParsableCommand {
         same query replaces it). For a task set to '--query-text last', "the same text" is the \
         same last block: that is what graphd stores.
 
-        Example:
+        Late feedback: instead of the text, name the decision Route returned \
+        (--decision-id, kept for graphd's --decision-ttl, 1 h by default); --llm then defaults \
+        to the LLM Route chose.
+
+        Examples:
           graphctl feedback "Write a function to reverse a list." --task mbpp --llm gpt-4-1106-preview --effect 1 --cost 0.009
+          graphctl feedback --decision-id d0193a1f2c4e8b7a6f5d4c3b2a1908 --effect 0
         """)
 
-    @Argument(help: "The query text.")
-    var query: String
+    @Argument(help: "The query text (or --decision-id).")
+    var query: String?
+    @Option(help: "A decision_id Route returned, instead of the query text.")
+    var decisionId: String?
     @Option(help: "Key of the query node (default: derived from the text).")
     var queryKey: String?
     @Option(help: "Task name.")
     var task: String?
-    @Option(help: "The LLM that answered.")
-    var llm: String
+    @Option(help: "The LLM that answered (with --decision-id: default the LLM Route chose).")
+    var llm: String?
     @Option(help: "Observed quality in [0, 1].")
     var effect: Double
     @Option(help: "Observed cost, US dollars.")
@@ -119,13 +127,23 @@ struct FeedbackCommand: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
+    func validate() throws {
+        switch (query, decisionId) {
+        case (nil, nil): throw ValidationError("give the query text or --decision-id")
+        case (.some, .some): throw ValidationError("give the query text or --decision-id, not both")
+        case (.some, nil) where llm == nil: throw ValidationError("--llm is required with the query text")
+        default: break
+        }
+    }
+
     func run() async throws {
         var request = Graphd_V1_FeedbackRequest()
-        request.query = query
+        request.query = query ?? ""
+        request.decisionID = decisionId ?? ""
         request.queryKey = queryKey ?? ""
         request.task = task ?? ""
         var outcome = Graphd_V1_Outcome()
-        outcome.llm = llm
+        outcome.llm = llm ?? ""
         outcome.effect = effect
         if let cost { outcome.cost = cost }
         if let latencyMs { outcome.latencyMs = latencyMs }

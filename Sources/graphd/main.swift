@@ -142,6 +142,12 @@ struct Graphd: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Start from this store snapshot (graphctl snapshot) when --store does not exist yet: it is copied to --store, and a replica then replays the log from the snapshot's applied sequence. Ignored once the store exists.", valueName: "file"))
     var bootstrap: String?
 
+    @Option(help: "Seconds a Route decision stays resolvable for Feedback by decision_id (0: Route returns no decision_id). With replication, decisions are kept in a NATS bucket every graphd of the stream reads.")
+    var decisionTtl: Double = 3600
+
+    @Option(help: "Most Route decisions kept in memory for Feedback by decision_id (the oldest go first; 64 MiB at most).")
+    var maxDecisions: Int = 100_000
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
     @Option(help: .hidden)
@@ -156,6 +162,9 @@ struct Graphd: AsyncParsableCommand {
         }
         guard maxMessageBytes >= 1024, maxInFlight > 0, maxBatch > 0, maxDeadlineSeconds >= 0, maxDeadlineSeconds.isFinite else {
             throw ValidationError("--max-message-bytes must be ≥ 1024, --max-in-flight and --max-batch positive, --max-deadline-seconds ≥ 0")
+        }
+        guard decisionTtl >= 0, decisionTtl.isFinite, decisionTtl <= 7 * 86400, maxDecisions > 0 else {
+            throw ValidationError("--decision-ttl must be between 0 and 604800 seconds (7 days), --max-decisions positive")
         }
         guard maxConnections > 0, idleTimeoutSeconds >= 0, idleTimeoutSeconds.isFinite else {
             throw ValidationError("--max-connections must be positive, --idle-timeout-seconds ≥ 0")
@@ -234,6 +243,8 @@ struct Graphd: AsyncParsableCommand {
             configuration.metricsAddress = (host, port)
         }
         configuration.routerQueryText = queryText == "full" ? .full : .lastBlock
+        configuration.routerDecisions.lifetime = .milliseconds(Int64(decisionTtl * 1000))
+        configuration.routerDecisions.maxDecisions = maxDecisions
         // Tests only (hidden): keeps OpenBLAS busy in a background job, for the shutdown test.
         if let testBackgroundGemm, testBackgroundGemm > 0, testBackgroundGemm.isFinite {
             configuration.diagnosticGEMM = .milliseconds(Int64(testBackgroundGemm * 1000))

@@ -132,6 +132,27 @@ import Glibc
             }
             await reader.close()
         }
+
+        // Late feedback: the primary resolves a decision a replica made (through
+        // the stream's decision bucket), as if the text had been sent.
+        let replicaReader = try await replicas[1].client()
+        var route = Graphd_V1_RouteRequest()
+        route.query = "Name the capital of Australia."
+        route.performanceWeight = 1
+        let decided = try await replicaReader.route(route)
+        #expect(decided.decisionID.count == 29)
+        var late = Graphd_V1_FeedbackRequest()
+        var outcome = Graphd_V1_Outcome()
+        outcome.effect = 1
+        late.decisionID = decided.decisionID
+        late.outcomes = [outcome]
+        let resolved = try await client.feedback(late)
+        var byText = Graphd_V1_FeedbackRequest()
+        byText.query = route.query
+        outcome.llm = decided.llm
+        byText.outcomes = [outcome]
+        #expect(try await client.feedback(byText).queryKey == resolved.queryKey)
+        await replicaReader.close()
         await client.close()
         withExtendedLifetime(set) {}
     }
@@ -157,6 +178,7 @@ import Glibc
                 request.costWeight = weights.1
                 var response = try await client.route(request)
                 response.decisionMicros = 0
+                response.decisionID = ""
                 route.append(try response.serializedBytes())
             }
             for user in ["u007", "u042", "u100"] {

@@ -405,6 +405,23 @@ import TTRPC
                                                 "--socket", daemon.socket])
         #expect(shown.status == 0 && shown.stdout.hasPrefix("dear") && shown.stdout.contains("2 LLMs' outcomes on this very text"),
                 "\(shown.stdout) \(shown.stderr)")
+        // Late feedback through graphctl: the JSON names the decision, and feedback
+        // by its id lands on the decided prompt's query node for the chosen LLM.
+        let decided = try run(Products.graphctl, ["route", "Summarise ticket 4712 in one line.", "--task", "support", "--socket", daemon.socket,
+                                                  "--format", "json"])
+        let decision = try #require(try JSONSerialization.jsonObject(with: Data(decided.stdout.utf8)) as? [String: Any])
+        let id = try #require(decision["decision_id"] as? String)
+        let late = try run(Products.graphctl, ["feedback", "--decision-id", id, "--effect", "0", "--update-steps", "0", "--socket", daemon.socket,
+                                               "--format", "json"])
+        #expect(late.status == 0, "\(late.stderr)")
+        let lateKey = (try JSONSerialization.jsonObject(with: Data(late.stdout.utf8)) as? [String: Any])?["query_key"] as? String
+        let byText = try await feedback(client, "Summarise ticket 4712 in one line.", task: "support", [("cheap", 0, 0.0002)], steps: 0)
+        #expect(lateKey == byText.queryKey)
+        let expired = try run(Products.graphctl, ["feedback", "--decision-id", "d000000000001" + String(repeating: "0", count: 16),
+                                                  "--effect", "1", "--socket", daemon.socket])
+        #expect(expired.status != 0 && expired.stderr.contains("NOT_FOUND") && expired.stderr.contains("expired"), "\(expired.stderr)")
+        let neither = try run(Products.graphctl, ["feedback", "--effect", "1", "--socket", daemon.socket])
+        #expect(neither.status != 0 && neither.stderr.contains("--decision-id"), "\(neither.stderr)")
         await client.close()
         _ = await daemon.terminate()
     }

@@ -177,6 +177,63 @@ import Testing
         await server.stop()
     }
 
+    /// Late feedback: Route's decision_id stands in for the query in Feedback.
+    @Test func feedbackByDecisionID() async throws {
+        let server = try InProcessServer()
+        for name in ["small", "large"] {
+            var llm = Graphd_V1_AddLLMRequest()
+            llm.llm.name = name
+            llm.llm.description_p = "a \(name) model"
+            #expect(try await server.status(.addLLM, llm) == .ok)
+        }
+        var route = Graphd_V1_RouteRequest()
+        route.query = "Write a function that reverses a list."
+        route.task = "coding"
+        route.performanceWeight = 1
+        let routed = try await server.call(.route, route, as: Graphd_V1_RouteResponse.self)
+        let decision = try #require(routed.response)
+        #expect(decision.decisionID.count == 29)
+        var outcome = Graphd_V1_Outcome()
+        outcome.effect = 1
+        var late = Graphd_V1_FeedbackRequest()
+        late.decisionID = decision.decisionID
+        late.outcomes = [outcome]
+        // Both the decision and the text: refused, nothing written.
+        late.query = route.query
+        let both = try await server.call(.feedback, late, as: Graphd_V1_FeedbackResponse.self)
+        #expect(both.status == .invalidArgument && both.message.contains("decision_id"))
+        late.query = ""
+        let fed = try await server.call(.feedback, late, as: Graphd_V1_FeedbackResponse.self)
+        #expect(fed.status == .ok, "\(fed.message)")
+        // The decision's query, task and chosen LLM were written: the same query
+        // key as Feedback by the text, a task edge and the chosen LLM's outcome.
+        var byText = Graphd_V1_FeedbackRequest()
+        byText.query = route.query
+        byText.task = "coding"
+        outcome.llm = decision.llm
+        byText.outcomes = [outcome]
+        let text = try await server.call(.feedback, byText, as: Graphd_V1_FeedbackResponse.self)
+        #expect(text.status == .ok && text.response?.queryKey == fed.response?.queryKey)
+        #expect(fed.response?.edgesWritten == 2, "task edge and the outcome")
+        let llms = try await server.call(.listLLMs, Graphd_V1_ListLLMsRequest(), as: Graphd_V1_ListLLMsResponse.self)
+        #expect(llms.response?.llms.first { $0.name == decision.llm }?.observedOutcomes == 1)
+        let tasks = try await server.call(.listTasks, Graphd_V1_ListTasksRequest(), as: Graphd_V1_ListTasksResponse.self)
+        #expect(tasks.response?.tasks.map(\.name) == ["coding"])
+        // An outcome may name another LLM (a fallback answered).
+        outcome.llm = decision.llm == "small" ? "large" : "small"
+        late.outcomes = [outcome]
+        #expect(try await server.status(.feedback, late) == .ok)
+        // Unknown and malformed ids.
+        late.decisionID = "d" + String(decision.decisionID.dropFirst().reversed())
+        let unknown = try await server.call(.feedback, late, as: Graphd_V1_FeedbackResponse.self)
+        #expect(unknown.status == .notFound, "\(unknown.message)")
+        late.decisionID = String(decision.decisionID.prefix(13)) + "0000000000000000"
+        #expect(try await server.status(.feedback, late) == .notFound)
+        late.decisionID = "yesterday's"
+        #expect(try await server.status(.feedback, late) == .invalidArgument)
+        await server.stop()
+    }
+
     /// The router's writes: refused ones write nothing, and the messages name the field.
     @Test func routerWriteRules() async throws {
         let server = try InProcessServer()

@@ -1626,7 +1626,7 @@ const ProtobufCMessageDescriptor graphd__v1__route_candidate__descriptor =
   (ProtobufCMessageInit) graphd__v1__route_candidate__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__route_response__field_descriptors[10] =
+static const ProtobufCFieldDescriptor graphd__v1__route_response__field_descriptors[11] =
 {
   {
     "llm",
@@ -1748,8 +1748,21 @@ static const ProtobufCFieldDescriptor graphd__v1__route_response__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "decision_id",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__RouteResponse, decision_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__route_response__field_indices_by_name[] = {
+  10,   /* field[10] = decision_id */
   6,   /* field[6] = decision_micros */
   7,   /* field[7] = effects_from_variant */
   2,   /* field[2] = fallback */
@@ -1764,7 +1777,7 @@ static const unsigned graphd__v1__route_response__field_indices_by_name[] = {
 static const ProtobufCIntRange graphd__v1__route_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor graphd__v1__route_response__descriptor =
 {
@@ -1774,7 +1787,7 @@ const ProtobufCMessageDescriptor graphd__v1__route_response__descriptor =
   "Graphd__V1__RouteResponse",
   "graphd.v1",
   sizeof(Graphd__V1__RouteResponse),
-  10,
+  11,
   graphd__v1__route_response__field_descriptors,
   graphd__v1__route_response__field_indices_by_name,
   1,  graphd__v1__route_response__number_ranges,
@@ -1871,7 +1884,7 @@ const ProtobufCMessageDescriptor graphd__v1__outcome__descriptor =
   (ProtobufCMessageInit) graphd__v1__outcome__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__feedback_request__field_descriptors[6] =
+static const ProtobufCFieldDescriptor graphd__v1__feedback_request__field_descriptors[7] =
 {
   {
     "query_key",
@@ -1945,8 +1958,21 @@ static const ProtobufCFieldDescriptor graphd__v1__feedback_request__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "decision_id",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__FeedbackRequest, decision_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__feedback_request__field_indices_by_name[] = {
+  6,   /* field[6] = decision_id */
   4,   /* field[4] = outcomes */
   1,   /* field[1] = query */
   0,   /* field[0] = query_key */
@@ -1957,7 +1983,7 @@ static const unsigned graphd__v1__feedback_request__field_indices_by_name[] = {
 static const ProtobufCIntRange graphd__v1__feedback_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor graphd__v1__feedback_request__descriptor =
 {
@@ -1967,7 +1993,7 @@ const ProtobufCMessageDescriptor graphd__v1__feedback_request__descriptor =
   "Graphd__V1__FeedbackRequest",
   "graphd.v1",
   sizeof(Graphd__V1__FeedbackRequest),
-  6,
+  7,
   graphd__v1__feedback_request__field_descriptors,
   graphd__v1__feedback_request__field_indices_by_name,
   1,  graphd__v1__feedback_request__number_ranges,

@@ -329,15 +329,26 @@ struct  Graphd__V1__RouteResponse
    * Which part of the text was embedded and matched (FULL or LAST_BLOCK).
    */
   Graphd__V1__QueryText query_text;
+  /*
+   * Names this decision for late feedback: send it as FeedbackRequest.decision_id
+   * instead of the query (a thumbs-up, an evaluator's score, minutes later).
+   * Resolvable for graphd's --decision-ttl (default 1 h) on the graphd that
+   * decided, and with replication on every graphd of its stream. Empty when
+   * graphd runs with --decision-ttl 0.
+   */
+  char *decision_id;
 };
 #define GRAPHD__V1__ROUTE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__route_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, GRAPHD__V1__QUERY_TEXT__QUERY_TEXT_UNSPECIFIED }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, GRAPHD__V1__QUERY_TEXT__QUERY_TEXT_UNSPECIFIED, (char *)protobuf_c_empty_string }
 
 
 struct  Graphd__V1__Outcome
 {
   ProtobufCMessage base;
+  /*
+   * Empty only with FeedbackRequest.decision_id: the LLM Route chose.
+   */
   char *llm;
   /*
    * Observed quality in [0, 1].
@@ -384,6 +395,13 @@ struct  Graphd__V1__FeedbackRequest
   size_t n_outcomes;
   Graphd__V1__Outcome **outcomes;
   /*
+   * A RouteResponse.decision_id, instead of query_key, query and vector: the
+   * decision's query and named task are used, and an outcome with an empty
+   * llm is about the LLM Route chose. task, if set, replaces the decision's.
+   * Unknown or expired: NOT_FOUND.
+   */
+  char *decision_id;
+  /*
    * Online Adam steps on these outcomes (default 5, at most 100; 0 = none).
    * The outcomes are stored before the reply either way, and Route counts
    * them through the graph within moments; the weight update runs in the
@@ -393,7 +411,7 @@ struct  Graphd__V1__FeedbackRequest
 };
 #define GRAPHD__V1__FEEDBACK_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__feedback_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Graphd__V1__FeedbackResponse
