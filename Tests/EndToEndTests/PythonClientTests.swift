@@ -12,6 +12,23 @@ import Testing
     try await runPythonCheck("check_aio.py", "python asyncio client")
 }
 
+/// graphd_litellm inside LiteLLM against a live graphd: every check in
+/// clients/litellm/tests/check_litellm.py — the routing plugin narrowing a
+/// Router's choice to graphd's (retries in graphd's fallback order, cooling-down
+/// deployments left out), calls served when graphd is away or slow, the feedback
+/// logger's outcomes and bounded queue, and LiteLLM's proxy serving `auto`.
+@Test func liteLLMPluginAndLoggerAgainstALiveDaemon() async throws {
+    let scratch = Scratch()
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let daemon = try Daemon(socket: scratch.path("llm.sock"), store: scratch.path("llm.sqlite"))
+    try await daemon.waitUntilServing()
+    let result = try run("/usr/bin/env", ["python3", root.appendingPathComponent("clients/litellm/tests/check_litellm.py").path,
+                                          daemon.socket, scratch.url.path, "--proxy"])
+    #expect(result.status == 0 && result.stdout.contains("all litellm checks passed"),
+            "litellm checks (scripts/setup installs clients/litellm/requirements-test.txt): \(result.stdout)\(result.stderr)")
+    _ = await daemon.terminate()
+}
+
 /// Runs clients/python/tests/`script` against a graphd of its own; the script
 /// prints "all checks passed" when every check held.
 private func runPythonCheck(_ script: String, _ what: String) async throws {

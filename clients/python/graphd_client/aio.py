@@ -122,6 +122,8 @@ class AsyncGraphdClient(ClientSession):
             return self._connection
         if self._connecting is None:
             self._connecting = asyncio.ensure_future(self._open())
+            # A caller that gave up waiting leaves its failure unread: read it here.
+            self._connecting.add_done_callback(lambda opening: opening.cancelled() or opening.exception())
         try:
             return await asyncio.shield(self._connecting)
         finally:
