@@ -277,9 +277,30 @@ public nonisolated struct Graphd_V1_RouteRequest: Sendable {
   /// be measured).
   public var maxLatencyMs: Double = 0
 
+  /// Exploration under bandit feedback (a gateway learns only the outcome of
+  /// the LLM it called): each candidate's effect is drawn from a beta posterior
+  /// around its prediction (the prediction counting as 2 outcomes, plus the
+  /// outcomes the LLM has on the task) and the best drawn score wins, among
+  /// the candidates whose expected score is within this bound of the best
+  /// (objective units). Absent: graphd's --explore-max-regret (default 0,
+  /// off); 0: off for this request; negative or not finite: INVALID_ARGUMENT.
+  public var exploreMaxRegret: Double {
+    get {_exploreMaxRegret ?? 0}
+    set {_exploreMaxRegret = newValue}
+  }
+  /// Returns true if `exploreMaxRegret` has been explicitly set.
+  public var hasExploreMaxRegret: Bool {self._exploreMaxRegret != nil}
+  /// Clears the value of `exploreMaxRegret`. Subsequent reads from it will return its default value.
+  public mutating func clearExploreMaxRegret() {self._exploreMaxRegret = nil}
+
+  /// Seeds the draw (same seed, graph and request: same choice); 0: random.
+  public var exploreSeed: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _exploreMaxRegret: Double? = nil
 }
 
 public nonisolated struct Graphd_V1_RouteCandidate: Sendable {
@@ -370,6 +391,10 @@ public nonisolated struct Graphd_V1_RouteResponse: Sendable {
   /// decided, and with replication on every graphd of its stream. Empty when
   /// graphd runs with --decision-ttl 0.
   public var decisionID: String = String()
+
+  /// Exploration chose another LLM than the one of the best expected score
+  /// (ranked[0] is the choice; the others stay in order of expected score).
+  public var exploratory: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -927,7 +952,7 @@ nonisolated extension Graphd_V1_ListTasksResponse: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Graphd_V1_RouteRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RouteRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}query\0\u{1}vector\0\u{1}task\0\u{3}allowed_llms\0\u{3}performance_weight\0\u{3}cost_weight\0\u{3}willingness_to_pay\0\u{3}max_cost\0\u{3}prompt_tokens\0\u{3}max_latency_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}query\0\u{1}vector\0\u{1}task\0\u{3}allowed_llms\0\u{3}performance_weight\0\u{3}cost_weight\0\u{3}willingness_to_pay\0\u{3}max_cost\0\u{3}prompt_tokens\0\u{3}max_latency_ms\0\u{3}explore_max_regret\0\u{3}explore_seed\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -945,12 +970,18 @@ nonisolated extension Graphd_V1_RouteRequest: SwiftProtobuf.Message, SwiftProtob
       case 8: try { try decoder.decodeSingularDoubleField(value: &self.maxCost) }()
       case 9: try { try decoder.decodeSingularUInt32Field(value: &self.promptTokens) }()
       case 10: try { try decoder.decodeSingularDoubleField(value: &self.maxLatencyMs) }()
+      case 11: try { try decoder.decodeSingularDoubleField(value: &self._exploreMaxRegret) }()
+      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.exploreSeed) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.query.isEmpty {
       try visitor.visitSingularStringField(value: self.query, fieldNumber: 1)
     }
@@ -981,6 +1012,12 @@ nonisolated extension Graphd_V1_RouteRequest: SwiftProtobuf.Message, SwiftProtob
     if self.maxLatencyMs.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.maxLatencyMs, fieldNumber: 10)
     }
+    try { if let v = self._exploreMaxRegret {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 11)
+    } }()
+    if self.exploreSeed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.exploreSeed, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -995,6 +1032,8 @@ nonisolated extension Graphd_V1_RouteRequest: SwiftProtobuf.Message, SwiftProtob
     if lhs.maxCost != rhs.maxCost {return false}
     if lhs.promptTokens != rhs.promptTokens {return false}
     if lhs.maxLatencyMs != rhs.maxLatencyMs {return false}
+    if lhs._exploreMaxRegret != rhs._exploreMaxRegret {return false}
+    if lhs.exploreSeed != rhs.exploreSeed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1061,7 +1100,7 @@ nonisolated extension Graphd_V1_RouteCandidate: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RouteResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}llm\0\u{1}ranked\0\u{1}fallback\0\u{1}task\0\u{3}task_inferred\0\u{1}model\0\u{3}decision_micros\0\u{3}effects_from_variant\0\u{3}llms_observed_on_text\0\u{3}query_text\0\u{3}decision_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}llm\0\u{1}ranked\0\u{1}fallback\0\u{1}task\0\u{3}task_inferred\0\u{1}model\0\u{3}decision_micros\0\u{3}effects_from_variant\0\u{3}llms_observed_on_text\0\u{3}query_text\0\u{3}decision_id\0\u{1}exploratory\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1080,6 +1119,7 @@ nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProto
       case 9: try { try decoder.decodeSingularUInt32Field(value: &self.llmsObservedOnText) }()
       case 10: try { try decoder.decodeSingularEnumField(value: &self.queryText) }()
       case 11: try { try decoder.decodeSingularStringField(value: &self.decisionID) }()
+      case 12: try { try decoder.decodeSingularBoolField(value: &self.exploratory) }()
       default: break
       }
     }
@@ -1119,6 +1159,9 @@ nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProto
     if !self.decisionID.isEmpty {
       try visitor.visitSingularStringField(value: self.decisionID, fieldNumber: 11)
     }
+    if self.exploratory != false {
+      try visitor.visitSingularBoolField(value: self.exploratory, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1134,6 +1177,7 @@ nonisolated extension Graphd_V1_RouteResponse: SwiftProtobuf.Message, SwiftProto
     if lhs.llmsObservedOnText != rhs.llmsObservedOnText {return false}
     if lhs.queryText != rhs.queryText {return false}
     if lhs.decisionID != rhs.decisionID {return false}
+    if lhs.exploratory != rhs.exploratory {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -33,6 +33,8 @@ public struct GraphdConfiguration: Sendable {
     public var routerQueryText: QueryTextFocus = .full
     /// Router: how long, and how many, Route decisions stay resolvable for Feedback by decision_id.
     public var routerDecisions = DecisionLog.Limits()
+    /// Router: how Route explores when a request does not say (nil: it does not).
+    public var routerExploration: RouteExploration? = nil
     /// Metrics (observer of every request) and the HTTP address for /metrics,
     /// /healthz and /readyz; nil: no metrics listener.
     public var metrics: GraphdMetrics? = nil
@@ -175,7 +177,8 @@ public final class GraphdServer: Service, Sendable {
         self.models = RecommendationModels(jobs: jobs)
         let decisions = DecisionLog(limits: configuration.routerDecisions, archive: decisionArchive)
         self.router = RouterService(database: database, router: Router(store: database, embedding: configuration.embedding, jobs: jobs,
-                                                   defaultQueryText: configuration.routerQueryText, decisions: decisions, logger: logger))
+                                                   defaultQueryText: configuration.routerQueryText, decisions: decisions,
+                                                   defaultExploration: configuration.routerExploration, logger: logger))
         self.conversation = ConversationService(database: database, jobs: jobs)
     }
 

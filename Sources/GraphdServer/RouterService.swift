@@ -65,6 +65,10 @@ public final class RouterService: Sendable {
         mapped.allowedLLMs = request.allowedLlms
         mapped.maxCost = request.maxCost
         mapped.maxLatencyMs = request.maxLatencyMs
+        if request.hasExploreMaxRegret {
+            mapped.exploration = request.exploreMaxRegret == 0 ? .off
+                : .on(RouteExploration(maxRegret: request.exploreMaxRegret, seed: request.exploreSeed == 0 ? nil : request.exploreSeed))
+        }
         return mapped
     }
 
@@ -91,6 +95,7 @@ public final class RouterService: Sendable {
         response.llmsObservedOnText = UInt32(answer.llmsObservedOnText)
         response.queryText = Graphd_V1_QueryText(answer.queryText)
         if let id = answer.decisionID { response.decisionID = id }
+        response.exploratory = answer.exploratory
         return response
     }
 

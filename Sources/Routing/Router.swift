@@ -41,11 +41,20 @@ public struct RouteRequest: Sendable {
     /// 0: no limit.
     public var maxCost: Double = 0
     public var maxLatencyMs: Double = 0
+    /// `.routerDefault`: the router's `defaultExploration`.
+    public var exploration: ExplorationSetting = .routerDefault
 
     public init(prompt: String, objective: RoutingObjective) {
         self.prompt = prompt
         self.objective = objective
     }
+}
+
+/// Whether a Route explores: as the router's default, not at all, or within a bound.
+public enum ExplorationSetting: Sendable, Equatable {
+    case routerDefault
+    case off
+    case on(RouteExploration)
 }
 
 /// The router's answer: the LLMs ranked, the first one chosen.
@@ -74,6 +83,8 @@ public struct RouteAnswer: Sendable {
     public var queryText: QueryTextFocus
     /// Names this decision for late feedback (`FeedbackReport.decisionID`); nil when decision ids are off.
     public var decisionID: String?
+    /// Whether exploration chose another LLM than the best expected score.
+    public var exploratory = false
 
     public var llm: String { ranked[0].llm }
 }
@@ -177,11 +188,15 @@ public final class Router: Sendable {
     private let modelJob = JobLock<ModelJob>()
     /// Route's decisions, for Feedback by `decision_id`.
     public let decisions: DecisionLog
+    /// How Route explores when a request does not say (nil: it does not).
+    public let defaultExploration: RouteExploration?
 
     public init(store: any RouterStore, embedding: any RouterEmbedding, jobs: BackgroundJobs, defaultQueryText: QueryTextFocus = .full,
-                decisions: DecisionLog = DecisionLog(), logger: Logger = Logger(label: "graphd.router")) {
+                decisions: DecisionLog = DecisionLog(), defaultExploration: RouteExploration? = nil,
+                logger: Logger = Logger(label: "graphd.router")) {
         self.store = store
         self.decisions = decisions
+        self.defaultExploration = defaultExploration
         self.embedding = embedding
         self.jobs = jobs
         self.defaultQueryText = defaultQueryText
@@ -234,6 +249,14 @@ public final class Router: Sendable {
         guard request.maxLatencyMs.isFinite, request.maxLatencyMs >= 0 else {
             throw RoutingError(.invalidArgument, "max_latency_ms must be finite and non-negative, got \(request.maxLatencyMs)")
         }
+        let exploration: RouteExploration?
+        switch request.exploration {
+        case .routerDefault: exploration = defaultExploration
+        case .off: exploration = nil
+        case .on(let setting):
+            try setting.validate()
+            exploration = setting
+        }
         let current = try view(pass ?? beginRoute())
         guard !current.predictor.graph.llms.isEmpty else {
             throw RoutingError(.failedPrecondition, "no LLMs are registered: add one with Router/AddLLM (graphctl llm add)")
@@ -270,7 +293,7 @@ public final class Router: Sendable {
             features: features, task: task, promptTokens: tokens, allowed: allowed, objective: request.objective,
             maxCost: request.maxCost > 0 ? request.maxCost : nil, maxLatencyMs: request.maxLatencyMs > 0 ? request.maxLatencyMs : nil,
             choices: text.isEmpty ? nil : ChoiceQuestion(parsing: text),
-            text: text.isEmpty ? nil : text))
+            text: text.isEmpty ? nil : text, exploration: exploration))
         let micros = (ContinuousClock.now - start).seconds * 1e6
         guard !decision.ranked.isEmpty else {
             let limits = [request.maxCost > 0 ? "a predicted cost within max_cost \(request.maxCost)" : nil,
@@ -289,7 +312,7 @@ public final class Router: Sendable {
             fallback: decision.fallback.map { graph.llms[$0].name }, task: decision.task.map { graph.tasks[$0].name },
             taskInferred: decision.taskWasInferred, trained: current.trained, decisionMicros: micros,
             effectsFromVariant: decision.effectsFromVariant, llmsObservedOnText: decision.llmsObservedOnText, queryText: focus,
-            decisionID: decisionID)
+            decisionID: decisionID, exploratory: decision.exploratory)
     }
 
     private func currentFingerprint(_ snapshot: GraphSnapshot) -> RouterFingerprint {

@@ -119,6 +119,10 @@ public struct OutcomePriors: Sendable {
     public var taskLogits: [Float]
     /// logit of each LLM's rate over all tasks (queries without task).
     public var globalLogits: [Float]
+    /// How many outcomes each rate is observed from, task-major like `taskLogits`.
+    public var taskObservations: [Float]
+    /// How many outcomes each LLM has over all tasks.
+    public var globalObservations: [Float]
     public let llmCount: Int
 
     public init(taskCount: Int, llmCount: Int, queries: [RouterGraph.Query], outcomes: [RouterGraph.Outcome], strength: Float) {
@@ -134,6 +138,8 @@ public struct OutcomePriors: Sendable {
             sum[t * llmCount + outcome.llm] += outcome.effect; count[t * llmCount + outcome.llm] += 1
             taskSum[t] += outcome.effect; taskCount_[t] += 1
         }
+        taskObservations = count
+        globalObservations = llmCount_
         let globalMean = (total + 1) / (totalCount + 2)
         globalLogits = (0..<llmCount).map { m in
             Self.logit((llmSum[m] + strength * globalMean) / (llmCount_[m] + strength))
@@ -151,6 +157,12 @@ public struct OutcomePriors: Sendable {
     public func logit(task: Int?, llm: Int) -> Float {
         guard let task else { return globalLogits[llm] }
         return taskLogits[task * llmCount + llm]
+    }
+
+    /// How many outcomes the LLM has on the task (over all tasks without one).
+    public func observations(task: Int?, llm: Int) -> Float {
+        guard let task else { return globalObservations[llm] }
+        return taskObservations[task * llmCount + llm]
     }
 
     static func logit(_ p: Float) -> Float {

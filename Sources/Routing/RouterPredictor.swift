@@ -18,6 +18,14 @@ public enum RoutingObjective: Sendable, Equatable {
             guard w.isFinite, w > 0 else { throw RoutingError(.invalidArgument, "willingness to pay must be positive, got \(w)") }
         }
     }
+
+    /// The objective's value for an LLM of this effect and cost (US dollars; normalised to [0, 1]).
+    public func score(effect: Double, cost: Double, normalizedCost: Double) -> Double {
+        switch self {
+        case let .weights(wp, wc): wp * effect - wc * normalizedCost
+        case let .willingnessToPay(lambda): effect - cost / lambda
+        }
+    }
 }
 
 /// One routing question.
@@ -40,10 +48,13 @@ public struct RouteQuestion: Sendable {
     /// The query's text: when the same text was asked before, the outcomes
     /// observed for it count too (`RepeatedQueryOutcomes`).
     public var text: String?
+    /// Explore (see `RouteExploration`); nil: the best expected score wins.
+    public var exploration: RouteExploration?
 
     public init(features: [Float], task: Int? = nil, promptTokens: Double = 0, allowed: Set<Int>? = nil,
                 objective: RoutingObjective, maxCost: Double? = nil, maxLatencyMs: Double? = nil, choices: ChoiceQuestion? = nil,
-                text: String? = nil) {
+                text: String? = nil, exploration: RouteExploration? = nil) {
+        self.exploration = exploration
         self.choices = choices
         self.text = text
         self.features = features
@@ -81,6 +92,8 @@ public struct RouteDecision: Sendable {
     public var effectsFromVariant: Bool
     /// How many LLMs' effects include outcomes observed for this very text.
     public var llmsObservedOnText: Int
+    /// Whether exploration chose another candidate than the best expected score.
+    public var exploratory = false
 }
 
 /// Answers routing questions from a trained model and the current graph.
@@ -269,12 +282,7 @@ public struct RouterPredictor: Sendable {
             let latency = predictedLatency(llm: m, task: task)
             if let maxLatency = question.maxLatencyMs, let latency, latency > maxLatency { continue }
             let normalized = known[m] == nil ? 1 : range.map { Swift.min(Swift.max((cost - $0.min) / ($0.max - $0.min), 0), 1) } ?? 0
-            let effect = Double(effects[m])
-            let score: Double
-            switch question.objective {
-            case let .weights(wp, wc): score = wp * effect - wc * normalized
-            case let .willingnessToPay(lambda): score = effect - cost / lambda
-            }
+            let score = question.objective.score(effect: Double(effects[m]), cost: cost, normalizedCost: normalized)
             candidates.append(RouteCandidate(llm: m, effect: effects[m], cost: cost, normalizedCost: normalized, score: score,
                                              latencyMs: latency))
         }
@@ -283,13 +291,23 @@ public struct RouterPredictor: Sendable {
             if a.cost != b.cost { return a.cost < b.cost }
             return a.llm < b.llm
         }
+        var exploratory = false
+        if let exploration = question.exploration {
+            try exploration.validate()
+            let chosen = exploration.choose(candidates, observations: { Double(priors.observations(task: task, llm: $0.llm)) },
+                                            score: { question.objective.score(effect: $1, cost: $0.cost, normalizedCost: $0.normalizedCost) })
+            if chosen != 0 {
+                candidates.insert(candidates.remove(at: chosen), at: 0)
+                exploratory = true
+            }
+        }
         let fallback = candidates.dropFirst().sorted { a, b in
             if a.effect != b.effect { return a.effect > b.effect }
             if a.cost != b.cost { return a.cost < b.cost }
             return a.llm < b.llm
         }.map(\.llm)
         return RouteDecision(ranked: candidates, fallback: fallback, task: task, taskWasInferred: question.task == nil && task != nil,
-                             effectsFromVariant: fromVariant, llmsObservedOnText: observedOnText)
+                             effectsFromVariant: fromVariant, llmsObservedOnText: observedOnText, exploratory: exploratory)
     }
 }
 

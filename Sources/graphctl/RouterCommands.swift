@@ -40,11 +40,17 @@ struct RouteCommand: AsyncParsableCommand {
     var maxCost: Double?
     @Option(help: "Leave out LLMs whose predicted latency exceeds this (milliseconds; LLMs never timed stay in).")
     var maxLatencyMs: Double?
+    @Option(help: "Explore within this expected loss (objective units; 0: off; default: graphd's --explore-max-regret).")
+    var exploreMaxRegret: Double?
+    @Option(help: "Seed of the exploration draw (0: random).")
+    var exploreSeed: UInt64 = 0
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
         var request = Graphd_V1_RouteRequest()
+        if let exploreMaxRegret { request.exploreMaxRegret = exploreMaxRegret }
+        request.exploreSeed = exploreSeed
         request.query = query
         request.task = task ?? ""
         request.performanceWeight = performanceWeight
@@ -60,7 +66,7 @@ struct RouteCommand: AsyncParsableCommand {
                 "llm": response.llm, "task": response.task, "task_inferred": response.taskInferred, "model": response.model,
                 "decision_micros": response.decisionMicros, "fallback": response.fallback,
                 "effects_from_variant": response.effectsFromVariant, "llms_observed_on_text": response.llmsObservedOnText,
-                "query_text": TaskList.name(response.queryText), "decision_id": response.decisionID,
+                "query_text": TaskList.name(response.queryText), "decision_id": response.decisionID, "exploratory": response.exploratory,
                 "ranked": response.ranked.map { c in
                     var candidate: [String: Any] = ["llm": c.llm, "effect": c.effect, "cost": c.cost, "normalized_cost": c.normalizedCost, "score": c.score]
                     if c.hasLatencyMs { candidate["latency_ms"] = c.latencyMs }
@@ -71,7 +77,8 @@ struct RouteCommand: AsyncParsableCommand {
             print("\(response.llm)  (task \(response.task)\(response.taskInferred ? ", inferred" : ""), model \(response.model)"
                   + (response.queryText == .lastBlock ? ", matched on the prompt's last block" : "")
                   + (response.effectsFromVariant ? ", effects from a labelled variant of the question" : "")
-                  + (response.llmsObservedOnText > 0 ? ", \(response.llmsObservedOnText) LLMs' outcomes on this very text" : "") + ")")
+                  + (response.llmsObservedOnText > 0 ? ", \(response.llmsObservedOnText) LLMs' outcomes on this very text" : "")
+                  + (response.exploratory ? ", exploring" : "") + ")")
             for c in response.ranked.prefix(5) {
                 print(String(format: "  %-40@ effect %.3f  cost $%.6f  score %+.4f", c.llm as NSString, c.effect, c.cost, c.score)
                       + (c.hasLatencyMs ? String(format: "  latency %.0f ms", c.latencyMs) : ""))

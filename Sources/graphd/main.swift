@@ -145,6 +145,9 @@ struct Graphd: AsyncParsableCommand {
     @Option(help: "Seconds a Route decision stays resolvable for Feedback by decision_id (0: Route returns no decision_id). With replication, decisions are kept in a NATS bucket every graphd of the stream reads.")
     var decisionTtl: Double = 3600
 
+    @Option(help: "Route explores by default within this expected loss (objective units; 0: off). See RouteRequest.explore_max_regret.")
+    var exploreMaxRegret: Double = 0
+
     @Option(help: "Most Route decisions kept in memory for Feedback by decision_id (the oldest go first; 64 MiB at most).")
     var maxDecisions: Int = 100_000
 
@@ -163,6 +166,7 @@ struct Graphd: AsyncParsableCommand {
         guard maxMessageBytes >= 1024, maxInFlight > 0, maxBatch > 0, maxDeadlineSeconds >= 0, maxDeadlineSeconds.isFinite else {
             throw ValidationError("--max-message-bytes must be ≥ 1024, --max-in-flight and --max-batch positive, --max-deadline-seconds ≥ 0")
         }
+        guard exploreMaxRegret >= 0, exploreMaxRegret.isFinite else { throw ValidationError("--explore-max-regret must be ≥ 0") }
         guard decisionTtl >= 0, decisionTtl.isFinite, decisionTtl <= 7 * 86400, maxDecisions > 0 else {
             throw ValidationError("--decision-ttl must be between 0 and 604800 seconds (7 days), --max-decisions positive")
         }
@@ -245,6 +249,7 @@ struct Graphd: AsyncParsableCommand {
         configuration.routerQueryText = queryText == "full" ? .full : .lastBlock
         configuration.routerDecisions.lifetime = .milliseconds(Int64(decisionTtl * 1000))
         configuration.routerDecisions.maxDecisions = maxDecisions
+        if exploreMaxRegret > 0 { configuration.routerExploration = RouteExploration(maxRegret: exploreMaxRegret) }
         // Tests only (hidden): keeps OpenBLAS busy in a background job, for the shutdown test.
         if let testBackgroundGemm, testBackgroundGemm > 0, testBackgroundGemm.isFinite {
             configuration.diagnosticGEMM = .milliseconds(Int64(testBackgroundGemm * 1000))

@@ -234,6 +234,40 @@ import Testing
         await server.stop()
     }
 
+    /// Route's exploration: a bad bound is refused; a seed fixes the draw; the answer says when it explored.
+    @Test func routeExploration() async throws {
+        let server = try InProcessServer()
+        for name in ["one", "two", "three"] {
+            var llm = Graphd_V1_AddLLMRequest()
+            llm.llm.name = name
+            llm.llm.description_p = "a general model"
+            #expect(try await server.status(.addLLM, llm) == .ok)
+        }
+        var route = Graphd_V1_RouteRequest()
+        route.query = "Which planet is largest?"
+        route.performanceWeight = 1
+        for bound in [-1.0, .nan, .infinity] {
+            route.exploreMaxRegret = bound
+            #expect(try await server.status(.route, route) == .invalidArgument, "bound \(bound)")
+        }
+        route.exploreMaxRegret = 0
+        let greedy = try #require(try await server.call(.route, route, as: Graphd_V1_RouteResponse.self).response)
+        #expect(!greedy.exploratory)
+        route.exploreMaxRegret = 1
+        var explored = 0
+        for seed in UInt64(1)...40 {
+            route.exploreSeed = seed
+            let first = try #require(try await server.call(.route, route, as: Graphd_V1_RouteResponse.self).response)
+            let again = try #require(try await server.call(.route, route, as: Graphd_V1_RouteResponse.self).response)
+            #expect(first.llm == again.llm, "seed \(seed) decides the draw")
+            #expect(first.exploratory == (first.llm != greedy.llm))
+            explored += first.exploratory ? 1 : 0
+        }
+        // Three LLMs without outcomes: the draws pick each of them now and then.
+        #expect(explored > 5 && explored < 40, "\(explored) of 40 explored")
+        await server.stop()
+    }
+
     /// The router's writes: refused ones write nothing, and the messages name the field.
     @Test func routerWriteRules() async throws {
         let server = try InProcessServer()

@@ -1368,7 +1368,7 @@ const ProtobufCMessageDescriptor graphd__v1__list_tasks_response__descriptor =
   (ProtobufCMessageInit) graphd__v1__list_tasks_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__route_request__field_descriptors[10] =
+static const ProtobufCFieldDescriptor graphd__v1__route_request__field_descriptors[12] =
 {
   {
     "query",
@@ -1490,10 +1490,36 @@ static const ProtobufCFieldDescriptor graphd__v1__route_request__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "explore_max_regret",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__RouteRequest, explore_max_regret),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "explore_seed",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__RouteRequest, explore_seed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__route_request__field_indices_by_name[] = {
   3,   /* field[3] = allowed_llms */
   5,   /* field[5] = cost_weight */
+  10,   /* field[10] = explore_max_regret */
+  11,   /* field[11] = explore_seed */
   7,   /* field[7] = max_cost */
   9,   /* field[9] = max_latency_ms */
   4,   /* field[4] = performance_weight */
@@ -1506,7 +1532,7 @@ static const unsigned graphd__v1__route_request__field_indices_by_name[] = {
 static const ProtobufCIntRange graphd__v1__route_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor graphd__v1__route_request__descriptor =
 {
@@ -1516,7 +1542,7 @@ const ProtobufCMessageDescriptor graphd__v1__route_request__descriptor =
   "Graphd__V1__RouteRequest",
   "graphd.v1",
   sizeof(Graphd__V1__RouteRequest),
-  10,
+  12,
   graphd__v1__route_request__field_descriptors,
   graphd__v1__route_request__field_indices_by_name,
   1,  graphd__v1__route_request__number_ranges,
@@ -1626,7 +1652,7 @@ const ProtobufCMessageDescriptor graphd__v1__route_candidate__descriptor =
   (ProtobufCMessageInit) graphd__v1__route_candidate__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor graphd__v1__route_response__field_descriptors[11] =
+static const ProtobufCFieldDescriptor graphd__v1__route_response__field_descriptors[12] =
 {
   {
     "llm",
@@ -1760,11 +1786,24 @@ static const ProtobufCFieldDescriptor graphd__v1__route_response__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "exploratory",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Graphd__V1__RouteResponse, exploratory),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned graphd__v1__route_response__field_indices_by_name[] = {
   10,   /* field[10] = decision_id */
   6,   /* field[6] = decision_micros */
   7,   /* field[7] = effects_from_variant */
+  11,   /* field[11] = exploratory */
   2,   /* field[2] = fallback */
   0,   /* field[0] = llm */
   8,   /* field[8] = llms_observed_on_text */
@@ -1777,7 +1816,7 @@ static const unsigned graphd__v1__route_response__field_indices_by_name[] = {
 static const ProtobufCIntRange graphd__v1__route_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor graphd__v1__route_response__descriptor =
 {
@@ -1787,7 +1826,7 @@ const ProtobufCMessageDescriptor graphd__v1__route_response__descriptor =
   "Graphd__V1__RouteResponse",
   "graphd.v1",
   sizeof(Graphd__V1__RouteResponse),
-  11,
+  12,
   graphd__v1__route_response__field_descriptors,
   graphd__v1__route_response__field_indices_by_name,
   1,  graphd__v1__route_response__number_ranges,

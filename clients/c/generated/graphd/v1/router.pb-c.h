@@ -239,10 +239,24 @@ struct  Graphd__V1__RouteRequest
    * be measured).
    */
   double max_latency_ms;
+  /*
+   * Exploration under bandit feedback (a gateway learns only the outcome of
+   * the LLM it called): each candidate's effect is drawn from a beta posterior
+   * around its prediction (the prediction counting as 2 outcomes, plus the
+   * outcomes the LLM has on the task) and the best drawn score wins, among
+   * the candidates whose expected score is within this bound of the best
+   * (objective units). Absent: graphd's --explore-max-regret (default 0,
+   * off); 0: off for this request; negative or not finite: INVALID_ARGUMENT.
+   */
+  double explore_max_regret;
+  /*
+   * Seeds the draw (same seed, graph and request: same choice); 0: random.
+   */
+  uint64_t explore_seed;
 };
 #define GRAPHD__V1__ROUTE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__route_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Graphd__V1__RouteCandidate
@@ -337,10 +351,15 @@ struct  Graphd__V1__RouteResponse
    * graphd runs with --decision-ttl 0.
    */
   char *decision_id;
+  /*
+   * Exploration chose another LLM than the one of the best expected score
+   * (ranked[0] is the choice; the others stay in order of expected score).
+   */
+  protobuf_c_boolean exploratory;
 };
 #define GRAPHD__V1__ROUTE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&graphd__v1__route_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, GRAPHD__V1__QUERY_TEXT__QUERY_TEXT_UNSPECIFIED, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, GRAPHD__V1__QUERY_TEXT__QUERY_TEXT_UNSPECIFIED, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Graphd__V1__Outcome
