@@ -5,13 +5,17 @@ import RealModule
 /// LLM it called, so a router that always takes its best guess never finds out
 /// that a new or cheaper LLM would do. With exploration, Route draws each
 /// candidate's effect from a beta posterior around its prediction (Thompson
-/// sampling) and chooses by the drawn scores, among the candidates whose
-/// expected score is within `maxRegret` of the best: an LLM with few outcomes
-/// on the task has a wide posterior and is tried now and then; one with many
-/// is chosen by its prediction.
+/// sampling) and chooses by the drawn scores, among the candidates that may
+/// plausibly be within `maxRegret` of the best: those whose optimistic score
+/// (the effect at the posterior mean plus two standard deviations) is at least
+/// the best expected score minus `maxRegret`. An LLM with few outcomes on the
+/// task has a wide posterior and is tried now and then; one with many is
+/// chosen by its prediction, and one the outcomes show to be far worse is
+/// left out. (A bound on the expected scores alone would shut out for good
+/// an LLM whose first few outcomes were unlucky: it would never be tried again.)
 public struct RouteExploration: Sendable, Equatable {
-    /// The largest expected loss a choice may carry, in the objective's units
-    /// (score of the best candidate minus the chosen one's); > 0.
+    /// How far below the best expected score a choice may plausibly be, in the
+    /// objective's units; > 0.
     public var maxRegret: Double
     /// Seeds the draw: the same seed on the same graph and question gives the
     /// same choice. nil: a fresh draw each time.
@@ -40,9 +44,11 @@ public struct RouteExploration: Sendable, Equatable {
         guard let best = candidates.first?.score else { return 0 }
         var rng = SplitMix(seed: seed ?? UInt64.random(in: .min ... .max))
         var chosen = 0, chosenScore = -Double.infinity
-        for (i, candidate) in candidates.enumerated() where candidate.score >= best - maxRegret {
-            let drawn = BetaDistribution.sample(mean: Double(candidate.effect),
-                                                concentration: Self.priorObservations + observations(candidate), using: &rng)
+        for (i, candidate) in candidates.enumerated() {
+            let mean = Double(candidate.effect), concentration = Self.priorObservations + observations(candidate)
+            let optimistic = Swift.min(1, mean + 2 * BetaDistribution.standardDeviation(mean: mean, concentration: concentration))
+            guard i == 0 || score(candidate, optimistic) >= best - maxRegret else { continue }
+            let drawn = BetaDistribution.sample(mean: mean, concentration: concentration, using: &rng)
             let drawnScore = score(candidate, drawn)
             if drawnScore > chosenScore { chosenScore = drawnScore; chosen = i }
         }
@@ -50,8 +56,12 @@ public struct RouteExploration: Sendable, Equatable {
     }
 }
 
-/// Draws from Beta(mean · κ, (1 − mean) · κ), through two gamma draws.
+/// Beta(mean · κ, (1 − mean) · κ): draws (through two gamma draws) and spread.
 enum BetaDistribution {
+    static func standardDeviation(mean: Double, concentration: Double) -> Double {
+        (mean * (1 - mean) / (concentration + 1)).squareRoot()
+    }
+
     static func sample(mean: Double, concentration: Double, using rng: inout SplitMix) -> Double {
         let m = Swift.min(Swift.max(mean, 1e-3), 1 - 1e-3)
         let x = gamma(shape: m * concentration, using: &rng), y = gamma(shape: (1 - m) * concentration, using: &rng)

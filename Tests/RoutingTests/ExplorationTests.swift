@@ -33,11 +33,15 @@ import Testing
     }
 
     @Test func fewOutcomesAreExploredManyAreTrusted() {
-        let candidates = [candidate(0, effect: 0.7), candidate(1, effect: 0.6), candidate(2, effect: 0.1)]
-        // An LLM without outcomes on the task: tried now and then, never the far-off one.
-        let unknown = shares(candidates, observations: [200, 0, 0], maxRegret: 0.2)
+        let candidates = [candidate(0, effect: 0.7), candidate(1, effect: 0.6), candidate(2, effect: 0.4)]
+        // An LLM without outcomes on the task: tried now and then.
+        let unknown = shares(candidates, observations: [200, 0, 200], maxRegret: 0.2)
         #expect(unknown[1] > 0.05 && unknown[1] < 0.6, "\(unknown)")
+        // One the outcomes show to be far worse (even optimistically): never chosen.
         #expect(unknown[2] == 0, "outside the bound: never chosen")
+        // The same LLM, with few outcomes, may still be as good: it stays in.
+        let unlucky = shares(candidates, observations: [200, 0, 2], maxRegret: 0.2)
+        #expect(unlucky[2] > 0, "\(unlucky)")
         // Well observed: the prediction decides almost always.
         let known = shares(candidates, observations: [5000, 5000, 5000], maxRegret: 0.2)
         #expect(known[0] > 0.95, "\(known)")

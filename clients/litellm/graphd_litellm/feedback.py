@@ -19,20 +19,22 @@ class GraphdFeedbackLogger(CustomLogger):
     the deployment's graphd LLM (model_info.graphd_llm, else model_info.id),
     its cost (`response_cost`), latency and effect — 0 for a failure; for a
     success `effect(kwargs, response)` if given (a number in [0, 1], or None
-    to send nothing), else 1. An attempt GraphdRoutingPlugin routed is reported
+    to send nothing), else 1; the cost is `cost(kwargs, response)` if given
+    (US dollars, e.g. from the gateway's own price list). An attempt GraphdRoutingPlugin routed is reported
     by its decision id; any other by its prompt and the task in metadata.
 
     The call never waits: outcomes go through a queue of `queue_size` to one
     thread that sends them; when it is full they are dropped and counted
     (`stats["dropped"]`). `flush()` waits for the queue to empty."""
 
-    def __init__(self, socket="/tmp/graphd.sock", effect=None, task_metadata_key="graphd_task", prompt="last_user",
+    def __init__(self, socket="/tmp/graphd.sock", effect=None, cost=None, task_metadata_key="graphd_task", prompt="last_user",
                  queue_size=10_000, update_steps=None, timeout=5.0, token=None, tls=False, tls_ca=None):
         super().__init__()
         if prompt not in ("last_user", "conversation"):
             raise ValueError(f"prompt must be 'last_user' or 'conversation', got {prompt!r}")
         self.address, self.family = graphd_address(socket)
         self.effect = effect
+        self.cost = cost
         self.task_metadata_key = task_metadata_key
         self.prompt = prompt
         self.update_steps = update_steps
@@ -80,7 +82,7 @@ class GraphdFeedbackLogger(CustomLogger):
         else:
             effect = 0.0
         outcome = router_pb2.Outcome(llm=llm, effect=min(1.0, max(0.0, float(effect))))
-        cost = kwargs.get("response_cost")
+        cost = kwargs.get("response_cost") if self.cost is None else self.cost(kwargs, response_obj)
         if success and isinstance(cost, (int, float)) and cost >= 0:
             outcome.cost = float(cost)
         if success and start_time is not None and end_time is not None:

@@ -244,8 +244,10 @@ struct  Graphd__V1__RouteRequest
    * the LLM it called): each candidate's effect is drawn from a beta posterior
    * around its prediction (the prediction counting as 2 outcomes, plus the
    * outcomes the LLM has on the task) and the best drawn score wins, among
-   * the candidates whose expected score is within this bound of the best
-   * (objective units). Absent: graphd's --explore-max-regret (default 0,
+   * the candidates that may plausibly be within this bound of the best
+   * expected score (objective units): their score at the posterior mean plus
+   * two standard deviations reaches the best expected score minus the bound.
+   * Absent: graphd's --explore-max-regret (default 0,
    * off); 0: off for this request; negative or not finite: INVALID_ARGUMENT.
    */
   double explore_max_regret;
