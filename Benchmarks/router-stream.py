@@ -230,7 +230,7 @@ def run_one(a, data, files, rows, mode, weighting, explore, scratch, name):
     if hidden is not None:
         result["new_llm"] = {"llm": hidden, **adoption(data, streamed, chosen, wp, wc, data.llms.index(hidden), midpoint)}
     with open(os.path.join(a.out, f"{name}.json"), "w") as f:
-        json.dump({**result, "chosen": [data.llms[m] for m in chosen]}, f)
+        json.dump({**result, "chosen": [data.llms[m] for m in chosen], "exploratory": exploratory}, f)
     return result, chosen
 
 
@@ -328,7 +328,7 @@ def main():
           file=sys.stderr)
     results = []
     explores = [0.0] + ([a.explore_max_regret] if a.explore_max_regret > 0 else [])
-    for mode in a.modes.split(","):
+    for mode in filter(None, a.modes.split(",")):
         for weighting in weightings:
             for explore in explores:
                 name = f"{mode}-{weighting[0]}-explore{explore:g}-seed{a.seed}"
