@@ -15,6 +15,7 @@ PERFORMANCE_WEIGHT_KEY = "graphd_performance_weight"
 COST_WEIGHT_KEY = "graphd_cost_weight"
 MAX_COST_KEY = "graphd_max_cost"
 MAX_LATENCY_KEY = "graphd_max_latency_ms"
+EXPLORE_KEY = "graphd_explore_max_regret"
 #: Where the plugin leaves its decision in the request's routing signals (read by the logger).
 SIGNAL = "graphd"
 

@@ -11,6 +11,7 @@ GRAPHD_PERFORMANCE_WEIGHT, GRAPHD_COST_WEIGHT   the objective (default 0.5, 0.5)
 GRAPHD_ROUTE_TIMEOUT     seconds Route may take before LiteLLM chooses instead (default 0.05)
 GRAPHD_PROMPT            last_user or conversation (default last_user)
 GRAPHD_TASK_METADATA_KEY request-metadata key holding the task (default graphd_task)
+GRAPHD_EXPLORE_MAX_REGRET  explore within this bound (default: graphd's --explore-max-regret)
 GRAPHD_EFFECT            module:function giving a success's effect from (kwargs, response) (default: 1)
 
 The plugin finds the proxy's router by itself.
@@ -39,7 +40,8 @@ _task_key = os.environ.get("GRAPHD_TASK_METADATA_KEY", "graphd_task")
 routing_plugin = GraphdRoutingPlugin(
     _socket, performance_weight=float(os.environ.get("GRAPHD_PERFORMANCE_WEIGHT", "0.5")),
     cost_weight=float(os.environ.get("GRAPHD_COST_WEIGHT", "0.5")), task_metadata_key=_task_key,
-    timeout=float(os.environ.get("GRAPHD_ROUTE_TIMEOUT", "0.05")), prompt=_prompt, token=_token)
+    timeout=float(os.environ.get("GRAPHD_ROUTE_TIMEOUT", "0.05")), prompt=_prompt, token=_token,
+    explore_max_regret=float(os.environ["GRAPHD_EXPLORE_MAX_REGRET"]) if os.environ.get("GRAPHD_EXPLORE_MAX_REGRET") else None)
 
 feedback_logger = GraphdFeedbackLogger(_socket, effect=_effect(os.environ.get("GRAPHD_EFFECT")), task_metadata_key=_task_key,
                                        prompt=_prompt, token=_token)

@@ -6,7 +6,7 @@ import time
 import weakref
 
 from ._common import (
-    COST_WEIGHT_KEY, MAX_COST_KEY, MAX_LATENCY_KEY, PERFORMANCE_WEIGHT_KEY, SIGNAL, graphd_address, llm_name, number,
+    COST_WEIGHT_KEY, EXPLORE_KEY, MAX_COST_KEY, MAX_LATENCY_KEY, PERFORMANCE_WEIGHT_KEY, SIGNAL, graphd_address, llm_name, number,
     prompt_text,
 )
 
@@ -23,8 +23,9 @@ class GraphdRoutingPlugin:
     the prompt (`prompt`: "last_user" or "conversation"), the task from request
     metadata (`task_metadata_key`; else graphd infers it), the objective
     (`performance_weight`, `cost_weight`; per request `graphd_performance_weight`,
-    `graphd_cost_weight`, `graphd_max_cost`, `graphd_max_latency_ms` in metadata)
-    and the group's healthy deployments as the allow-list, then narrows
+    `graphd_cost_weight`, `graphd_max_cost`, `graphd_max_latency_ms` in metadata),
+    exploration (`explore_max_regret`, per request `graphd_explore_max_regret`;
+    None: graphd's default) and the group's healthy deployments as the allow-list, then narrows
     LiteLLM's candidates to graphd's choice. A retry takes the next deployment
     in graphd's fallback order. Whenever graphd cannot answer within `timeout`
     seconds (down, slow, no registered LLM among the deployments, a refused
@@ -39,7 +40,7 @@ class GraphdRoutingPlugin:
     REGISTERED_TTL = 30.0
 
     def __init__(self, socket="/tmp/graphd.sock", performance_weight=0.5, cost_weight=0.5, task_metadata_key="graphd_task",
-                 timeout=0.05, prompt="last_user", router=None, token=None, tls=False, tls_ca=None):
+                 timeout=0.05, prompt="last_user", explore_max_regret=None, router=None, token=None, tls=False, tls_ca=None):
         if prompt not in ("last_user", "conversation"):
             raise ValueError(f"prompt must be 'last_user' or 'conversation', got {prompt!r}")
         if performance_weight < 0 or cost_weight < 0 or performance_weight + cost_weight == 0:
@@ -51,6 +52,9 @@ class GraphdRoutingPlugin:
         self.task_metadata_key = task_metadata_key
         self.timeout = float(timeout)
         self.prompt = prompt
+        if explore_max_regret is not None and not explore_max_regret >= 0:
+            raise ValueError("explore_max_regret must be ≥ 0 (0: no exploration; None: graphd's default)")
+        self.explore_max_regret = explore_max_regret
         self._client_options = dict(token=token, tls=tls, tls_ca=tls_ca)
         self._router = router
         self._clients = weakref.WeakKeyDictionary()  # one connection per event loop
@@ -140,18 +144,7 @@ class GraphdRoutingPlugin:
         text = prompt_text(context.structured_messages or context.raw_messages, self.prompt)
         if not text:
             return None  # nothing to route on (e.g. an embedding request): LiteLLM chooses
-        request = router_pb2.RouteRequest(query=text, performance_weight=self.performance_weight, cost_weight=self.cost_weight)
-        task = metadata.get(self.task_metadata_key)
-        if isinstance(task, str):
-            request.task = task
-        performance, cost = number(metadata.get(PERFORMANCE_WEIGHT_KEY)), number(metadata.get(COST_WEIGHT_KEY))
-        if performance is not None or cost is not None:
-            request.performance_weight = performance if performance is not None else 0.0
-            request.cost_weight = cost if cost is not None else 0.0
-        for key, field in ((MAX_COST_KEY, "max_cost"), (MAX_LATENCY_KEY, "max_latency_ms")):
-            value = number(metadata.get(key))
-            if value is not None:
-                setattr(request, field, value)
+        request = self.route_request(text, metadata)
         client = self._client()
         try:
             registered = await asyncio.wait_for(self._registered_llms(client), self.timeout)
@@ -172,6 +165,24 @@ class GraphdRoutingPlugin:
         self.stats["routed"] += 1
         return {"decision_id": answer.decision_id, "llm": answer.llm, "order": [answer.llm, *answer.fallback],
                 "task": answer.task, "tried": []}
+
+    def route_request(self, text, metadata):
+        """The RouteRequest for a prompt and its request metadata (the allow-list is added later)."""
+        request = router_pb2.RouteRequest(query=text, performance_weight=self.performance_weight, cost_weight=self.cost_weight)
+        task = metadata.get(self.task_metadata_key)
+        if isinstance(task, str):
+            request.task = task
+        performance, cost = number(metadata.get(PERFORMANCE_WEIGHT_KEY)), number(metadata.get(COST_WEIGHT_KEY))
+        if performance is not None or cost is not None:
+            request.performance_weight = performance if performance is not None else 0.0
+            request.cost_weight = cost if cost is not None else 0.0
+        if self.explore_max_regret is not None:
+            request.explore_max_regret = self.explore_max_regret
+        for key, field in ((MAX_COST_KEY, "max_cost"), (MAX_LATENCY_KEY, "max_latency_ms"), (EXPLORE_KEY, "explore_max_regret")):
+            value = number(metadata.get(key))
+            if value is not None:
+                setattr(request, field, value)
+        return request
 
     def _next_in_order(self, previous, metadata, deployments):
         """A retry: the next LLM in graphd's order with a deployment not tried yet."""

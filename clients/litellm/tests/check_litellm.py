@@ -166,6 +166,21 @@ def bounded_queue():
     check(failed.outcomes[0].effect == 0 and not failed.outcomes[0].HasField("cost"), "a failure is effect 0")
 
 
+def request_fields():
+    """What the plugin puts in Route from its settings and a request's metadata."""
+    plugin = GraphdRoutingPlugin(socket_path, performance_weight=0.7, cost_weight=0.3, explore_max_regret=0.05)
+    plain = plugin.route_request("Which gas do plants absorb?", {"graphd_task": "science"})
+    check(plain.task == "science" and plain.performance_weight == 0.7 and plain.cost_weight == 0.3
+          and plain.HasField("explore_max_regret") and abs(plain.explore_max_regret - 0.05) < 1e-12, f"plugin settings: {plain}")
+    per_request = plugin.route_request("Which gas?", {"graphd_cost_weight": 1, "graphd_max_cost": "0.002",
+                                                      "graphd_max_latency_ms": 900, "graphd_explore_max_regret": 0})
+    check(per_request.performance_weight == 0 and per_request.cost_weight == 1 and per_request.max_cost == 0.002
+          and per_request.max_latency_ms == 900 and per_request.HasField("explore_max_regret") and per_request.explore_max_regret == 0
+          and per_request.task == "", f"per-request metadata: {per_request}")
+    default = GraphdRoutingPlugin(socket_path).route_request("Which gas?", {"graphd_task": 7})
+    check(not default.HasField("explore_max_regret") and default.task == "", "graphd's exploration default; a non-text task is ignored")
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -215,6 +230,7 @@ def proxy():
 
 
 seed_graphd()
+request_fields()
 asyncio.run(routed_by_graphd())
 asyncio.run(graphd_away_or_slow())
 bounded_queue()
