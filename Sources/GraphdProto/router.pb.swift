@@ -321,7 +321,8 @@ public nonisolated struct Graphd_V1_RouteCandidate: Sendable {
   public var cost: Double = 0
 
   /// Cost scaled to [0, 1] by the task's observed costs (else all observed
-  /// costs, else the predicted costs of the candidates).
+  /// costs) widened by every LLM's predicted cost for this query, else by the
+  /// predicted costs alone.
   public var normalizedCost: Double = 0
 
   /// The objective's value; candidates are ranked by it.

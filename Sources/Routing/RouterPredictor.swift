@@ -266,13 +266,18 @@ public struct RouterPredictor: Sendable {
         // What each LLM did when this very text was asked before outweighs both.
         let observedOnText = question.text.map { repeats.update(&effects, text: $0) } ?? 0
         let known = graph.llms.indices.map { predictedCost(llm: $0, task: task, promptTokens: question.promptTokens) }
-        // Normalise by the task's observed costs, else all observed costs, else the
-        // predicted costs of this question (prices only, before any outcome).
+        // Normalise by the task's observed costs, else all observed costs, widened by
+        // every LLM's predicted cost for this question (prices of those not observed
+        // on the task); before any outcome, by the predicted costs alone. Under bandit
+        // feedback only the LLMs chosen so far have observed costs: a range of theirs
+        // alone would stretch the differences between them, as if they spanned all LLMs.
         let predictedRange = known.compactMap { $0 }.reduce(nil as (min: Double, max: Double)?) { range, c in
             (Swift.min(range?.min ?? c, c), Swift.max(range?.max ?? c, c))
         }
-        let range = [task.flatMap { taskCostRange[$0] }, globalCostRange, predictedRange]
-            .lazy.compactMap { $0 }.first { $0.max > $0.min }
+        let observedRange = [task.flatMap { taskCostRange[$0] }, globalCostRange].lazy.compactMap { $0 }.first { $0.max > $0.min }
+        let range = [observedRange.map { observed in
+            predictedRange.map { (Swift.min(observed.min, $0.min), Swift.max(observed.max, $0.max)) } ?? observed
+        }, predictedRange].lazy.compactMap { $0 }.first { $0.max > $0.min }
         var candidates: [RouteCandidate] = []
         for m in graph.llms.indices where question.allowed?.contains(m) ?? true {
             // An LLM with no price and no observed cost counts as the dearest: it

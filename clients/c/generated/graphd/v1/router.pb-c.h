@@ -277,7 +277,8 @@ struct  Graphd__V1__RouteCandidate
   double cost;
   /*
    * Cost scaled to [0, 1] by the task's observed costs (else all observed
-   * costs, else the predicted costs of the candidates).
+   * costs) widened by every LLM's predicted cost for this query, else by the
+   * predicted costs alone.
    */
   double normalized_cost;
   /*
