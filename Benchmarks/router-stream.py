@@ -195,6 +195,18 @@ def adoption(data, rows, chosen, wp, wc, hidden_index, midpoint):
             "adopted_after": adopted, "share_sent_to_it": float(np.mean(picks)) if picks else None}
 
 
+def dominant_llm(data, rows, wp, wc):
+    """The LLM that is the best single LLM (in hindsight) of the tasks with the most rows."""
+    te = data.test
+    r = wp * te["perf"][rows] - wc * te["cnorm"][rows]
+    tasks = te["task"][rows]
+    wins = {}
+    for t in set(tasks):
+        best = data.llms[int(r[tasks == t].mean(axis=0).argmax())]
+        wins[best] = wins.get(best, 0) + int((tasks == t).sum())
+    return max(wins, key=wins.get)
+
+
 def run_one(a, data, files, rows, mode, weighting, explore, scratch, name):
     w, wp, wc = weighting
     graphd = Graphd(a, scratch, name)
@@ -214,7 +226,7 @@ def run_one(a, data, files, rows, mode, weighting, explore, scratch, name):
                 streamed = rows
                 llms = list(data.llms)
                 if mode == "new-llm":
-                    hidden, midpoint = a.new_llm, len(rows) // 2
+                    hidden, midpoint = a.new_llm if a.new_llm != "auto" else dominant_llm(data, rows, wp, wc), len(rows) // 2
                     llms.remove(hidden)
                     description, per_in, per_out = LLM_CARDS[hidden]
                     on_add = lambda: add_llm(client, hidden, description, per_in, per_out)  # noqa: E731
@@ -308,7 +320,7 @@ def main():
     ap.add_argument("--seed", type=int, default=7, help="the stream's order (and the exploration seeds)")
     ap.add_argument("--window", type=int, default=200)
     ap.add_argument("--warm-share", type=float, default=0.3)
-    ap.add_argument("--new-llm", default="gpt-4-1106-preview")
+    ap.add_argument("--new-llm", default="auto", help="the LLM hidden until the midpoint (auto: the best single LLM of the most rows)")
     ap.add_argument("--explore-max-regret", type=float, default=0.0, help="also run with exploration within this bound")
     ap.add_argument("--via-litellm", action="store_true")
     ap.add_argument("--embedder", default="minilm", choices=["minilm", "hashed"])

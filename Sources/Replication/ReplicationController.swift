@@ -366,9 +366,11 @@ public struct NotPrimaryError: Error, Sendable, CustomStringConvertible {
 /// The write log of a graphd that is not the primary: refuses every batch
 /// with the primary's address (nothing is written).
 struct ReplicaRefusal: WriteLog {
-    let controller: ReplicationController
+    /// Weak: the database holds this write log, and the controller holds the database.
+    weak let controller: ReplicationController?
 
     func append(_ event: WriteEvent, marks: WriteMarks) throws -> [(name: String, value: [UInt8]?)] {
+        guard let controller else { throw NotPrimaryError(.stopped("graphd is shutting down")) }
         throw controller.writeRefusal ?? NotPrimaryError(.takingOver)
     }
 
