@@ -66,11 +66,12 @@ def main():
             latency_ms = (time.monotonic() - started) * 1000
             print(answer)
             # Report the outcome once it is known (here: the call succeeded; a real gateway
-            # sends its quality signal, e.g. a user rating or a test result, later). The
+            # sends its quality signal, e.g. a user rating or a test result, later, by the
+            # same decision id: it stays resolvable for graphd's --decision-ttl). The
             # answer itself goes along: for a multiple-choice query graphd keeps the option
             # it names, which routes later variants of the question; otherwise it is ignored.
             client.feedback(router_pb2.FeedbackRequest(
-                query=a.query, task=a.task, outcomes=[router_pb2.Outcome(
+                decision_id=decision.decision_id, outcomes=[router_pb2.Outcome(
                     llm=name, effect=1.0, cost=cost, latency_ms=latency_ms, answer=answer.encode()[:65536].decode(errors="ignore"))]), timeout=1.0)
             return
         sys.exit("every LLM failed")
