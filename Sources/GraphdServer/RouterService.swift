@@ -279,7 +279,13 @@ struct BucketDecisionArchive: DecisionArchive {
 
     func fetch(id: String) async throws -> RecordedDecision? {
         let bucket = self.bucket
-        guard let bytes = try await OffPool.run({ try bucket.get(id) }) else { return nil }
+        let found: [UInt8]?
+        do {
+            found = try await OffPool.run { try bucket.get(id) }
+        } catch {
+            throw RPCError(.unavailable, "cannot look decision \(id) up in \(bucket.bucket) (NATS): \(error)")
+        }
+        guard let bytes = found else { return nil }
         do {
             return try JSONDecoder().decode(RecordedDecision.self, from: Data(bytes))
         } catch {
