@@ -1,4 +1,5 @@
 import Foundation
+import GraphCore
 import Synchronization
 
 /// A Route decision as Feedback needs it later: what was asked and what was chosen.
@@ -71,6 +72,7 @@ public final class DecisionLog: Sendable {
         var firstPosition = 0
         var index: [String: Int] = [:]
         var bytes = 0
+        var random = SplitMix(seed: UInt64.random(in: .min ... .max))
     }
 
     public init(limits: Limits = Limits(), archive: (any DecisionArchive)? = nil,
@@ -88,14 +90,16 @@ public final class DecisionLog: Sendable {
     /// be told from an unknown one without a lookup.
     public func record(query: String, vector: [Float], task: String, llm: String) -> String {
         let decidedAt = now()
-        let id = Self.id(decidedAtMs: decidedAt, random: UInt64.random(in: .min ... .max))
         let decision = RecordedDecision(query: query, vector: vector, task: task, llm: llm, decidedAtMs: decidedAt)
-        state.withLock { state in
+        let id = state.withLock { state in
+            // Random bits from a generator seeded once: no system call per Route.
+            let id = Self.id(decidedAtMs: decidedAt, random: state.random.next())
             expire(&state, now: decidedAt)
             state.index[id] = state.firstPosition + state.order.count
             state.order.append(Kept(id: id, decision: decision))
             state.bytes += decision.bytes
             while state.index.count > limits.maxDecisions || state.bytes > limits.maxBytes { dropOldest(&state) }
+            return id
         }
         archive?.archive(id: id, decision: decision)
         return id
@@ -157,10 +161,17 @@ public final class DecisionLog: Sendable {
         }
     }
 
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     static func id(decidedAtMs: Int64, random: UInt64) -> String {
-        let time = String(UInt64(max(0, decidedAtMs)) & 0xFFFF_FFFF_FFFF, radix: 16)
-        let bits = String(random, radix: 16)
-        return "d" + String(repeating: "0", count: 12 - time.count) + time + String(repeating: "0", count: 16 - bits.count) + bits
+        let time = UInt64(max(0, decidedAtMs)) & 0xFFFF_FFFF_FFFF
+        let digits = hexDigits
+        return String(unsafeUninitializedCapacity: 29) { buffer in
+            buffer[0] = UInt8(ascii: "d")
+            for i in 0..<12 { buffer[1 + i] = digits[Int((time >> (4 * (11 - i))) & 0xF)] }
+            for i in 0..<16 { buffer[13 + i] = digits[Int((random >> (4 * (15 - i))) & 0xF)] }
+            return 29
+        }
     }
 
     /// The decision time an id carries, or nil when it is not an id `record` makes.
