@@ -40,7 +40,7 @@ struct RouteCommand: AsyncParsableCommand {
     var maxCost: Double?
     @Option(help: "Leave out LLMs whose predicted latency exceeds this (milliseconds; LLMs never timed stay in).")
     var maxLatencyMs: Double?
-    @Option(help: "Explore within this expected loss (objective units; 0: off; default: graphd's --explore-max-regret).")
+    @Option(help: "Explore among the LLMs that may plausibly score within this much of the best (objective units; 0: off; default: graphd's --explore-max-regret).")
     var exploreMaxRegret: Double?
     @Option(help: "Seed of the exploration draw (0: random).")
     var exploreSeed: UInt64 = 0

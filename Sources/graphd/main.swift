@@ -145,7 +145,7 @@ struct Graphd: AsyncParsableCommand {
     @Option(help: "Seconds a Route decision stays resolvable for Feedback by decision_id (0: Route returns no decision_id). With replication, decisions are kept in a NATS bucket every graphd of the stream reads.")
     var decisionTtl: Double = 3600
 
-    @Option(help: "Route explores by default within this expected loss (objective units; 0: off). See RouteRequest.explore_max_regret.")
+    @Option(help: "Route explores by default (Thompson sampling) among the LLMs that may plausibly score within this much of the best expected score (objective units; 0: off). See RouteRequest.explore_max_regret.")
     var exploreMaxRegret: Double = 0
 
     @Option(help: "Most Route decisions kept in memory for Feedback by decision_id (the oldest go first; 64 MiB at most).")
