@@ -92,8 +92,9 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
         let (server, client) = try await Self.start()
         // A TTL long enough that each step between two lease calls finishes within
         // it on a loaded 2-core machine: a full parallel run stalled this test's
-        // calls past 1 s, and later past 4 s (the lease lapsed before the next check).
-        let lease = try await blocking { try PrimaryLease(client: client, bucket: "graphd-lease", ttl: .seconds(15)) }
+        // calls past 1 s, later past 4 s, and with LiteLLM's proxy starting beside
+        // it past 15 s (the lease lapsed before the next check).
+        let lease = try await blocking { try PrimaryLease(client: client, bucket: "graphd-lease", ttl: .seconds(30)) }
         #expect(try await blocking { try lease.holder() } == nil)
         let revision = try #require(try await blocking { try lease.acquire(address: "unix:/a.sock") })
         #expect(try await blocking { try lease.holder() } == PrimaryLease.Holder(address: "unix:/a.sock", revision: revision))
@@ -105,7 +106,7 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
         }
         // a stops renewing: within a few TTLs b can take it, and a's renewal then fails.
         var taken: UInt64?
-        let deadline = ContinuousClock.now + .seconds(90)
+        let deadline = ContinuousClock.now + .seconds(120)
         while taken == nil, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(200))
             taken = try await blocking { try lease.acquire(address: "unix:/b.sock") }
