@@ -32,16 +32,22 @@ public final class ExpiringBucket: @unchecked Sendable {
 
     /// The value under `key`, or nil when there is none (never stored, or expired). Blocks: call off the pool.
     public func get(_ key: String) throws(NATSError) -> [UInt8]? {
-        var entry: OpaquePointer?
-        let status = kvStore_Get(&entry, store, key)
-        if status == NATS_NOT_FOUND { return nil }
-        try check(status, "cannot read \(key) from \(bucket)")
-        guard let entry else { return nil }
-        defer { kvEntry_Destroy(entry) }
-        let length = Int(kvEntry_ValueLen(entry))
-        guard length > 0, let bytes = kvEntry_Value(entry) else { return [] }
-        return Array(UnsafeRawBufferPointer(start: bytes, count: length))
+        try readKeyValueEntry(store, key: key, what: "\(key) from \(bucket)")?.value
     }
+}
+
+/// The entry under `key` (its value and revision), or nil when there is none. Blocks.
+func readKeyValueEntry(_ store: OpaquePointer, key: String, what: @autoclosure () -> String) throws(NATSError)
+    -> (value: [UInt8], revision: UInt64)? {
+    var entry: OpaquePointer?
+    let status = kvStore_Get(&entry, store, key)
+    if status == NATS_NOT_FOUND { return nil }
+    try check(status, "cannot read \(what())")
+    guard let entry else { return nil }
+    defer { kvEntry_Destroy(entry) }
+    let length = Int(kvEntry_ValueLen(entry))
+    let value = length > 0 ? kvEntry_Value(entry).map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? [] : []
+    return (value, kvEntry_Revision(entry))
 }
 
 /// Opens a key-value bucket, creating it when missing: one value per key,

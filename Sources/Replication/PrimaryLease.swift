@@ -36,17 +36,8 @@ public final class PrimaryLease: @unchecked Sendable {
 
     /// The key's entry as stored: an empty address is a released lease.
     private func entry() throws(NATSError) -> Holder? {
-        var entry: OpaquePointer?
-        let status = kvStore_Get(&entry, store, key)
-        if status == NATS_NOT_FOUND { return nil }
-        try check(status, "cannot read the lease \(bucket)/\(key)")
-        guard let entry else { return nil }
-        defer { kvEntry_Destroy(entry) }
-        let length = Int(kvEntry_ValueLen(entry))
-        let address = length == 0 ? "" : kvEntry_Value(entry).map {
-            String(decoding: UnsafeRawBufferPointer(start: $0, count: length), as: UTF8.self)
-        } ?? ""
-        return Holder(address: address, revision: kvEntry_Revision(entry))
+        guard let entry = try readKeyValueEntry(store, key: key, what: "the lease \(bucket)/\(key)") else { return nil }
+        return Holder(address: String(decoding: entry.value, as: UTF8.self), revision: entry.revision)
     }
 
     /// Takes the lease for `address` if it is free: its revision, or nil when another holds it.

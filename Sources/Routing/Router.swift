@@ -513,6 +513,9 @@ public final class Router: Sendable {
             guard outcome.answer.utf8.count <= RouterSchema.maxQueryBytes else {
                 throw RoutingError(.invalidArgument, "outcomes[\(i)].answer is longer than \(RouterSchema.maxQueryBytes) bytes")
             }
+            guard !outcome.llm.isEmpty else {
+                throw RoutingError(.invalidArgument, "outcomes[\(i)].llm is empty (it may be left out only with decision_id)")
+            }
             guard catalog.node(RouterSchema.llmType, key: outcome.llm) != nil else {
                 throw RoutingError(.notFound, "outcomes[\(i)].llm '\(outcome.llm)' is not a registered LLM")
             }

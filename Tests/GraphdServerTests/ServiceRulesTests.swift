@@ -145,6 +145,10 @@ import Testing
         outcome.effect = 1
         feedback.outcomes = [outcome]
         #expect(try await server.status(.feedback, feedback) == .notFound)
+        outcome.llm = ""
+        feedback.outcomes = [outcome]
+        let unnamed = try await server.call(.feedback, feedback, as: Graphd_V1_FeedbackResponse.self)
+        #expect(unnamed.status == .invalidArgument && unnamed.message.contains("decision_id"), "an outcome without an LLM")
         outcome.llm = "small"
         outcome.effect = 2
         feedback.outcomes = [outcome]
