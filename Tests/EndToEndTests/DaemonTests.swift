@@ -221,18 +221,18 @@ private func jsonObject(_ text: String) throws -> [String: Any] {
         for _ in 0..<500 where !log().contains("diagnostic GEMM job started") { try await Task.sleep(for: .milliseconds(10)) }
         #expect(log().contains("diagnostic GEMM job started"))
         try await Task.sleep(for: .milliseconds(20 * round))  // land the signal at different points of a GEMM
-        let signalled = ContinuousClock.now
         kill(daemon.process.processIdentifier, SIGTERM)
         // Bounded: without the drain, OpenBLAS's exit handler can also hang (it joins a
         // worker that waits for the GEMM in flight); then the test fails instead of hanging.
-        for _ in 0..<3000 where daemon.process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        // 60 s is half the job's 120 s, so an exit inside it means the job stopped at a
+        // check; no tighter bound, since a loaded CI machine once took 24 s to exit.
+        for _ in 0..<6000 where daemon.process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
         let hung = daemon.process.isRunning
         if hung { await daemon.kill9() }
-        #expect(!hung, "graphd did not exit within 30 s of SIGTERM")
+        #expect(!hung, "graphd did not exit within 60 s of SIGTERM (the job would have run 120 s)")
         let status = await daemon.waitForExit()
         let text = log()
         #expect(daemon.process.terminationReason == .exit && status == 0, "status \(status), reason \(daemon.process.terminationReason.rawValue):\n\(text)")
-        #expect(ContinuousClock.now - signalled < .seconds(10), "the job stops at its next check, not after its 120 s")
         // In this order: the listeners close, the job is cancelled and ends, the jobs drain, the process says it stopped.
         let marks = ["stopped listening", "diagnostic GEMM job ended", "background jobs drained", "[graphd] stopped"].map { text.range(of: $0)?.lowerBound }
         #expect(marks.allSatisfy { $0 != nil }, "\(text)")

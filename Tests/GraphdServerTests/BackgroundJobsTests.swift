@@ -45,10 +45,11 @@ import BackgroundWork
         let running = Task {
             try await jobs.perform(.routerTraining) { job in
                 probe.started.store(true, ordering: .relaxed)
-                // A training loop: stops at its next check once cancelled (at most 30 s here).
-                let end = ContinuousClock.now + .seconds(30)
+                // A training loop: stops at its next check once cancelled (else after 120 s).
+                let end = ContinuousClock.now + .seconds(120)
                 while !job.isCancelled, ContinuousClock.now < end { Thread.sleep(forTimeInterval: 0.001) }
-                probe.sawCancellation.store(job.isCancelled, ordering: .relaxed)
+                // Stopped by the cancellation, before its own end.
+                probe.sawCancellation.store(job.isCancelled && ContinuousClock.now < end, ordering: .relaxed)
             }
         }
         let didStart = try await eventually { probe.started.load(ordering: .relaxed) }
@@ -57,9 +58,7 @@ import BackgroundWork
         try await Task.sleep(for: .milliseconds(20))
         #expect(jobs.running[.routerTraining] == 1)
 
-        let begun = ContinuousClock.now
         await jobs.shutdown()
-        #expect(ContinuousClock.now - begun < .seconds(10), "shutdown waited for the job to notice, not for its end")
         // Shutdown returned: the running job has ended, having seen the cancellation.
         let sawIt = probe.sawCancellation.load(ordering: .relaxed)
         #expect(sawIt)
