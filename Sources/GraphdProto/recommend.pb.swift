@@ -43,6 +43,11 @@ public nonisolated enum Graphd_V1_Scorer: SwiftProtobuf.Enum, Swift.CaseIterable
 
   /// Personalized PageRank from the user over the user–item graph.
   case ppr // = 3
+
+  /// Training-free polynomial spectral filter (ChebyCF family): a Chebyshev
+  /// low-pass response on the normalised item–item operator plus an ideal
+  /// low-pass term, between item-degree normalisations (OpenBLAS).
+  case polynomialFilter // = 4
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -55,6 +60,7 @@ public nonisolated enum Graphd_V1_Scorer: SwiftProtobuf.Enum, Swift.CaseIterable
     case 1: self = .rp3Beta
     case 2: self = .graphFilter
     case 3: self = .ppr
+    case 4: self = .polynomialFilter
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -65,6 +71,7 @@ public nonisolated enum Graphd_V1_Scorer: SwiftProtobuf.Enum, Swift.CaseIterable
     case .rp3Beta: return 1
     case .graphFilter: return 2
     case .ppr: return 3
+    case .polynomialFilter: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -75,6 +82,7 @@ public nonisolated enum Graphd_V1_Scorer: SwiftProtobuf.Enum, Swift.CaseIterable
     .rp3Beta,
     .graphFilter,
     .ppr,
+    .polynomialFilter,
   ]
 
 }
@@ -344,7 +352,7 @@ public nonisolated struct Graphd_V1_PersonalizedPageRankResponse: Sendable {
 fileprivate nonisolated let _protobuf_package = "graphd.v1"
 
 nonisolated extension Graphd_V1_Scorer: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SCORER_UNSPECIFIED\0\u{1}SCORER_RP3BETA\0\u{1}SCORER_GRAPH_FILTER\0\u{1}SCORER_PPR\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SCORER_UNSPECIFIED\0\u{1}SCORER_RP3BETA\0\u{1}SCORER_GRAPH_FILTER\0\u{1}SCORER_PPR\0\u{1}SCORER_POLYNOMIAL_FILTER\0")
 }
 
 nonisolated extension Graphd_V1_RecommendRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

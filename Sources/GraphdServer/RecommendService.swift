@@ -64,6 +64,7 @@ public struct RecommendService: Sendable {
         let scorer: ScorerKind = switch request.scorer {
         case .unspecified, .rp3Beta: .rp3beta
         case .graphFilter: .graphFilter
+        case .polynomialFilter: .polynomialFilter
         case .ppr: .ppr
         case .UNRECOGNIZED(let value): throw RPCError(.invalidArgument, "unknown scorer \(value)")
         }
@@ -85,7 +86,7 @@ public struct RecommendService: Sendable {
             for node in linked where !snapshot.hasEdge(between: item, and: node) { return false }
             return true
         }
-        let model = scorer == .graphFilter ? try await models.model(for: spec, database: database) : nil
+        let model = scorer.needsModel ? try await models.model(for: spec, database: database) : nil
         let query = RecommendationQuery(user: user, k: Int(request.k), scorer: scorer, includeInteracted: request.includeInteracted,
                                         exclude: exclude, explain: request.explain)
         let items = try Recommender.recommend(query, spec: spec, model: model, snapshot: snapshot, ppr: engine, walks: walks, include: include)

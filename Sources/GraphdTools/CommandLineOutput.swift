@@ -75,12 +75,13 @@ extension EmbeddingProvider: ExpressibleByArgument {}
 
 /// Recommend's scorer as the command line spells it.
 public enum ScorerChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
-    case rp3beta, graph_filter, ppr
+    case rp3beta, graph_filter, polynomial_filter, ppr
 
     public var wire: Graphd_V1_Scorer {
         switch self {
         case .rp3beta: .rp3Beta
         case .graph_filter: .graphFilter
+        case .polynomial_filter: .polynomialFilter
         case .ppr: .ppr
         }
     }

@@ -81,6 +81,24 @@ public struct DenseMatrix: Sendable, Equatable {
         return result
     }
 
+    /// self[:, 0..<leadingColumns] · vector (SGEMV on the first columns only).
+    public func multiplied(vector: [Float], leadingColumns: Int) throws(MatrixError) -> [Float] {
+        guard leadingColumns >= 0, leadingColumns <= columnCount, vector.count == leadingColumns else {
+            throw MatrixError("GEMV shapes differ: \(rowCount)×\(leadingColumns) of \(columnCount) columns · \(vector.count)")
+        }
+        var result = [Float](repeating: 0, count: rowCount)
+        guard rowCount > 0, leadingColumns > 0 else { return result }
+        values.withUnsafeBufferPointer { a in
+            vector.withUnsafeBufferPointer { x in
+                result.withUnsafeMutableBufferPointer { y in
+                    cblas_sgemv(CblasRowMajor, CblasNoTrans, blasint(rowCount), blasint(leadingColumns), 1,
+                                a.baseAddress, blasint(columnCount), x.baseAddress, 1, 0, y.baseAddress, 1)
+                }
+            }
+        }
+        return result
+    }
+
     /// Scales row i by `scale[i]`.
     public mutating func scaleRows(_ scale: [Float]) {
         precondition(scale.count == rowCount)

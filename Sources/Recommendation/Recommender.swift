@@ -6,28 +6,39 @@ import MessagePassing
 public enum ScorerKind: String, Sendable, CaseIterable {
     /// RP3β item–item walks on the live graph (the default: best on our Gowalla validation split).
     case rp3beta
-    /// Training-free graph filter (linear + ideal low-pass) on OpenBLAS.
+    /// Training-free graph filter (GF-CF: linear + ideal low-pass) on OpenBLAS.
     case graphFilter = "graph_filter"
+    /// Training-free polynomial spectral filter (ChebyCF family) on OpenBLAS.
+    case polynomialFilter = "polynomial_filter"
     /// Personalized PageRank from the user over the user–item graph.
     case ppr
+
+    /// The spectral filters precompute a model; the walk scorers read the live graph.
+    public var needsModel: Bool { self == .graphFilter || self == .polynomialFilter }
 }
 
-/// Precomputed state for the graph-filter scorer over one interaction matrix.
-/// Built in the background from a snapshot; queries combine it with the user's
-/// live interactions, so the user's own new edges count at once (items and
-/// co-occurrences added since the build wait for the next build).
+/// Precomputed state for the spectral filter scorers over one interaction
+/// matrix: its normalised item–item operator's leading eigenvectors, shared by
+/// both filters. Built in the background from a snapshot; queries combine it
+/// with the user's live interactions, so the user's own new edges count at once
+/// (items and co-occurrences added since the build wait for the next build).
 public final class RecommendationModel: Sendable {
     public let matrix: InteractionMatrix
+    public let spectrum: ItemSpectrum
     public let graphFilter: GraphFilterScorer
+    public let polynomialFilter: PolynomialFilterScorer
     /// Seconds the build took, and the wall-clock time it finished (ms since 1970).
     public let buildSeconds: Double
     public let builtAtMs: Int64
 
     public init(snapshot: GraphSnapshot, spec: InteractionSpec, builtAtMs: Int64,
-                filter: GraphFilterScorer.Parameters = .defaults) throws {
+                filter: GraphFilterScorer.Parameters = .defaults,
+                polynomial: PolynomialFilterScorer.Parameters = .defaults) throws {
         let start = ContinuousClock.now
         matrix = try InteractionMatrix(snapshot: snapshot, spec: spec)
-        graphFilter = try GraphFilterScorer(matrix: matrix, parameters: filter)
+        spectrum = try ItemSpectrum(matrix: matrix, dimensions: max(filter.dimensions, polynomial.dimensions, polynomial.idealDimensions))
+        graphFilter = GraphFilterScorer(spectrum: spectrum, parameters: filter)
+        polynomialFilter = PolynomialFilterScorer(spectrum: spectrum, parameters: polynomial)
         let elapsed = ContinuousClock.now - start
         buildSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         self.builtAtMs = builtAtMs
@@ -114,9 +125,10 @@ public enum Recommender {
             where score > 0 && heap.admits(Double(score)) && admissible(node) {
                 heap.offer(node: node, score: Double(score))
             }
-        case .graphFilter:
-            guard let model else { throw RecommendationError(.invalidArgument, "the graph filter needs a model") }
-            let scores = model.graphFilter.scores(for: model.matrix.liveInteractions(of: query.user, in: snapshot))
+        case .graphFilter, .polynomialFilter:
+            guard let model else { throw RecommendationError(.invalidArgument, "the \(query.scorer.rawValue) scorer needs a model") }
+            let row = model.matrix.liveInteractions(of: query.user, in: snapshot)
+            let scores = query.scorer == .graphFilter ? model.graphFilter.scores(for: row) : model.polynomialFilter.scores(for: row)
             for (index, score) in scores.enumerated() where score > 0 && heap.admits(Double(score)) {
                 let node = model.matrix.itemNodes[index]
                 if isItem(node) && admissible(node) { heap.offer(node: node, score: Double(score)) }

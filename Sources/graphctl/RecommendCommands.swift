@@ -10,7 +10,10 @@ struct RecommendCommand: AsyncParsableCommand {
         commandName: "recommend", abstract: "Top-k items for a user (graphd.v1.Recommend/Recommend).",
         discussion: """
         The user is TYPE:KEY or a bare key of --user-type. The user's own items are left out \
-        unless --include-interacted. Scorers: rp3beta (default), graph_filter, ppr.
+        unless --include-interacted. Scorers: rp3beta (default), graph_filter, polynomial_filter, ppr. \
+        The two filters build a model of the interactions in the background (seconds on a \
+        large graph: the first call for a set of types waits for it); the user's own new \
+        edges count at once, other new edges from the next build.
 
         Examples:
           graphctl recommend 42 --k 20
@@ -22,7 +25,7 @@ struct RecommendCommand: AsyncParsableCommand {
     var user: String
     @Option(help: "Items to return (1…1000).")
     var k: UInt32 = 10
-    @Option(help: "Scorer: rp3beta, graph_filter or ppr.")
+    @Option(help: "Scorer: rp3beta, graph_filter, polynomial_filter or ppr.")
     var scorer: ScorerChoice = .rp3beta
     @Option(help: "User node type.")
     var userType = "user"

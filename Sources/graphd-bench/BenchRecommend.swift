@@ -83,7 +83,7 @@ struct BenchRecommend: AsyncParsableCommand {
         let spec = InteractionSpec(userType: try schema.requireNodeType("user"), itemType: try schema.requireNodeType("item"),
                                    edgeTypes: [try schema.requireEdgeType("interacted")])
         // Only the graph filter precomputes; the walk scorers read the live graph.
-        let model = scorer == .graph_filter
+        let model = scorer.kind.needsModel
             ? try RecommendationModel(snapshot: snapshot, spec: spec, builtAtMs: Int64(Date().timeIntervalSince1970 * 1000)) : nil
         if let model { log(String(format: "model built in %.2f s", model.buildSeconds)) }
 

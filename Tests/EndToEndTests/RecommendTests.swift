@@ -41,7 +41,7 @@ import Testing
         let client = try await daemon.client()
         try await load(client)
 
-        for scorer in [Graphd_V1_Scorer.rp3Beta, .graphFilter, .ppr] {
+        for scorer in [Graphd_V1_Scorer.rp3Beta, .graphFilter, .polynomialFilter, .ppr] {
             let own = try await ownItems(client, "u3")
             let items = try await recommend(client, "u3", scorer: scorer)
             #expect(!items.isEmpty, "\(scorer)")

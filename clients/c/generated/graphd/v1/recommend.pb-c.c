@@ -1245,19 +1245,21 @@ const ProtobufCMessageDescriptor graphd__v1__personalized_page_rank_response__de
   (ProtobufCMessageInit) graphd__v1__personalized_page_rank_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue graphd__v1__scorer__enum_values_by_number[4] =
+static const ProtobufCEnumValue graphd__v1__scorer__enum_values_by_number[5] =
 {
   { "SCORER_UNSPECIFIED", "GRAPHD__V1__SCORER__SCORER_UNSPECIFIED", 0 },
   { "SCORER_RP3BETA", "GRAPHD__V1__SCORER__SCORER_RP3BETA", 1 },
   { "SCORER_GRAPH_FILTER", "GRAPHD__V1__SCORER__SCORER_GRAPH_FILTER", 2 },
   { "SCORER_PPR", "GRAPHD__V1__SCORER__SCORER_PPR", 3 },
+  { "SCORER_POLYNOMIAL_FILTER", "GRAPHD__V1__SCORER__SCORER_POLYNOMIAL_FILTER", 4 },
 };
 static const ProtobufCIntRange graphd__v1__scorer__value_ranges[] = {
-{0, 0},{0, 4}
+{0, 0},{0, 5}
 };
-static const ProtobufCEnumValueIndex graphd__v1__scorer__enum_values_by_name[4] =
+static const ProtobufCEnumValueIndex graphd__v1__scorer__enum_values_by_name[5] =
 {
   { "SCORER_GRAPH_FILTER", 2 },
+  { "SCORER_POLYNOMIAL_FILTER", 4 },
   { "SCORER_PPR", 3 },
   { "SCORER_RP3BETA", 1 },
   { "SCORER_UNSPECIFIED", 0 },
@@ -1269,9 +1271,9 @@ const ProtobufCEnumDescriptor graphd__v1__scorer__descriptor =
   "Scorer",
   "Graphd__V1__Scorer",
   "graphd.v1",
-  4,
+  5,
   graphd__v1__scorer__enum_values_by_number,
-  4,
+  5,
   graphd__v1__scorer__enum_values_by_name,
   1,
   graphd__v1__scorer__value_ranges,

@@ -53,7 +53,13 @@ typedef enum _Graphd__V1__Scorer {
   /*
    * Personalized PageRank from the user over the user–item graph.
    */
-  GRAPHD__V1__SCORER__SCORER_PPR = 3
+  GRAPHD__V1__SCORER__SCORER_PPR = 3,
+  /*
+   * Training-free polynomial spectral filter (ChebyCF family): a Chebyshev
+   * low-pass response on the normalised item–item operator plus an ideal
+   * low-pass term, between item-degree normalisations (OpenBLAS).
+   */
+  GRAPHD__V1__SCORER__SCORER_POLYNOMIAL_FILTER = 4
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GRAPHD__V1__SCORER)
 } Graphd__V1__Scorer;
 
