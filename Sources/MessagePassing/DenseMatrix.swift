@@ -99,6 +99,28 @@ public struct DenseMatrix: Sendable, Equatable {
         return result
     }
 
+    /// self[row, 0..<vector.count] · vector for each of `rows` (one SDOT each): a
+    /// GEMV restricted to some rows. Rows named twice get their dot once, in
+    /// their first position, and 0 after.
+    public func rowDots(_ rows: [Int], with vector: [Float]) throws(MatrixError) -> [Float] {
+        guard vector.count <= columnCount else {
+            throw MatrixError("row dots of \(vector.count) entries in a matrix of \(columnCount) columns")
+        }
+        guard let outside = rows.first(where: { $0 < 0 || $0 >= rowCount }) else {
+            var seen = [Bool](repeating: false, count: rowCount)
+            return values.withUnsafeBufferPointer { a in
+                vector.withUnsafeBufferPointer { x in
+                    rows.map { row in
+                        guard !seen[row], let base = a.baseAddress else { return 0 }
+                        seen[row] = true
+                        return cblas_sdot(blasint(x.count), base + row * columnCount, 1, x.baseAddress, 1)
+                    }
+                }
+            }
+        }
+        throw MatrixError("row \(outside) is outside 0..<\(rowCount)")
+    }
+
     /// Scales row i by `scale[i]`.
     public mutating func scaleRows(_ scale: [Float]) {
         precondition(scale.count == rowCount)

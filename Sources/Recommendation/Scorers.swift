@@ -4,13 +4,15 @@ import MessagePassing
 import RealModule
 
 /// items → users → items: the user's row through `first` (items × users) then
-/// `second` (users × items), touching only the users reached.
-func twoHops(_ interactions: [(item: Int, weight: Float)], first: SparseMatrix, second: SparseMatrix) -> [Float] {
+/// `second` (users × items), touching only the users reached. When `reachedItems`
+/// is given, the items reached are appended to it.
+func twoHops(_ interactions: [(item: Int, weight: Float)], first: SparseMatrix, second: SparseMatrix,
+             reachedItems: UnsafeMutablePointer<[Int]>? = nil) -> [Float] {
     var middle = [Float](repeating: 0, count: first.columnCount)
     var reached: [Int] = []
     first.accumulateRows(interactions.map(\.item), scales: interactions.map(\.weight), into: &middle, touched: &reached)
     var scores = [Float](repeating: 0, count: second.columnCount)
-    second.accumulateRows(reached, scales: reached.map { middle[$0] }, into: &scores)
+    second.accumulateRows(reached, scales: reached.map { middle[$0] }, into: &scores, touched: reachedItems)
     return scores
 }
 

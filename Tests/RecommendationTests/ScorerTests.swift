@@ -12,7 +12,8 @@ private struct Fixture {
     var dense: [[Float]] = []  // users × items
     var spec: InteractionSpec
 
-    init(users userCount: Int = 12, items itemCount: Int = 15, seed: UInt64 = 3) throws {
+    /// Each user takes about one item in `sparsity`.
+    init(users userCount: Int = 12, items itemCount: Int = 15, seed: UInt64 = 3, sparsity: UInt64 = 3) throws {
         var random = seed
         func next() -> UInt64 {
             random = random &* 6364136223846793005 &+ 1442695040888963407
@@ -21,7 +22,7 @@ private struct Fixture {
         var edges: [EdgeInput] = []
         dense = [[Float]](repeating: [Float](repeating: 0, count: itemCount), count: userCount)
         for u in 0..<userCount {
-            for i in 0..<itemCount where next() % 3 == 0 {
+            for i in 0..<itemCount where next() % sparsity == 0 {
                 let weight = Float(1 + next() % 3)
                 dense[u][i] = weight
                 edges.append(EdgeInput(type: "interacted", source: NodeRefInput(type: "user", key: "u\(u)"),
@@ -217,4 +218,31 @@ func polynomialFilterMatchesTheDenseFormulaWhenEveryEigenvectorIsKept(order: Int
         let i = try #require(f.items.firstIndex(of: item.node))
         #expect(abs(item.score - expected[i]) < 2e-4 * max(1, abs(expected[i])), "item \(i)")
     }
+}
+
+@Test func reachedOnlyScoringGivesTheFullScoresOfTheItemsReachedAndZeroElsewhere() throws {
+    // Sparse enough that some items share no user with a user's items.
+    let f = try Fixture(users: 30, items: 40, seed: 5, sparsity: 12)
+    let matrix = try InteractionMatrix(snapshot: f.state.snapshot, spec: f.spec)
+    let spectrum = try ItemSpectrum(matrix: matrix, dimensions: 12)
+    var parameters = PolynomialFilterScorer.Parameters.defaults
+    parameters.reachedItemsOnly = false
+    let full = PolynomialFilterScorer(spectrum: spectrum, parameters: parameters)
+    parameters.reachedItemsOnly = true
+    let reached = PolynomialFilterScorer(spectrum: spectrum, parameters: parameters)
+    let linearOnly = GraphFilterScorer(spectrum: spectrum, parameters: .init(dimensions: 0, idealWeight: 0))
+    var unreachedSeen = 0
+    for user in f.users {
+        let row = matrix.liveInteractions(of: user, in: f.state.snapshot)
+        let (all, some, linear) = (full.scores(for: row), reached.scores(for: row), linearOnly.scores(for: row))
+        for i in all.indices {
+            if linear[i] != 0 {
+                #expect(abs(some[i] - all[i]) <= 1e-5 * max(1, abs(all[i])))
+            } else {
+                #expect(some[i] == 0)
+                unreachedSeen += 1
+            }
+        }
+    }
+    #expect(unreachedSeen > 0, "the fixture has unreached items")
 }
