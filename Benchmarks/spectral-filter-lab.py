@@ -16,7 +16,8 @@ usage: spectral-filter-lab.py SPLITDIR [SPLITDIR …] --configs FILE.json [--dim
 SPLITDIR holds train.txt and test.txt (Benchmarks/split-lightgcn.py writes them).
 A config: {"name":…, "response": "chebycf"|"step"|"linear", "K":8, "phi":1.5,
 "ideal_weight":0.2, "ideal_dimensions":512, "beta":0.4, "ideal_beta": (default beta),
-"linear": c or null (fitted to the response on the tail)}.
+"linear": c or null (fitted to the response on the tail), "fuse_rp3": w (add w × RP3β's
+scores, each user's scores of both scaled to a maximum of 1)}.
 """
 import argparse
 import json
@@ -194,7 +195,23 @@ def main():
             power = lambda e: np.where(di > 0, np.maximum(di, 1) ** e, 0).astype(np.float32)
             pre, post, ipre, ipost = power(-beta), power(beta), power(-ideal_beta), power(ideal_beta)
 
-            def scores(chunk, c=c, coefficient=coefficient, Vd=Vd, pre=pre, post=post, alpha=alpha, ideal_d=ideal_d):
+            fuse = config.get("fuse_rp3", 0.0)
+            if fuse:
+                # RP3β (α 0.7, β 0.2): walk probabilities raised to α, end item over degree^β.
+                du = np.asarray(R.sum(1)).ravel()
+                Pui = (sp.diags(np.where(du > 0, np.maximum(du, 1) ** -0.7, 0).astype(np.float32)) @ R).tocsr()
+                Piu = (sp.diags(np.where(di > 0, np.maximum(di, 1) ** -0.7, 0).astype(np.float32)) @ R.T).tocsr()
+                popularity = np.where(di > 0, np.maximum(di, 1) ** -0.2, 0).astype(np.float32)
+
+            def scores(chunk, c=c, coefficient=coefficient, Vd=Vd, pre=pre, post=post, alpha=alpha, ideal_d=ideal_d, fuse=fuse):
+                out = filtered(chunk, c, coefficient, Vd, pre, post, alpha, ideal_d)
+                if not fuse:
+                    return out
+                walk = np.asarray(((Pui[chunk] @ Piu) @ Pui).todense()) * popularity
+                scale = lambda m: m / np.maximum(np.abs(m).max(1, keepdims=True), 1e-12)
+                return scale(out) + fuse * scale(walk)
+
+            def filtered(chunk, c, coefficient, Vd, pre, post, alpha, ideal_d):
                 X = R[chunk] @ sp.diags(pre)
                 out = ((X @ Vd) * coefficient) @ Vd.T
                 if c:

@@ -100,25 +100,35 @@ public struct DenseMatrix: Sendable, Equatable {
     }
 
     /// self[row, 0..<vector.count] · vector for each of `rows` (one SDOT each): a
-    /// GEMV restricted to some rows. Rows named twice get their dot once, in
-    /// their first position, and 0 after.
-    public func rowDots(_ rows: [Int], with vector: [Float]) throws(MatrixError) -> [Float] {
+    /// GEMV restricted to some rows, split over `threads` when there are many.
+    /// Rows named twice get their dot once, in their first position, and 0 after.
+    public func rowDots(_ rows: [Int], with vector: [Float], threads: Int = ParallelWork.defaultThreads) throws(MatrixError) -> [Float] {
         guard vector.count <= columnCount else {
             throw MatrixError("row dots of \(vector.count) entries in a matrix of \(columnCount) columns")
         }
-        guard let outside = rows.first(where: { $0 < 0 || $0 >= rowCount }) else {
-            var seen = [Bool](repeating: false, count: rowCount)
-            return values.withUnsafeBufferPointer { a in
-                vector.withUnsafeBufferPointer { x in
-                    rows.map { row in
-                        guard !seen[row], let base = a.baseAddress else { return 0 }
-                        seen[row] = true
-                        return cblas_sdot(blasint(x.count), base + row * columnCount, 1, x.baseAddress, 1)
+        if let outside = rows.first(where: { $0 < 0 || $0 >= rowCount }) {
+            throw MatrixError("row \(outside) is outside 0..<\(rowCount)")
+        }
+        var seen = [Bool](repeating: false, count: rowCount)
+        let firsts = rows.map { row in seen[row] ? false : { seen[row] = true; return true }() }
+        var result = [Float](repeating: 0, count: rows.count)
+        guard vector.count > 0 else { return result }
+        let width = columnCount, length = blasint(vector.count)
+        values.withUnsafeBufferPointer { a in
+            vector.withUnsafeBufferPointer { x in
+                result.withUnsafeMutableBufferPointer { out in
+                    let (a, x, out) = (UnsafeSendableBuffer(a), UnsafeSendableBuffer(x), UnsafeMutableSendableBuffer(out))
+                    // A thread pays off only for a few thousand rows.
+                    ParallelWork.forEachBlock(count: rows.count, threads: rows.count >= 4096 ? threads : 1) { block in
+                        guard let matrix = a.base.baseAddress else { return }
+                        for position in block where firsts[position] {
+                            out.base[position] = cblas_sdot(length, matrix + rows[position] * width, 1, x.base.baseAddress, 1)
+                        }
                     }
                 }
             }
         }
-        throw MatrixError("row \(outside) is outside 0..<\(rowCount)")
+        return result
     }
 
     /// Scales row i by `scale[i]`.

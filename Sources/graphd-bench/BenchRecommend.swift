@@ -137,7 +137,7 @@ struct BenchRecommend: AsyncParsableCommand {
         case .text:
             print(String(format: "%d users, %d interactions; scorer %@, k = %d", latencies.count, snapshot.edgeCount, scorer.rawValue, k))
             for line in rpcLines { print(line) }
-            print(String(format: "load %.1f s, model build %.2f s; per user p50 %.3f ms, p99 %.3f ms (one thread)",
+            print(String(format: "load %.1f s, model build %.2f s; per user p50 %.3f ms, p99 %.3f ms (one query at a time)",
                          loadSeconds, buildSeconds, quantile(sorted: sorted, 0.5), quantile(sorted: sorted, 0.99)))
             print("predictions: \(predictions)")
         }

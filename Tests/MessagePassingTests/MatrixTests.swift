@@ -229,3 +229,28 @@ func nearlyDependentColumnsAreDroppedNotAmplified(rows: Int, columns: Int, depen
     for i in 0..<3 { #expect(abs(leading.values[i] - full.values[14 - i]) < 1e-4 * full.values[14]) }
     for i in 3..<6 { #expect(abs(leading.values[i]) < 1e-4 * full.values[14]) }
 }
+
+@Test(arguments: [1, 2])
+func rowDotsAndLeadingColumnGemvMatchNaiveProducts(threads: Int) throws {
+    let a = randomDense(rows: 5000, columns: 9, seed: 7)
+    let x = (0..<6).map { Float($0 + 1) / 7 }  // the first 6 of 9 columns
+    var random = SplitMix(seed: 3)
+    // Enough rows for the threaded path, with repeats.
+    let rows = (0..<4500).map { _ in random.below(5000) }
+    let dots = try a.rowDots(rows, with: x, threads: threads)
+    var seen = Set<Int>()
+    for (position, row) in rows.enumerated() {
+        var expected: Float = 0
+        for k in 0..<6 { expected += a[row, k] * x[k] }
+        #expect(abs(dots[position] - (seen.insert(row).inserted ? expected : 0)) < 1e-4, "row \(row) at \(position)")
+    }
+    let leading = try a.multiplied(vector: x, leadingColumns: 6)
+    for row in [0, 17, 4999] {
+        var expected: Float = 0
+        for k in 0..<6 { expected += a[row, k] * x[k] }
+        #expect(abs(leading[row] - expected) < 1e-4)
+    }
+    #expect(throws: MatrixError.self) { try a.rowDots([5000], with: x) }
+    #expect(throws: MatrixError.self) { try a.rowDots([0], with: [Float](repeating: 1, count: 10)) }
+    #expect(throws: MatrixError.self) { try a.multiplied(vector: x, leadingColumns: 5) }
+}
