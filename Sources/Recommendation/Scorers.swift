@@ -57,8 +57,8 @@ public struct RP3Beta: Sendable {
         view.forEachStep(from: user) { item, weight in firstStep.append((item, power(weight / userWeight, alpha))) }
         var users = Accumulator.take(size: view.nodeCount), items = Accumulator.take(size: view.nodeCount)
         defer {
-            Accumulator.give(users)
-            Accumulator.give(items)
+            Accumulator.give(&users)
+            Accumulator.give(&items)
         }
         // Step 2: items → users.
         for (item, probability) in firstStep {
@@ -127,16 +127,22 @@ struct Accumulator: Sendable {
     static func take(size: Int) -> Accumulator {
         var accumulator = pool.withLock { $0.popLast() } ?? Accumulator()
         if accumulator.values.count < size {
+            // Room to grow: nodes arrive with every write, and growing by exactly
+            // what is missing would move the whole array on each query.
+            if accumulator.values.capacity < size { accumulator.values.reserveCapacity(size + size / 8) }
             accumulator.values.append(contentsOf: repeatElement(0, count: size - accumulator.values.count))
         }
         return accumulator
     }
 
-    static func give(_ accumulator: Accumulator) {
-        var accumulator = accumulator
+    /// Clears what `accumulator` touched, in place (taking it `inout` keeps its
+    /// arrays uniquely referenced: a copy would duplicate a node-sized array
+    /// per query), and pools it; the caller's variable is left empty.
+    static func give(_ accumulator: inout Accumulator) {
         for node in accumulator.touched { accumulator.values[Int(node)] = 0 }
         accumulator.touched.removeAll(keepingCapacity: true)
         let cleared = accumulator
+        accumulator = Accumulator()
         pool.withLock { if $0.count < 64 { $0.append(cleared) } }
     }
 }

@@ -191,8 +191,9 @@ public struct PolynomialFilterScorer: Sendable {
         /// over the whole catalogue.
         public var reachedItemsOnly: Bool
 
-        /// Chosen on validation splits carved out of Gowalla's training file
-        /// (Benchmarks/spectral-filter-lab.py; see Benchmarks/README.md).
+        /// ChebyCF's Gowalla settings. On three validation splits carved out of
+        /// Gowalla's training file no variant won on every split
+        /// (Benchmarks/spectral-filter-lab.py; the README's benchmark section).
         public static let defaults = Parameters(order: 8, flatness: 1.5, dimensions: 512, idealWeight: 0.2,
                                                 idealDimensions: 512, degreeExponent: 0.4, reachedItemsOnly: true)
 
