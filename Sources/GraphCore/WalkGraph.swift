@@ -223,6 +223,46 @@ public struct ChangedRowTable: Sendable {
             }
             offsets.append(neighbors.count)
         }
+        self.init(nodes: nodes, offsets: offsets, neighbors: neighbors, weights: weights, totals: totals, nodeCount: nodeCount)
+    }
+
+    /// `table`'s rows with `newer`'s in place of or beside them: one pass over
+    /// both in node order, every row copied as a slice (no per-row objects).
+    init(_ table: ChangedRowTable, overriddenByTable newer: ChangedRowTable, nodeCount: Int) {
+        var nodes: [UInt32] = [], offsets = [0], neighbors: [UInt32] = [], weights: [Float] = [], totals: [Float] = []
+        let rowCapacity = table.nodes.count + newer.nodes.count, stepCapacity = table.neighbors.count + newer.neighbors.count
+        nodes.reserveCapacity(rowCapacity)
+        offsets.reserveCapacity(rowCapacity + 1)
+        totals.reserveCapacity(rowCapacity)
+        neighbors.reserveCapacity(stepCapacity)
+        weights.reserveCapacity(stepCapacity)
+        var old = 0, new = 0
+        while old < table.nodes.count || new < newer.nodes.count {
+            let oldNode = old < table.nodes.count ? table.nodes[old] : .max
+            let newNode = new < newer.nodes.count ? newer.nodes[new] : .max
+            if new < newer.nodes.count && newNode <= oldNode {
+                let steps = newer.offsets[new]..<newer.offsets[new + 1]
+                nodes.append(newNode)
+                neighbors += newer.neighbors[steps]
+                weights += newer.weights[steps]
+                totals.append(newer.totals[new])
+                new += 1
+                if oldNode == newNode { old += 1 }
+            } else {
+                let steps = table.offsets[old]..<table.offsets[old + 1]
+                nodes.append(oldNode)
+                neighbors += table.neighbors[steps]
+                weights += table.weights[steps]
+                totals.append(table.totals[old])
+                old += 1
+            }
+            offsets.append(neighbors.count)
+        }
+        self.init(nodes: nodes, offsets: offsets, neighbors: neighbors, weights: weights, totals: totals, nodeCount: nodeCount)
+    }
+
+    /// Indexes laid-out rows (`nodes` ascending) by a rank bitset.
+    private init(nodes: [UInt32], offsets: [Int], neighbors: [UInt32], weights: [Float], totals: [Float], nodeCount: Int) {
         let wordCount = (max(nodeCount, nodes.last.map { Int($0) + 1 } ?? 0) + 63) / 64
         var bits = [UInt64](repeating: 0, count: wordCount)
         for node in nodes { bits[Int(node) / 64] |= 1 << UInt64(node % 64) }
@@ -406,8 +446,6 @@ public struct WalkView: Sendable {
     public let consolidated: ChangedRowTable
     /// Rows changed since (they override `consolidated`).
     public let recent: ChangedRowTable
-    /// `recent` by node: what the next view starts from.
-    let recentRows: [UInt32: Row]
     /// Node ids in the snapshot (nodes added since the base was built included).
     public let nodeCount: Int
     public let version: UInt64
@@ -438,17 +476,16 @@ public struct WalkView: Sendable {
                 classWeights[Int(base.mixingClass[Int(node)])] += change
             }
         }
-        self.init(base: base, consolidated: ChangedRowTable(rows, nodeCount: nodeCount), recentRows: [:], nodeCount: nodeCount,
+        self.init(base: base, consolidated: ChangedRowTable(rows, nodeCount: nodeCount), recent: .empty, nodeCount: nodeCount,
                   version: version, filter: filter, totalWeight: total, isSymmetric: isSymmetric, classWeights: classWeights,
                   deltaEdgeCount: deltaEdgeCount, removalCount: removalCount)
     }
 
-    private init(base: WalkGraph, consolidated: ChangedRowTable, recentRows: [UInt32: Row], nodeCount: Int, version: UInt64,
+    private init(base: WalkGraph, consolidated: ChangedRowTable, recent: ChangedRowTable, nodeCount: Int, version: UInt64,
                  filter: WalkFilter, totalWeight: Double, isSymmetric: Bool, classWeights: [Double], deltaEdgeCount: Int, removalCount: Int) {
         self.base = base
         self.consolidated = consolidated
-        self.recentRows = recentRows
-        recent = recentRows.isEmpty ? .empty : ChangedRowTable(recentRows, nodeCount: nodeCount)
+        self.recent = recent
         self.nodeCount = nodeCount
         self.version = version
         self.filter = filter
@@ -466,20 +503,20 @@ public struct WalkView: Sendable {
                   recentRowLimit: Int) -> WalkView {
         var total = totalWeight
         var classWeights = classWeights
-        var recentRows = recentRows
-        recentRows.reserveCapacity(recentRows.count + rows.count)
         for (node, row) in rows {
             let change = Double(row.total) - Double(rowWeight(node))
             total += change
             if Int(node) < base.nodeCount { classWeights[Int(base.mixingClass[Int(node)])] += change }
-            recentRows[node] = row
         }
+        // The new rows laid out alone, then merged over `recent` as slices: no
+        // per-row copies of the rows that carry over.
+        var recent = ChangedRowTable(self.recent, overriddenByTable: ChangedRowTable(rows, nodeCount: nodeCount), nodeCount: nodeCount)
         var consolidated = consolidated
-        if recentRows.count > recentRowLimit {
-            consolidated = ChangedRowTable(consolidated, overriddenBy: recentRows, nodeCount: nodeCount)
-            recentRows = [:]
+        if recent.nodes.count > recentRowLimit {
+            consolidated = ChangedRowTable(consolidated, overriddenByTable: recent, nodeCount: nodeCount)
+            recent = .empty
         }
-        return WalkView(base: base, consolidated: consolidated, recentRows: recentRows, nodeCount: nodeCount, version: version,
+        return WalkView(base: base, consolidated: consolidated, recent: recent, nodeCount: nodeCount, version: version,
                         filter: filter, totalWeight: total, isSymmetric: isSymmetric, classWeights: classWeights,
                         deltaEdgeCount: deltaEdgeCount, removalCount: removalCount)
     }
