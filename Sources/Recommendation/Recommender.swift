@@ -97,7 +97,7 @@ public struct RecommendationError: Error, Sendable, CustomStringConvertible {
 
 public enum Recommender {
     /// Top-`k` items for `query.user` on `snapshot`. `model` is needed by the
-    /// graph filter only. `include` may narrow the items further.
+    /// spectral filters only. `include` may narrow the items further.
     public static func recommend(
         _ query: RecommendationQuery, spec: InteractionSpec, model: RecommendationModel?, snapshot: GraphSnapshot,
         ppr: PersonalizedPageRank, walks: WalkViewCache, include: (UInt32) -> Bool = { _ in true }

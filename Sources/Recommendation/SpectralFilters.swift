@@ -198,7 +198,7 @@ public struct PolynomialFilterScorer: Sendable {
                                                 idealDimensions: 512, degreeExponent: 0.4, reachedItemsOnly: true)
 
         public init(order: Int, flatness: Float, dimensions: Int, idealWeight: Float, idealDimensions: Int, degreeExponent: Float,
-                    reachedItemsOnly: Bool = false) {
+                    reachedItemsOnly: Bool = true) {
             self.reachedItemsOnly = reachedItemsOnly
             self.order = order
             self.flatness = flatness
