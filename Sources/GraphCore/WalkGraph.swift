@@ -186,41 +186,21 @@ public struct ChangedRowTable: Sendable {
     /// Each row's weight sum.
     @usableFromInline let totals: [Float]
 
+    /// `rows` laid out in node order (merge it over another table with
+    /// `init(_:overriddenByTable:nodeCount:)`).
     init(_ rows: [UInt32: WalkView.Row], nodeCount: Int) {
-        self.init(ChangedRowTable.empty, overriddenBy: rows, nodeCount: nodeCount)
-    }
-
-    /// `table`'s rows with `newer` in place of or beside them: one pass over both
-    /// in node order, `table`'s rows copied as slices.
-    init(_ table: ChangedRowTable, overriddenBy newer: [UInt32: WalkView.Row], nodeCount: Int) {
-        let newNodes = newer.keys.sorted()
-        var nodes: [UInt32] = [], offsets = [0], neighbors: [UInt32] = [], weights: [Float] = [], totals: [Float] = []
-        let rowCapacity = table.nodes.count + newNodes.count
-        nodes.reserveCapacity(rowCapacity)
-        offsets.reserveCapacity(rowCapacity + 1)
-        totals.reserveCapacity(rowCapacity)
-        let stepCapacity = table.neighbors.count + newer.values.reduce(0) { $0 + $1.neighbors.count }
+        let nodes = rows.keys.sorted()
+        var offsets = [0], neighbors: [UInt32] = [], weights: [Float] = [], totals: [Float] = []
+        offsets.reserveCapacity(nodes.count + 1)
+        totals.reserveCapacity(nodes.count)
+        let stepCapacity = rows.values.reduce(0) { $0 + $1.neighbors.count }
         neighbors.reserveCapacity(stepCapacity)
         weights.reserveCapacity(stepCapacity)
-        var old = 0, new = 0
-        while old < table.nodes.count || new < newNodes.count {
-            let oldNode = old < table.nodes.count ? table.nodes[old] : .max
-            let newNode = new < newNodes.count ? newNodes[new] : .max
-            if newNode <= oldNode, new < newNodes.count, let row = newer[newNode] {
-                nodes.append(newNode)
-                neighbors += row.neighbors
-                weights += row.weights
-                totals.append(row.total)
-                new += 1
-                if oldNode == newNode { old += 1 }
-            } else {
-                let steps = table.offsets[old]..<table.offsets[old + 1]
-                nodes.append(oldNode)
-                neighbors += table.neighbors[steps]
-                weights += table.weights[steps]
-                totals.append(table.totals[old])
-                old += 1
-            }
+        for node in nodes {
+            guard let row = rows[node] else { continue }
+            neighbors += row.neighbors
+            weights += row.weights
+            totals.append(row.total)
             offsets.append(neighbors.count)
         }
         self.init(nodes: nodes, offsets: offsets, neighbors: neighbors, weights: weights, totals: totals, nodeCount: nodeCount)

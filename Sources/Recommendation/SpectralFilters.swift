@@ -212,11 +212,14 @@ public struct PolynomialFilterScorer: Sendable {
     public let parameters: Parameters
     /// c: the slope that stands in for p below the kept eigenvalues.
     public let tailSlope: Float
+    /// p's Chebyshev coefficients in x = 1 − 2λ.
+    let coefficients: [Float]
     let filter: SpectralFilter
 
     public init(spectrum: ItemSpectrum, parameters: Parameters = .defaults) {
         self.parameters = parameters
         let coefficients = Self.chebyshevCoefficients(order: max(1, parameters.order), flatness: parameters.flatness)
+        self.coefficients = coefficients
         let response = { (lambda: Float) in Self.evaluate(coefficients, at: 1 - 2 * lambda) }
         let used = min(parameters.dimensions, spectrum.dimensions)
         let eigenvalues = spectrum.eigenvalues.prefix(used)
@@ -242,9 +245,7 @@ public struct PolynomialFilterScorer: Sendable {
     public func scores(for interactions: [(item: Int, weight: Float)]) -> [Float] { filter.scores(for: interactions) }
 
     /// p(λ) for one eigenvalue of P: what the filter does to that frequency.
-    public func response(at lambda: Float) -> Float {
-        Self.evaluate(Self.chebyshevCoefficients(order: max(1, parameters.order), flatness: parameters.flatness), at: 1 - 2 * lambda)
-    }
+    public func response(at lambda: Float) -> Float { Self.evaluate(coefficients, at: 1 - 2 * lambda) }
 
     /// The plateau's values at the `order + 1` Chebyshev extrema cos(kπ/order),
     /// paired (as ChebyCF pairs them) with the first-kind nodes of degree
